@@ -1,0 +1,77 @@
+"""What every check shares: its outcome, and how it asks the sandbox for data."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from checker import messages as msg
+
+CORRECTNESS = "correctness"
+CONSTRAINT = "constraint"
+
+
+@dataclasses.dataclass
+class Outcome:
+    check: str
+    passed: bool
+    feedback: list[str]
+    category: str = CORRECTNESS
+    timing: dict | None = None
+
+
+class NotAttempted(Exception):
+    """The student's code is still the stub (or the name is missing)."""
+
+
+class ExerciseStopped(Exception):
+    """The child could not finish this exercise: time limit, crash, memory."""
+
+
+@dataclasses.dataclass
+class Answer:
+    result: dict | None
+    raised: dict | None
+    output: str = ""
+
+    def raised_text(self) -> str:
+        r = self.raised or {}
+        where = f" ({r['where']})" if r.get("where") else ""
+        return f"{r.get('type')}: {r.get('message')}{where}"
+
+
+class Context:
+    """One exercise's view of the sandbox: probes it, within that exercise's time limit."""
+
+    def __init__(self, exercise, sandbox, seconds: float, seed: int, memory_limit: str):
+        self.exercise = exercise
+        self.sandbox = sandbox
+        self.seconds = seconds
+        self.seed = seed
+        self.memory_limit = memory_limit
+
+    def probe(self, scenario: str, **params: Any) -> Answer:
+        what = f"{self.exercise.name} ({scenario})"
+        params.setdefault("target", self.exercise.name)
+        answer = self.sandbox.probe(scenario, params, self.seconds, what)
+        if "missing" in answer:
+            raise NotAttempted(msg.NOT_ATTEMPTED_MISSING.format(name=answer["missing"]))
+        raised = answer.get("raised")
+        if raised:
+            if raised.get("not_implemented"):
+                raise NotAttempted(msg.NOT_ATTEMPTED_STUB.format(name=self.exercise.name))
+            if raised.get("memory"):
+                raise ExerciseStopped(msg.OUT_OF_MEMORY.format(limit=self.memory_limit, what=what))
+        return Answer(answer.get("result"), raised, str(answer.get("output", "")))
+
+
+class Check:
+    """A check of one exercise. Subclasses set ``name`` and ``category`` and define ``run``."""
+
+    name = "check"
+    category = CORRECTNESS
+
+    def run(self, ctx: Context) -> Outcome:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def outcome(self, problems: list[str], passed_notes: list[str] | None = None, timing=None) -> Outcome:
+        return Outcome(self.name, not problems, problems or list(passed_notes or []), self.category, timing)

@@ -1,0 +1,126 @@
+"""Gradients: every hand-written ``.g`` against torch.autograd on the same forward pass."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Sequence
+
+import torch
+
+from checker import messages as msg
+from checker.checks.base import Check, Context
+from checker.compare import Tolerance, difference, unpack
+from checker.inputs import Case
+
+GradHint = Callable[[str, torch.Tensor, "torch.Tensor | None"], "str | None"]
+
+
+def autograd_grads(forward: Callable, args: Sequence[torch.Tensor], wrt: Sequence[int], out_grad=None):
+    """(output, [grad of args[i] for i in wrt]) computed by torch.autograd in float64-safe copies."""
+    leaves = [a.detach().clone().requires_grad_(i in wrt) if isinstance(a, torch.Tensor) else a
+              for i, a in enumerate(args)]
+    out = forward(*leaves)
+    if out_grad is None:
+        out.backward()
+    else:
+        out.backward(out_grad)
+    return out.detach(), [leaves[i].grad for i in wrt]
+
+
+def grad_problems(label: str, names: Sequence[str], expected: Sequence[torch.Tensor], got: Sequence[dict],
+                  hints: Sequence[GradHint] = (), accumulated: Sequence[torch.Tensor] | None = None) -> list[str]:
+    problems = []
+    for i, (name, want, packed) in enumerate(zip(names, expected, got)):
+        if packed.get("missing"):
+            problems.append(msg.GRAD_MISSING.format(input=label, what=name))
+            continue
+        tol = Tolerance.for_dtype(want.dtype, scale=10)
+        problem = difference(label, want, packed, tol)
+        if problem is None:
+            continue
+        have = unpack(packed)
+        if accumulated is not None and have is not None and have.shape == want.shape \
+                and difference(label, accumulated[i], packed, tol) is None:
+            problems.append(msg.GRAD_NOT_FRESH.format(input=label, what=name))
+            continue
+        problems.append(f"{name} {problem}")
+        problems.extend(h for h in (hint(name, want, have) for hint in hints) if h)
+    return problems
+
+
+@dataclasses.dataclass
+class FunctionGradients(Check):
+    """fn(*args) with some ``.g`` preset sets the ``.g`` of other args as autograd would."""
+
+    cases: Callable[[int], list[Case]]
+    preset: Callable[[Case], dict[int, torch.Tensor]]
+    collect: Sequence[int]
+    labels: Sequence[str]
+    expected: Callable[[Case], tuple["torch.Tensor | None", list[torch.Tensor]]]
+    hints: Sequence[GradHint] = ()
+    name = "gradients"
+
+    def run(self, ctx: Context):
+        problems: list[str] = []
+        for case in self.cases(ctx.seed):
+            answer = ctx.probe("call", args=list(case.args), preset_g=self.preset(case), collect_g=list(self.collect))
+            if answer.raised:
+                problems.append(msg.RAISED_ON_VALID_INPUT.format(input=case.label, type=answer.raised["type"],
+                                                                 message=answer.raised["message"],
+                                                                 where=f" ({answer.raised['where']})"
+                                                                 if answer.raised.get("where") else ""))
+                break
+            returned, grads = self.expected(case)
+            if returned is not None:
+                problem = difference(case.label, returned, answer.result["out"],
+                                     Tolerance.for_dtype(returned.dtype, scale=10))
+                if problem:
+                    problems.append(f"returned loss {problem}")
+            problems.extend(grad_problems(case.label, self.labels, grads, answer.result["g"], self.hints))
+            if problems:
+                break
+        return self.outcome(problems[:4])
+
+
+@dataclasses.dataclass
+class LayerCase:
+    label: str
+    init_args: tuple
+    runs: list[tuple]
+    out_g: torch.Tensor | None
+    collect_init: tuple[int, ...]
+    collect_call: tuple[int, ...]
+    names: list[str]
+    expected_out: torch.Tensor
+    expected: list[torch.Tensor]
+    accumulated: list[torch.Tensor] | None = None
+
+
+@dataclasses.dataclass
+class LayerGradients(Check):
+    """A layer class: ``out = obj(*args)``, ``out.g = ...``, ``obj.backward()`` sets the right ``.g``."""
+
+    cases: Callable[[int], list[LayerCase]]
+    hints: Sequence[GradHint] = ()
+    name = "gradients"
+
+    def run(self, ctx: Context):
+        problems: list[str] = []
+        for case in self.cases(ctx.seed):
+            answer = ctx.probe("layer", init_args=list(case.init_args), runs=[list(r) for r in case.runs],
+                               out_g=case.out_g, collect_init=list(case.collect_init),
+                               collect_call=list(case.collect_call))
+            if answer.raised:
+                problems.append(msg.RAISED_ON_VALID_INPUT.format(input=case.label, type=answer.raised["type"],
+                                                                 message=answer.raised["message"],
+                                                                 where=f" ({answer.raised['where']})"
+                                                                 if answer.raised.get("where") else ""))
+                break
+            problem = difference(case.label, case.expected_out, answer.result["out"],
+                                 Tolerance.for_dtype(case.expected_out.dtype, scale=10))
+            if problem:
+                problems.append(f"forward output {problem}")
+            got = answer.result["g_init"] + answer.result["g_call"]
+            problems.extend(grad_problems(case.label, case.names, case.expected, got, self.hints, case.accumulated))
+            if problems:
+                break
+        return self.outcome(problems[:4])

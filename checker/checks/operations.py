@@ -1,0 +1,151 @@
+"""Operations: what torch calls a function makes, how many, and how much they allocate."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Mapping
+
+from checker import messages as msg
+from checker.checks.base import CONSTRAINT, Check, Context
+from checker.inputs import Case
+
+MATMUL_FAMILY = frozenset({
+    "matmul", "mm", "bmm", "mv", "dot", "vdot", "addmm", "addmv", "addbmm", "baddbmm", "linear", "tensordot",
+    "inner", "outer", "ger", "matrix_power", "chain_matmul", "multi_dot", "einsum", "bilinear",
+})
+REDUCTIONS = frozenset({"sum", "mean", "prod", "cumsum", "nansum", "norm", "logsumexp", "std", "var"})
+NORMS = frozenset({"norm", "vector_norm", "matrix_norm", "frobenius_norm", "nuclear_norm", "dist", "cdist"})
+AUTOGRAD = frozenset({"backward", "grad", "requires_grad_", "vjp", "jacobian"})
+
+
+def _traced(ctx: Context, case: Case, large_bytes: int | None = None):
+    trace = {} if large_bytes is None else {"large_bytes": large_bytes}
+    answer = ctx.probe("call", args=list(case.args), trace=trace)
+    if answer.raised:
+        raise _Raised(msg.RAISED_ON_VALID_INPUT.format(input=case.label, type=answer.raised["type"],
+                                                       message=answer.raised["message"],
+                                                       where=f" ({answer.raised['where']})"
+                                                       if answer.raised.get("where") else ""))
+    return answer.result["trace"]
+
+
+class _Raised(Exception):
+    pass
+
+
+@dataclasses.dataclass
+class Ops(Check):
+    """Forbidden ops are never called; at least one of the required ops is."""
+
+    case: Callable[[int], Case]
+    forbidden: frozenset = frozenset()
+    why: str = ""
+    required: frozenset = frozenset()
+    required_why: str = ""
+    name = "operations"
+    category = CONSTRAINT
+
+    def run(self, ctx: Context):
+        case = self.case(ctx.seed)
+        try:
+            counts = _traced(ctx, case)["counts"]
+        except _Raised as exc:
+            return self.outcome([str(exc)])
+        problems = []
+        used = sorted(set(counts) & self.forbidden)
+        if used:
+            problems.append(msg.FORBIDDEN_OP.format(input=case.label, ops=", ".join(used), why=self.why))
+        if self.required and not set(counts) & self.required:
+            problems.append(msg.REQUIRED_OP_MISSING.format(input=case.label, ops=" or ".join(sorted(self.required)),
+                                                           why=self.required_why))
+        return self.outcome(problems)
+
+
+@dataclasses.dataclass
+class OpGrowth(Check):
+    """The number of tensor ops must not grow with the given dimensions (a loop left in)."""
+
+    make: Callable[[int, Mapping[str, int]], Case]
+    base: Mapping[str, int]
+    flat_in: Mapping[str, str]  # dimension -> how feedback names it ("columns")
+    expected: str
+    describe: Callable[[Mapping[str, int]], str]
+    name = "loops"
+    category = CONSTRAINT
+    slack = 1.25
+
+    def run(self, ctx: Context):
+        try:
+            base_count = _traced(ctx, self.make(ctx.seed, self.base))["total"]
+            for dim, label in self.flat_in.items():
+                grown = dict(self.base, **{dim: self.base[dim] * 2})
+                count = _traced(ctx, self.make(ctx.seed, grown))["total"]
+                if count > base_count * self.slack + 2:
+                    return self.outcome([msg.OPS_GROW.format(
+                        name=ctx.exercise.name, dim=label, count=base_count, base=self.describe(self.base),
+                        bigger=count, grown=self.describe(grown), expected=self.expected)])
+        except _Raised as exc:
+            return self.outcome([str(exc)])
+        return self.outcome([])
+
+
+def human_bytes(size: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} bytes"
+
+
+@dataclasses.dataclass
+class LargestAllocation(Check):
+    """No single allocation beyond ``limit(case)`` bytes (e.g. a (batch, n_in, n_out) outer product)."""
+
+    case: Callable[[int], Case]
+    limit: Callable[[Case], int]
+    bound: str
+    scenario: Callable[[Case], tuple[str, dict]] | None = None
+    name = "memory"
+    category = CONSTRAINT
+
+    def run(self, ctx: Context):
+        case = self.case(ctx.seed)
+        if self.scenario is None:
+            try:
+                report = _traced(ctx, case)
+            except _Raised as exc:
+                return self.outcome([str(exc)])
+        else:
+            scenario, params = self.scenario(case)
+            answer = ctx.probe(scenario, trace={}, **params)
+            if answer.raised:
+                return self.outcome([msg.RAISED_ON_VALID_INPUT.format(
+                    input=case.label, type=answer.raised["type"], message=answer.raised["message"], where="")])
+            report = answer.result["trace"]
+        limit = self.limit(case)
+        if report["largest_bytes"] > limit:
+            return self.outcome([msg.LARGEST_ALLOCATION.format(
+                input=case.label, shape=tuple(report["largest_shape"]), size=human_bytes(report["largest_bytes"]),
+                bound=self.bound, limit=human_bytes(limit))])
+        return self.outcome([])
+
+
+@dataclasses.dataclass
+class FullSizeCopies(Check):
+    """At most ``allowed`` fresh tensors as large as ``size(case)`` bytes."""
+
+    case: Callable[[int], Case]
+    size: Callable[[Case], int]
+    allowed: int
+    name = "memory"
+    category = CONSTRAINT
+
+    def run(self, ctx: Context):
+        case = self.case(ctx.seed)
+        try:
+            report = _traced(ctx, case, large_bytes=self.size(case))
+        except _Raised as exc:
+            return self.outcome([str(exc)])
+        if report["large_allocations"] > self.allowed:
+            return self.outcome([msg.FULL_SIZE_COPIES.format(input=case.label, count=report["large_allocations"],
+                                                             expected=self.allowed)])
+        return self.outcome([])

@@ -1,0 +1,60 @@
+"""Speed: the student's time over a yardstick's, timed interleaved in one process on fresh inputs."""
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from typing import Callable, Sequence
+
+import torch
+
+from checker import messages as msg
+from checker.checks.base import CONSTRAINT, Check, Context
+from checker.compare import Tolerance, difference
+from checker.inputs import build, label
+
+
+def human_seconds(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.0f} µs"
+
+
+@dataclasses.dataclass
+class SpeedBar(Check):
+    """median(student) / median(yardstick) must be at most ``bar``."""
+
+    spec: Callable[[int], dict]
+    names: Sequence[str]
+    yardstick: str
+    yardstick_label: str
+    bar: float
+    rounds: int
+    expected: Callable[..., torch.Tensor]
+    name = "speed"
+    category = CONSTRAINT
+
+    def run(self, ctx: Context):
+        spec = self.spec(ctx.seed)
+        sample = build(spec)
+        where = label(self.names, sample)
+        answer = ctx.probe("timing", yardstick=self.yardstick, spec=spec, rounds=self.rounds)
+        if answer.raised:
+            return self.outcome([msg.RAISED_ON_VALID_INPUT.format(input=where, type=answer.raised["type"],
+                                                                  message=answer.raised["message"], where="")])
+        result = answer.result
+        last = build(dict(spec, seed=result["last_seed"]))
+        expected = self.expected(*last)
+        wrong = difference(where, expected, result["out"], Tolerance.for_dtype(expected.dtype, scale=10))
+        if wrong:
+            return self.outcome([msg.SPEED_WRONG_ANSWERS.format(input=where, detail=wrong)])
+        student = statistics.median(result["student"])
+        reference = statistics.median(result["yardstick"])
+        ratio = student / max(reference, 1e-9)
+        facts = dict(input=where, student=human_seconds(student), reference=human_seconds(reference),
+                     yardstick=self.yardstick_label, ratio=ratio, bar=self.bar)
+        timing = {"student_seconds": student, "reference_seconds": reference, "ratio": ratio, "bar": self.bar}
+        if ratio > self.bar:
+            return self.outcome([msg.SPEED_FAILED.format(**facts)], timing=timing)
+        return self.outcome([], [msg.SPEED_PASSED.format(**facts)], timing=timing)

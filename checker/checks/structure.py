@@ -1,0 +1,198 @@
+"""Structure: classes that must have a given shape (Module, autograd Function, nn.Module)."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable
+
+import torch
+from torch.nn import functional as F
+
+from checker import messages as msg
+from checker.checks.base import CONSTRAINT, Check, Context
+from checker.checks.gradients import LayerCase, autograd_grads, grad_problems
+from checker.checks.operations import MATMUL_FAMILY
+from checker.checks.statistics import weight_problems
+from checker.compare import Tolerance, difference, unpack
+from checker.inputs import generator, label, randn
+
+
+def _raised(where: str, answer) -> list[str]:
+    r = answer.raised
+    return [msg.RAISED_ON_VALID_INPUT.format(input=where, type=r["type"], message=r["message"],
+                                             where=f" ({r['where']})" if r.get("where") else "")]
+
+
+@dataclasses.dataclass
+class Subclass(Check):
+    base: str = "Module"
+    name = "subclass"
+    category = CONSTRAINT
+
+    def run(self, ctx: Context):
+        answer = ctx.probe("subclass_of", base=self.base)
+        if answer.raised or not answer.result["is_subclass"]:
+            return self.outcome([msg.NOT_SUBCLASS.format(name=ctx.exercise.name, base=self.base)])
+        return self.outcome([])
+
+
+@dataclasses.dataclass
+class ModuleBase(Check):
+    """A bare Module's forward raises NotImplementedError; a new subclass with forward and bwd works."""
+
+    name = "base_class"
+
+    def run(self, ctx: Context):
+        gen = generator(ctx.seed + 7)
+        x, out_g = randn(gen, 5, 3), randn(gen, 5, 3)
+        answer = ctx.probe("module_subclass", x=x, out_g=out_g)
+        if answer.raised:
+            return self.outcome([msg.SUBCLASS_BROKEN.format(detail=answer.raised_text())])
+        problems = []
+        where = label(("x",), (x,))
+        problem = difference(where, x * x * x, answer.result["out"])
+        if problem:
+            problems.append(msg.SUBCLASS_BROKEN.format(detail=f"forward output {problem}"))
+        problems += [msg.SUBCLASS_BROKEN.format(detail=p) for p in
+                     grad_problems(where, ["x.g"], [3 * x * x * out_g], [answer.result["g"]])]
+        if answer.result["base_forward"] != "NotImplementedError":
+            got = "returned" if answer.result["base_forward"] == "returned" else f"raised {answer.result['base_forward']}"
+            problems.append(msg.BASE_FORWARD.format(got=got))
+        return self.outcome(problems)
+
+
+@dataclasses.dataclass
+class BackwardOps(Check):
+    """The ops a layer's backward() calls, from a trace: none of ``forbidden``, no outer product."""
+
+    case: Callable[[int], LayerCase]
+    forbidden: frozenset = frozenset({"einsum", "outer", "ger"})
+    why: str = "compute w.g as one matrix product, inp.t() @ out.g"
+    name = "operations"
+    category = CONSTRAINT
+
+    def run(self, ctx: Context):
+        case = self.case(ctx.seed)
+        answer = ctx.probe("layer", init_args=list(case.init_args), runs=[list(r) for r in case.runs],
+                           out_g=case.out_g, trace={})
+        if answer.raised:
+            return self.outcome(_raised(case.label, answer))
+        trace = answer.result["trace"]
+        used = sorted(set(trace["counts"]) & self.forbidden)
+        problems = []
+        if used:
+            problems.append(msg.FORBIDDEN_OP.format(input=case.label, ops=", ".join(used), why=self.why))
+        x, w = case.runs[-1][0], case.init_args[0]
+        limit = 4 * max(x.numel(), w.numel(), x.shape[0] * w.shape[1]) * x.element_size()
+        if trace["largest_bytes"] > limit:
+            problems.append(msg.LARGEST_ALLOCATION.format(
+                input=case.label, shape=tuple(trace["largest_shape"]), size=f"{trace['largest_bytes']} bytes",
+                bound="batch*n_in + n_in*n_out", limit=f"{limit} bytes"))
+        return self.outcome(problems)
+
+
+@dataclasses.dataclass
+class AutogradFunction(Check):
+    """MyRelu.apply: forward is relu, backward masks the gradient, gradcheck passes in float64."""
+
+    name = "autograd_function"
+
+    def run(self, ctx: Context):
+        gen = generator(ctx.seed + 11)
+        x = randn(gen, 6, 4)
+        x = torch.where(x.abs() < 0.1, x.sign() * 0.2 + 0.05, x)  # away from the kink at 0
+        grad_out = randn(gen, 6, 4)
+        x64 = torch.where(x.abs() < 0.1, torch.full_like(x, 0.3), x).double()
+        answer = ctx.probe("autograd_function", x=x, grad_out=grad_out, x64=x64)
+        where = label(("x",), (x,))
+        if answer.raised:
+            return self.outcome(_raised(where, answer))
+        r = answer.result
+        problems = []
+        problem = difference(where, x.clamp_min(0), r["out"])
+        if problem:
+            problems.append(f"forward output {problem}")
+        problems += grad_problems(where, ["x.grad"], [grad_out * (x > 0)], [r["grad"]], hints=[_relu_mask_hint])
+        if not r["gradcheck"]:
+            detail = f": {r['gradcheck_error']}" if r.get("gradcheck_error") else ""
+            problems.append(msg.GRADCHECK_FAILED.format(input=label(("x",), (x64,)), detail=detail))
+        return self.outcome(problems)
+
+
+def _relu_mask_hint(name, want, got):
+    return msg.HINT_RELU_GRAD_MASK
+
+
+@dataclasses.dataclass
+class LinearLayerCheck(Check):
+    """Exactly weight (n_out, n_in) and bias (n_out) as Parameters, Kaiming weight, zero bias, F.linear."""
+
+    sizes: tuple[int, int] = (300, 200)
+    name = "layer"
+
+    def run(self, ctx: Context):
+        n_in, n_out = self.sizes
+        x = randn(generator(ctx.seed + 13), 16, n_in)
+        args = f"{n_in}, {n_out}"
+        answer = ctx.probe("nn_module", init_args=[n_in, n_out], call_args=[x], seed=ctx.seed + 17)
+        where = label(("x",), (x,))
+        if answer.raised:
+            return self.outcome(_raised(where, answer))
+        r = answer.result
+        expected_params = [["weight", [n_out, n_in], True], ["bias", [n_out], True]]
+        if r["parameters"] != expected_params:
+            got = [f"{n} {tuple(s)}{'' if p else ' (not a Parameter)'}" for n, s, p in r["parameters"]] or "none"
+            return self.outcome([msg.PARAMETERS_WRONG.format(name=ctx.exercise.name, args=args, got=got,
+                                                             expected="weight (n_out, n_in), bias (n_out,)")])
+        weight, bias = unpack(r["weight"]), unpack(r["bias"])
+        problems = []
+        if bias is not None and float(bias.abs().max()) != 0.0:
+            problems.append(msg.BIAS_NOT_ZERO.format(name=ctx.exercise.name, args=args, got=float(bias.abs().max())))
+        problems += weight_problems(f"{ctx.exercise.name}.weight", n_in, n_out, weight, (2 / n_in) ** 0.5,
+                                    "sqrt(2/n_in)", [(lambda i, o: (2 / o) ** 0.5, msg.HINT_KAIMING_FAN_OUT),
+                                                     (lambda i, o: (1 / i) ** 0.5, msg.HINT_KAIMING_NO_TWO)])
+        problem = difference(where, F.linear(x, weight, bias), r["out"])
+        if problem:
+            problems.append(f"forward output {problem}")
+        return self.outcome(problems)
+
+
+@dataclasses.dataclass
+class TorchModelCheck(Check):
+    """nn.Sequential(Linear, ReLU, Linear) registered; forward(x, targ) is the mse loss; backward works."""
+
+    sizes: tuple[int, int, int] = (20, 12, 1)
+    name = "model"
+
+    def run(self, ctx: Context):
+        n_in, nh, n_out = self.sizes
+        gen = generator(ctx.seed + 19)
+        x, targ = randn(gen, 32, n_in), randn(gen, 32)
+        args = f"{n_in}, {nh}, {n_out}"
+        answer = ctx.probe("nn_module", init_args=[n_in, nh, n_out], call_args=[x, targ], backward=True,
+                           seed=ctx.seed + 23)
+        where = label(("x", "targ"), (x, targ))
+        if answer.raised:
+            return self.outcome(_raised(where, answer))
+        r = answer.result
+        kinds = [kind for _, kind in r["modules"]]
+        if "Sequential" not in kinds or [k for k in kinds if k in ("Linear", "ReLU")] != ["Linear", "ReLU", "Linear"]:
+            return self.outcome([msg.MODULES_WRONG.format(name=ctx.exercise.name, args=args, got=kinds[1:] or "nothing")])
+        (w1, b1), (w2, b2) = [[unpack(p) for p in pair] for pair in r["linears"]]
+
+        def forward(w1_, b1_, w2_, b2_):
+            return F.mse_loss(F.linear(F.linear(x, w1_, b1_).clamp_min(0), w2_, b2_).squeeze(-1), targ)
+
+        loss, grads = autograd_grads(forward, [w1, b1, w2, b2], wrt=[0, 1, 2, 3])
+        problems = []
+        problem = difference(where, loss, r["out"], Tolerance.for_dtype(loss.dtype, scale=10))
+        if problem:
+            problems.append(f"loss {problem}")
+        got = dict((name, packed) for name, packed in r["grads"])
+        for name, packed in got.items():
+            if packed.get("missing"):
+                problems.append(msg.NO_BACKWARD_GRAD.format(param=name))
+        linear_names = [n for n, _, _ in [(p[0], p[1], p[2]) for p in r["parameters"]]]
+        if not problems and len(linear_names) == 4:
+            problems += grad_problems(where, [f"{n}.grad" for n in linear_names], grads,
+                                      [got[n] for n in linear_names])
+        return self.outcome(problems)

@@ -1,0 +1,96 @@
+"""Values: the student's function against a reference on seeded inputs and edge cases."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Sequence
+
+import torch
+
+from checker import messages as msg
+from checker.checks.base import CONSTRAINT, Check, Context
+from checker.compare import Tolerance, difference, unpack
+from checker.inputs import Case
+
+Hint = Callable[[Case, torch.Tensor, torch.Tensor | None], "str | None"]
+MAX_PROBLEMS = 3
+
+
+def arg_names(case: Case, names: Sequence[str], index: int) -> str:
+    return names[index] if index < len(names) else f"argument {index}"
+
+
+@dataclasses.dataclass
+class Values(Check):
+    """fn(*case.args) equals reference(*case.args): shape and dtype first, then values."""
+
+    cases: Callable[[int], list[Case]]
+    reference: Callable[..., torch.Tensor]
+    names: Sequence[str]
+    hints: Sequence[Hint] = ()
+    tolerance: Callable[[Case, torch.Tensor], Tolerance] | None = None
+    nonnegative: bool = False
+    name = "values"
+
+    def run(self, ctx: Context):
+        problems: list[str] = []
+        cases = self.cases(ctx.seed)
+        for case in cases:
+            answer = ctx.probe("call", args=list(case.args))
+            if answer.raised:
+                r = answer.raised
+                where = f" ({r['where']})" if r.get("where") else ""
+                problems.append(msg.RAISED_ON_VALID_INPUT.format(input=case.label, type=r["type"],
+                                                                 message=r["message"], where=where))
+                expected = self.reference(*case.args)
+                problems.extend(h for h in (hint(case, expected, None) for hint in self.hints) if h)
+            else:
+                problems.extend(self.judge(case, answer.result))
+            if len(problems) >= MAX_PROBLEMS:
+                break
+        kinds = sorted({c.note for c in cases if c.note})
+        return self.outcome(problems[:MAX_PROBLEMS],
+                            [msg.CASES_PASSED.format(count=len(cases), kinds=", ".join(kinds) or "random inputs")])
+
+    def judge(self, case: Case, result: dict) -> list[str]:
+        expected = self.reference(*case.args)
+        tol = self.tolerance(case, expected) if self.tolerance else None
+        problem = difference(case.label, expected, result["out"], tol)
+        got = unpack(result["out"])
+        if problem:
+            return [problem] + [h for h in (hint(case, expected, got) for hint in self.hints) if h]
+        if self.nonnegative and got.numel() and float(got.min()) < 0:
+            flat = int(got.flatten().argmin())
+            index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), got.shape))
+            return [msg.NEGATIVE_RESULT.format(input=case.label, got=float(got.min()), index=index),
+                    msg.HINT_NEGATIVE_DISTANCES]
+        if result["changed"]:
+            arg = arg_names(case, self.names, result["changed"][0])
+            return [msg.INPUT_MODIFIED.format(input=case.label, arg=arg)]
+        if result["aliases"]:
+            return [msg.RETURNS_INPUT.format(input=case.label)]
+        return []
+
+
+@dataclasses.dataclass
+class Raises(Check):
+    """The catalogue's required errors on bad shapes."""
+
+    cases: Callable[[int], list[Case]]
+    allowed: Sequence[str] = ("AssertionError", "ValueError")
+    name = "bad_shapes"
+    category = CONSTRAINT
+
+    def run(self, ctx: Context):
+        problems = []
+        expected = " or ".join(self.allowed)
+        for case in self.cases(ctx.seed):
+            answer = ctx.probe("call", args=list(case.args))
+            if answer.raised is None:
+                out = answer.result["out"]
+                got = f"shape {tuple(out['tensor'].shape)}" if "tensor" in out else out.get("repr", "?")
+                problems.append(msg.DID_NOT_RAISE.format(input=case.label, expected=expected, got=got))
+            elif not set(answer.raised.get("mro", [answer.raised["type"]])) & set(self.allowed):
+                problems.append(msg.WRONG_EXCEPTION.format(input=case.label, expected=expected,
+                                                           type=answer.raised["type"],
+                                                           message=answer.raised["message"]))
+        return self.outcome(problems)

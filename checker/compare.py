@@ -1,0 +1,71 @@
+"""Compare a student's tensor with the expected one and say precisely how they differ."""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from checker import messages as msg
+
+
+@dataclasses.dataclass(frozen=True)
+class Tolerance:
+    rtol: float = 1e-4
+    atol: float = 1e-5
+
+    @classmethod
+    def for_dtype(cls, dtype: torch.dtype, scale: float = 1.0) -> "Tolerance":
+        if dtype == torch.float64:
+            return cls(rtol=1e-9 * scale, atol=1e-10 * scale)
+        return cls(rtol=1e-4 * scale, atol=1e-5 * scale)
+
+
+def dtype_name(dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def unpack(packed: dict):
+    """The tensor in a packed answer, or None."""
+    return packed.get("tensor") if isinstance(packed, dict) else None
+
+
+def difference(input_label: str, expected: torch.Tensor, packed: dict, tol: Tolerance | None = None,
+               check_dtype: bool = True) -> str | None:
+    """None when ``packed`` holds a tensor equal to ``expected`` within tolerance, else the message."""
+    got = unpack(packed)
+    if got is None:
+        return msg.NOT_A_TENSOR.format(input=input_label, type=packed.get("type", "?"), repr=packed.get("repr", "?"))
+    if tuple(got.shape) != tuple(expected.shape):
+        return msg.SHAPE_MISMATCH.format(input=input_label, expected=tuple(expected.shape), got=tuple(got.shape))
+    if check_dtype and got.dtype != expected.dtype:
+        return msg.DTYPE_MISMATCH.format(input=input_label, expected=dtype_name(expected.dtype),
+                                         got=dtype_name(got.dtype))
+    return value_difference(input_label, expected, got, tol or Tolerance.for_dtype(expected.dtype))
+
+
+def value_difference(input_label: str, expected: torch.Tensor, got: torch.Tensor, tol: Tolerance) -> str | None:
+    want = expected.detach().to(torch.float64)
+    have = got.detach().to(torch.float64)
+    if want.numel() == 0:
+        return None
+    bad_numbers = ~torch.isfinite(have) & torch.isfinite(want)
+    if bad_numbers.any():
+        flat = int(bad_numbers.flatten().nonzero()[0])
+        index = _index(flat, want.shape)
+        return msg.NAN_MISMATCH.format(input=input_label, index=index, want=float(want.flatten()[flat]))
+    allowed = tol.atol + tol.rtol * want.abs()
+    excess = (have - want).abs() - allowed
+    flat = int(excess.flatten().argmax())
+    if float(excess.flatten()[flat]) <= 0:
+        return None
+    return msg.VALUE_MISMATCH.format(input=input_label, index=_index(flat, want.shape),
+                                     want=float(want.flatten()[flat]), got=float(have.flatten()[flat]),
+                                     tol=float(allowed.flatten()[flat]))
+
+
+def _index(flat: int, shape) -> tuple[int, ...]:
+    index = []
+    for size in reversed(tuple(shape)):
+        index.append(flat % size)
+        flat //= size
+    return tuple(reversed(index))

@@ -1,0 +1,69 @@
+"""Typed errors of the checker.
+
+Each error subclasses a built-in as well (so ``except ValueError`` still works), keeps
+its facts in fields, formats its message from a module constant, and pickles cleanly
+so that it can cross a process boundary.
+"""
+from __future__ import annotations
+
+UNREADABLE = "cannot read {path} as a notebook or Python file: {reason}"
+UNKNOWN_NOTEBOOK = (
+    "cannot tell which lesson notebook {path} answers: its name is not one of {known}; "
+    "pass --notebook NAME"
+)
+UNKNOWN_EXERCISE = "no exercise named {name!r} in {notebook}; its exercises are: {known}"
+PROBE_TIMEOUT = "stopped after {seconds:.1f} s: the time limit for {what}"
+CHILD_DIED = "the process running your code died {how} while running {what}"
+PROTOCOL_BROKEN = "the process running your code sent an unreadable answer ({reason})"
+
+
+class CheckerError(Exception):
+    """Base of every error the checker raises on purpose."""
+
+    template = "{}"
+    fields: tuple[str, ...] = ()
+
+    def __init__(self, **facts):
+        for name in self.fields:
+            setattr(self, name, facts.get(name))
+        super().__init__(self.template.format(**facts))
+
+    def __reduce__(self):
+        return (_rebuild, (type(self), {name: getattr(self, name) for name in self.fields}))
+
+
+def _rebuild(cls, facts):
+    return cls(**facts)
+
+
+class SubmissionUnreadable(CheckerError, ValueError):
+    template = UNREADABLE
+    fields = ("path", "reason")
+
+
+class UnknownNotebook(CheckerError, ValueError):
+    template = UNKNOWN_NOTEBOOK
+    fields = ("path", "known")
+
+
+class UnknownExercise(CheckerError, KeyError):
+    template = UNKNOWN_EXERCISE
+    fields = ("name", "notebook", "known")
+
+    def __str__(self):  # KeyError would otherwise add quotes around the message
+        return self.args[0]
+
+
+class ProbeTimeout(CheckerError, TimeoutError):
+    template = PROBE_TIMEOUT
+    fields = ("seconds", "what")
+
+
+class ChildDied(CheckerError, RuntimeError):
+    template = CHILD_DIED
+    fields = ("how", "what")
+
+
+class ProtocolBroken(CheckerError, RuntimeError):
+    template = PROTOCOL_BROKEN
+    fields = ("reason",)

@@ -1,0 +1,1 @@
+"""Exercise declarations, one module per lesson notebook (see ``checker.registry``)."""

@@ -1,0 +1,135 @@
+"""Grading one submission: load it in the sandbox, run each exercise's checks, decide here."""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from pathlib import Path
+from typing import Callable, Iterable
+
+from checker import messages as msg
+from checker.checks.base import CORRECTNESS, Context, ExerciseStopped, NotAttempted
+from checker.checks.operations import human_bytes
+from checker.errors import ChildDied, ProbeTimeout, ProtocolBroken, UnknownExercise
+from checker.exercises.cases import VISIBLE_SEED
+from checker.registry import Exercise, Question, entries
+from checker.results import ERROR, FAILED, MANUAL, NOT_ATTEMPTED, PASSED, ExerciseResult, NotebookResult
+from checker.sandbox.runner import CellReport, Limits, Sandbox
+from checker.submission import Submission, read_submission
+
+OVERALL_SECONDS = 240.0
+EXERCISE_SECONDS_CAP = 60.0
+CALIBRATION_REFERENCE_SECONDS = 0.004  # the calibration loop on the machine the limits were set on
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    seed: int = VISIBLE_SEED
+    limits: Limits = Limits()
+    overall_seconds: float = OVERALL_SECONDS
+
+
+@functools.lru_cache(maxsize=1)
+def machine_factor() -> float:
+    """How much slower than the reference machine this one runs small torch ops (at least 1)."""
+    import torch
+
+    x = torch.zeros(())
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(500):
+            x = x + 1.0
+        best = min(best, time.perf_counter() - start)
+    return max(1.0, best / CALIBRATION_REFERENCE_SECONDS)
+
+
+def exercise_seconds(exercise: Exercise) -> float:
+    return min(EXERCISE_SECONDS_CAP, exercise.seconds * machine_factor())
+
+
+def select(notebook: str, only: Iterable[str] | None) -> list[Exercise | Question]:
+    chosen = entries(notebook)
+    if not only:
+        return chosen
+    known = {e.name for e in chosen}
+    for name in only:
+        if name not in known:
+            raise UnknownExercise(name=name, notebook=notebook, known=", ".join(e.name for e in chosen))
+    wanted = set(only)
+    return [e for e in chosen if e.name in wanted]
+
+
+def _cell_problem(exercise: Exercise, submission: Submission, reports: dict[int, CellReport]) -> ExerciseResult | None:
+    """An exercise whose defining cell failed: not attempted (a stub) or an error."""
+    cell = submission.cell_defining(exercise.name)
+    report = reports.get(cell.index) if cell else None
+    if report is None or report.ok:
+        return None
+    if report.stopped:
+        text = msg.DEFINING_CELL_STOPPED.format(name=exercise.name, reason=report.stopped)
+        return ExerciseResult(exercise.name, ERROR, 0.0, exercise.points, [text])
+    error = report.error
+    if error.get("not_implemented"):
+        return ExerciseResult(exercise.name, NOT_ATTEMPTED, 0.0, exercise.points,
+                              [msg.NOT_ATTEMPTED_STUB.format(name=exercise.name)])
+    text = msg.DEFINING_CELL_FAILED.format(name=exercise.name, where=error.get("where") or f"cell {cell.index}",
+                                           error=f"{error['type']}: {error['message']}")
+    return ExerciseResult(exercise.name, ERROR, 0.0, exercise.points, [text])
+
+
+def evaluate(exercise: Exercise, sandbox: Sandbox, options: Options) -> ExerciseResult:
+    """Run every check of one exercise and decide its status and score."""
+    started = time.monotonic()
+    ctx = Context(exercise, sandbox, exercise_seconds(exercise), options.seed,
+                  human_bytes(options.limits.memory_bytes))
+    outcomes = []
+    try:
+        for check in exercise.checks:
+            outcomes.append(check.run(ctx))
+    except NotAttempted as exc:
+        return ExerciseResult(exercise.name, NOT_ATTEMPTED, 0.0, exercise.points, [str(exc)])
+    except (ExerciseStopped, ProbeTimeout, ChildDied, ProtocolBroken) as exc:
+        return ExerciseResult(exercise.name, ERROR, 0.0, exercise.points, [str(exc)], outcomes)
+    elapsed = time.monotonic() - started
+    failed = [o for o in outcomes if not o.passed]
+    feedback = [line for o in (failed or outcomes) for line in o.feedback]
+    if not failed:
+        return ExerciseResult(exercise.name, PASSED, exercise.points, exercise.points, feedback, outcomes, elapsed)
+    score = 0.0
+    if all(o.category != CORRECTNESS for o in failed):
+        score = exercise.points / 2
+        feedback.append(msg.PARTIAL_CREDIT.format(check=", ".join(o.check for o in failed)))
+    return ExerciseResult(exercise.name, FAILED, score, exercise.points, feedback, outcomes, elapsed)
+
+
+def grade(path: str | Path, notebook: str | None = None, only: Iterable[str] | None = None,
+          options: Options = Options(), progress: Callable[[str], None] | None = None,
+          submission: Submission | None = None) -> NotebookResult:
+    """Check one submission. Raises SubmissionUnreadable / UnknownNotebook / UnknownExercise on bad input."""
+    started = time.monotonic()
+    submission = submission or read_submission(path, notebook)
+    chosen = select(submission.notebook, only)
+    results: list[ExerciseResult] = []
+    notes: list[str] = []
+    cells = [(c.index, c.source) for c in submission.cells]
+    with Sandbox(cells, submission.path.resolve().parent, options.limits) as sandbox:
+        if progress:
+            progress(f"loading {submission.path.name}")
+        reports = {r.index: r for r in sandbox.load()}
+        for report in reports.values():
+            if report.stopped:
+                notes.append(f"cell {report.index}: {report.stopped}")
+        for entry in chosen:
+            if isinstance(entry, Question):
+                results.append(ExerciseResult(entry.name, MANUAL, 0.0, entry.points, [msg.MANUAL_QUESTION]))
+                continue
+            if time.monotonic() - started > options.overall_seconds:
+                results.append(ExerciseResult(entry.name, ERROR, 0.0, entry.points,
+                                              [msg.OVERALL_LIMIT.format(seconds=options.overall_seconds)]))
+                continue
+            if progress:
+                progress(f"checking {entry.name}")
+            result = _cell_problem(entry, submission, reports) or evaluate(entry, sandbox, options)
+            results.append(result)
+    return NotebookResult(submission.notebook, results, notes, time.monotonic() - started)

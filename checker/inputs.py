@@ -1,0 +1,82 @@
+"""Seeded inputs for the checks.
+
+Everything here is deterministic given a seed, so the parent and the child can build
+the same tensors independently (the child builds fresh ones for timing; the parent
+rebuilds them to check the answers). A ``Case`` carries a label that names every
+argument's shape and dtype, the way feedback quotes it.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import torch
+
+
+@dataclasses.dataclass
+class Case:
+    label: str
+    args: tuple
+    note: str = ""
+
+
+def generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed))
+
+
+def randn(gen, *shape, dtype=torch.float32, layout: str = "contiguous"):
+    """A normal tensor; ``layout="transposed"`` gives a non-contiguous view."""
+    if layout == "transposed" and len(shape) >= 2:
+        flipped = shape[:-2] + (shape[-1], shape[-2])
+        return torch.randn(*flipped, generator=gen, dtype=dtype).transpose(-1, -2)
+    if layout == "strided" and len(shape) >= 1:
+        wide = torch.randn(*shape[:-1], shape[-1] * 2, generator=gen, dtype=dtype)
+        return wide[..., ::2]
+    return torch.randn(*shape, generator=gen, dtype=dtype)
+
+
+def describe(value, name: str | None = None) -> str:
+    if isinstance(value, torch.Tensor):
+        text = f"{tuple(value.shape)} {str(value.dtype).replace('torch.', '')}"
+        if value.dim() > 1 and not value.is_contiguous():
+            text += " non-contiguous"
+    else:
+        text = repr(value)
+    return f"{name} {text}" if name else text
+
+
+def label(names, args, extra: str = "") -> str:
+    text = ", ".join(describe(a, n) for n, a in zip(names, args))
+    return f"{text} ({extra})" if extra else text
+
+
+Builder = Callable[[torch.Generator], tuple]
+
+
+def build(spec: dict[str, Any]):
+    """Rebuild a generated input from its plain-data spec (sent across processes)."""
+    maker = GENERATORS[spec["kind"]]
+    return maker(generator(spec["seed"]), **spec.get("params", {}))
+
+
+# Generators addressed by name, so that a spec crosses the process boundary as data.
+def _matmul_pair(gen, n, k, m, dtype="float32"):
+    dt = getattr(torch, dtype)
+    return (randn(gen, n, k, dtype=dt), randn(gen, k, m, dtype=dt))
+
+
+def _mlp(gen, batch, n_in, nh, dtype="float32"):
+    dt = getattr(torch, dtype)
+    x = randn(gen, batch, n_in, dtype=dt)
+    targ = randn(gen, batch, dtype=dt)
+    w1 = randn(gen, n_in, nh, dtype=dt) * (2 / n_in) ** 0.5
+    b1 = torch.zeros(nh, dtype=dt)
+    w2 = randn(gen, nh, 1, dtype=dt) * (2 / nh) ** 0.5
+    b2 = torch.zeros(1, dtype=dt)
+    return (x, targ, w1, b1, w2, b2)
+
+
+GENERATORS: dict[str, Callable] = {
+    "matmul_pair": _matmul_pair,
+    "mlp": _mlp,
+}

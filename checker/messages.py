@@ -1,0 +1,102 @@
+"""Every text the checker shows a student, as constants that tests import.
+
+Templates are ``str.format`` strings; the field names say what goes in.
+"""
+
+# -- statuses and loading ----------------------------------------------------------------
+STATUS_TEXT = {
+    "passed": "passed",
+    "failed": "failed",
+    "error": "error",
+    "not_attempted": "not attempted",
+    "manual": "graded by hand",
+}
+NOT_ATTEMPTED_STUB = "not attempted yet: {name} still raises NotImplementedError"
+NOT_ATTEMPTED_MISSING = "not attempted: no {name} is defined in this notebook"
+DEFINING_CELL_FAILED = "the cell that defines {name} failed ({where}): {error}"
+DEFINING_CELL_STOPPED = "the cell that defines {name} could not run: {reason}"
+MANUAL_QUESTION = "written answer: to be graded by hand"
+EXERCISE_STOPPED = "{reason}"
+OUT_OF_MEMORY = "your code ran out of memory (the limit is {limit}) while running {what}"
+OVERALL_LIMIT = "not checked: the overall time limit of {seconds:.0f} s for this notebook was reached"
+PARTIAL_CREDIT = "half points: the answers are right but {check} failed"
+
+# -- values --------------------------------------------------------------------------------
+RAISED_ON_VALID_INPUT = "on {input}: raised {type}: {message}{where}"
+NOT_A_TENSOR = "on {input}: expected a tensor, got {type} ({repr})"
+SHAPE_MISMATCH = "on {input}: expected shape {expected}, got {got}"
+DTYPE_MISMATCH = "on {input}: expected dtype {expected}, got {got}"
+VALUE_MISMATCH = (
+    "on {input}: values differ; largest difference at index {index}: expected {want:.6g}, "
+    "got {got:.6g} (tolerance {tol:.2g})"
+)
+NAN_MISMATCH = "on {input}: got NaN or inf at index {index} where {want:.6g} was expected"
+NEGATIVE_RESULT = "on {input}: got a negative squared distance {got:.3g} at index {index}; clamp tiny negatives to 0"
+INPUT_MODIFIED = "on {input}: your function changed its argument {arg} in place; leave inputs unchanged"
+RETURNS_INPUT = "on {input}: the result shares memory with an input; return a new tensor"
+CASES_PASSED = "{count} inputs checked, including {kinds}"
+
+# -- errors the catalogue requires ----------------------------------------------------------
+DID_NOT_RAISE = "on {input}: expected {expected} (the inner dimensions differ), but it returned {got}"
+WRONG_EXCEPTION = "on {input}: expected {expected}, but it raised {type}: {message}"
+
+# -- gradients -----------------------------------------------------------------------------
+GRAD_MISSING = "on {input}: {what} was not set"
+GRAD_NOT_FRESH = "on {input}: after a second forward/backward, {what} holds the sum of both passes; assign gradients, don't accumulate them"
+GRADCHECK_FAILED = "torch.autograd.gradcheck in float64 failed on {input}{detail}"
+
+# -- operations ----------------------------------------------------------------------------
+FORBIDDEN_OP = "on {input}: calls {ops}, which this exercise does not allow ({why})"
+REQUIRED_OP_MISSING = "on {input}: never calls {ops}; this exercise is about {why}"
+OPS_GROW = (
+    "your {name} still loops over {dim}: {count} tensor ops for {base} and {bigger} for {grown}; "
+    "{expected}"
+)
+LARGEST_ALLOCATION = (
+    "on {input}: builds a tensor of shape {shape} ({size}); memory must stay O({bound}), at most {limit} here"
+)
+FULL_SIZE_COPIES = (
+    "on {input}: creates {count} tensors as large as x; {expected} are needed. "
+    "Keep mean and std as (C, 1, 1) views and let broadcasting expand them"
+)
+
+# -- speed ---------------------------------------------------------------------------------
+SPEED_FAILED = (
+    "too slow on {input}: {student} against {reference} for {yardstick}: {ratio:.3g}x, "
+    "the bar is {bar:.3g}x"
+)
+SPEED_PASSED = "speed on {input}: {student} against {reference} for {yardstick}: {ratio:.3g}x (bar {bar:.3g}x)"
+SPEED_WRONG_ANSWERS = "the answers produced while being timed were wrong (on {input}): {detail}"
+
+# -- statistics ----------------------------------------------------------------------------
+STAT_SHAPE = "{name}({n_in}, {n_out}) returned shape {got}, expected {expected}"
+STAT_MEAN = "{name}({n_in}, {n_out}): mean {got:.4f}, expected 0 within {tol:.4f}"
+STAT_STD = "{name}({n_in}, {n_out}): standard deviation {got:.4f}, expected {want:.4f} ({formula}) within {tol:.4f}"
+STAT_NOT_RANDOM = "{name}({n_in}, {n_out}) returned the same tensor twice; draw fresh random numbers each call"
+STAT_NOT_SEEDED = "{name}({n_in}, {n_out}) gave different tensors after the same torch.manual_seed; use torch's random generator"
+STAT_NOT_GAUSSIAN = "{name}({n_in}, {n_out}): {fraction:.1%} of the weights lie beyond 3 standard deviations; a Gaussian has 0.27%"
+
+# -- structure -----------------------------------------------------------------------------
+NOT_SUBCLASS = "{name} must be a subclass of {base}"
+PARAMETERS_WRONG = "{name}({args}) registers parameters {got}; expected exactly {expected}"
+BIAS_NOT_ZERO = "{name}({args}): bias should start at zero, largest entry is {got:.3g}"
+BASE_FORWARD = "calling a bare Module should raise NotImplementedError from forward; it {got}"
+SUBCLASS_BROKEN = "a new Module subclass with only forward and bwd did not work: {detail}"
+MODULES_WRONG = "{name}({args}) should hold nn.Sequential(nn.Linear, nn.ReLU, nn.Linear); it holds {got}"
+NO_BACKWARD_GRAD = "after loss.backward(), parameter {param} has no gradient"
+
+# -- hints for the classic mistakes ---------------------------------------------------------
+HINT_MSE_BROADCAST = (
+    "hint: output is (n, 1) and targ is (n,), so output - targ broadcasts to (n, n); "
+    "squeeze only the last axis: output.squeeze(-1)"
+)
+HINT_MSE_SQUEEZE_ALL = "hint: output.squeeze() also drops the batch axis when n = 1; use output.squeeze(-1)"
+HINT_XAVIER_FAN_OUT = "hint: your standard deviation matches 1/sqrt(n_out); scale by the number of inputs, n_in"
+HINT_KAIMING_NO_TWO = "hint: your standard deviation matches 1/sqrt(n_in); Kaiming adds the factor 2 for ReLU: sqrt(2/n_in)"
+HINT_KAIMING_FAN_OUT = "hint: your standard deviation matches sqrt(2/n_out); Kaiming (fan_in) uses n_in"
+HINT_BIAS_AXIS = "hint: b.g must have b's shape {shape}: sum out.g over the batch axis, out.g.sum(0)"
+HINT_W_TRANSPOSE = "hint: w.g must have w's shape {shape}: inp.t() @ out.g"
+HINT_MSE_GRAD_MEAN = "hint: the gradient of a mean divides by the number of rows, inp.shape[0]"
+HINT_RELU_GRAD_MASK = "hint: the gradient flows only where the input was positive: (inp > 0) * out.g"
+HINT_NORMALIZE_CHANNELS_AXES = "hint: mean and std index the channel axis 1 of (N, C, H, W): use mean[:, None, None]"
+HINT_NEGATIVE_DISTANCES = "hint: |x|^2 + |y|^2 - 2 x.y can come out slightly negative in float; clamp at 0"

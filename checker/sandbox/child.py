@@ -1,0 +1,155 @@
+"""The child process: runs the student's cells, then the probes the parent asks for.
+
+Started as ``python -m checker.sandbox.child IN_FD OUT_FD``. It decides nothing: it
+sends back plain data. Before the first student cell runs, every tool it needs is
+bound locally and the checker's modules are removed from ``sys.modules``, so that a
+student's ``import checker...`` gets fresh copies whose patching reaches nothing here.
+"""
+from __future__ import annotations
+
+import io
+import linecache
+import os
+import re
+import sys
+
+os.environ["CHECKER_IN_SANDBOX"] = "1"
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import torch  # noqa: E402
+
+from checker.sandbox import protocol, scenarios  # noqa: E402
+
+_save, _load = torch.save, torch.load
+_write, _read = protocol.write_message, protocol.read_message
+_run = scenarios.run
+_describe = scenarios.describe_exception
+_compile, _exec, _eval = compile, exec, eval
+
+OUTPUT_LIMIT = 4000
+
+
+class CappedText(io.TextIOBase):
+    """Keeps the first OUTPUT_LIMIT characters written and counts the rest."""
+
+    def __init__(self):
+        self.parts: list[str] = []
+        self.kept = 0
+        self.dropped = 0
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        text = str(text)
+        room = OUTPUT_LIMIT - self.kept
+        if room > 0:
+            self.parts.append(text[:room])
+            self.kept += min(room, len(text))
+        self.dropped += max(0, len(text) - max(room, 0))
+        return len(text)
+
+    def text(self) -> str:
+        out = "".join(self.parts)
+        if self.dropped:
+            out += f"\n... [{self.dropped} more characters of output not shown]"
+        return out
+
+
+_TIMEIT_OPTIONS = re.compile(r"^\s*((-[nrp]\s*\d+|-[oqc])\s+)*")
+
+
+class MagicShim:
+    """Stands in for ``get_ipython()``: timing magics run their code once, the rest is ignored."""
+
+    def __init__(self, ns):
+        self.ns = ns
+
+    def _run_code(self, code):
+        code = _TIMEIT_OPTIONS.sub("", code, count=1)
+        try:
+            return _eval(_compile(code, "<magic>", "eval"), self.ns)
+        except SyntaxError:
+            _exec(_compile(code, "<magic>", "exec"), self.ns)
+            return None
+
+    def run_line_magic(self, name, line, *args, **kwargs):
+        if name in ("time", "timeit", "prun", "capture"):
+            return self._run_code(line)
+        return None
+
+    def run_cell_magic(self, name, line, cell, *args, **kwargs):
+        if name in ("time", "timeit", "prun", "capture"):
+            _exec(_compile(cell, "<magic>", "exec"), self.ns)
+        return None
+
+    def system(self, *args, **kwargs):
+        return 0
+
+    def getoutput(self, *args, **kwargs):
+        return []
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+def _hide_checker_modules():
+    for name in list(sys.modules):
+        if name == "checker" or name.startswith("checker.") or name == "solutions" or name.startswith("solutions."):
+            del sys.modules[name]
+
+
+def _captured(thunk):
+    out, err = sys.stdout, sys.stderr
+    capture = CappedText()
+    sys.stdout = sys.stderr = capture
+    try:
+        return thunk(), capture.text()
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def exec_cell(ns, index, source):
+    name = f"<cell {index}>"
+    linecache.cache[name] = (len(source), None, source.splitlines(True), name)
+
+    def body():
+        try:
+            _exec(_compile(source, f"<cell {index}>", "exec"), ns)
+            return None
+        except BaseException as exc:  # noqa: BLE001 - a failing cell loses only itself
+            return _describe(exc)
+
+    error, output = _captured(body)
+    return {"error": error, "output": output}
+
+
+def main(in_fd: int, out_fd: int) -> None:
+    torch.set_num_threads(1)
+    ns: dict = {"__name__": "__main__"}
+    ns["get_ipython"] = lambda: shim
+    shim = MagicShim(ns)
+    _hide_checker_modules()
+    _write(out_fd, {"ready": True, "pid": os.getpid()}, _save)
+    while True:
+        try:
+            request = _read(in_fd, lambda f: _load(f, weights_only=False))
+        except EOFError:
+            return
+        op = request["op"]
+        if op == "exit":
+            return
+        if op == "exec_cell":
+            answer = exec_cell(ns, request["index"], request["source"])
+        elif op == "probe":
+            answer, output = _captured(lambda: _run(ns, request["scenario"], request["params"]))
+            answer["output"] = output
+        elif op == "names":
+            answer = {"names": sorted(k for k in ns if not k.startswith("_"))}
+        else:
+            answer = {"unknown_op": op}
+        _write(out_fd, answer, _save)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]))

@@ -1,0 +1,217 @@
+"""The parent side of the sandbox: start, limit, feed, and restart the child."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from checker.errors import ChildDied, ProbeTimeout, ProtocolBroken
+from checker.sandbox import protocol
+
+CHECKER_ROOT = str(Path(__file__).resolve().parents[2])
+BOOTSTRAP = (
+    "import sys; sys.path.insert(0, {root!r}); "
+    "from checker.sandbox.child import main; "
+    "sys.path.append({workdir!r}); main({in_fd}, {out_fd})"
+)
+STARTUP_SECONDS = 60.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    memory_bytes: int = 4 * 2**30
+    cell_seconds: float = 20.0
+    load_seconds: float = 90.0
+    output_file_bytes: int = 64 * 2**20
+
+
+@dataclasses.dataclass
+class CellReport:
+    index: int
+    error: dict | None = None
+    output: str = ""
+    stopped: str | None = None  # why the process running it had to be stopped
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and self.stopped is None
+
+
+def _safe_load(f):
+    return torch.load(f, weights_only=True)
+
+
+def describe_exit(returncode: int | None) -> str:
+    if returncode is None:
+        return "without a reason the checker could see"
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        meaning = {
+            "SIGSEGV": "a segmentation fault",
+            "SIGKILL": "killed (often: out of memory)",
+            "SIGABRT": "aborted",
+            "SIGXFSZ": "too much output",
+            "SIGBUS": "a bus error",
+        }.get(name, "a signal")
+        return f"with {meaning} ({name})"
+    return f"with exit code {returncode} (os._exit or sys.exit in your code?)"
+
+
+class Sandbox:
+    """One child process that holds the student's namespace."""
+
+    def __init__(self, cells: list[tuple[int, str]], workdir: str | os.PathLike, limits: Limits = Limits()):
+        self.cells = cells
+        self.workdir = str(workdir)
+        self.limits = limits
+        self.proc: subprocess.Popen | None = None
+        self.reports: dict[int, CellReport] = {}
+        self._log = tempfile.TemporaryFile()
+
+    # -- process life -------------------------------------------------------------------------
+    def _limit_resources(self):  # runs in the child between fork and exec
+        resource.setrlimit(resource.RLIMIT_AS, (self.limits.memory_bytes, self.limits.memory_bytes))
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (self.limits.output_file_bytes, self.limits.output_file_bytes))
+
+    def _spawn(self) -> None:
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg",
+                   PYTHONDONTWRITEBYTECODE="1")
+        code = BOOTSTRAP.format(root=CHECKER_ROOT, workdir=self.workdir, in_fd=to_child_r, out_fd=from_child_w)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-P", "-c", code],
+            pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
+            cwd=self.workdir, env=env, start_new_session=True, preexec_fn=self._limit_resources,
+        )
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self._to_child, self._from_child = to_child_w, from_child_r
+
+    def start(self) -> None:
+        """Start the child and wait until it has imported torch."""
+        self._spawn()
+        self._sent_at = time.monotonic()
+        self._receive(time.monotonic() + STARTUP_SECONDS, "starting up")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        for fd in (self._to_child, self._from_child):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        self._log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # -- messages -----------------------------------------------------------------------------
+    def _receive(self, deadline: float, what: str) -> dict:
+        try:
+            answer = protocol.read_message(self._from_child, _safe_load, deadline)
+        except protocol.ChannelTimeout:
+            self.stop()
+            raise ProbeTimeout(seconds=deadline - self._sent_at, what=what) from None
+        except protocol.ChannelClosed:
+            code = self.proc.wait() if self.proc else None
+            self.stop()
+            raise ChildDied(how=describe_exit(code), what=what) from None
+        except Exception as exc:  # noqa: BLE001 - anything unreadable is the child's fault
+            self.stop()
+            raise ProtocolBroken(reason=f"{type(exc).__name__}: {exc}"[:300]) from None
+        if not isinstance(answer, dict):
+            self.stop()
+            raise ProtocolBroken(reason=f"expected a dict, got {type(answer).__name__}")
+        return answer
+
+    def _request(self, message: dict, seconds: float, what: str) -> dict:
+        if not self.alive():
+            self.restart()
+        self._sent_at = time.monotonic()
+        try:
+            protocol.write_message(self._to_child, message, torch.save)
+        except (BrokenPipeError, OSError):
+            code = self.proc.wait() if self.proc else None
+            self.stop()
+            raise ChildDied(how=describe_exit(code), what=what) from None
+        return self._receive(self._sent_at + seconds, what)
+
+    # -- loading ------------------------------------------------------------------------------
+    def _exec_cell(self, index: int, source: str) -> CellReport:
+        try:
+            answer = self._request({"op": "exec_cell", "index": index, "source": source},
+                                   self.limits.cell_seconds, f"cell {index}")
+        except (ProbeTimeout, ChildDied, ProtocolBroken) as exc:
+            return CellReport(index, stopped=str(exc))
+        return CellReport(index, error=answer.get("error"), output=str(answer.get("output", "")))
+
+    def load(self, progress=None) -> list[CellReport]:
+        """Run every cell once, in order; a cell that hangs or kills the process is skipped."""
+        started = time.monotonic()
+        if not self.alive():
+            self.start()
+        for index, source in self.cells:
+            if time.monotonic() - started > self.limits.load_seconds:
+                self.reports[index] = CellReport(index, stopped="not run: the time limit for loading was reached")
+                continue
+            report = self._exec_cell(index, source)
+            self.reports[index] = report
+            if progress:
+                progress(index)
+        return [self.reports[i] for i, _ in self.cells]
+
+    def restart(self) -> None:
+        """A fresh child with the cells that loaded cleanly the first time."""
+        self.stop()
+        self.start()
+        for index, source in self.cells:
+            report = self.reports.get(index)
+            if report is not None and report.stopped is None:
+                replay = self._exec_cell(index, source)
+                if replay.stopped:
+                    self.reports[index] = replay
+                    if not self.alive():
+                        self.stop()
+                        self.start()
+
+    # -- probing ------------------------------------------------------------------------------
+    def probe(self, scenario: str, params: dict, seconds: float, what: str) -> dict:
+        return self._request({"op": "probe", "scenario": scenario, "params": params}, seconds, what)
+
+    def names(self) -> list[str]:
+        return list(self._request({"op": "names"}, 10.0, "listing names").get("names", []))
+
+    def log_tail(self, limit: int = 2000) -> str:
+        self._log.seek(0, os.SEEK_END)
+        size = self._log.tell()
+        self._log.seek(max(0, size - limit))
+        return self._log.read().decode("utf-8", "replace")

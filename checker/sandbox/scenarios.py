@@ -1,0 +1,290 @@
+"""The probes the child can run on student code. Each returns plain data.
+
+They run in the child after the student's cells, so everything they rely on is bound
+here at import time, before any student code exists: a student who later replaces
+``torch.Tensor.clone``, ``time.perf_counter`` or ``torch.manual_seed`` changes nothing
+that these functions call. Nothing here decides a verdict: the parent does.
+"""
+from __future__ import annotations
+
+import time
+import traceback
+
+import torch
+from torch import nn
+
+from checker import inputs as _inputs
+from checker import yardsticks as _yardsticks
+from checker.sandbox.tracing import OpTracer
+
+_Tensor = torch.Tensor
+_clone = torch.Tensor.clone
+_detach = torch.Tensor.detach
+_as_subclass = torch.Tensor.as_subclass
+_equal = torch.equal
+_manual_seed = torch.manual_seed
+_perf_counter = time.perf_counter
+_gradcheck = torch.autograd.gradcheck
+_storage = torch.Tensor.untyped_storage
+_build = _inputs.build
+_YARDSTICKS = dict(_yardsticks.YARDSTICKS)
+_isinstance = isinstance
+_Parameter = nn.Parameter
+_Module = nn.Module
+_Linear = nn.Linear
+
+
+class MissingName(LookupError):
+    pass
+
+
+def resolve(ns: dict, target: str):
+    if target not in ns:
+        raise MissingName(target)
+    return ns[target]
+
+
+def pack(value):
+    """A student's return value as plain data: a tensor copy, or the type and repr."""
+    if _isinstance(value, _Tensor):
+        return {"tensor": _as_subclass(_clone(_detach(value)), _Tensor)}
+    if _isinstance(value, (tuple, list)) and all(_isinstance(v, _Tensor) for v in value) and value:
+        return {"type": type(value).__name__, "repr": f"{type(value).__name__} of {len(value)} tensors"}
+    text = repr(value)
+    return {"type": type(value).__name__, "repr": text[:200]}
+
+
+def snapshot(args):
+    return [_clone(_detach(a)) if _isinstance(a, _Tensor) else None for a in args]
+
+
+def changed(args, before):
+    out = []
+    for i, (a, b) in enumerate(zip(args, before)):
+        if b is None or not _isinstance(a, _Tensor):
+            continue
+        if a.shape != b.shape or not _equal(_detach(a), b):
+            out.append(i)
+    return out
+
+
+def shares_storage(value, args) -> bool:
+    if not _isinstance(value, _Tensor):
+        return False
+    ptr = _storage(value).data_ptr()
+    return any(_isinstance(a, _Tensor) and _storage(a).data_ptr() == ptr for a in args)
+
+
+def grads_of(objs):
+    out = []
+    for obj in objs:
+        out.append(pack(obj.g) if hasattr(obj, "g") else {"missing": True})
+    return out
+
+
+def _traced(trace, existing, thunk):
+    if trace is None:
+        return thunk(), None
+    tracer = OpTracer(large_bytes=trace.get("large_bytes"))
+    tracer.remember_existing(existing)
+    with tracer:
+        result = thunk()
+    return result, tracer.report()
+
+
+def call(ns, target, args, preset_g=None, collect_g=None, trace=None):
+    """fn(*args); what came back, which inputs changed, and the .g it set."""
+    fn = resolve(ns, target)
+    args = list(args)
+    for index, g in (preset_g or {}).items():
+        args[int(index)].g = g
+    before = snapshot(args)
+    extra = [a.g for a in args if _isinstance(a, _Tensor) and hasattr(a, "g")]
+    out, report = _traced(trace, args + extra, lambda: fn(*args))
+    result = {"out": pack(out), "changed": changed(args, before), "aliases": shares_storage(out, args)}
+    if collect_g is not None:
+        result["g"] = grads_of([args[int(i)] for i in collect_g])
+    if report is not None:
+        result["trace"] = report
+    return result
+
+
+def layer(ns, target, init_args, runs, out_g=None, collect_init=(), collect_call=(), trace=None):
+    """Build target(*init_args); for each run: out = obj(*args), [out.g = out_g], backward()."""
+    cls = resolve(ns, target)
+    obj = cls(*init_args)
+    result = {}
+    report = None
+    for run_args in runs:
+        run_args = list(run_args)
+        out = obj(*run_args)
+        if out_g is not None:
+            out.g = out_g
+
+        def backward():
+            obj.backward()
+
+        _, report = _traced(trace, list(init_args) + run_args + ([out_g] if out_g is not None else []), backward)
+        result = {"out": pack(out), "g_init": grads_of([init_args[int(i)] for i in collect_init]),
+                  "g_call": grads_of([run_args[int(i)] for i in collect_call])}
+    if report is not None:
+        result["trace"] = report
+    return result
+
+
+def module_subclass(ns, target, x, out_g):
+    """A new subclass of the student's Module with only forward and bwd."""
+    base = resolve(ns, target)
+
+    class Cube(base):
+        def forward(self, inp):
+            return inp * inp * inp
+
+        def bwd(self, out, inp):
+            inp.g = 3 * inp * inp * out.g
+
+    cube = Cube()
+    out = cube(x)
+    out.g = out_g
+    cube.backward()
+    result = {"out": pack(out), "g": grads_of([x])[0]}
+    try:
+        base()(x)
+        result["base_forward"] = "returned"
+    except NotImplementedError:
+        result["base_forward"] = "NotImplementedError"
+    except Exception as exc:  # noqa: BLE001 - reported, not judged, here
+        result["base_forward"] = type(exc).__name__
+    return result
+
+
+def autograd_function(ns, target, x, grad_out, x64):
+    fn = resolve(ns, target)
+    leaf = _detach(_clone(x)).requires_grad_()
+    out = fn.apply(leaf)
+    out.backward(grad_out)
+    result = {"out": pack(out), "grad": pack(leaf.grad) if leaf.grad is not None else {"missing": True}}
+    try:
+        result["gradcheck"] = bool(_gradcheck(fn.apply, (_detach(_clone(x64)).requires_grad_(),),
+                                              eps=1e-6, atol=1e-5, raise_exception=False))
+    except Exception as exc:  # noqa: BLE001
+        result["gradcheck"] = False
+        result["gradcheck_error"] = f"{type(exc).__name__}: {exc}"[:300]
+    return result
+
+
+def nn_module(ns, target, init_args, call_args=None, backward=False, seed=None):
+    cls = resolve(ns, target)
+    if seed is not None:
+        _manual_seed(seed)
+    obj = cls(*init_args)
+    result = {
+        "is_module": _isinstance(obj, _Module),
+        "parameters": [[name, list(p.shape), _isinstance(p, _Parameter)] for name, p in obj.named_parameters()]
+        if _isinstance(obj, _Module) else [],
+        "modules": [[name, type(m).__name__] for name, m in obj.named_modules()] if _isinstance(obj, _Module) else [],
+        "linears": [[pack(m.weight), pack(m.bias)] for m in obj.modules() if _isinstance(m, _Linear)]
+        if _isinstance(obj, _Module) else [],
+    }
+    for attr in ("weight", "bias"):
+        if hasattr(obj, attr) and _isinstance(getattr(obj, attr), _Tensor):
+            result[attr] = pack(getattr(obj, attr))
+    if call_args is not None:
+        out = obj(*call_args)
+        result["out"] = pack(out)
+        if backward:
+            out.backward()
+            result["grads"] = [[name, pack(p.grad) if p.grad is not None else {"missing": True}]
+                               for name, p in obj.named_parameters()]
+    return result
+
+
+def samples(ns, target, args, seed):
+    """Two unseeded calls and two calls after the same manual_seed."""
+    fn = resolve(ns, target)
+    first, second = fn(*args), fn(*args)
+    _manual_seed(seed)
+    seeded_a = fn(*args)
+    _manual_seed(seed)
+    seeded_b = fn(*args)
+    return {"first": pack(first), "second": pack(second), "seeded_a": pack(seeded_a), "seeded_b": pack(seeded_b)}
+
+
+def _timed(fn, args):
+    start = _perf_counter()
+    out = fn(*args)
+    return _perf_counter() - start, out
+
+
+def timing(ns, target, yardstick, spec, rounds, collect_g=None):
+    """Student and yardstick interleaved on fresh inputs each round."""
+    fn = resolve(ns, target)
+    ref = _YARDSTICKS[yardstick]
+    student_times, yard_times = [], []
+    out = None
+    args = []
+    for r in range(rounds):
+        seeded = dict(spec, seed=spec["seed"] + r)
+        yard_args, args = list(_build(seeded)), list(_build(seeded))
+        if r % 2:
+            student_time, out = _timed(fn, args)
+            yard_time, _ = _timed(ref, yard_args)
+        else:
+            yard_time, _ = _timed(ref, yard_args)
+            student_time, out = _timed(fn, args)
+        student_times.append(student_time)
+        yard_times.append(yard_time)
+    result = {"student": student_times, "yardstick": yard_times, "last_seed": spec["seed"] + rounds - 1,
+              "out": pack(out)}
+    if collect_g is not None:
+        result["g"] = grads_of([args[int(i)] for i in collect_g])
+    return result
+
+
+def subclass_of(ns, target, base):
+    cls = resolve(ns, target)
+    parent = resolve(ns, base)
+    return {"is_subclass": _isinstance(cls, type) and _isinstance(parent, type) and issubclass(cls, parent)}
+
+
+SCENARIOS = {
+    "subclass_of": subclass_of,
+    "call": call,
+    "layer": layer,
+    "module_subclass": module_subclass,
+    "autograd_function": autograd_function,
+    "nn_module": nn_module,
+    "samples": samples,
+    "timing": timing,
+}
+
+
+def where(exc: BaseException) -> str:
+    """The last frame of the traceback that is in the student's cells."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith("<cell")]
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f"{f.filename[1:-1]}, line {f.lineno}, in {f.name}: {(f.line or '').strip()}"
+
+
+def describe_exception(exc: BaseException) -> dict:
+    message = str(exc)
+    memory = _isinstance(exc, MemoryError) or "can't allocate memory" in message or "DefaultCPUAllocator" in message
+    return {
+        "type": type(exc).__name__,
+        "mro": [c.__name__ for c in type(exc).__mro__],
+        "message": message[:500],
+        "where": where(exc),
+        "not_implemented": _isinstance(exc, NotImplementedError),
+        "memory": memory,
+    }
+
+
+def run(ns, name, params) -> dict:
+    try:
+        return {"result": SCENARIOS[name](ns, **params)}
+    except MissingName as exc:
+        return {"missing": str(exc)}
+    except BaseException as exc:  # noqa: BLE001 - student code may raise anything, SystemExit too
+        return {"raised": describe_exception(exc)}

@@ -1,0 +1,93 @@
+"""A record of the torch calls a piece of code makes.
+
+``torch.overrides.TorchFunctionMode`` sees every call that goes through torch's Python
+API: ``a @ b``, ``torch.einsum``, ``t.sum()``, indexing. We count the calls that return
+a tensor (so ``.shape`` or ``.size()`` do not count), under a canonical name, and keep
+the largest fresh allocation (a view such as ``expand`` allocates nothing) and the
+distinct storages at least as large as a given size.
+"""
+from __future__ import annotations
+
+import collections
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+_Tensor = torch.Tensor
+
+
+def canonical_name(func) -> str:
+    name = getattr(func, "__name__", None) or repr(func)
+    if name == "__get__":  # properties such as Tensor.T arrive as their getter
+        owner = getattr(func, "__self__", None)
+        name = getattr(owner, "__name__", None) or getattr(getattr(owner, "fget", None), "__name__", "property")
+    if name.startswith("__r") and name.endswith("__") and name[3:-2] in {
+        "matmul", "add", "sub", "mul", "truediv", "pow", "and", "or", "xor", "floordiv", "mod",
+    }:
+        name = name[3:-2]
+    elif name.startswith("__i") and name.endswith("__") and name not in {"__index__", "__int__", "__invert__"}:
+        name = name[3:-2] + "_"
+    elif name.startswith("__") and name.endswith("__"):
+        name = name[2:-2]
+    return {"truediv": "div", "truediv_": "div_"}.get(name, name)
+
+
+def _tensors_in(value):
+    if isinstance(value, _Tensor):
+        yield value
+    elif isinstance(value, (tuple, list)):
+        for item in value:
+            yield from _tensors_in(item)
+
+
+class OpTracer(TorchFunctionMode):
+    """Counts tensor-producing torch calls and measures what they allocate."""
+
+    def __init__(self, large_bytes: int | None = None):
+        super().__init__()
+        self.counts: collections.Counter[str] = collections.Counter()
+        self.largest_bytes = 0
+        self.largest_shape: tuple[int, ...] = ()
+        self.large_bytes = large_bytes
+        self._large_storages: set[int] = set()
+        self._large_alive: list = []  # kept alive so a freed pointer is not reused and missed
+        self._known_storages: set[int] = set()
+
+    def remember_existing(self, tensors) -> None:
+        """Storages that exist before the traced call are not allocations of it."""
+        for t in tensors:
+            if isinstance(t, _Tensor):
+                self._known_storages.add(t.untyped_storage().data_ptr())
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        produced = list(_tensors_in(out))
+        if produced:
+            self.counts[canonical_name(func)] += 1
+            for t in produced:
+                self._measure(t)
+        return out
+
+    def _measure(self, t) -> None:
+        try:
+            storage = t.untyped_storage()
+        except (RuntimeError, NotImplementedError):
+            return
+        key, size = storage.data_ptr(), storage.nbytes()
+        if key in self._known_storages:
+            return
+        if size > self.largest_bytes:
+            self.largest_bytes, self.largest_shape = size, tuple(t.shape)
+        if self.large_bytes is not None and size >= self.large_bytes:
+            if key not in self._large_storages:
+                self._large_storages.add(key)
+                self._large_alive.append(t)
+
+    def report(self) -> dict:
+        return {
+            "counts": dict(self.counts),
+            "total": sum(self.counts.values()),
+            "largest_bytes": self.largest_bytes,
+            "largest_shape": list(self.largest_shape),
+            "large_allocations": len(self._large_storages),
+        }

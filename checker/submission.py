@@ -1,0 +1,126 @@
+"""Reading a submission: a notebook or a Python file, as cells ready to run in order."""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import re
+from pathlib import Path
+
+from checker.errors import SubmissionUnreadable, UnknownNotebook
+from checker.registry import NOTEBOOKS
+
+SKIP_TAG = "demo"  # cells tagged so are lesson demonstrations: the checker does not run them
+CELL_MARKER = re.compile(r"^# ?%%", re.MULTILINE)
+
+
+@dataclasses.dataclass
+class Cell:
+    index: int
+    source: str  # what runs: magics turned into calls on the stand-in get_ipython()
+    original: str
+
+    def defines(self) -> set[str]:
+        try:
+            tree = ast.parse(self.source)
+        except SyntaxError:
+            return set(re.findall(r"^(?:def|class)\s+(\w+)", self.original, re.MULTILINE))
+        names = set()
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names.update(t.id for t in targets if isinstance(t, ast.Name))
+        return names
+
+
+@dataclasses.dataclass
+class Submission:
+    path: Path
+    notebook: str
+    cells: list[Cell]
+
+    def cell_defining(self, name: str) -> Cell | None:
+        found = None
+        for cell in self.cells:
+            if name in cell.defines():
+                found = cell
+        return found
+
+
+def _transform(source: str) -> str:
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except ImportError:  # pragma: no cover - IPython comes with jupyter
+        return "\n".join(("pass  # " + line) if line.lstrip()[:1] in ("%", "!") else line
+                         for line in source.splitlines())
+    try:
+        return TransformerManager().transform_cell(source)
+    except Exception:  # noqa: BLE001 - leave it to the child to report the syntax error
+        return source
+
+
+def _is_skipped(cell: dict) -> bool:
+    meta = cell.get("metadata", {}) or {}
+    grading = meta.get("nbgrader", {}) or {}
+    if grading.get("grade") and not grading.get("solution"):
+        return True  # an nbgrader test cell: it calls the checker, the checker does not run it
+    return SKIP_TAG in (meta.get("tags") or [])
+
+
+def _notebook_cells(path: Path) -> list[str]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SubmissionUnreadable(path=str(path), reason=f"invalid JSON ({exc})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
+        raise SubmissionUnreadable(path=str(path), reason="no list of cells in it")
+    sources = []
+    for cell in data["cells"]:
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code" or _is_skipped(cell):
+            continue
+        source = cell.get("source", "")
+        sources.append("".join(source) if isinstance(source, list) else str(source))
+    return sources
+
+
+def _python_cells(path: Path) -> list[str]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SubmissionUnreadable(path=str(path), reason=f"not UTF-8 text ({exc})") from None
+    if CELL_MARKER.search(text):
+        return [part for part in CELL_MARKER.split(text) if part.strip()]
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        # One broken statement must not lose the rest: split before each top-level def/class.
+        return [p for p in re.split(r"^(?=(?:def|class|@)\b)", text, flags=re.MULTILINE) if p.strip()]
+    lines = text.splitlines(keepends=True)
+    starts = [n.lineno - 1 if not getattr(n, "decorator_list", None) else n.decorator_list[0].lineno - 1
+              for n in tree.body]
+    bounds = starts[1:] + [len(lines)]
+    return ["".join(lines[s:e]) for s, e in zip(starts, bounds)]
+
+
+def notebook_of(path: Path, notebook: str | None) -> str:
+    name = notebook or path.stem
+    if name not in NOTEBOOKS:
+        raise UnknownNotebook(path=str(path), known=", ".join(NOTEBOOKS))
+    return name
+
+
+def read_submission(path: str | Path, notebook: str | None = None) -> Submission:
+    path = Path(path)
+    if not path.is_file():
+        raise SubmissionUnreadable(path=str(path), reason="no such file" if not path.exists() else "not a file")
+    if path.suffix == ".ipynb":
+        sources = _notebook_cells(path)
+    elif path.suffix == ".py":
+        sources = _python_cells(path)
+    else:
+        raise SubmissionUnreadable(path=str(path), reason="expected a .ipynb or .py file")
+    name = notebook_of(path, notebook)
+    cells = [Cell(i, _transform(src), src) for i, src in enumerate(sources)]
+    return Submission(path, name, cells)
