@@ -35,6 +35,11 @@ NEGATIVE_RESULT = "on {input}: got a negative squared distance {got:.3g} at inde
 INPUT_MODIFIED = "on {input}: your function changed its argument {arg} in place; leave inputs unchanged"
 RETURNS_INPUT = "on {input}: the result shares memory with an input; return a new tensor"
 CASES_PASSED = "{count} inputs checked, including {kinds}"
+GRADS_PASSED = "{names} match torch.autograd on {count} inputs"
+STAT_PASSED = (
+    "{name}({n_in}, {n_out}): mean {mean:.4f}, std {std:.4f} (expected {want:.4f} within {tol:.4f}); "
+    "two calls differ; the same seed gives the same weights"
+)
 
 # -- errors the catalogue requires ----------------------------------------------------------
 DID_NOT_RAISE = "on {input}: expected {expected} (the inner dimensions differ), but it returned {got}"
@@ -97,6 +102,9 @@ HINT_KAIMING_FAN_OUT = "hint: your standard deviation matches sqrt(2/n_out); Kai
 HINT_BIAS_AXIS = "hint: b.g must have b's shape {shape}: sum out.g over the batch axis, out.g.sum(0)"
 HINT_W_TRANSPOSE = "hint: w.g must have w's shape {shape}: inp.t() @ out.g"
 HINT_MSE_GRAD_MEAN = "hint: the gradient of a mean divides by the number of rows, inp.shape[0]"
-HINT_RELU_GRAD_MASK = "hint: the gradient flows only where the input was positive: (inp > 0) * out.g"
+HINT_RELU_GRAD_MASK = (
+    "hint: the gradient flows only where the input was positive: (inp > 0) * out.g "
+    "(at exactly 0, torch passes no gradient, so use > rather than >=)"
+)
 HINT_NORMALIZE_CHANNELS_AXES = "hint: mean and std index the channel axis 1 of (N, C, H, W): use mean[:, None, None]"
 HINT_NEGATIVE_DISTANCES = "hint: |x|^2 + |y|^2 - 2 x.y can come out slightly negative in float; clamp at 0"

@@ -61,7 +61,8 @@ class FunctionGradients(Check):
 
     def run(self, ctx: Context):
         problems: list[str] = []
-        for case in self.cases(ctx.seed):
+        cases = self.cases(ctx.seed)
+        for case in cases:
             answer = ctx.probe("call", args=list(case.args), preset_g=self.preset(case), collect_g=list(self.collect))
             if answer.raised:
                 problems.append(msg.RAISED_ON_VALID_INPUT.format(input=case.label, type=answer.raised["type"],
@@ -78,7 +79,7 @@ class FunctionGradients(Check):
             problems.extend(grad_problems(case.label, self.labels, grads, answer.result["g"], self.hints))
             if problems:
                 break
-        return self.outcome(problems[:4])
+        return self.outcome(problems[:4], [msg.GRADS_PASSED.format(names=", ".join(self.labels), count=len(cases))])
 
 
 @dataclasses.dataclass
@@ -105,7 +106,8 @@ class LayerGradients(Check):
 
     def run(self, ctx: Context):
         problems: list[str] = []
-        for case in self.cases(ctx.seed):
+        cases = self.cases(ctx.seed)
+        for case in cases:
             answer = ctx.probe("layer", init_args=list(case.init_args), runs=[list(r) for r in case.runs],
                                out_g=case.out_g, collect_init=list(case.collect_init),
                                collect_call=list(case.collect_call))
@@ -123,4 +125,5 @@ class LayerGradients(Check):
             problems.extend(grad_problems(case.label, case.names, case.expected, got, self.hints, case.accumulated))
             if problems:
                 break
-        return self.outcome(problems[:4])
+        names = ", ".join(cases[0].names) if cases else ""
+        return self.outcome(problems[:4], [msg.GRADS_PASSED.format(names=names, count=len(cases))])

@@ -58,6 +58,7 @@ class InitStatistics(Check):
     def run(self, ctx: Context):
         name = ctx.exercise.name
         problems: list[str] = []
+        notes: list[str] = []
         for n_in, n_out in self.sizes:
             answer = ctx.probe("samples", args=[n_in, n_out], seed=1000 + ctx.seed)
             if answer.raised:
@@ -83,4 +84,8 @@ class InitStatistics(Check):
                 problems.append(msg.STAT_NOT_SEEDED.format(name=name, n_in=n_in, n_out=n_out))
             if problems:
                 break
-        return self.outcome(problems)
+            want = self.std(n_in, n_out)
+            notes.append(msg.STAT_PASSED.format(name=name, n_in=n_in, n_out=n_out, mean=float(first.double().mean()),
+                                                std=float(first.double().std()), want=want,
+                                                tol=std_tolerance(want, first.numel())))
+        return self.outcome(problems, notes)

@@ -1,0 +1,227 @@
+"""03_backprop: gradients by hand, then layers as classes."""
+from __future__ import annotations
+
+import torch
+
+from checker import messages as msg
+from checker.checks.gradients import FunctionGradients, LayerCase, LayerGradients, autograd_grads
+from checker.checks.operations import AUTOGRAD, LargestAllocation, Ops
+from checker.checks.speed import SpeedBar
+from checker.exercises.cases import pick
+from checker.inputs import Case, build, generator, label, randn
+from checker.registry import Exercise, Question
+
+NOTEBOOK = "03_backprop"
+NET_NAMES = ("inp", "targ", "w1", "b1", "w2", "b2")
+
+
+def mse_value(out, targ):
+    return (out.squeeze(-1) - targ).pow(2).mean()
+
+
+def lin_value(x, w, b):
+    return x @ w + b
+
+
+def network_loss(inp, targ, w1, b1, w2, b2):
+    return mse_value(lin_value(lin_value(inp, w1, b1).clamp_min(0), w2, b2), targ)
+
+
+# -- hints ------------------------------------------------------------------------------------
+def bias_axis_hint(name, want, got):
+    if name.startswith("b") and got is not None and got.shape != want.shape:
+        return msg.HINT_BIAS_AXIS.format(shape=tuple(want.shape))
+    return None
+
+
+def weight_shape_hint(name, want, got):
+    if name.startswith("w") and got is not None and got.shape != want.shape:
+        return msg.HINT_W_TRANSPOSE.format(shape=tuple(want.shape))
+    return None
+
+
+def mean_hint(name, want, got):
+    if got is not None and got.shape == want.shape and want.shape[0] > 1:
+        n = want.shape[0]
+        if torch.allclose(got.double(), want.double() * n, rtol=1e-3, atol=1e-6):
+            return msg.HINT_MSE_GRAD_MEAN
+    return None
+
+
+def relu_hint(name, want, got):
+    return msg.HINT_RELU_GRAD_MASK if got is not None and got.shape == want.shape else None
+
+
+def relu_value(x):
+    return torch.relu(x)  # autograd passes no gradient at exactly 0, as (inp > 0) does
+
+
+# -- cases ------------------------------------------------------------------------------------
+def mse_cases(seed: int) -> list[Case]:
+    g = generator(seed)
+    (n,) = pick(seed, (6,), low=2)
+    specs = [("random", randn(g, n, 1), randn(g, n)), ("n = 1", randn(g, 1, 1), randn(g, 1)),
+             ("float64", randn(g, 4, 1, dtype=torch.float64), randn(g, 4, dtype=torch.float64))]
+    return [Case(label(("inp", "targ"), (i, t), note), (i, t), note) for note, i, t in specs]
+
+
+def relu_cases(seed: int) -> list[Case]:
+    g = generator(seed)
+    r, c = pick(seed, (4, 5))
+    specs = []
+    for note, inp in (("random", randn(g, r, c)), ("exact zeros", torch.zeros(2, 3)),
+                      ("float64", randn(g, 3, 4, dtype=torch.float64))):
+        out = inp.clamp_min(0)
+        specs.append(Case(label(("inp", "out"), (inp, out), note), (inp, out), note))
+    return specs
+
+
+def relu_out_g(case: Case) -> dict:
+    inp = case.args[0]
+    return {1: randn(generator(inp.numel()), *inp.shape, dtype=inp.dtype)}
+
+
+def lin_cases(seed: int, sizes=None) -> list[Case]:
+    g = generator(seed)
+    n, i, o = pick(seed, (6, 4, 3))
+    shapes = [("random", n, i, o, torch.float32), ("one row", 1, 5, 2, torch.float32),
+              ("one output", 7, 3, 1, torch.float32), ("float64", 4, 3, 5, torch.float64)]
+    out = []
+    for note, n, i, o, dtype in shapes:
+        inp, w, b = randn(g, n, i, dtype=dtype), randn(g, i, o, dtype=dtype), randn(g, o, dtype=dtype)
+        args = (inp, inp @ w + b, w, b)
+        out.append(Case(label(("inp", "out", "w", "b"), args, note), args, note))
+    return out
+
+
+def lin_out_g(case: Case) -> dict:
+    out = case.args[1]
+    return {1: randn(generator(out.numel() + 1), *out.shape, dtype=out.dtype)}
+
+
+def lin_expected(case: Case):
+    inp, _, w, b = case.args
+    out_g = lin_out_g(case)[1]
+    _, grads = autograd_grads(lin_value, [inp, w, b], wrt=[0, 1, 2], out_grad=out_g)
+    return None, grads
+
+
+def big_lin_case(seed: int) -> Case:
+    g = generator(seed + 9)
+    inp, w, b = randn(g, 64, 32), randn(g, 32, 16), randn(g, 16)
+    args = (inp, inp @ w + b, w, b)
+    return Case(label(("inp", "out", "w", "b"), args), args)
+
+
+def network_cases(seed: int) -> list[Case]:
+    out = []
+    for note, params in (("random", dict(batch=16, n_in=10, nh=6)), ("one row", dict(batch=1, n_in=4, nh=3)),
+                         ("float64", dict(batch=8, n_in=5, nh=4, dtype="float64"))):
+        if seed:
+            params.update(zip(("batch", "n_in", "nh"), pick(seed, (16, 10, 6), low=2, high=12)))
+        args = build({"kind": "mlp", "seed": seed + 31, "params": params})
+        out.append(Case(label(NET_NAMES, args, note), args, note))
+    return out
+
+
+def network_expected(case: Case):
+    loss, grads = autograd_grads(network_loss, list(case.args), wrt=[0, 2, 3, 4, 5])
+    return loss, grads
+
+
+# -- layer classes ----------------------------------------------------------------------------
+def relu_layer_cases(seed: int) -> list[LayerCase]:
+    out = []
+    for case in relu_cases(seed):
+        inp = case.args[0]
+        out_g = relu_out_g(case)[1]
+        _, grads = autograd_grads(relu_value, [inp], wrt=[0], out_grad=out_g)
+        out.append(LayerCase(label(("x",), (inp,), case.note), (), [(inp,)], out_g, (), (0,), ["x.g"],
+                             inp.clamp_min(0), grads))
+    return out
+
+
+def lin_layer_cases(seed: int) -> list[LayerCase]:
+    out = []
+    for case in lin_cases(seed):
+        inp, _, w, b = case.args
+        out_g = lin_out_g(case)[1]
+        value, grads = autograd_grads(lin_value, [inp, w, b], wrt=[0, 1, 2], out_grad=out_g)
+        out.append(LayerCase(label(("x", "w", "b"), (inp, w, b), case.note), (w, b), [(inp,)], out_g,
+                             (0, 1), (0,), ["w.g", "b.g", "x.g"], value, [grads[1], grads[2], grads[0]]))
+    return out
+
+
+def mse_layer_cases(seed: int) -> list[LayerCase]:
+    out = []
+    for case in mse_cases(seed):
+        inp, targ = case.args
+        value, grads = autograd_grads(mse_value, [inp, targ], wrt=[0])
+        out.append(LayerCase(case.label, (), [(inp, targ)], None, (), (0,), ["inp.g"], value, grads))
+    return out
+
+
+def model_cases(seed: int) -> list[LayerCase]:
+    out = []
+    for first, second in zip(network_cases(seed), network_cases(seed + 1000)):
+        x1, t1, w1, b1, w2, b2 = first.args
+        x2, t2 = second.args[0][:, :x1.shape[1]], second.args[1]
+        if x2.shape[1] != x1.shape[1]:
+            continue
+        _, g1 = autograd_grads(network_loss, [x1, t1, w1, b1, w2, b2], wrt=[2, 3, 4, 5, 0])
+        loss, g2 = autograd_grads(network_loss, [x2, t2, w1, b1, w2, b2], wrt=[2, 3, 4, 5, 0])
+        accumulated = [a + b for a, b in zip(g1[:4], g2[:4])] + [g2[4]]
+        out.append(LayerCase(f"{first.label}, then a second batch x {tuple(x2.shape)}", (w1, b1, w2, b2),
+                             [(x1, t1), (x2, t2)], None, (0, 1, 2, 3), (0,),
+                             ["w1.g", "b1.g", "w2.g", "b2.g", "x.g"], loss, g2, accumulated))
+    return out
+
+
+def mnist_spec(seed: int) -> dict:
+    return {"kind": "mlp", "seed": 300 + seed, "params": {"batch": 10000, "n_in": 784, "nh": 50}}
+
+
+LAYER_HINTS = (bias_axis_hint, weight_shape_hint)
+
+ENTRIES = [
+    Exercise("mse_grad", NOTEBOOK, 3.0, "inp.g, the gradient of mse w.r.t. its (n,1) input",
+             checks=(FunctionGradients(mse_cases, lambda case: {}, (0,), ["inp.g"],
+                                       lambda case: (None, autograd_grads(mse_value, list(case.args), wrt=[0])[1]),
+                                       hints=(mean_hint,)),)),
+    Exercise("relu_grad", NOTEBOOK, 2.0, "inp.g from out.g through a ReLU",
+             checks=(FunctionGradients(relu_cases, relu_out_g, (0,), ["inp.g"],
+                                       lambda case: (None, autograd_grads(relu_value, [case.args[0]],
+                                                                          wrt=[0], out_grad=relu_out_g(case)[1])[1]),
+                                       hints=(relu_hint,)),)),
+    Exercise("lin_grad", NOTEBOOK, 4.0, "inp.g, w.g and b.g from out.g, without the outer product",
+             checks=(FunctionGradients(lin_cases, lin_out_g, (0, 2, 3), ["inp.g", "w.g", "b.g"], lin_expected,
+                                       hints=LAYER_HINTS),
+                     LargestAllocation(big_lin_case,
+                                       limit=lambda case: 2 * max(case.args[0].numel(), case.args[2].numel(),
+                                                                  case.args[1].numel()) * 4,
+                                       bound="batch*n_in + n_in*n_out",
+                                       scenario=lambda case: ("call", {"args": list(case.args),
+                                                                       "preset_g": lin_out_g(case)})))),
+    Exercise("forward_and_backward", NOTEBOOK, 4.0, "lin-relu-lin-mse forward, then every .g by hand",
+             checks=(FunctionGradients(network_cases, lambda case: {}, (0, 2, 3, 4, 5),
+                                       ["inp.g", "w1.g", "b1.g", "w2.g", "b2.g"], network_expected,
+                                       hints=LAYER_HINTS),
+                     Ops(lambda seed: network_cases(seed)[0], forbidden=AUTOGRAD,
+                         why="write every gradient yourself, no .backward() or torch.autograd"),
+                     SpeedBar(mnist_spec, NET_NAMES, "autograd_forward_backward",
+                              "torch.autograd on the same network", bar=3.0, rounds=5, expected=network_loss)),
+             seconds=30),
+    Exercise("Relu", NOTEBOOK, 2.0, "ReLU layer class: __call__ remembers, backward sets inp.g",
+             checks=(LayerGradients(relu_layer_cases, hints=(relu_hint,)),)),
+    Exercise("Lin", NOTEBOOK, 2.0, "linear layer class: backward sets inp.g, w.g, b.g",
+             checks=(LayerGradients(lin_layer_cases, hints=LAYER_HINTS),)),
+    Exercise("Mse", NOTEBOOK, 2.0, "loss class: backward sets inp.g",
+             checks=(LayerGradients(mse_layer_cases, hints=(mean_hint,)),)),
+    Exercise("Model", NOTEBOOK, 2.0, "Lin, Relu, Lin and Mse stacked; fresh gradients on every backward",
+             checks=(LayerGradients(model_cases, hints=LAYER_HINTS),)),
+    Question("q_reverse_order", NOTEBOOK, 2.0,
+             "Why does the backward pass visit the layers in the reverse order of the forward pass?"),
+    Question("q_saved_inputs", NOTEBOOK, 2.0,
+             "lin_grad needs the layer's input to compute w.g. What does that imply for memory when training a "
+             "deep network, and why does the lesson store the gradients in `.g` rather than returning them?"),
+]
