@@ -11,6 +11,9 @@ UNKNOWN_NOTEBOOK = (
     "cannot tell which lesson notebook {path} answers: its name is not one of {known}; "
     "pass --notebook NAME"
 )
+KERNEL_NOTEBOOK_UNKNOWN = (
+    "cannot tell which lesson notebook this kernel runs; pass notebook= one of {known}"
+)
 UNKNOWN_EXERCISE = "no exercise named {name!r} in {notebook}; its exercises are: {known}"
 PROBE_TIMEOUT = "stopped after {seconds:.1f} s: the time limit for {what}"
 CHILD_DIED = "the process running your code died {how} while running {what}"
@@ -44,6 +47,11 @@ class SubmissionUnreadable(CheckerError, ValueError):
 class UnknownNotebook(CheckerError, ValueError):
     template = UNKNOWN_NOTEBOOK
     fields = ("path", "known")
+
+
+class KernelNotebookUnknown(CheckerError, ValueError):
+    template = KERNEL_NOTEBOOK_UNKNOWN
+    fields = ("known",)
 
 
 class UnknownExercise(CheckerError, KeyError):

@@ -103,33 +103,64 @@ def evaluate(exercise: Exercise, sandbox: Sandbox, options: Options) -> Exercise
     return ExerciseResult(exercise.name, FAILED, score, exercise.points, feedback, outcomes, elapsed)
 
 
+class GradingSession:
+    """A loaded submission whose exercises are judged on demand (each at most once)."""
+
+    def __init__(self, submission: Submission, options: Options = Options(),
+                 progress: Callable[[str], None] | None = None):
+        self.submission = submission
+        self.options = options
+        self.progress = progress
+        self.started = time.monotonic()
+        self.notes: list[str] = []
+        self._results: dict[str, ExerciseResult] = {}
+        cells = [(c.index, c.source) for c in submission.cells]
+        self.sandbox = Sandbox(cells, submission.path.resolve().parent, options.limits)
+        self.reports: dict[int, CellReport] | None = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self) -> None:
+        self.sandbox.close()
+
+    def load(self) -> None:
+        if self.reports is not None:
+            return
+        if self.progress:
+            self.progress(f"loading {self.submission.path.name}")
+        self.reports = {r.index: r for r in self.sandbox.load()}
+        self.notes += [f"cell {r.index}: {r.stopped}" for r in self.reports.values() if r.stopped]
+
+    def result(self, entry: Exercise | Question) -> ExerciseResult:
+        if entry.name not in self._results:
+            self._results[entry.name] = self._judge(entry)
+        return self._results[entry.name]
+
+    def _judge(self, entry: Exercise | Question) -> ExerciseResult:
+        if isinstance(entry, Question):
+            return ExerciseResult(entry.name, MANUAL, 0.0, entry.points, [msg.MANUAL_QUESTION])
+        if time.monotonic() - self.started > self.options.overall_seconds:
+            return ExerciseResult(entry.name, ERROR, 0.0, entry.points,
+                                  [msg.OVERALL_LIMIT.format(seconds=self.options.overall_seconds)])
+        self.load()
+        if self.progress:
+            self.progress(f"checking {entry.name}")
+        return _cell_problem(entry, self.submission, self.reports) or evaluate(entry, self.sandbox, self.options)
+
+    def notebook_result(self, chosen: Iterable[Exercise | Question]) -> NotebookResult:
+        results = [self.result(e) for e in chosen]
+        return NotebookResult(self.submission.notebook, results, self.notes, time.monotonic() - self.started)
+
+
 def grade(path: str | Path, notebook: str | None = None, only: Iterable[str] | None = None,
           options: Options = Options(), progress: Callable[[str], None] | None = None,
           submission: Submission | None = None) -> NotebookResult:
     """Check one submission. Raises SubmissionUnreadable / UnknownNotebook / UnknownExercise on bad input."""
-    started = time.monotonic()
     submission = submission or read_submission(path, notebook)
     chosen = select(submission.notebook, only)
-    results: list[ExerciseResult] = []
-    notes: list[str] = []
-    cells = [(c.index, c.source) for c in submission.cells]
-    with Sandbox(cells, submission.path.resolve().parent, options.limits) as sandbox:
-        if progress:
-            progress(f"loading {submission.path.name}")
-        reports = {r.index: r for r in sandbox.load()}
-        for report in reports.values():
-            if report.stopped:
-                notes.append(f"cell {report.index}: {report.stopped}")
-        for entry in chosen:
-            if isinstance(entry, Question):
-                results.append(ExerciseResult(entry.name, MANUAL, 0.0, entry.points, [msg.MANUAL_QUESTION]))
-                continue
-            if time.monotonic() - started > options.overall_seconds:
-                results.append(ExerciseResult(entry.name, ERROR, 0.0, entry.points,
-                                              [msg.OVERALL_LIMIT.format(seconds=options.overall_seconds)]))
-                continue
-            if progress:
-                progress(f"checking {entry.name}")
-            result = _cell_problem(entry, submission, reports) or evaluate(entry, sandbox, options)
-            results.append(result)
-    return NotebookResult(submission.notebook, results, notes, time.monotonic() - started)
+    with GradingSession(submission, options, progress) as session:
+        return session.notebook_result(chosen)

@@ -1,0 +1,120 @@
+"""``check("matmul_broadcast")`` and ``check_all()`` inside a student's notebook.
+
+The code checked is what this kernel has run (IPython's input history, the current cell
+left out), so a student need not save first. It is graded exactly as the CLI grades a
+file: in a separate process with time and memory limits, so a check never hangs or
+kills the kernel. Inside the checker's own sandbox these functions do nothing.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from checker import render
+from checker.errors import CheckerError, KernelNotebookUnknown
+from checker.grading import GradingSession, Options, select
+from checker.registry import NOTEBOOKS, entries, locate
+from checker.results import NotebookResult
+from checker.submission import Cell, Submission, _transform, read_submission
+
+IN_NOTEBOOK_SECONDS = 120.0
+SANDBOX_ENV = "CHECKER_IN_SANDBOX"
+CHECK_CALL = re.compile(r"^\s*(from checker[\w.]* import|import checker|check(_all)?\()")
+
+
+class Report:
+    """A result that shows as HTML in Jupyter and as text elsewhere."""
+
+    def __init__(self, result: NotebookResult, single: bool):
+        self.result = result
+        self.single = single
+
+    def _repr_html_(self) -> str:
+        if self.single:
+            return "".join(render.exercise_html(e) for e in self.result.exercises)
+        return render.notebook_html(self.result)
+
+    def __repr__(self) -> str:
+        return render.text(self.result, verbose=self.single)
+
+    @property
+    def passed(self) -> bool:
+        return self.result.all_passed
+
+
+def _history() -> list[str] | None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    if shell is None or "In" not in shell.user_ns:
+        return None
+    cells = list(shell.user_ns["In"])[1:-1]  # [0] is empty; [-1] is the cell calling check()
+    seen, unique = set(), []
+    for source in reversed(cells):  # a cell run several times counts once, at its last run
+        if source and source not in seen and not all(CHECK_CALL.match(l) or not l.strip() for l in source.splitlines()):
+            seen.add(source)
+            unique.append(source)
+    return list(reversed(unique))
+
+
+def _submission(notebook: str, path: str | None) -> Submission:
+    if path:
+        return read_submission(path, notebook)
+    history = _history()
+    if history is None:
+        return read_submission(f"{notebook}.ipynb", notebook)
+    cells = [Cell(i, _transform(src), src) for i, src in enumerate(history)]
+    return Submission(Path.cwd() / f"{notebook}.ipynb", notebook, cells)
+
+
+def _run(names: list[str] | None, notebook: str, path: str | None) -> NotebookResult:
+    submission = _submission(notebook, path)
+    chosen = select(notebook, names)
+    with GradingSession(submission, Options(overall_seconds=IN_NOTEBOOK_SECONDS)) as session:
+        return session.notebook_result(chosen)
+
+
+def check(name: str, notebook: str | None = None, path: str | None = None):
+    """Check one exercise of this notebook; shows passed/failed, the feedback and the timing."""
+    if os.environ.get(SANDBOX_ENV):
+        return None
+    try:
+        return Report(_run([name], _resolve(name, notebook, path), path), single=True)
+    except CheckerError as exc:
+        print(f"check: {exc}")
+        return None
+
+
+def check_all(notebook: str | None = None, path: str | None = None):
+    """A progress table of every exercise in this notebook."""
+    if os.environ.get(SANDBOX_ENV):
+        return None
+    try:
+        return Report(_run(None, _resolve(None, notebook, path), path), single=False)
+    except CheckerError as exc:
+        print(f"check_all: {exc}")
+        return None
+
+
+def _resolve(name: str | None, notebook: str | None, path: str | None = None) -> str:
+    """Which notebook: the argument, the file checked, the Jupyter session, or the only one with that name."""
+    if notebook:
+        return notebook
+    for candidate in (path, os.environ.get("JPY_SESSION_NAME")):
+        if candidate and Path(candidate).stem in NOTEBOOKS:
+            return Path(candidate).stem
+    if name is not None:
+        homes = [nb for nb in NOTEBOOKS if any(e.name == name for e in entries(nb))]
+        if not homes:
+            locate(name)  # raises UnknownExercise with the known names
+        if len(homes) == 1:
+            return homes[0]
+    else:
+        homes = list(NOTEBOOKS)
+    here = [nb for nb in homes if Path(f"{nb}.ipynb").exists()]
+    if len(here) == 1:
+        return here[0]
+    raise KernelNotebookUnknown(known=", ".join(homes))
