@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from checker import messages as msg
-from checker.checks.base import CORRECTNESS, Context, ExerciseStopped, NotAttempted
+from checker.checks.base import CONSTRAINT, Context, ExerciseStopped, NotAttempted
 from checker.checks.operations import human_bytes
 from checker.errors import ChildDied, ProbeTimeout, ProtocolBroken, UnknownExercise
 from checker.exercises.cases import VISIBLE_SEED
@@ -97,7 +97,7 @@ def evaluate(exercise: Exercise, sandbox: Sandbox, options: Options) -> Exercise
     if not failed:
         return ExerciseResult(exercise.name, PASSED, exercise.points, exercise.points, feedback, outcomes, elapsed)
     score = 0.0
-    if all(o.category != CORRECTNESS for o in failed):
+    if all(o.category == CONSTRAINT for o in failed):
         score = exercise.points / 2
         feedback.append(msg.PARTIAL_CREDIT.format(check=", ".join(o.check for o in failed)))
     return ExerciseResult(exercise.name, FAILED, score, exercise.points, feedback, outcomes, elapsed)

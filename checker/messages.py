@@ -86,7 +86,7 @@ NOT_SUBCLASS = "{name} must be a subclass of {base}"
 PARAMETERS_WRONG = "{name}({args}) registers parameters {got}; expected exactly {expected}"
 BIAS_NOT_ZERO = "{name}({args}): bias should start at zero, largest entry is {got:.3g}"
 BASE_FORWARD = "calling a bare Module should raise NotImplementedError from forward; it {got}"
-SUBCLASS_BROKEN = "a new Module subclass with only forward and bwd did not work: {detail}"
+SUBCLASS_BROKEN = "a new Module subclass with only forward and bwd (the checker's Cube, x**3) did not work: {detail}"
 MODULES_WRONG = "{name}({args}) should hold nn.Sequential(nn.Linear, nn.ReLU, nn.Linear); it holds {got}"
 NO_BACKWARD_GRAD = "after loss.backward(), parameter {param} has no gradient"
 

@@ -6,8 +6,9 @@ from typing import Any
 
 from checker import messages as msg
 
-CORRECTNESS = "correctness"
-CONSTRAINT = "constraint"
+CORRECTNESS = "correctness"  # right answers: a failure costs every point
+RULE = "rule"  # what the exercise is about (forbidden or required ops, subclassing): likewise
+CONSTRAINT = "constraint"  # efficiency and robustness (loops, speed, memory, errors): half the points
 
 
 @dataclasses.dataclass

@@ -5,7 +5,7 @@ import dataclasses
 from typing import Callable, Mapping
 
 from checker import messages as msg
-from checker.checks.base import CONSTRAINT, Check, Context
+from checker.checks.base import CONSTRAINT, RULE, Check, Context
 from checker.inputs import Case
 
 MATMUL_FAMILY = frozenset({
@@ -42,19 +42,20 @@ class Ops(Check):
     required: frozenset = frozenset()
     required_why: str = ""
     name = "operations"
-    category = CONSTRAINT
+    category = RULE
 
     def run(self, ctx: Context):
         case = self.case(ctx.seed)
         try:
-            counts = _traced(ctx, case)["counts"]
+            trace = _traced(ctx, case)
         except _Raised as exc:
             return self.outcome([str(exc)])
+        counts = set(trace["counts"]) | set(trace["called"])
         problems = []
-        used = sorted(set(counts) & self.forbidden)
+        used = sorted(counts & self.forbidden)
         if used:
             problems.append(msg.FORBIDDEN_OP.format(input=case.label, ops=", ".join(used), why=self.why))
-        if self.required and not set(counts) & self.required:
+        if self.required and not counts & self.required:
             problems.append(msg.REQUIRED_OP_MISSING.format(input=case.label, ops=" or ".join(sorted(self.required)),
                                                            why=self.required_why))
         return self.outcome(problems)
@@ -82,7 +83,7 @@ class OpGrowth(Check):
                 if count > base_count * self.slack + 2:
                     return self.outcome([msg.OPS_GROW.format(
                         name=ctx.exercise.name, dim=label, count=base_count, base=self.describe(self.base),
-                        bigger=count, grown=self.describe(grown), expected=self.expected)])
+                        bigger=count, grown=self.describe(grown), expected=self.expected.format(**self.base))])
         except _Raised as exc:
             return self.outcome([str(exc)])
         return self.outcome([])

@@ -8,7 +8,7 @@ import torch
 from torch.nn import functional as F
 
 from checker import messages as msg
-from checker.checks.base import CONSTRAINT, Check, Context
+from checker.checks.base import RULE, Check, Context
 from checker.checks.gradients import LayerCase, autograd_grads, grad_problems
 from checker.checks.operations import MATMUL_FAMILY
 from checker.checks.statistics import weight_problems
@@ -26,7 +26,7 @@ def _raised(where: str, answer) -> list[str]:
 class Subclass(Check):
     base: str = "Module"
     name = "subclass"
-    category = CONSTRAINT
+    category = RULE
 
     def run(self, ctx: Context):
         answer = ctx.probe("subclass_of", base=self.base)
@@ -68,7 +68,7 @@ class BackwardOps(Check):
     forbidden: frozenset = frozenset({"einsum", "outer", "ger"})
     why: str = "compute w.g as one matrix product, inp.t() @ out.g"
     name = "operations"
-    category = CONSTRAINT
+    category = RULE
 
     def run(self, ctx: Context):
         case = self.case(ctx.seed)

@@ -25,7 +25,7 @@ def reference_batch_matmul(a, b):
 
 
 def result_size(sizes) -> str:
-    return f"a {sizes['n']}x{sizes['m']} result"
+    return f"a ({sizes['n']}, {sizes['k']}) @ b ({sizes['k']}, {sizes['m']}), a {sizes['n']}x{sizes['m']} result"
 
 
 def batch_pairs(seed: int) -> list[Case]:
@@ -113,7 +113,7 @@ ENTRIES = [
             Raises(cases.mismatched_pairs),
             Ops(first(cases.pairs), forbidden=MATMUL_FAMILY, why=NO_MATMUL),
             OpGrowth(cases.pair_of_size, SMALL, {"k": "the inner dimension"},
-                     "one elementwise product and one sum per entry make a count that grows with n*m only",
+                     "one elementwise product and one sum per entry make a count that grows with the {n}x{m} entries only",
                      result_size),
             SpeedBar(lambda seed: {"kind": "matmul_pair", "seed": 100 + seed, "params": {"n": 4, "k": 256, "m": 5}},
                      ("a", "b"), "scalar_multiply_adds", "three nested loops of scalar multiply-adds", bar=0.2,
@@ -127,7 +127,7 @@ ENTRIES = [
             Values(cases.pairs, reference_matmul, names=("a", "b")),
             Ops(first(cases.pairs), forbidden=MATMUL_FAMILY, why=NO_MATMUL),
             OpGrowth(cases.pair_of_size, ROWS, {"m": "columns", "k": "the inner dimension"},
-                     "one loop over the rows makes a count that grows with the rows only", result_size),
+                     "one loop over the {n} rows makes a few ops per row, however many columns", result_size),
             SpeedBar(lambda seed: {"kind": "matmul_pair", "seed": 200 + seed, "params": {"n": 32, "k": 64, "m": 32}},
                      ("a", "b"), "one_broadcast_per_row", "one broadcast product and sum per row", bar=4.0,
                      rounds=9, expected=reference_matmul),

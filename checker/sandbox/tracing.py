@@ -46,6 +46,7 @@ class OpTracer(TorchFunctionMode):
     def __init__(self, large_bytes: int | None = None):
         super().__init__()
         self.counts: collections.Counter[str] = collections.Counter()
+        self.called: set[str] = set()  # every name called, whether or not it returned a tensor
         self.largest_bytes = 0
         self.largest_shape: tuple[int, ...] = ()
         self.large_bytes = large_bytes
@@ -60,10 +61,12 @@ class OpTracer(TorchFunctionMode):
                 self._known_storages.add(t.untyped_storage().data_ptr())
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
+        name = canonical_name(func)
+        self.called.add(name)
         out = func(*args, **(kwargs or {}))
         produced = list(_tensors_in(out))
         if produced:
-            self.counts[canonical_name(func)] += 1
+            self.counts[name] += 1
             for t in produced:
                 self._measure(t)
         return out
@@ -86,6 +89,7 @@ class OpTracer(TorchFunctionMode):
     def report(self) -> dict:
         return {
             "counts": dict(self.counts),
+            "called": sorted(self.called),
             "total": sum(self.counts.values()),
             "largest_bytes": self.largest_bytes,
             "largest_shape": list(self.largest_shape),

@@ -1,0 +1,66 @@
+"""Shared test helpers: submissions built from the solutions, and message matching."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+
+from solutions.source import entry_sources, imports
+
+STUB = "raise NotImplementedError()"
+
+
+def template_regex(template: str) -> re.Pattern:
+    """A message template as a regex: each {field} matches anything."""
+    parts = re.split(r"\{[^}]*\}", template)
+    return re.compile(".*?".join(re.escape(p) for p in parts), re.DOTALL)
+
+
+def matches(template: str, lines) -> bool:
+    pattern = template_regex(template)
+    return any(pattern.search(line) for line in lines)
+
+
+def stub_of(source: str) -> str:
+    """The nbgrader-style stub of a def or class: signature kept, body replaced."""
+    first = source.splitlines()[0]
+    return f"{first}\n    {STUB}\n"
+
+
+def cells_for(notebook: str, replace: dict[str, str] | None = None, drop=(), extra_cells=()) -> list[str]:
+    """Code cells: the imports, then one cell per solution entry (replaced or dropped as asked)."""
+    replace = replace or {}
+    cells = [imports(notebook)]
+    for name, source in entry_sources(notebook).items():
+        if name in drop:
+            continue
+        cells.append(replace.get(name, source))
+    return cells + list(extra_cells)
+
+
+def write_py(path: Path, cells: list[str]) -> Path:
+    path.write_text("\n\n".join(f"# %%\n{c}\n" for c in cells))
+    return path
+
+
+def write_ipynb(path: Path, cells: list[str], metadata_per_cell: dict[int, dict] | None = None) -> Path:
+    nb = nbformat.v4.new_notebook()
+    for i, source in enumerate(cells):
+        cell = nbformat.v4.new_code_cell(source)
+        if metadata_per_cell and i in metadata_per_cell:
+            cell.metadata.update(metadata_per_cell[i])
+        nb.cells.append(cell)
+    nbformat.write(nb, str(path))
+    return path
+
+
+def submission(tmp_path: Path, notebook: str, replace=None, drop=(), extra_cells=(), suffix=".py") -> Path:
+    cells = cells_for(notebook, replace, drop, extra_cells)
+    path = tmp_path / f"{notebook}{suffix}"
+    return write_py(path, cells) if suffix == ".py" else write_ipynb(path, cells)
+
+
+def load_json(text: str) -> dict:
+    return json.loads(text)
