@@ -1,0 +1,93 @@
+"""The fixed command-line contract: python -m checker PATH [--only NAME ...] [--json]."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from checker import errors
+from checker.registry import entries
+from tests.helpers import stub_of, submission, template_regex
+from solutions.source import entry_sources
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "checker", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def partial(tmp_path_factory):
+    sources = entry_sources("01_matmul")
+    return submission(tmp_path_factory.mktemp("partial"), "01_matmul", replace={
+        "outer": stub_of(sources["outer"]),
+        "matmul_einsum": "def matmul_einsum(a, b):\n    return a @ b",
+    })
+
+
+def test_json_has_exactly_the_contract_shape(partial):
+    proc = run(partial, "--json")
+    assert proc.returncode == 1, proc.stderr
+    data = json.loads(proc.stdout)  # exactly one JSON object on stdout
+    assert set(data) == {"notebook", "score", "max_score", "exercises"}
+    assert data["notebook"] == "01_matmul"
+    assert [e["name"] for e in data["exercises"]] == [e.name for e in entries("01_matmul")]
+    for e in data["exercises"]:
+        assert set(e) == {"name", "status", "score", "max_score", "feedback"}
+        assert isinstance(e["score"], float) and isinstance(e["max_score"], float)
+        assert all(isinstance(line, str) for line in e["feedback"])
+    status = {e["name"]: e["status"] for e in data["exercises"]}
+    assert status["outer"] == "not_attempted"
+    assert status["matmul_einsum"] == "failed"
+    assert status["matmul_loops"] == "passed"
+    assert status["q_inner_dimensions"] == "manual"
+    assert data["max_score"] == 25.0
+    assert data["score"] == sum(e["score"] for e in data["exercises"])
+
+
+def test_table_shows_one_feedback_line_under_each_failure(partial):
+    proc = run(partial, "--quiet")
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    row = next(i for i, line in enumerate(lines) if " matmul_einsum " in line)
+    assert "failed" in lines[row]
+    assert "calls matmul" in lines[row + 1]
+    assert "not attempted" in next(line for line in lines if " outer " in line)
+
+
+def test_exit_zero_when_every_exercise_passes(tmp_path):
+    proc = run(submission(tmp_path, "01_matmul"), "--only", "outer", "matmul_einsum", "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert [e["name"] for e in json.loads(proc.stdout)["exercises"]] == ["matmul_einsum", "outer"]
+
+
+@pytest.mark.parametrize("make, template", [
+    (lambda p: p / "missing.ipynb", errors.UNREADABLE),
+    (lambda p: (p / "01_matmul.ipynb").write_text("{not json") and p / "01_matmul.ipynb", errors.UNREADABLE),
+    (lambda p: (p / "notes.txt").write_text("x") and p / "notes.txt", errors.UNREADABLE),
+    (lambda p: (p / "homework.py").write_text("x = 1\n") and p / "homework.py", errors.UNKNOWN_NOTEBOOK),
+])
+def test_unreadable_input_exits_2_with_one_line(tmp_path, make, template):
+    proc = run(make(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in proc.stderr
+    assert template_regex(template).search(proc.stderr), proc.stderr
+
+
+def test_notebook_option_names_a_renamed_file(tmp_path):
+    path = submission(tmp_path, "01_matmul")
+    renamed = path.rename(tmp_path / "my_homework.py")
+    proc = run(renamed, "--notebook", "01_matmul", "--only", "outer", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["notebook"] == "01_matmul"
+
+
+def test_unknown_exercise_name_exits_2(tmp_path):
+    proc = run(submission(tmp_path, "01_matmul"), "--only", "matmul_magic")
+    assert proc.returncode == 2
+    assert template_regex(errors.UNKNOWN_EXERCISE).search(proc.stderr)
+    assert "matmul_broadcast" in proc.stderr  # it lists the names that exist

@@ -1,0 +1,201 @@
+"""Small modules on their own: comparison, tracing, errors, submissions, registry."""
+from __future__ import annotations
+
+import os
+import pickle
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from checker import errors
+from checker import messages as msg
+from checker.compare import Tolerance, difference
+from checker.inputs import randn, generator
+from checker.registry import NOTEBOOKS, TOTAL_POINTS, Exercise, Question, all_entries, entries, locate
+from checker.sandbox import protocol
+from checker.sandbox.tracing import OpTracer, canonical_name
+from checker.submission import read_submission
+from tests.helpers import template_regex, write_ipynb
+
+CATALOGUE = Path(__file__).resolve().parents[2] / "shared" / "EXERCISES.md"
+
+
+# -- compare -------------------------------------------------------------------------------------
+def test_difference_reports_shape_then_dtype_then_values():
+    want = torch.zeros(2, 3)
+    assert template_regex(msg.SHAPE_MISMATCH).search(difference("x", want, {"tensor": torch.zeros(3, 2)}))
+    assert template_regex(msg.DTYPE_MISMATCH).search(difference("x", want, {"tensor": want.double()}))
+    got = want.clone()
+    got[1, 2] = 0.5
+    text = difference("x", want, {"tensor": got})
+    assert "index (1, 2)" in text and "expected 0" in text and "got 0.5" in text
+    assert difference("x", want, {"tensor": want + 1e-7}) is None
+
+
+def test_difference_flags_nan_and_non_tensors():
+    got = torch.zeros(3)
+    got[1] = float("nan")
+    assert template_regex(msg.NAN_MISMATCH).search(difference("x", torch.zeros(3), {"tensor": got}))
+    assert template_regex(msg.NOT_A_TENSOR).search(difference("x", torch.zeros(3), {"type": "list", "repr": "[0]"}))
+
+
+def test_tolerance_is_tighter_for_float64():
+    assert Tolerance.for_dtype(torch.float64).rtol < Tolerance.for_dtype(torch.float32).rtol
+
+
+# -- tracing -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("op, name", [(lambda a, b: a @ b, "matmul"), (lambda a, b: b.__rmatmul__(a), "matmul"),
+                                      (lambda a, b: torch.einsum("ij,jk->ik", a, b), "einsum"),
+                                      (lambda a, b: a.sum(), "sum")])
+def test_tracer_names_ops_canonically(op, name):
+    a, b = torch.randn(3, 4), torch.randn(4, 3)
+    with OpTracer() as tracer:
+        op(a, b)
+    assert name in tracer.report()["counts"]
+
+
+def test_tracer_sees_calls_that_return_nothing_and_ignores_shape_queries():
+    x = torch.randn(3, requires_grad=True)
+    with OpTracer() as tracer:
+        x.shape, x.size(0)
+        (x * 2).sum().backward()
+    report = tracer.report()
+    assert "backward" in report["called"]
+    assert "size" not in report["counts"]
+
+
+def test_tracer_measures_fresh_allocations_not_views():
+    x = torch.randn(100, 10)
+    tracer = OpTracer(large_bytes=x.numel() * 4)
+    tracer.remember_existing([x])
+    with tracer:
+        x.t()
+        x[None].expand(5, 100, 10)
+        x + 1
+    report = tracer.report()
+    assert report["large_allocations"] == 1
+    assert report["largest_bytes"] == x.numel() * 4
+
+
+def test_canonical_name_strips_dunders():
+    assert canonical_name(torch.Tensor.__iadd__) == "add_"
+    assert canonical_name(torch.Tensor.__truediv__) == "div"
+
+
+# -- errors --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("error", [
+    errors.SubmissionUnreadable(path="a.ipynb", reason="no such file"),
+    errors.ProbeTimeout(seconds=2.0, what="outer (call)"),
+    errors.ChildDied(how="with a segmentation fault (SIGSEGV)", what="outer"),
+    errors.UnknownExercise(name="x", notebook="01_matmul", known="outer"),
+])
+def test_errors_pickle_with_their_fields(error):
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is type(error) and str(copy) == str(error)
+    assert all(getattr(copy, f) == getattr(error, f) for f in error.fields)
+
+
+def test_errors_are_also_builtin_exceptions():
+    assert isinstance(errors.ProbeTimeout(seconds=1.0, what="x"), TimeoutError)
+    assert isinstance(errors.ChildDied(how="x", what="y"), RuntimeError)
+    assert isinstance(errors.SubmissionUnreadable(path="p", reason="r"), ValueError)
+
+
+# -- protocol ------------------------------------------------------------------------------------
+def test_protocol_round_trip_and_refuses_huge_messages():
+    r, w = os.pipe()
+    protocol.write_message(w, {"x": torch.ones(2)}, torch.save)
+    got = protocol.read_message(r, lambda f: torch.load(f, weights_only=True))
+    assert torch.equal(got["x"], torch.ones(2))
+    os.write(w, protocol.HEADER.pack(protocol.MAX_MESSAGE_BYTES + 1))
+    with pytest.raises(ValueError):
+        protocol.read_message(r, torch.load)
+    os.close(w)
+    with pytest.raises(protocol.ChannelClosed):
+        protocol.read_message(r, torch.load)
+
+
+def test_parent_refuses_pickled_code_from_the_child():
+    import io
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo pwned",))
+
+    data = io.BytesIO()
+    torch.save({"x": Evil()}, data)
+    data.seek(0)
+    with pytest.raises(Exception):
+        torch.load(data, weights_only=True)
+
+
+# -- inputs --------------------------------------------------------------------------------------
+def test_layouts_are_non_contiguous_views():
+    g = generator(0)
+    assert not randn(g, 3, 4, layout="transposed").is_contiguous()
+    assert not randn(g, 3, 4, layout="strided").is_contiguous()
+    assert randn(g, 3, 4, layout="transposed").shape == (3, 4)
+
+
+# -- submissions ---------------------------------------------------------------------------------
+def test_python_file_without_markers_splits_into_statements(tmp_path):
+    path = tmp_path / "01_matmul.py"
+    path.write_text("import torch\n\ndef a():\n    return 1\n\n@staticmethod\ndef b():\n    pass\nx = 1\n")
+    cells = read_submission(path).cells
+    assert [c.original.split("\n")[0] for c in cells] == ["import torch", "def a():", "@staticmethod", "x = 1"]
+
+
+def test_python_file_with_a_syntax_error_still_splits_per_definition(tmp_path):
+    path = tmp_path / "01_matmul.py"
+    path.write_text("import torch\ndef a(:\n    pass\ndef b():\n    return 2\n")
+    cells = read_submission(path).cells
+    assert len(cells) == 3 and "def b" in cells[2].original
+
+
+def test_notebook_skips_test_cells_and_demo_cells_and_transforms_magics(tmp_path):
+    path = write_ipynb(tmp_path / "01_matmul.ipynb", ["x = 1", "check('outer')", "%time y = 2", "slow()"],
+                       {1: {"nbgrader": {"grade": True, "solution": False, "grade_id": "t", "points": 1}},
+                        3: {"tags": ["demo"]}})
+    cells = read_submission(path).cells
+    assert [c.original for c in cells] == ["x = 1", "%time y = 2"]
+    assert "get_ipython().run_line_magic('time'" in cells[1].source
+
+
+def test_cell_defining_finds_the_last_definition(tmp_path):
+    path = tmp_path / "01_matmul.py"
+    path.write_text("# %%\ndef outer(u, v):\n    pass\n# %%\ndef outer(u, v):\n    return 1\n")
+    sub = read_submission(path)
+    assert sub.cell_defining("outer").index == 1
+
+
+# -- registry ------------------------------------------------------------------------------------
+def test_points_add_up_to_the_total():
+    assert sum(e.points for e in all_entries()) == TOTAL_POINTS
+    for notebook in NOTEBOOKS:
+        assert sum(e.points for e in entries(notebook)) == TOTAL_POINTS / len(NOTEBOOKS)
+
+
+def test_every_notebook_has_two_or_three_written_questions():
+    for notebook in NOTEBOOKS:
+        assert 2 <= sum(isinstance(e, Question) for e in entries(notebook)) <= 3
+
+
+def test_locate_needs_the_notebook_for_shared_names():
+    assert locate("outer").notebook == "01_matmul"
+    with pytest.raises(errors.UnknownExercise):
+        locate("Relu")
+    assert locate("Relu", "04_modules").notebook == "04_modules"
+
+
+@pytest.mark.skipif(not CATALOGUE.exists(), reason="the shared catalogue is not beside this checkout")
+def test_registry_names_are_exactly_the_catalogue():
+    text = CATALOGUE.read_text()
+    for notebook in NOTEBOOKS:
+        section = text.split(f"## {notebook}.ipynb")[1].split("\n## ")[0]
+        names = []
+        for row in re.findall(r"^\| (`[^|]+`) \|", section, re.MULTILINE):
+            names += re.findall(r"`(\w+)`", row)
+        declared = [e.name for e in entries(notebook) if isinstance(e, Exercise)]
+        assert declared == names, notebook
