@@ -27,7 +27,7 @@ def text(result: NotebookResult, verbose: bool = False) -> str:
             shown = [line for line in e.feedback if line.startswith("speed")] if not verbose else shown
         if e.status in (PASSED,) and not shown:
             continue
-        if e.status == "manual" and not verbose:
+        if e.status in ("manual", "not_attempted") and not verbose:
             continue
         for line in shown:
             lines.append(f"         {'':<{width}}  {line}")
