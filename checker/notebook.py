@@ -99,6 +99,29 @@ def check_all(notebook: str | None = None, path: str | None = None):
         return None
 
 
+class CheckFailed(AssertionError):
+    """Raised by a graded test cell whose exercise did not pass (nbgrader then gives it 0 points)."""
+
+
+def grade_cell(name: str, notebook: str):
+    """What a graded test cell calls: shows the verdict, and raises unless the exercise passed."""
+    if os.environ.get(SANDBOX_ENV):
+        return None
+    report = check(name, notebook)
+    if report is None:
+        raise CheckFailed(f"{name}: the checker could not run")
+    try:
+        from IPython.display import display
+        display(report)
+    except ImportError:  # pragma: no cover - outside IPython
+        print(repr(report))
+    exercise = report.result.exercises[0]
+    if exercise.status != "passed":
+        detail = exercise.feedback[0] if exercise.feedback else exercise.status
+        raise CheckFailed(f"{name} {exercise.status.replace('_', ' ')}: {detail}")
+    return None
+
+
 def _resolve(name: str | None, notebook: str | None, path: str | None = None) -> str:
     """Which notebook: the argument, the file checked, the Jupyter session, or the only one with that name."""
     if notebook:

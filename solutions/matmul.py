@@ -1,8 +1,14 @@
 """01_matmul: matrix multiplication from three loops to einsum."""
 import torch
+from torch import Tensor
 
 
-def matmul_loops(a, b):
+def matmul_loops(a: Tensor, b: Tensor) -> Tensor:
+    """The product a @ b with three nested Python loops over scalar entries.
+
+    c[i, j] = sum_p a[i, p] * b[p, j] for a of shape (n, k) and b of shape (k, m);
+    returns c of shape (n, m). Raise (AssertionError or ValueError) when the two k differ.
+    """
     n, k = a.shape
     k_b, m = b.shape
     if k != k_b:
@@ -15,7 +21,11 @@ def matmul_loops(a, b):
     return c
 
 
-def matmul_elementwise(a, b):
+def matmul_elementwise(a: Tensor, b: Tensor) -> Tensor:
+    """a @ b with two loops: c[i, j] = (a[i, :] * b[:, j]).sum(), an elementwise product of two k-vectors.
+
+    a: (n, k), b: (k, m) -> (n, m). Raise when the two k differ.
+    """
     n, k = a.shape
     k_b, m = b.shape
     if k != k_b:
@@ -27,7 +37,12 @@ def matmul_elementwise(a, b):
     return c
 
 
-def matmul_broadcast(a, b):
+def matmul_broadcast(a: Tensor, b: Tensor) -> Tensor:
+    """a @ b with one loop over the rows of a: row i is (a[i, :, None] * b).sum(0).
+
+    a[i, :, None] has shape (k, 1); broadcast against b (k, m) it gives (k, m), summed over k.
+    a: (n, k), b: (k, m) -> (n, m).
+    """
     n, k = a.shape
     k_b, m = b.shape
     if k != k_b:
@@ -38,27 +53,39 @@ def matmul_broadcast(a, b):
     return c
 
 
-def matmul_einsum(a, b):
+def matmul_einsum(a: Tensor, b: Tensor) -> Tensor:
+    """a @ b written as Einstein summation: c_ij = sum_k a_ik b_kj. a: (n, k), b: (k, m) -> (n, m)."""
     return torch.einsum("ik,kj->ij", a, b)
 
 
-def batch_matmul(a, b):
+def batch_matmul(a: Tensor, b: Tensor) -> Tensor:
+    """A batch of products in one einsum: c_bij = sum_k a_bik b_bkj. a: (B, n, k), b: (B, k, m) -> (B, n, m)."""
     return torch.einsum("bik,bkj->bij", a, b)
 
 
-def frobenius_norm(m):
+def frobenius_norm(m: Tensor) -> Tensor:
+    """||m||_F = sqrt(sum_ij m_ij^2), from elementwise ops and a sum; returns a 0-d tensor."""
     return (m * m).sum().sqrt()
 
 
-def outer(u, v):
+def outer(u: Tensor, v: Tensor) -> Tensor:
+    """The outer product o_ij = u_i v_j by broadcasting a column against a row. u: (n,), v: (m,) -> (n, m)."""
     return u[:, None] * v[None, :]
 
 
-def normalize_channels(x, mean, std):
+def normalize_channels(x: Tensor, mean: Tensor, std: Tensor) -> Tensor:
+    """Per-channel (x - mean_c) / std_c for images x: (N, C, H, W) and statistics mean, std: (C,).
+
+    Reshape the statistics to (C, 1, 1) views and let broadcasting do the rest: no (N, C, H, W) copy.
+    """
     return (x - mean[:, None, None]) / std[:, None, None]
 
 
-def pairwise_sq_dists(x, y):
+def pairwise_sq_dists(x: Tensor, y: Tensor) -> Tensor:
+    """d_ij = |x_i - y_j|^2 = |x_i|^2 + |y_j|^2 - 2 x_i . y_j for x: (n, d), y: (m, d) -> (n, m).
+
+    The expansion can round to tiny negatives: clamp them to 0.
+    """
     x_sq = (x * x).sum(dim=1)[:, None]
     y_sq = (y * y).sum(dim=1)[None, :]
     return (x_sq + y_sq - 2 * (x @ y.T)).clamp_min(0)

@@ -1,0 +1,124 @@
+"""Keep the instructor notebooks in step with the registry and the solutions.
+
+The notebooks in ``source/foundations`` are the master for the lesson's prose and demos.
+The cells that carry an exercise or a question are generated: each solution cell from
+``solutions/`` (with nbgrader's solution markers), each graded test cell from the
+registry (with its points), each written question from the registry and its model answer
+from ``solutions/answers.py``. ``sync`` regenerates them in place (a placeholder cell
+``{"foundations": {"slot": "exercise"|"question", "name": ...}}`` grows into them);
+a test proves that sync changes nothing in the committed notebooks.
+"""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import nbformat
+
+from checker.registry import NOTEBOOKS, Exercise, Question, entries
+from instructor.regions import with_solution_regions
+from solutions.answers import ANSWERS
+from solutions.source import entry_sources
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "source" / "foundations"
+KEY = "foundations"
+
+
+def _nbgrader(grade_id: str, *, grade: bool, solution: bool, locked: bool, points: float | None = None) -> dict:
+    meta = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3, "solution": solution,
+            "task": False}
+    if grade:
+        meta["points"] = points
+    return meta
+
+
+def test_cell_source(exercise: Exercise) -> str:
+    checks = ", ".join(check.name.replace("_", " ") for check in exercise.checks)
+    return (
+        f"# Graded: {exercise.name} ({exercise.points:g} points). The checker runs your code in a separate\n"
+        f"# process and checks: {checks}.\n"
+        f"from checker import grade_cell\n"
+        f"grade_cell({exercise.name!r}, notebook={exercise.notebook!r})"
+    )
+
+
+def exercise_cells(exercise: Exercise) -> list:
+    source = entry_sources(exercise.notebook)[exercise.name]
+    solution = nbformat.v4.new_code_cell(with_solution_regions(source))
+    solution.metadata = {"nbgrader": _nbgrader(exercise.name, grade=False, solution=True, locked=False),
+                         KEY: {"generated": "solution", "name": exercise.name}}
+    solution.id = f"{exercise.name}-solution"
+    test = nbformat.v4.new_code_cell(test_cell_source(exercise))
+    test.metadata = {"nbgrader": _nbgrader(f"test_{exercise.name}", grade=True, solution=False, locked=True,
+                                           points=exercise.points),
+                     KEY: {"generated": "test", "name": exercise.name}}
+    test.id = f"{exercise.name}-test"
+    return [solution, test]
+
+
+def question_cells(question: Question) -> list:
+    prompt = nbformat.v4.new_markdown_cell(
+        f"**Written question ({question.points:g} points, graded by hand).** {question.prompt}")
+    prompt.metadata = {"nbgrader": _nbgrader(f"{question.name}_prompt", grade=False, solution=False, locked=True),
+                       KEY: {"generated": "prompt", "name": question.name}}
+    prompt.id = f"{question.name}-prompt"
+    answer = nbformat.v4.new_markdown_cell(ANSWERS[question.name].strip())
+    answer.metadata = {"nbgrader": _nbgrader(question.name, grade=True, solution=True, locked=False,
+                                             points=question.points),
+                       KEY: {"generated": "answer", "name": question.name}}
+    answer.id = f"{question.name}-answer"
+    return [prompt, answer]
+
+
+def generated_cells(entry) -> list:
+    return exercise_cells(entry) if isinstance(entry, Exercise) else question_cells(entry)
+
+
+def sync_notebook(nb, notebook: str):
+    """The notebook with every generated cell rebuilt; raises if an entry is missing or placed twice."""
+    by_name = {e.name: e for e in entries(notebook)}
+    cells, placed = [], []
+    for cell in nb.cells:
+        tag = cell.get("metadata", {}).get(KEY, {})
+        name = tag.get("name")
+        if not tag:
+            cells.append(cell)
+            continue
+        if name not in by_name:
+            raise ValueError(f"{notebook}: a cell is marked for {name!r}, which the registry does not have")
+        if name in placed:
+            continue  # the rest of this entry's generated cells: rebuilt with the first
+        placed.append(name)
+        cells.extend(generated_cells(by_name[name]))
+    missing = [name for name in by_name if name not in placed]
+    if missing:
+        raise ValueError(f"{notebook}: no cell for {', '.join(missing)}; add a placeholder cell "
+                         f'with metadata {{"{KEY}": {{"slot": "exercise", "name": ...}}}}')
+    order = [e.name for e in entries(notebook)]
+    exercises_in_order = [n for n in placed if isinstance(by_name[n], Exercise)]
+    if exercises_in_order != [n for n in order if isinstance(by_name[n], Exercise)]:
+        raise ValueError(f"{notebook}: exercises are out of catalogue order: {exercises_in_order}")
+    out = copy.deepcopy(nb)
+    out.cells = cells
+    out.metadata.setdefault("kernelspec", {"display_name": "Python 3", "language": "python", "name": "python3"})
+    return out
+
+
+def path_of(notebook: str, root: Path = SOURCE) -> Path:
+    return root / f"{notebook}.ipynb"
+
+
+def sync(root: Path = SOURCE, check_only: bool = False) -> list[str]:
+    """Rebuild the generated cells of every notebook; returns the notebooks that changed."""
+    changed = []
+    for notebook in NOTEBOOKS:
+        path = path_of(notebook, root)
+        before = path.read_text()
+        synced = sync_notebook(nbformat.reads(before, as_version=4), notebook)
+        after = nbformat.writes(synced) + "\n"
+        if after != before:
+            changed.append(notebook)
+            if not check_only:
+                path.write_text(after)
+    return changed

@@ -1,0 +1,28 @@
+"""nbgrader configuration of the `foundations` course (run nbgrader from this folder)."""
+import os
+
+c = get_config()  # noqa: F821 - provided by nbgrader
+
+c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
+c.CourseDirectory.course_id = "foundations"
+c.CourseDirectory.assignment_id = "foundations"
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograde"
+c.CourseDirectory.feedback_directory = "feedback"
+c.CourseDirectory.solution_directory = "solutions"
+# The gradebook lives with the course; set FOUNDATIONS_DB_URL to use PostgreSQL instead
+# (postgresql://user:password@host/foundations) when grading on several machines.
+c.CourseDirectory.db_url = os.environ.get(
+    "FOUNDATIONS_DB_URL", "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db"))
+
+# Each cell of a student's notebook gets at most this long in a kernel.
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# A student who deletes or edits a test cell is still graded by the original.
+c.OverwriteCells.add_missing_cells = True
