@@ -1,12 +1,13 @@
 # make test   - create .venv if missing, install the pinned dependencies, run every test
 # make demo   - check the bundled example submissions and print the results
+# make release - rebuild the generated cells of source/ and nbgrader generate_assignment into release/
 # make bench  - speed ladder, checker wall time, speed-bar margins (figures, not assertions)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo bench clean
+.PHONY: test demo bench release sync clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +20,13 @@ test: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python -m tests.demo
+
+release: $(STAMP)
+	$(BIN)/python -m instructor sync
+	$(BIN)/python -m instructor release
+
+sync: $(STAMP)
+	$(BIN)/python -m instructor sync
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
