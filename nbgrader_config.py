@@ -26,3 +26,18 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
 # A student who deletes or edits a test cell is still graded by the original.
 c.OverwriteCells.add_missing_cells = True
+
+# Scores come from the checker, outside the student's kernel (instructor/verdicts.py): the
+# kernel still runs the notebook, for the outputs in the feedback, but its test-cell outputs
+# are replaced by the checker's verdicts before SaveAutoGrades reads them.
+from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,  # noqa: E402
+                                    LimitOutput, SaveAutoGrades)
+
+from instructor.verdicts import CheckerVerdicts, ResilientExecute  # noqa: E402
+
+c.Autograde.autograde_preprocessors = [
+    ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+    CheckerVerdicts, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+]
+c.CheckerVerdicts.hidden_seed = 20261122

@@ -1,0 +1,122 @@
+"""nbgrader preprocessors that make the checker, not the student's kernel, decide every score.
+
+``ResilientExecute`` runs the notebook as nbgrader's Execute does, but a dead kernel or a
+hung cell costs only the cells it touched instead of the whole submission.
+``CheckerVerdicts``, placed before ``SaveAutoGrades``, grades the submitted cells with the
+checker (a separate process with its own limits; visible and hidden checks) and replaces
+the outputs of every graded test cell with the verdict, in the form nbgrader scores:
+nothing for full points, a number for partial credit, an error for none. Whatever the
+student's code printed or patched in its kernel is discarded.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from nbformat import NotebookNode
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from traitlets import Integer
+
+from checker import render
+from checker.grading import GradingSession, Options, select
+from checker.results import PASSED, ExerciseResult
+from checker.submission import read_submission
+
+TEST_PREFIX = "test_"
+HIDDEN_SEED_ENV = "FOUNDATIONS_HIDDEN_SEED"
+KERNEL_PROBLEM = "kernel_problem"
+HIDDEN_PREFIX = "hidden check (other inputs): "
+
+
+class ResilientExecute(Execute):
+    """Execute, except that a dead kernel or a hung cell stops execution without losing the notebook."""
+
+    def preprocess(self, nb, resources, km=None):
+        try:
+            return super().preprocess(nb, resources, km=km)
+        except Exception as exc:  # noqa: BLE001 - DeadKernelError, timeouts, kernel start failures
+            problem = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            resources.setdefault("foundations", {})[KERNEL_PROBLEM] = problem[:300]
+            self.log.warning("kernel problem while executing (the checker still grades every cell): %s", problem)
+            return nb, resources
+
+
+def combine(visible: ExerciseResult, hidden: ExerciseResult | None) -> ExerciseResult:
+    """The verdict that counts: the hidden checks run only on what passed the visible ones, and can fail it."""
+    if hidden is None or hidden.status == PASSED:
+        return visible
+    feedback = [HIDDEN_PREFIX + line for line in hidden.feedback]
+    return ExerciseResult(visible.name, hidden.status, min(visible.score, hidden.score), visible.max_score, feedback,
+                          hidden.outcomes)
+
+
+def judge_notebook(nb: NotebookNode, notebook: str, hidden_seed: int | None) -> dict[str, ExerciseResult]:
+    """Grade the notebook's cells (as submitted) with the checker; name -> result."""
+    with tempfile.TemporaryDirectory(prefix="foundations-") as tmp:
+        path = Path(tmp) / f"{notebook}.ipynb"
+        sources = json.loads(json.dumps(nb))  # a plain copy
+        for cell in sources.get("cells", []):
+            if cell.get("cell_type") == "code":
+                cell["outputs"], cell["execution_count"] = [], None
+        path.write_text(json.dumps(sources))
+        submission = read_submission(path, notebook)
+        chosen = [e for e in select(notebook, None) if e.kind == "autograded"]
+        with GradingSession(submission, Options()) as session:
+            visible = {e.name: session.result(e) for e in chosen}
+        hidden = {}
+        if hidden_seed is not None:
+            with GradingSession(submission, Options(seed=hidden_seed)) as session:
+                hidden = {name: session.result(e) for e in chosen
+                          for name in [e.name] if visible[name].status == PASSED}
+    return {name: combine(result, hidden.get(name)) for name, result in visible.items()}
+
+
+def verdict_outputs(result: ExerciseResult) -> list[NotebookNode]:
+    html = render.exercise_html(result)
+    lines = [f"{result.name}: {result.status.replace('_', ' ')} ({result.score:g}/{result.max_score:g})"]
+    lines += result.feedback
+    shown = NotebookNode(output_type="display_data", metadata={},
+                         data={"text/html": html, "text/plain": "\n".join(lines)})
+    if result.status == PASSED:
+        return [shown]
+    if result.score > 0:
+        score = NotebookNode(output_type="execute_result", metadata={}, execution_count=None,
+                             data={"text/plain": repr(float(result.score))})
+        return [shown, score]
+    first = result.feedback[0] if result.feedback else result.status
+    error = NotebookNode(output_type="error", ename=f"Exercise{result.status.title().replace('_', '')}",
+                         evalue=first, traceback=[f"{result.name}: {result.status.replace('_', ' ')}: {first}"])
+    return [shown, error]
+
+
+class CheckerVerdicts(NbGraderPreprocessor):
+    """Replace each graded test cell's outputs with the checker's out-of-kernel verdict."""
+
+    hidden_seed = Integer(None, allow_none=True,
+                          help=f"seed of the hidden checks (other inputs and shapes); ${HIDDEN_SEED_ENV} overrides"
+                          ).tag(config=True)
+
+    def _seed(self) -> int | None:
+        env = os.environ.get(HIDDEN_SEED_ENV)
+        return int(env) if env else self.hidden_seed
+
+    def preprocess(self, nb, resources):
+        notebook = resources["nbgrader"]["notebook"]
+        verdicts = judge_notebook(nb, notebook, self._seed())
+        resources.setdefault("foundations", {})["verdicts"] = {
+            name: {"status": r.status, "score": r.score, "max_score": r.max_score, "feedback": r.feedback}
+            for name, r in verdicts.items()}
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            grade_id = meta.get("grade_id", "")
+            if cell.cell_type != "code" or not meta.get("grade") or meta.get("solution"):
+                continue
+            name = grade_id[len(TEST_PREFIX):] if grade_id.startswith(TEST_PREFIX) else None
+            if name in verdicts:
+                cell.outputs = verdict_outputs(verdicts[name])
+            else:
+                cell.outputs = [NotebookNode(output_type="error", ename="UnknownTestCell", evalue=grade_id,
+                                             traceback=[f"no checker exercise for test cell {grade_id}"])]
+        return nb, resources
