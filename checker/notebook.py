@@ -20,6 +20,8 @@ from checker.submission import Cell, Submission, _transform, read_submission
 
 IN_NOTEBOOK_SECONDS = 120.0
 SANDBOX_ENV = "CHECKER_IN_SANDBOX"
+VERDICTS_OUTSIDE_ENV = "FOUNDATIONS_VERDICTS_OUTSIDE_KERNEL"  # set by the course's autograde configuration
+GRADED_OUTSIDE = "{name}: graded by the checker outside this kernel"
 CHECK_CALL = re.compile(r"^\s*(from checker[\w.]* import|import checker|check(_all)?\()")
 
 
@@ -106,6 +108,9 @@ class CheckFailed(AssertionError):
 def grade_cell(name: str, notebook: str):
     """What a graded test cell calls: shows the verdict, and raises unless the exercise passed."""
     if os.environ.get(SANDBOX_ENV):
+        return None
+    if os.environ.get(VERDICTS_OUTSIDE_ENV):
+        print(GRADED_OUTSIDE.format(name=name))
         return None
     report = check(name, notebook)
     if report is None:

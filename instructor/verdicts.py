@@ -22,6 +22,7 @@ from traitlets import Integer
 from checker import render
 from checker.grading import GradingSession, Options, select
 from checker.results import PASSED, ExerciseResult
+from checker.notebook import VERDICTS_OUTSIDE_ENV
 from checker.submission import read_submission
 
 TEST_PREFIX = "test_"
@@ -34,6 +35,10 @@ class ResilientExecute(Execute):
     """Execute, except that a dead kernel or a hung cell stops execution without losing the notebook."""
 
     def preprocess(self, nb, resources, km=None):
+        # The kernel inherits this: its test cells leave grading to CheckerVerdicts instead of
+        # running the checker a second time from inside the student's kernel.
+        previous = os.environ.get(VERDICTS_OUTSIDE_ENV)
+        os.environ[VERDICTS_OUTSIDE_ENV] = "1"
         try:
             return super().preprocess(nb, resources, km=km)
         except Exception as exc:  # noqa: BLE001 - DeadKernelError, timeouts, kernel start failures
@@ -41,6 +46,11 @@ class ResilientExecute(Execute):
             resources.setdefault("foundations", {})[KERNEL_PROBLEM] = problem[:300]
             self.log.warning("kernel problem while executing (the checker still grades every cell): %s", problem)
             return nb, resources
+        finally:
+            if previous is None:
+                os.environ.pop(VERDICTS_OUTSIDE_ENV, None)
+            else:
+                os.environ[VERDICTS_OUTSIDE_ENV] = previous
 
 
 def combine(visible: ExerciseResult, hidden: ExerciseResult | None) -> ExerciseResult:
