@@ -113,7 +113,7 @@ class GradingSession:
         self.progress = progress
         self.started = time.monotonic()
         self.notes: list[str] = []
-        self._results: dict[str, ExerciseResult] = {}
+        self._results: dict[tuple[str, int], ExerciseResult] = {}
         cells = [(c.index, c.source) for c in submission.cells]
         self.sandbox = Sandbox(cells, submission.path.resolve().parent, options.limits)
         self.reports: dict[int, CellReport] | None = None
@@ -135,12 +135,14 @@ class GradingSession:
         self.reports = {r.index: r for r in self.sandbox.load()}
         self.notes += [f"cell {r.index}: {r.stopped}" for r in self.reports.values() if r.stopped]
 
-    def result(self, entry: Exercise | Question) -> ExerciseResult:
-        if entry.name not in self._results:
-            self._results[entry.name] = self._judge(entry)
-        return self._results[entry.name]
+    def result(self, entry: Exercise | Question, seed: int | None = None) -> ExerciseResult:
+        """The verdict on one entry; another ``seed`` runs the same checks on other inputs (hidden checks)."""
+        key = (entry.name, self.options.seed if seed is None else seed)
+        if key not in self._results:
+            self._results[key] = self._judge(entry, key[1])
+        return self._results[key]
 
-    def _judge(self, entry: Exercise | Question) -> ExerciseResult:
+    def _judge(self, entry: Exercise | Question, seed: int) -> ExerciseResult:
         if isinstance(entry, Question):
             return ExerciseResult(entry.name, MANUAL, 0.0, entry.points, [msg.MANUAL_QUESTION])
         if time.monotonic() - self.started > self.options.overall_seconds:
@@ -149,7 +151,8 @@ class GradingSession:
         self.load()
         if self.progress:
             self.progress(f"checking {entry.name}")
-        return _cell_problem(entry, self.submission, self.reports) or evaluate(entry, self.sandbox, self.options)
+        options = dataclasses.replace(self.options, seed=seed)
+        return _cell_problem(entry, self.submission, self.reports) or evaluate(entry, self.sandbox, options)
 
     def notebook_result(self, chosen: Iterable[Exercise | Question]) -> NotebookResult:
         results = [self.result(e) for e in chosen]

@@ -75,11 +75,8 @@ def judge_notebook(nb: NotebookNode, notebook: str, hidden_seed: int | None) -> 
         chosen = [e for e in select(notebook, None) if e.kind == "autograded"]
         with GradingSession(submission, Options()) as session:
             visible = {e.name: session.result(e) for e in chosen}
-        hidden = {}
-        if hidden_seed is not None:
-            with GradingSession(submission, Options(seed=hidden_seed)) as session:
-                hidden = {name: session.result(e) for e in chosen
-                          for name in [e.name] if visible[name].status == PASSED}
+            hidden = {e.name: session.result(e, seed=hidden_seed) for e in chosen
+                      if hidden_seed is not None and visible[e.name].status == PASSED}
     return {name: combine(result, hidden.get(name)) for name, result in visible.items()}
 
 

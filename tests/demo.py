@@ -12,7 +12,7 @@ from pathlib import Path
 
 from solutions.source import entry_sources
 from tests.helpers import stub_of, submission
-from tests.wrong_submissions import WRONG
+from instructor.wrong_answers import WRONG
 
 NOTEBOOKS = ("01_matmul", "02_forward", "03_backprop", "04_modules")
 

@@ -7,7 +7,7 @@ import pytest
 from checker.grading import grade
 from checker.registry import NOTEBOOKS, Exercise, entries
 from tests.helpers import matches, submission
-from tests.wrong_submissions import WRONG, groups
+from instructor.wrong_answers import WRONG, groups
 
 GROUPS = groups()
 

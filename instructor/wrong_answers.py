@@ -1,4 +1,4 @@
-"""Realistic wrong answers, each with the messages a student must see.
+"""Realistic wrong answers, each with the messages a student must see (instructor-side: they are near-solutions).
 
 Every check in the checker is tested both ways: the reference passes (test_reference.py)
 and one of these fails with the message constants listed here.

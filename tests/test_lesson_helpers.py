@@ -1,0 +1,87 @@
+"""checker.lesson: the helpers of the notebooks' demonstrations."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from checker.lesson import seconds_text, speed_table, timed, when_ready
+
+
+def stub(*args):
+    raise NotImplementedError()
+
+
+def test_when_ready_returns_what_the_demo_returns(capsys):
+    assert when_ready(lambda: 42, "matmul_loops") == 42
+    assert capsys.readouterr().out == ""
+
+
+def test_when_ready_turns_a_stub_into_a_note(capsys):
+    assert when_ready(lambda: stub(1, 2), "matmul_loops") is None
+    assert capsys.readouterr().out.strip() == "(this demo runs once you have written matmul_loops)"
+
+
+def test_when_ready_names_every_exercise_the_demo_needs(capsys):
+    when_ready(stub, "lin", "relu", "mse")
+    assert "written lin, relu and mse)" in capsys.readouterr().out
+    when_ready(stub)
+    assert "the exercises above" in capsys.readouterr().out
+
+
+def test_when_ready_shows_a_message_that_is_not_a_bare_stub(capsys):
+    def base_forward():
+        raise NotImplementedError("subclasses define forward")
+
+    when_ready(base_forward, "Module")
+    out = capsys.readouterr().out
+    assert "written Module" in out and "subclasses define forward" in out
+
+
+def test_when_ready_lets_real_errors_through():
+    def broken():
+        raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        when_ready(broken, "matmul_loops")
+
+
+def test_timed_runs_a_slow_function_once_with_repeat_one():
+    calls = []
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.02)
+
+    seconds = timed(slow, repeat=1)
+    assert len(calls) == 1 and 0.015 < seconds < 1.0
+
+
+def test_timed_averages_fast_calls_and_passes_arguments():
+    calls = []
+
+    def fast(a, b, scale=1):
+        calls.append((a, b, scale))
+        return a * b * scale
+
+    seconds = timed(fast, 2, 3, repeat=3, scale=2)
+    assert seconds > 0 and seconds < 1e-3
+    assert len(calls) > 3 and set(calls) == {(2, 3, 2)}
+    calls.clear()
+    timed(fast, 1, 1, repeat=2, number=4)
+    assert len(calls) == 1 + 2 * 4
+
+
+def test_seconds_text():
+    assert seconds_text(1.234) == "1.23 s"
+    assert seconds_text(0.0034) == "3.4 ms"
+    assert seconds_text(1.25e-5) == "12.5 µs"
+
+
+def test_speed_table_shows_speedups_over_the_base():
+    table = speed_table({"loops": 1.0, "elementwise": 0.002, "@": 1e-5}, base="loops",
+                        lesson={"elementwise": "~700x"})
+    lines = table.splitlines()
+    assert "speed-up over loops" in lines[0] and "in the lesson" in lines[0]
+    assert "1x" in lines[2] and "500x" in lines[3] and "~700x" in lines[3] and "100,000x" in lines[4]
+    assert "-" in speed_table({"elementwise": 0.002}, base="loops").splitlines()[2]
