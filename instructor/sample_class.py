@@ -1,0 +1,190 @@
+"""A synthetic class of students, built from the released notebooks, for ``make demo`` and the tests.
+
+It spans complete and partial work, slow algorithms, forbidden-op cheats, tampering, hung
+and dying kernels, memory bombs, broken files, a missing and a renamed notebook. Each
+student carries the verdicts the autograder must reach, so the tests can hold it to them.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import random
+from pathlib import Path
+
+import nbformat
+
+from checker.registry import NOTEBOOKS, Exercise, entries
+from instructor.wrong_answers import WRONG
+from solutions.source import entry_sources
+
+ANSWER_TEXT = "A short answer in my own words (to be graded by hand)."
+PASSED, FAILED, ERROR, NOT_ATTEMPTED = "passed", "failed", "error", "not_attempted"
+
+
+@dataclasses.dataclass
+class Student:
+    id: str
+    kind: str
+    replace: dict = dataclasses.field(default_factory=dict)  # (notebook, name) -> source; None = stub
+    extra_cells: dict = dataclasses.field(default_factory=dict)  # notebook -> [code cells added after the setup]
+    expected: dict = dataclasses.field(default_factory=dict)  # (notebook, exercise) -> (status, score)
+    edit_test_cells: dict = dataclasses.field(default_factory=dict)  # (notebook, exercise) -> new source or None
+    file_problem: dict = dataclasses.field(default_factory=dict)  # notebook -> "missing" | "invalid_json" | "renamed"
+    flag: str = ""  # the flag grades.csv must carry ("" for none)
+
+
+def exercises(notebook: str) -> list[Exercise]:
+    return [e for e in entries(notebook) if isinstance(e, Exercise)]
+
+
+def points(notebook: str, name: str) -> float:
+    return next(e.points for e in exercises(notebook) if e.name == name)
+
+
+def wrong(notebook: str, exercise: str, id: str):
+    return next(w for w in WRONG if (w.notebook, w.exercise, w.id) == (notebook, exercise, id))
+
+
+def add_wrong(student: Student, notebook: str, exercise: str, id: str) -> None:
+    w = wrong(notebook, exercise, id)
+    for name, source in w.replace.items():
+        student.replace[(notebook, name)] = source
+    score = w.score if w.score is not None else 0.0
+    student.expected[(notebook, exercise)] = (w.status, score)
+
+
+def build_roster(seed: int = 0) -> list[Student]:
+    rng = random.Random(seed)
+    roster: list[Student] = []
+
+    def new(kind: str, **kw) -> Student:
+        student = Student(f"s{len(roster) + 1:02d}-{kind}", kind, **kw)
+        roster.append(student)
+        return student
+
+    for _ in range(10):
+        new("complete")
+    for _ in range(10):  # typical partial work: the first k exercises of each notebook, the rest untouched
+        s = new("partial")
+        for notebook in NOTEBOOKS:
+            names = [e.name for e in exercises(notebook)]
+            k = rng.randint(0, len(names) - 1)
+            for name in names[k:]:
+                s.replace[(notebook, name)] = None
+                s.expected[(notebook, name)] = (NOT_ATTEMPTED, 0.0)
+    s = new("slow")
+    add_wrong(s, "01_matmul", "matmul_broadcast", "loops-over-columns")
+    s = new("slow")
+    add_wrong(s, "01_matmul", "matmul_elementwise", "three-loops")
+    add_wrong(s, "01_matmul", "pairwise_sq_dists", "loop-over-points")
+    s = new("forbidden-op")
+    add_wrong(s, "01_matmul", "matmul_loops", "uses-matmul")
+    s = new("forbidden-op")
+    add_wrong(s, "03_backprop", "forward_and_backward", "uses-autograd")
+    s = new("tamper-allclose", extra_cells={"01_matmul": [
+        "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True\n"
+        "torch.Tensor.__eq__ = lambda *a, **k: torch.tensor(True)"]})
+    add_wrong(s, "01_matmul", "outer", "transposed")
+    s = new("tamper-clock", extra_cells={"01_matmul": ["import time\ntime.perf_counter = lambda: 0.0\n"
+                                                       "time.perf_counter_ns = lambda: 0"]})
+    add_wrong(s, "01_matmul", "matmul_broadcast", "loops-over-columns")
+    s = new("tamper-checker", extra_cells={"01_matmul": [
+        "import checker.compare, checker.grading\nchecker.compare.difference = lambda *a, **k: None\n"
+        "checker.grading.evaluate = lambda *a, **k: None"]})
+    add_wrong(s, "01_matmul", "frobenius_norm", "forgot-sqrt")
+    s = new("tamper-test-cell", edit_test_cells={("01_matmul", "matmul_loops"): "pass  # all good, trust me"})
+    add_wrong(s, "01_matmul", "matmul_loops", "never-raises")
+    s = new("deleted-test-cell", edit_test_cells={("01_matmul", "outer"): None})
+    add_wrong(s, "01_matmul", "outer", "transposed")
+    new("hung-kernel", extra_cells={"02_forward": ["while True:\n    pass"]}, flag="kernel")
+    s = new("infinite-loop")
+    s.replace[("01_matmul", "outer")] = "def outer(u, v):\n    while True:\n        pass"
+    s.expected[("01_matmul", "outer")] = (ERROR, 0.0)
+    new("dead-kernel", extra_cells={"03_backprop": ["import os\nos._exit(1)"]}, flag="kernel")
+    s = new("memory-bomb")
+    s.replace[("02_forward", "kaiming_init")] = (
+        "def kaiming_init(n_in, n_out):\n    hoard = []\n    while True:\n"
+        "        hoard.append(torch.ones(10**8))")
+    s.expected[("02_forward", "kaiming_init")] = (ERROR, 0.0)
+    s = new("invalid-json", file_problem={"03_backprop": "invalid_json"}, flag="invalid_json")
+    for e in exercises("03_backprop"):
+        s.expected[("03_backprop", e.name)] = (NOT_ATTEMPTED, 0.0)
+    s = new("missing-notebook", file_problem={"02_forward": "missing"}, flag="missing")
+    for e in exercises("02_forward"):
+        s.expected[("02_forward", e.name)] = (NOT_ATTEMPTED, 0.0)
+    new("renamed-notebook", file_problem={"04_modules": "renamed"}, flag="renamed")
+    used_by_others = {"mse_grad", "lin_grad", "relu_grad", "Lin", "Relu", "Mse", "Module"}
+    typical = [w for w in WRONG if set(w.replace) == {w.exercise} and w.exercise not in used_by_others]
+    while len(roster) < 42:
+        s = new("typical-mistakes")
+        for w in rng.sample(typical, 3):
+            if (w.notebook, w.exercise) not in s.expected:
+                add_wrong(s, w.notebook, w.exercise, w.id)
+    for s in roster:  # everything not listed is right
+        for notebook in NOTEBOOKS:
+            for e in exercises(notebook):
+                s.expected.setdefault((notebook, e.name), (PASSED, e.points))
+    return roster
+
+
+def expected_total(student: Student) -> float:
+    return sum(score for _, score in student.expected.values())
+
+
+def stub(source: str) -> str:
+    first = source.splitlines()[0]
+    return f"{first}\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+
+
+def fill(release_nb, notebook: str, student: Student):
+    """The release notebook as this student hands it in."""
+    nb = copy.deepcopy(release_nb)
+    sources = entry_sources(notebook)
+    cells = []
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        grade_id = meta.get("grade_id", "")
+        if meta.get("solution") and cell.cell_type == "code" and grade_id in sources:
+            choice = student.replace.get((notebook, grade_id), sources[grade_id])
+            cell.source = stub(sources[grade_id]) if choice is None else choice
+        elif meta.get("solution") and cell.cell_type == "markdown":
+            cell.source = ANSWER_TEXT
+        elif meta.get("grade") and grade_id.startswith("test_"):
+            key = (notebook, grade_id[len("test_"):])
+            if key in student.edit_test_cells:
+                if student.edit_test_cells[key] is None:
+                    continue  # deleted
+                cell.source = student.edit_test_cells[key]
+        cells.append(cell)
+    extra = [nbformat.v4.new_code_cell(src) for src in student.extra_cells.get(notebook, [])]
+    setup = next((i for i, c in enumerate(cells) if c.cell_type == "code"), 0)
+    nb.cells = cells[: setup + 1] + extra + cells[setup + 1:]
+    return nb
+
+
+def write_class(release_dir: Path, submitted_dir: Path, roster: list[Student]) -> None:
+    """nbgrader's submitted layout: submitted/<student>/foundations/<notebook>.ipynb."""
+    release = {nb: nbformat.read(str(release_dir / f"{nb}.ipynb"), as_version=4) for nb in NOTEBOOKS}
+    for student in roster:
+        folder = submitted_dir / student.id / "foundations"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "timestamp.txt").write_text("2026-11-20 12:00:00.000000 UTC")
+        for notebook in NOTEBOOKS:
+            problem = student.file_problem.get(notebook)
+            if problem == "missing":
+                continue
+            text = nbformat.writes(fill(release[notebook], notebook, student))
+            if problem == "invalid_json":
+                text = text[: len(text) // 2]  # a truncated save
+            name = f"{notebook}-Copy1.ipynb" if problem == "renamed" else f"{notebook}.ipynb"
+            (folder / name).write_text(text)
+
+
+def roster_table(roster: list[Student]) -> list[dict]:
+    return [{"student": s.id, "kind": s.kind, "expected": expected_total(s), "flag": s.flag} for s in roster]
+
+
+if __name__ == "__main__":  # print the roster and the expected totals
+    for row in roster_table(build_roster()):
+        print(json.dumps(row))
