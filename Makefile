@@ -1,5 +1,6 @@
 # make test   - create .venv if missing, install the pinned dependencies, run every test
-# make demo   - check the bundled example submissions and print the results
+# make demo   - release, a sample class of 42 students, autograde in parallel, feedback, grades.csv, summary
+# make examples - check the bundled example submissions (complete, partial) with the student's checker
 # make release - rebuild the generated cells of source/ and nbgrader generate_assignment into release/
 # make bench  - speed ladder, checker wall time, speed-bar margins (figures, not assertions)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -7,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo bench release sync clean
+.PHONY: test demo examples bench release sync clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,6 +20,9 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
+	$(BIN)/python -m instructor demo
+
+examples: $(STAMP)
 	$(BIN)/python -m tests.demo
 
 release: $(STAMP)

@@ -13,7 +13,20 @@ def main(argv=None) -> int:
     sync = sub.add_parser("sync", help="rebuild the generated cells of source/foundations/*.ipynb")
     sync.add_argument("--check", action="store_true", help="only say whether anything would change (exit 1)")
     sub.add_parser("release", help="nbgrader generate_assignment into release/foundations, checked for leaks")
+    grade = sub.add_parser("autograde", help="autograde submitted/ in parallel, generate feedback, export grades.csv")
+    grade.add_argument("--student", nargs="+", help="only these students (regrade)")
+    grade.add_argument("--jobs", type=int, default=None, help="parallel nbgrader processes (default: the core count)")
+    demo = sub.add_parser("demo", help="release, a sample class of 42 students, autograde, feedback, summary")
+    demo.add_argument("--jobs", type=int, default=None)
     args = parser.parse_args(argv)
+    if args.command == "autograde":
+        from instructor import classday
+        result = classday.grade_class(jobs=args.jobs, only=args.student)
+        print(classday.summary(classday.ROOT, result["table"], result["seconds"], len(result["runs"])))
+        return 0
+    if args.command == "demo":
+        from instructor import classday
+        return classday.demo(jobs=args.jobs)
     if args.command == "sync":
         changed = notebooks.sync(check_only=args.check)
         verb = "would change" if args.check else "updated"

@@ -1,0 +1,87 @@
+"""The instructor's day in one call: collect -> autograde -> feedback -> grades.csv -> summary."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from checker.registry import NOTEBOOKS
+from instructor import autograde as ag
+from instructor.notebooks import ROOT
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+def progress(line: str) -> None:
+    print(f"  {line}", file=sys.stderr, flush=True)
+
+
+def grade_class(root: Path = ROOT, jobs: int | None = None, only: list[str] | None = None,
+                extra: list[str] = ()) -> dict:
+    """Autograde (all, or ``only`` these students), generate feedback, export; returns the figures."""
+    started = time.monotonic()
+    flags = ag.prepare(root / "submitted")
+    if only:
+        flags = [f for f in flags if f.student in only]
+    runs = ag.autograde(root, only=only, jobs=jobs, extra=list(extra), progress=progress)
+    graded = [r.student for r in runs]
+    ag.save_flags(root, flags + ag.run_flags(runs), graded)
+    seconds = time.monotonic() - started
+    feedback = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", ag.ASSIGNMENT, "--force"]
+                              + [arg for s in (only or []) for arg in ("--student", s)],
+                              cwd=root, capture_output=True, text=True)
+    if feedback.returncode != 0:
+        say(f"nbgrader generate_feedback failed:\n{feedback.stderr[-2000:]}")
+    csv_path, table = ag.export(root)
+    return {"runs": runs, "seconds": seconds, "table": table, "csv": csv_path}
+
+
+def summary(root: Path, table: list[dict], seconds: float, students: int) -> str:
+    lines = [f"{'student':<28} {'status':<11} {'score':>6}  flags"]
+    for row in table:
+        score = row["autograded_score"] or "-"
+        lines.append(f"{row['student']:<28} {row['status']:<11} {score:>6}  {row['flags']}")
+    rates = ag.pass_rates(root)
+    lines += ["", "pass rate per exercise (full points):"]
+    for name, rate in rates.items():
+        lines.append(f"  {name:<34} {100 * rate:5.1f}%  {'#' * round(20 * rate)}")
+    flagged = sum(r["status"] != "graded" for r in table)
+    lines += ["", f"{students} students autograded in {seconds:.0f} s ({60 * students / max(seconds, 1e-9):.1f}/min); "
+                  f"{flagged} flagged. grades: {root / 'grades.csv'}"]
+    chart = ag.chart(table, rates, root / "grades.png")
+    lines.append(f"chart: {chart}")
+    return "\n".join(lines)
+
+
+def reset(root: Path) -> None:
+    """Forget earlier sample-class runs (the gradebook, submissions, results)."""
+    for name in ("submitted", "feedback"):
+        shutil.rmtree(root / name, ignore_errors=True)
+    for child in (root / "autograde").glob("*"):
+        if child.name != "README.md":
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    for name in ("gradebook.db", "grades.csv", "grades.png"):
+        (root / name).unlink(missing_ok=True)
+
+
+def demo(root: Path = ROOT, jobs: int | None = None) -> int:
+    from instructor import release, sample_class
+
+    say("== release: nbgrader generate_assignment foundations")
+    release.release(root)
+    reset(root)
+    roster = sample_class.build_roster()
+    say(f"== a sample class of {len(roster)} students into {root / 'submitted'}")
+    sample_class.write_class(root / "release" / "foundations", root / "submitted", roster)
+    say(f"== autograde ({jobs or 'all'} cores), feedback, grades.csv")
+    result = grade_class(root, jobs=jobs, extra=["--Execute.timeout=30"])
+    say(summary(root, result["table"], result["seconds"], len(roster)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(demo())
