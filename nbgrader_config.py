@@ -5,7 +5,6 @@ c = get_config()  # noqa: F821 - provided by nbgrader
 
 c.CourseDirectory.root = os.path.dirname(os.path.abspath(__file__))
 c.CourseDirectory.course_id = "foundations"
-c.CourseDirectory.assignment_id = "foundations"
 c.CourseDirectory.source_directory = "source"
 c.CourseDirectory.release_directory = "release"
 c.CourseDirectory.submitted_directory = "submitted"
@@ -20,6 +19,8 @@ c.CourseDirectory.db_url = os.environ.get(
 # Each cell of a student's notebook gets at most this long in a kernel.
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
+# Lesson demonstrations (cells tagged "demo") are not part of a submission: skip them when grading.
+c.Execute.skip_cells_with_tag = "demo"
 
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from checker.registry import NOTEBOOKS, Exercise, entries
+from instructor import tool_env
 
 ASSIGNMENT = "foundations"
 KERNEL_PROBLEM_LOG = "kernel problem while executing"
@@ -91,7 +92,7 @@ def _autograde_one(root: Path, student: str, extra: list[str], seconds: float) -
     started = time.monotonic()
     for attempt in range(2):
         try:
-            proc = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=seconds)
+            proc = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=seconds, env=tool_env())
             log, code = proc.stdout + proc.stderr, proc.returncode
         except subprocess.TimeoutExpired as exc:
             log, code = f"stopped after {seconds:.0f} s\n{exc.stdout or ''}{exc.stderr or ''}", -1

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from checker.registry import NOTEBOOKS
 from instructor import autograde as ag
+from instructor import tool_env
 from instructor.notebooks import ROOT
 
 
@@ -33,7 +34,7 @@ def grade_class(root: Path = ROOT, jobs: int | None = None, only: list[str] | No
     seconds = time.monotonic() - started
     feedback = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", ag.ASSIGNMENT, "--force"]
                               + [arg for s in (only or []) for arg in ("--student", s)],
-                              cwd=root, capture_output=True, text=True)
+                              cwd=root, capture_output=True, text=True, env=tool_env())
     if feedback.returncode != 0:
         say(f"nbgrader generate_feedback failed:\n{feedback.stderr[-2000:]}")
     csv_path, table = ag.export(root)

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from instructor import tool_env
 from instructor.notebooks import ROOT
 
 RELEASE = ROOT / "release" / "foundations"
@@ -17,7 +18,7 @@ class ReleaseLeak(RuntimeError):
 
 def nbgrader(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "nbgrader", *args]
-    return subprocess.run(command, cwd=cwd, check=check, text=True, capture_output=True)
+    return subprocess.run(command, cwd=cwd, check=check, text=True, capture_output=True, env=tool_env())
 
 
 def leaks(folder: Path = RELEASE) -> list[str]:

@@ -54,7 +54,8 @@ def add_wrong(student: Student, notebook: str, exercise: str, id: str) -> None:
     student.expected[(notebook, exercise)] = (w.status, score)
 
 
-def build_roster(seed: int = 0) -> list[Student]:
+def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int = 42) -> list[Student]:
+    """Every hostile case once, ``complete`` and ``partial`` students, and typical mistakes up to ``size``."""
     rng = random.Random(seed)
     roster: list[Student] = []
 
@@ -63,9 +64,9 @@ def build_roster(seed: int = 0) -> list[Student]:
         roster.append(student)
         return student
 
-    for _ in range(10):
+    for _ in range(complete):
         new("complete")
-    for _ in range(10):  # typical partial work: the first k exercises of each notebook, the rest untouched
+    for _ in range(partial):  # typical partial work: the first k exercises of each notebook, the rest untouched
         s = new("partial")
         for notebook in NOTEBOOKS:
             names = [e.name for e in exercises(notebook)]
@@ -116,7 +117,7 @@ def build_roster(seed: int = 0) -> list[Student]:
     new("renamed-notebook", file_problem={"04_modules": "renamed"}, flag="renamed")
     used_by_others = {"mse_grad", "lin_grad", "relu_grad", "Lin", "Relu", "Mse", "Module"}
     typical = [w for w in WRONG if set(w.replace) == {w.exercise} and w.exercise not in used_by_others]
-    while len(roster) < 42:
+    while len(roster) < size:
         s = new("typical-mistakes")
         for w in rng.sample(typical, 3):
             if (w.notebook, w.exercise) not in s.expected:
@@ -126,6 +127,9 @@ def build_roster(seed: int = 0) -> list[Student]:
             for e in exercises(notebook):
                 s.expected.setdefault((notebook, e.name), (PASSED, e.points))
     return roster
+
+
+CI_ROSTER = dict(complete=2, partial=3, size=22)  # every hostile case, fewer of the ordinary ones
 
 
 def expected_total(student: Student) -> float:

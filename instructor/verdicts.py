@@ -75,7 +75,7 @@ def judge_notebook(nb: NotebookNode, notebook: str, hidden_seed: int | None) -> 
         chosen = [e for e in select(notebook, None) if e.kind == "autograded"]
         with GradingSession(submission, Options()) as session:
             visible = {e.name: session.result(e) for e in chosen}
-            hidden = {e.name: session.result(e, seed=hidden_seed) for e in chosen
+            hidden = {e.name: session.result(e, hidden_seed=hidden_seed) for e in chosen
                       if hidden_seed is not None and visible[e.name].status == PASSED}
     return {name: combine(result, hidden.get(name)) for name, result in visible.items()}
 

@@ -1,0 +1,94 @@
+"""A hostile sample class through nbgrader: every score as expected, every problem flagged, nothing lost."""
+from __future__ import annotations
+
+import csv
+import shutil
+
+import pytest
+
+from checker.registry import NOTEBOOKS
+from instructor import autograde as ag
+from instructor import classday, sample_class
+from instructor.notebooks import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory):
+    root = tmp_path_factory.mktemp("class") / "course"
+    root.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    shutil.copytree(ROOT / "source", root / "source")
+    shutil.copytree(ROOT / "release", root / "release")
+    roster = sample_class.build_roster(**sample_class.CI_ROSTER)
+    sample_class.write_class(root / "release" / "foundations", root / "submitted", roster)
+    result = classday.grade_class(root, jobs=2, extra=["--Execute.timeout=30"])
+    return root, roster, result
+
+
+def test_every_student_gets_the_expected_total_and_status(graded_class):
+    root, roster, result = graded_class
+    rows = {r["student"]: r for r in csv.DictReader((root / "grades.csv").open())}
+    assert set(rows) == {s.id for s in roster}
+    problems = []
+    for s in roster:
+        row = rows[s.id]
+        want_status = "flagged" if s.flag else "graded"
+        if float(row["autograded_score"]) != sample_class.expected_total(s) or row["status"] != want_status:
+            problems.append((s.id, row["autograded_score"], sample_class.expected_total(s), row["status"], row["flags"]))
+        if s.flag:
+            assert row["flags"].startswith(s.flag) or f"| {s.flag}:" in row["flags"], (s.id, row["flags"])
+    assert problems == []
+
+
+def test_every_exercise_score_matches(graded_class):
+    root, roster, _ = graded_class
+    got = {(r["student"], r["notebook"], r["cell"]): r["auto_score"] for r in ag.gradebook_rows(root)}
+    wrong = []
+    for s in roster:
+        for (notebook, name), (status, score) in s.expected.items():
+            actual = got.get((s.id, notebook, f"test_{name}"))
+            if (actual or 0.0) != score:
+                wrong.append((s.id, notebook, name, status, score, actual))
+    assert wrong == []
+
+
+def test_no_tampering_gains_a_point(graded_class):
+    root, roster, _ = graded_class
+    rows = {r["student"]: r for r in csv.DictReader((root / "grades.csv").open())}
+    for s in roster:
+        if s.kind.startswith("tamper") or s.kind == "deleted-test-cell":
+            assert float(rows[s.id]["autograded_score"]) == sample_class.expected_total(s) < 82
+
+
+def test_feedback_is_generated_for_every_graded_student(graded_class):
+    root, roster, _ = graded_class
+    for s in roster:
+        html = list((root / "feedback" / s.id / "foundations").glob("*.html"))
+        assert len(html) == 4 - sum(1 for p in s.file_problem.values() if p in ("missing", "invalid_json")), s.id
+
+
+def test_regrading_one_student_is_idempotent(graded_class):
+    root, roster, _ = graded_class
+    before = {r["student"]: r for r in csv.DictReader((root / "grades.csv").open())}
+    chosen = sorted(s.id for s in roster if s.kind in ("tamper-allclose", "dead-kernel"))
+    again = classday.grade_class(root, jobs=2, only=chosen, extra=["--Execute.timeout=30"])
+    after = {r["student"]: r for r in csv.DictReader((root / "grades.csv").open())}
+    assert after == before
+    assert [r.returncode for r in again["runs"]] == [0, 0]
+
+
+def test_gradebook_is_consistent_through_nbgrader_api(graded_class):
+    from nbgrader.api import Gradebook
+
+    root, roster, _ = graded_class
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        assert {s.id for s in gb.students} == {s.id for s in roster}
+        assignment = gb.find_assignment("foundations")
+        assert [n.name for n in assignment.notebooks] == list(NOTEBOOKS)
+        rows = {r["student"]: r for r in csv.DictReader((root / "grades.csv").open())}
+        for s in roster:
+            submission = gb.find_submission("foundations", s.id)
+            assert float(rows[s.id]["autograded_score"]) == pytest.approx(
+                sum(n.score for n in submission.notebooks) - 0.0)

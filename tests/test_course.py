@@ -1,0 +1,131 @@
+"""The course: source notebooks in step with solutions/ and the registry, the release, real kernels."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from checker.registry import NOTEBOOKS, TOTAL_POINTS
+from instructor import release as rel
+from instructor import tool_env
+from instructor.notebooks import ROOT, SOURCE, sync
+from instructor.regions import BEGIN, without_solution_regions
+from instructor.sample_class import Student, fill
+from solutions.source import entry_sources
+
+RELEASE = ROOT / "release" / "foundations"
+
+
+def cells(path: Path):
+    return nbformat.read(str(path), as_version=4).cells
+
+
+def test_sync_changes_nothing_in_the_committed_notebooks():
+    assert sync(check_only=True) == []
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_solution_regions_are_the_solutions(notebook):
+    sources = entry_sources(notebook)
+    seen = set()
+    for cell in cells(SOURCE / f"{notebook}.ipynb"):
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and cell.cell_type == "code":
+            assert BEGIN in cell.source
+            assert without_solution_regions(cell.source) == sources[meta["grade_id"]]
+            seen.add(meta["grade_id"])
+    assert seen == set(sources)
+
+
+def test_points_add_up_to_100_in_the_notebooks():
+    total = sum(c.metadata.get("nbgrader", {}).get("points", 0) for nb in NOTEBOOKS
+                for c in cells(SOURCE / f"{nb}.ipynb") if c.metadata.get("nbgrader", {}).get("grade"))
+    assert total == TOTAL_POINTS
+
+
+def course_copy(tmp_path: Path) -> Path:
+    root = tmp_path / "course"
+    root.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    shutil.copytree(ROOT / "source", root / "source")
+    return root
+
+
+def test_release_regenerates_identically_and_holds_no_solution(tmp_path):
+    root = course_copy(tmp_path)
+    paths = rel.release(root)
+    assert [p.name for p in paths] == [f"{nb}.ipynb" for nb in NOTEBOOKS]
+    for path in paths:
+        fresh, committed = json.loads(path.read_text()), json.loads((RELEASE / path.name).read_text())
+        assert fresh == committed, f"release/{path.name} is stale: run make release"
+    assert rel.leaks(RELEASE) == []
+    released = "\n".join((RELEASE / f"{nb}.ipynb").read_text() for nb in NOTEBOOKS)
+    for notebook in NOTEBOOKS:
+        for name, source in entry_sources(notebook).items():
+            body = [l.strip() for l in without_solution_regions(source).splitlines()[1:]]
+            for line in body:
+                if len(line) > 12 and not line.startswith(('"""', "def ", "@", "class ")) and '"""' not in line:
+                    assert json.dumps(line)[1:-1] not in released, f"{name}: {line}"
+
+
+def execute(path: Path, cwd: Path, timeout: int = 300):
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(str(path), as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(cwd)}})
+    started = time.monotonic()
+    client.execute()
+    return nb, time.monotonic() - started
+
+
+def errors_in(nb) -> list[tuple[str, str, str]]:
+    out = []
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            if o.output_type == "error" or (o.output_type == "stream" and o.name == "stderr"):
+                grade_id = cell.metadata.get("nbgrader", {}).get("grade_id", "")
+                out.append((grade_id, o.get("ename", "stderr"), o.get("evalue", o.get("text", ""))[:200]))
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_source_notebook_runs_with_every_test_cell_passing(notebook, tmp_path):
+    nb, seconds = execute(SOURCE / f"{notebook}.ipynb", tmp_path)
+    assert errors_in(nb) == []
+    print(f"{notebook}: {seconds:.1f} s")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_untouched_release_reports_not_attempted_and_raises_nothing_else(notebook, tmp_path):
+    nb, seconds = execute(RELEASE / f"{notebook}.ipynb", tmp_path)
+    assert seconds < 60
+    for grade_id, ename, evalue in errors_in(nb):
+        assert grade_id.startswith("test_") and ename == "CheckFailed" and "not attempted" in evalue, \
+            (grade_id, ename, evalue)
+    progress = "".join(o.get("data", {}).get("text/plain", "") for o in nb.cells[-1].get("outputs", []))
+    assert "not attempted" in progress and "passed" not in progress.replace("0 passed", "")
+
+
+def complete_student(notebook: str):
+    return fill(nbformat.read(str(RELEASE / f"{notebook}.ipynb"), as_version=4), notebook, Student("s", "complete"))
+
+
+@pytest.mark.slow
+def test_release_with_solutions_passes_nbgrader_validate_and_the_checker(tmp_path):
+    for notebook in ("01_matmul", "04_modules"):
+        path = tmp_path / f"{notebook}.ipynb"
+        nbformat.write(complete_student(notebook), str(path))
+        validate = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(path)], capture_output=True,
+                                  text=True, cwd=tmp_path, timeout=600, env=tool_env())
+        assert "Success! Your notebook passes all the tests." in validate.stdout, validate.stdout + validate.stderr
+        checker = subprocess.run([sys.executable, "-m", "checker", str(path), "--json"], capture_output=True, text=True)
+        assert checker.returncode == 0, checker.stdout
