@@ -22,7 +22,8 @@ def matmul_loops(a: Tensor, b: Tensor) -> Tensor:
 
 
 def matmul_elementwise(a: Tensor, b: Tensor) -> Tensor:
-    """a @ b with two loops: c[i, j] = (a[i, :] * b[:, j]).sum(), an elementwise product of two k-vectors.
+    """a @ b with two loops, over i and j: c_ij is the sum of the elementwise product of row i of a
+    and column j of b, two vectors of length k, computed by torch in one go.
 
     a: (n, k), b: (k, m) -> (n, m). Raise when the two k differ.
     """
@@ -38,10 +39,10 @@ def matmul_elementwise(a: Tensor, b: Tensor) -> Tensor:
 
 
 def matmul_broadcast(a: Tensor, b: Tensor) -> Tensor:
-    """a @ b with one loop over the rows of a: row i is (a[i, :, None] * b).sum(0).
+    """a @ b with one loop over the rows of a: c_i: = sum_p a_ip b_p: for each row i.
 
-    a[i, :, None] has shape (k, 1); broadcast against b (k, m) it gives (k, m), summed over k.
-    a: (n, k), b: (k, m) -> (n, m).
+    Row i of a, turned into a (k, 1) column, broadcasts against b (k, m) to a (k, m) product whose
+    sum over the k axis is row i of the result. a: (n, k), b: (k, m) -> (n, m).
     """
     n, k = a.shape
     k_b, m = b.shape

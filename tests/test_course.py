@@ -15,7 +15,7 @@ from checker.registry import NOTEBOOKS, TOTAL_POINTS
 from instructor import release as rel
 from instructor import tool_env
 from instructor.notebooks import ROOT, SOURCE, sync
-from instructor.regions import BEGIN, without_solution_regions
+from instructor.regions import BEGIN, regions, without_solution_regions
 from instructor.sample_class import Student, fill
 from solutions.source import entry_sources
 
@@ -57,6 +57,12 @@ def course_copy(tmp_path: Path) -> Path:
     return root
 
 
+# Lines that may appear in a release although they stand in a solution: boilerplate, and what
+# the catalogue itself prescribes (Module's __call__ and backward are specified line by line).
+NOT_A_LEAK = {"super().__init__()", "layer.backward()", "self.out = self.forward(*args)",
+              "self.bwd(self.out, *self.args)"}
+
+
 def test_release_regenerates_identically_and_holds_no_solution(tmp_path):
     root = course_copy(tmp_path)
     paths = rel.release(root)
@@ -68,9 +74,10 @@ def test_release_regenerates_identically_and_holds_no_solution(tmp_path):
     released = "\n".join((RELEASE / f"{nb}.ipynb").read_text() for nb in NOTEBOOKS)
     for notebook in NOTEBOOKS:
         for name, source in entry_sources(notebook).items():
-            body = [l.strip() for l in without_solution_regions(source).splitlines()[1:]]
-            for line in body:
-                if len(line) > 12 and not line.startswith(('"""', "def ", "@", "class ")) and '"""' not in line:
+            lines = source.splitlines()
+            solution = [lines[i].strip() for first, last in regions(source) for i in range(first - 1, last)]
+            for line in solution:
+                if len(line) > 12 and line not in NOT_A_LEAK:  # shorter lines ("return c") are too generic
                     assert json.dumps(line)[1:-1] not in released, f"{name}: {line}"
 
 
