@@ -41,6 +41,8 @@ STAT_PASSED = (
     "two calls differ; the same seed gives the same weights"
 )
 
+FRESH_INPUT_WRONG = "wrong on fresh inputs of a shape already seen: {detail}"
+
 # -- errors the catalogue requires ----------------------------------------------------------
 DID_NOT_RAISE = "on {input}: expected {expected} (the inner dimensions differ), but it returned {got}"
 WRONG_EXCEPTION = "on {input}: expected {expected}, but it raised {type}: {message}"

@@ -5,7 +5,8 @@ import dataclasses
 from typing import Callable, Mapping
 
 from checker import messages as msg
-from checker.checks.base import CONSTRAINT, RULE, Check, Context
+from checker.checks.base import CONSTRAINT, CORRECTNESS, RULE, Check, Context, Outcome
+from checker.compare import Tolerance, difference
 from checker.inputs import Case
 
 MATMUL_FAMILY = frozenset({
@@ -17,7 +18,7 @@ NORMS = frozenset({"norm", "vector_norm", "matrix_norm", "frobenius_norm", "nucl
 AUTOGRAD = frozenset({"backward", "grad", "requires_grad_", "vjp", "jacobian"})
 
 
-def _traced(ctx: Context, case: Case, large_bytes: int | None = None):
+def _traced(ctx: Context, case: Case, large_bytes: int | None = None, whole: bool = False):
     trace = {} if large_bytes is None else {"large_bytes": large_bytes}
     answer = ctx.probe("call", args=list(case.args), trace=trace)
     if answer.raised:
@@ -25,7 +26,7 @@ def _traced(ctx: Context, case: Case, large_bytes: int | None = None):
                                                        message=answer.raised["message"],
                                                        where=f" ({answer.raised['where']})"
                                                        if answer.raised.get("where") else ""))
-    return answer.result["trace"]
+    return answer.result if whole else answer.result["trace"]
 
 
 class _Raised(Exception):
@@ -41,15 +42,22 @@ class Ops(Check):
     why: str = ""
     required: frozenset = frozenset()
     required_why: str = ""
+    expected: Callable | None = None  # the answer on the traced inputs: a cached result must not slip through
     name = "operations"
     category = RULE
 
     def run(self, ctx: Context):
         case = self.case(ctx.seed)
         try:
-            trace = _traced(ctx, case)
+            result = _traced(ctx, case, whole=True)
         except _Raised as exc:
             return self.outcome([str(exc)])
+        trace = result["trace"]
+        if self.expected is not None:
+            want = self.expected(*case.args)
+            wrong = difference(case.label, want, result["out"], Tolerance.for_dtype(want.dtype, scale=10))
+            if wrong:
+                return Outcome(self.name, False, [msg.FRESH_INPUT_WRONG.format(detail=wrong)], CORRECTNESS)
         counts = set(trace["counts"]) | set(trace["called"])
         problems = []
         used = sorted(counts & self.forbidden)

@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 import torch
 
 from checker import messages as msg
-from checker.checks.base import CONSTRAINT, Check, Context
+from checker.checks.base import CONSTRAINT, CORRECTNESS, Check, Context, Outcome
 from checker.compare import Tolerance, difference
 from checker.inputs import build, label
 
@@ -47,8 +47,8 @@ class SpeedBar(Check):
         last = build(dict(spec, seed=result["last_seed"]))
         expected = self.expected(*last)
         wrong = difference(where, expected, result["out"], Tolerance.for_dtype(expected.dtype, scale=10))
-        if wrong:
-            return self.outcome([msg.SPEED_WRONG_ANSWERS.format(input=where, detail=wrong)])
+        if wrong:  # right on the visible inputs, wrong on fresh ones: as wrong as any wrong answer
+            return Outcome(self.name, False, [msg.SPEED_WRONG_ANSWERS.format(input=where, detail=wrong)], CORRECTNESS)
         student = statistics.median(result["student"])
         reference = statistics.median(result["yardstick"])
         ratio = student / max(reference, 1e-9)

@@ -92,6 +92,20 @@ def first(builder):
     return lambda seed: builder(seed)[0]
 
 
+def again(builder):
+    """The first case's shapes with fresh numbers."""
+    return lambda seed: builder(seed + 77)[0]
+
+
+def reference_norm(m):
+    return m.double().pow(2).sum().sqrt().to(m.dtype)
+
+
+def fresh_pair(seed: int) -> Case:
+    """A shape no value case uses, with fresh numbers: a result cached by shape is not reused here."""
+    return cases.pair_of_size(seed + 50, {"n": 5, "k": 7, "m": 3})
+
+
 SMALL = {"n": 8, "k": 6, "m": 5}
 ROWS = {"n": 16, "k": 8, "m": 10}
 
@@ -101,7 +115,7 @@ ENTRIES = [
         checks=(
             Values(cases.pairs, reference_matmul, names=("a", "b")),
             Raises(cases.mismatched_pairs),
-            Ops(first(cases.pairs), forbidden=MATMUL_FAMILY | REDUCTIONS,
+            Ops(fresh_pair, expected=reference_matmul, forbidden=MATMUL_FAMILY | REDUCTIONS,
                 why=NO_MATMUL + "; loops over scalar entries, no tensor-level sums"),
         ),
         seconds=20,
@@ -111,7 +125,7 @@ ENTRIES = [
         checks=(
             Values(cases.pairs, reference_matmul, names=("a", "b")),
             Raises(cases.mismatched_pairs),
-            Ops(first(cases.pairs), forbidden=MATMUL_FAMILY, why=NO_MATMUL),
+            Ops(fresh_pair, expected=reference_matmul, forbidden=MATMUL_FAMILY, why=NO_MATMUL),
             OpGrowth(cases.pair_of_size, SMALL, {"k": "the inner dimension"},
                      "one elementwise product and one sum per entry make a count that grows with the {n}x{m} entries only",
                      result_size),
@@ -125,7 +139,7 @@ ENTRIES = [
         "matmul_broadcast", NOTEBOOK, 3.0, "one loop over the rows of a; broadcasting does the rest",
         checks=(
             Values(cases.pairs, reference_matmul, names=("a", "b")),
-            Ops(first(cases.pairs), forbidden=MATMUL_FAMILY, why=NO_MATMUL),
+            Ops(fresh_pair, expected=reference_matmul, forbidden=MATMUL_FAMILY, why=NO_MATMUL),
             OpGrowth(cases.pair_of_size, ROWS, {"m": "columns", "k": "the inner dimension"},
                      "one loop over the {n} rows makes a few ops per row, however many columns", result_size),
             SpeedBar(lambda seed: {"kind": "matmul_pair", "seed": 200 + seed, "params": {"n": 32, "k": 64, "m": 32}},
@@ -137,7 +151,7 @@ ENTRIES = [
         "matmul_einsum", NOTEBOOK, 2.0, "matrix product with torch.einsum",
         checks=(
             Values(cases.pairs, reference_matmul, names=("a", "b")),
-            Ops(first(cases.pairs), forbidden=MATMUL_FAMILY - {"einsum"}, why="use einsum only",
+            Ops(fresh_pair, expected=reference_matmul, forbidden=MATMUL_FAMILY - {"einsum"}, why="use einsum only",
                 required=frozenset({"einsum"}), required_why="Einstein summation"),
         ),
     ),
@@ -145,7 +159,7 @@ ENTRIES = [
         "batch_matmul", NOTEBOOK, 2.0, "(B,n,k) @ (B,k,m) -> (B,n,m) with einsum",
         checks=(
             Values(batch_pairs, reference_batch_matmul, names=("a", "b")),
-            Ops(first(batch_pairs), forbidden=MATMUL_FAMILY - {"einsum"}, why="use einsum only",
+            Ops(again(batch_pairs), expected=reference_batch_matmul, forbidden=MATMUL_FAMILY - {"einsum"}, why="use einsum only",
                 required=frozenset({"einsum"}), required_why="Einstein summation"),
             OpGrowth(batch_of_size, {"B": 4, "n": 3, "k": 5, "m": 2}, {"B": "the batch"},
                      "one einsum call handles every batch element at once",
@@ -155,8 +169,8 @@ ENTRIES = [
     Exercise(
         "frobenius_norm", NOTEBOOK, 2.0, "square root of the sum of squared entries, as a 0-d tensor",
         checks=(
-            Values(cases.matrices, lambda m: m.double().pow(2).sum().sqrt().to(m.dtype), names=("m",)),
-            Ops(first(cases.matrices), forbidden=NORMS | MATMUL_FAMILY,
+            Values(cases.matrices, reference_norm, names=("m",)),
+            Ops(again(cases.matrices), expected=reference_norm, forbidden=NORMS | MATMUL_FAMILY,
                 why="build it from elementwise ops and sums"),
         ),
     ),
@@ -164,7 +178,7 @@ ENTRIES = [
         "outer", NOTEBOOK, 2.0, "outer product of two vectors by broadcasting",
         checks=(
             Values(cases.vectors, lambda u, v: torch.outer(u, v), names=("u", "v")),
-            Ops(first(cases.vectors), forbidden=MATMUL_FAMILY, why="broadcast with None or unsqueeze"),
+            Ops(again(cases.vectors), expected=torch.outer, forbidden=MATMUL_FAMILY, why="broadcast with None or unsqueeze"),
             OpGrowth(vectors_of_size, {"n": 6, "m": 5}, {"n": "the entries of u", "m": "the entries of v"},
                      "broadcasting needs a fixed handful of ops whatever the lengths",
                      lambda s: f"vectors of {s['n']} and {s['m']}"),
