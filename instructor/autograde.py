@@ -26,7 +26,7 @@ from checker.registry import NOTEBOOKS, Exercise, entries
 from instructor import tool_env
 
 ASSIGNMENT = "foundations"
-KERNEL_PROBLEM_LOG = "kernel problem while executing"
+from instructor.verdicts import KERNEL_PROBLEM_LOG  # noqa: E402
 STUDENT_SECONDS = 900
 RETRY_MARKERS = ("database is locked",)
 
@@ -132,9 +132,8 @@ def run_flags(runs: list[Run]) -> list[Flag]:
             last = [line for line in run.log.strip().splitlines() if line.strip()][-1:] or ["no output"]
             flags.append(Flag(run.student, "not_graded", f"nbgrader autograde failed: {last[0][:200]}"))
         elif KERNEL_PROBLEM_LOG in run.log:
-            line = next(l for l in run.log.splitlines() if KERNEL_PROBLEM_LOG in l)
-            flags.append(Flag(run.student, "kernel", line.split(KERNEL_PROBLEM_LOG, 1)[1].strip(" :()")[:200]
-                              or "the kernel died or hung; the checker graded every cell"))
+            lines = [l.split(KERNEL_PROBLEM_LOG, 1)[1].strip(" :") for l in run.log.splitlines() if KERNEL_PROBLEM_LOG in l]
+            flags.append(Flag(run.student, "kernel", "; ".join(lines)[:300]))
     return flags
 
 

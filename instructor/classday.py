@@ -25,6 +25,7 @@ def grade_class(root: Path = ROOT, jobs: int | None = None, only: list[str] | No
                 extra: list[str] = ()) -> dict:
     """Autograde (all, or ``only`` these students), generate feedback, export; returns the figures."""
     started = time.monotonic()
+    ensure_assignment(root)
     flags = ag.prepare(root / "submitted")
     if only:
         flags = [f for f in flags if f.student in only]
@@ -39,6 +40,23 @@ def grade_class(root: Path = ROOT, jobs: int | None = None, only: list[str] | No
         say(f"nbgrader generate_feedback failed:\n{feedback.stderr[-2000:]}")
     csv_path, table = ag.export(root)
     return {"runs": runs, "seconds": seconds, "table": table, "csv": csv_path}
+
+
+def ensure_assignment(root: Path) -> None:
+    """autograde needs the assignment and its graded cells in the gradebook: generate_assignment puts them there."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    from instructor import release
+
+    db = root / "gradebook.db"
+    if db.exists():
+        with Gradebook(f"sqlite:///{db}") as gb:
+            try:
+                if len(gb.find_assignment(ag.ASSIGNMENT).notebooks) == len(NOTEBOOKS):
+                    return
+            except MissingEntry:
+                pass
+    release.release(root)
 
 
 def summary(root: Path, table: list[dict], seconds: float, students: int) -> str:

@@ -129,7 +129,7 @@ def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int
     return roster
 
 
-CI_ROSTER = dict(complete=2, partial=3, size=22)  # every hostile case, fewer of the ordinary ones
+CI_ROSTER = dict(complete=1, partial=2, size=20)  # every hostile case, fewer of the ordinary ones
 
 
 def expected_total(student: Student) -> float:

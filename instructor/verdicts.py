@@ -10,11 +10,16 @@ student's code printed or patched in its kernel is discarded.
 """
 from __future__ import annotations
 
+import concurrent.futures
+import copy
 import json
 import os
 import tempfile
 from pathlib import Path
 
+# Imported here, in the main thread: the background grading thread must not import IPython while
+# the kernel manager is being configured (a race in traitlets' config loading otherwise).
+from IPython.core.inputtransformer2 import TransformerManager  # noqa: F401
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer
@@ -28,23 +33,50 @@ from checker.submission import read_submission
 TEST_PREFIX = "test_"
 HIDDEN_SEED_ENV = "FOUNDATIONS_HIDDEN_SEED"
 KERNEL_PROBLEM = "kernel_problem"
+KERNEL_PROBLEM_LOG = "kernel problem while executing"
 HIDDEN_PREFIX = "hidden check (other inputs): "
 
 
+TIMEOUT_ERRORS = ("CellTimeoutError", "KeyboardInterrupt", "TimeoutError")
+
+
+def hidden_seed_from(config_value: int | None) -> int | None:
+    env = os.environ.get(HIDDEN_SEED_ENV)
+    return int(env) if env else config_value
+
+
 class ResilientExecute(Execute):
-    """Execute, except that a dead kernel or a hung cell stops execution without losing the notebook."""
+    """Execute, except that a dead kernel or a hung cell stops execution without losing the notebook.
+
+    It also starts the checker on the submitted cells in a background thread before the kernel
+    runs, so that grading (a separate process) overlaps the kernel's execution; CheckerVerdicts
+    collects the verdicts.
+    """
 
     def preprocess(self, nb, resources, km=None):
+        notebook = resources.get("nbgrader", {}).get("notebook")
+        if notebook:
+            seed = hidden_seed_from(CheckerVerdicts(config=self.config).hidden_seed)
+            pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+            resources.setdefault("foundations", {})["verdicts_future"] = pool.submit(
+                judge_notebook, copy.deepcopy(nb), notebook, seed)
+            pool.shutdown(wait=False)
         # The kernel inherits this: its test cells leave grading to CheckerVerdicts instead of
         # running the checker a second time from inside the student's kernel.
         previous = os.environ.get(VERDICTS_OUTSIDE_ENV)
         os.environ[VERDICTS_OUTSIDE_ENV] = "1"
         try:
-            return super().preprocess(nb, resources, km=km)
+            nb, resources = super().preprocess(nb, resources, km=km)
+            hung = [i for i, cell in enumerate(nb.cells) for o in cell.get("outputs", [])
+                    if o.get("output_type") == "error" and o.get("ename") in TIMEOUT_ERRORS]
+            if hung:
+                self.log.warning("%s: cell %s hit the %s s time limit and was interrupted", KERNEL_PROBLEM_LOG,
+                                 hung[0], self.timeout)
+            return nb, resources
         except Exception as exc:  # noqa: BLE001 - DeadKernelError, timeouts, kernel start failures
             problem = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
             resources.setdefault("foundations", {})[KERNEL_PROBLEM] = problem[:300]
-            self.log.warning("kernel problem while executing (the checker still grades every cell): %s", problem)
+            self.log.warning("%s: %s (the checker still grades every cell)", KERNEL_PROBLEM_LOG, problem)
             return nb, resources
         finally:
             if previous is None:
@@ -105,13 +137,11 @@ class CheckerVerdicts(NbGraderPreprocessor):
                           help=f"seed of the hidden checks (other inputs and shapes); ${HIDDEN_SEED_ENV} overrides"
                           ).tag(config=True)
 
-    def _seed(self) -> int | None:
-        env = os.environ.get(HIDDEN_SEED_ENV)
-        return int(env) if env else self.hidden_seed
-
     def preprocess(self, nb, resources):
         notebook = resources["nbgrader"]["notebook"]
-        verdicts = judge_notebook(nb, notebook, self._seed())
+        future = resources.get("foundations", {}).pop("verdicts_future", None)
+        verdicts = future.result() if future is not None else \
+            judge_notebook(nb, notebook, hidden_seed_from(self.hidden_seed))
         resources.setdefault("foundations", {})["verdicts"] = {
             name: {"status": r.status, "score": r.score, "max_score": r.max_score, "feedback": r.feedback}
             for name, r in verdicts.items()}

@@ -23,7 +23,7 @@ def graded_class(tmp_path_factory):
     shutil.copytree(ROOT / "release", root / "release")
     roster = sample_class.build_roster(**sample_class.CI_ROSTER)
     sample_class.write_class(root / "release" / "foundations", root / "submitted", roster)
-    result = classday.grade_class(root, jobs=2, extra=["--Execute.timeout=30"])
+    result = classday.grade_class(root, jobs=2, extra=["--Execute.timeout=15"])
     return root, roster, result
 
 
@@ -73,7 +73,7 @@ def test_regrading_one_student_is_idempotent(graded_class):
     root, roster, _ = graded_class
     before = {r["student"]: r for r in csv.DictReader((root / "grades.csv").open())}
     chosen = sorted(s.id for s in roster if s.kind in ("tamper-allclose", "dead-kernel"))
-    again = classday.grade_class(root, jobs=2, only=chosen, extra=["--Execute.timeout=30"])
+    again = classday.grade_class(root, jobs=2, only=chosen, extra=["--Execute.timeout=15"])
     after = {r["student"]: r for r in csv.DictReader((root / "grades.csv").open())}
     assert after == before
     assert [r.returncode for r in again["runs"]] == [0, 0]

@@ -17,6 +17,7 @@ from instructor import tool_env
 from instructor.notebooks import ROOT, SOURCE, sync
 from instructor.regions import BEGIN, regions, without_solution_regions
 from instructor.sample_class import Student, fill
+from instructor.wrong_answers import LOOPS2
 from solutions.source import entry_sources
 
 RELEASE = ROOT / "release" / "foundations"
@@ -136,3 +137,24 @@ def test_release_with_solutions_passes_nbgrader_validate_and_the_checker(tmp_pat
         assert "Success! Your notebook passes all the tests." in validate.stdout, validate.stdout + validate.stderr
         checker = subprocess.run([sys.executable, "-m", "checker", str(path), "--json"], capture_output=True, text=True)
         assert checker.returncode == 0, checker.stdout
+
+
+@pytest.mark.slow
+def test_in_notebook_check_gives_the_cli_verdicts(tmp_path):
+    student = Student("s", "partial", replace={("01_matmul", "outer"): "def outer(u, v):\n    return u[None, :] * v[:, None]",
+                                               ("01_matmul", "matmul_einsum"): None,
+                                               ("01_matmul", "matmul_broadcast"): LOOPS2.format(name="matmul_broadcast")})
+    nb = fill(nbformat.read(str(RELEASE / "01_matmul.ipynb"), as_version=4), "01_matmul", student)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import json\nreport = check_all('01_matmul')\n"
+        "print('VERDICTS', json.dumps({e.name: e.status for e in report.result.exercises}))"))
+    path = tmp_path / "01_matmul.ipynb"
+    nbformat.write(nb, str(path))
+    executed, _ = execute(path, tmp_path)
+    printed = "".join(o.get("text", "") for o in executed.cells[-1].outputs if o.output_type == "stream")
+    in_kernel = json.loads(printed.split("VERDICTS", 1)[1])
+    cli = subprocess.run([sys.executable, "-m", "checker", str(path), "--json"], capture_output=True, text=True)
+    from_cli = {e["name"]: e["status"] for e in json.loads(cli.stdout)["exercises"]}
+    assert in_kernel == from_cli
+    assert from_cli["outer"] == "failed" and from_cli["matmul_einsum"] == "not_attempted"
+    assert from_cli["matmul_broadcast"] == "failed" and from_cli["matmul_loops"] == "passed"

@@ -1,0 +1,209 @@
+"""``make bench``: figures, not assertions.
+
+(a) the lesson's speed ladder, and forward_and_backward against torch.autograd;
+(b) the checker's wall time per notebook, for all four, and for one exercise;
+(c) the speed bars' margins with two CPU hogs running beside them;
+(d) autograde throughput: ours (parallel, verdicts out of kernel) against plain sequential nbgrader.
+
+    python -m tests.bench [--section a b c d] [--rounds 20] [--students 6]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+from checker.checks.speed import SpeedBar, human_seconds
+from checker.grading import GradingSession, Options, evaluate
+from checker.inputs import build
+from checker.registry import NOTEBOOKS, Exercise, all_entries
+from checker.submission import read_submission
+from checker.yardsticks import autograd_forward_backward
+from instructor.wrong_answers import LOOPS2, LOOPS3
+from solutions import backprop, matmul
+from tests.helpers import submission
+
+
+def table(title: str, header: list[str], rows: list[list]) -> None:
+    widths = [max(len(str(x)) for x in [h] + [r[i] for r in rows]) for i, h in enumerate(header)]
+    print(f"\n{title}")
+    print("  " + "  ".join(str(h).ljust(w) for h, w in zip(header, widths)))
+    for row in rows:
+        print("  " + "  ".join(str(x).ljust(w) for x, w in zip(row, widths)), flush=True)
+
+
+def median_time(fn, *args, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn(*args)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def section_a() -> None:
+    torch.manual_seed(0)
+    a, b = torch.randn(5, 784), torch.randn(784, 10)
+    ladder = [("loops", matmul.matmul_loops, 2, "1x"), ("elementwise", matmul.matmul_elementwise, 5, "~700x"),
+              ("broadcast", matmul.matmul_broadcast, 20, "3,200-3,700x"), ("einsum", matmul.matmul_einsum, 200, "~16,000x"),
+              ("@", torch.matmul, 2000, "49,000-100,000x")]
+    times = {name: median_time(fn, a, b, repeat=r) for name, fn, r, _ in ladder}
+    rows = [[name, human_seconds(times[name]), f"{times['loops'] / times[name]:,.0f}x", lesson]
+            for name, _, _, lesson in ladder]
+    table("(a) speed ladder, (5,784) @ (784,10), median time and speed-up over the loops",
+          ["version", "time", "speed-up", "lesson"], rows)
+    args = build({"kind": "mlp", "seed": 0, "params": {"batch": 50000, "n_in": 784, "nh": 50}})
+    ours = median_time(backprop.forward_and_backward, *args, repeat=5)
+    auto = median_time(autograd_forward_backward, *args, repeat=5)
+    table("(a) forward and backward, (50000,784) -> 50 -> 1 (lesson: about as fast as PyTorch)",
+          ["version", "time", "ratio"], [["by hand", human_seconds(ours), f"{ours / auto:.2f}x"],
+                                         ["torch.autograd", human_seconds(auto), "1.00x"]])
+
+
+def checker_seconds(*args: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "checker", *args, "--json"], capture_output=True, check=False)
+    return time.perf_counter() - start
+
+
+def section_b(runs: int = 3) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {nb: submission(Path(tmp), nb) for nb in NOTEBOOKS}
+        rows = []
+        for nb, path in paths.items():
+            t = [checker_seconds(str(path)) for _ in range(runs)]
+            rows.append([nb, f"{min(t):.1f} s", f"{statistics.median(t):.1f} s", "15 s"])
+        t = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            for path in paths.values():
+                checker_seconds(str(path))
+            t.append(time.perf_counter() - start)
+        rows.append(["all four", f"{min(t):.1f} s", f"{statistics.median(t):.1f} s", "40 s"])
+        t = [checker_seconds(str(paths["01_matmul"]), "--only", "matmul_broadcast") for _ in range(runs)]
+        rows.append(["--only matmul_broadcast", f"{min(t):.1f} s", f"{statistics.median(t):.1f} s", "3 s"])
+    table(f"(b) python -m checker wall time, complete submissions, {runs} runs", ["what", "min", "median", "target"], rows)
+
+
+SLOWER = {
+    "matmul_elementwise": LOOPS3.format(name="matmul_elementwise"),
+    "matmul_broadcast": LOOPS2.format(name="matmul_broadcast"),
+    "forward_and_backward": None,  # the outer-product lin_grad below
+}
+OUTER_LIN_GRAD = ("def lin_grad(inp, out, w, b):\n    inp.g = out.g @ w.t()\n"
+                  "    w.g = (inp.unsqueeze(-1) * out.g.unsqueeze(1)).sum(0)\n    b.g = out.g.sum(0)")
+
+
+@contextmanager
+def hogs(count: int = 2):
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def ratios(path: Path, exercise: Exercise, rounds: int) -> tuple[list[float], list[str]]:
+    sub = read_submission(path)
+    speed_only = Exercise(exercise.name, exercise.notebook, exercise.points, exercise.summary,
+                          tuple(c for c in exercise.checks if isinstance(c, SpeedBar)), exercise.seconds)
+    out, statuses = [], []
+    with GradingSession(sub, Options()) as session:
+        session.load()
+        for _ in range(rounds):
+            result = evaluate(speed_only, session.sandbox, Options())
+            statuses.append(result.status)
+            if result.timing:
+                out.append(result.timing["ratio"])
+    return out, statuses
+
+
+def section_c(rounds: int) -> None:
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, hogs(2):
+        for exercise in [e for e in all_entries() if isinstance(e, Exercise)]:
+            bar = next((c for c in exercise.checks if isinstance(c, SpeedBar)), None)
+            if bar is None:
+                continue
+            ref_dir, slow_dir = Path(tmp) / f"ref-{exercise.name}", Path(tmp) / f"slow-{exercise.name}"
+            ref_dir.mkdir(), slow_dir.mkdir()
+            ref = submission(ref_dir, exercise.notebook)
+            replace = {"lin_grad": OUTER_LIN_GRAD} if SLOWER[exercise.name] is None else \
+                {exercise.name: SLOWER[exercise.name]}
+            slow = submission(slow_dir, exercise.notebook, replace=replace)
+            ref_ratios, ref_status = ratios(ref, exercise, rounds)
+            slow_ratios, slow_status = ratios(slow, exercise, rounds)
+            worst = max(ref_ratios) if ref_ratios else float("nan")
+            best = min(slow_ratios) if slow_ratios else float("nan")
+            rows.append([exercise.name, f"{bar.bar:g}x", f"{worst:.3g}x", f"{best:.3g}x",
+                         f"{bar.bar / worst:.1f}x", f"{best / bar.bar:.1f}x" if slow_ratios else "-",
+                         f"{sum(s != 'passed' for s in ref_status)}/{rounds}",
+                         f"{sum(s == 'passed' for s in slow_status)}/{rounds}",
+                         ",".join(sorted(set(slow_status)))])
+    table(f"(c) speed bars with two CPU hogs beside them, {rounds} rounds each",
+          ["exercise", "bar", "reference worst", "slower best", "margin ref", "margin slower",
+           "false failures", "false passes", "slower statuses"], rows)
+
+
+def course_copy(root: Path, ours: bool) -> Path:
+    from instructor.notebooks import ROOT
+
+    root.mkdir(parents=True)
+    config = (ROOT / "nbgrader_config.py").read_text()
+    if not ours:  # plain nbgrader: its own autograde pipeline, the test cells run the checker in the kernel
+        config = config.split("# Scores come from the checker")[0]
+    (root / "nbgrader_config.py").write_text(config)
+    shutil.copytree(ROOT / "source", root / "source")
+    return root
+
+
+def section_d(students: int) -> None:
+    from instructor import autograde as ag
+    from instructor import classday, sample_class
+    from instructor import tool_env
+
+    roster = sample_class.build_roster(complete=students // 2, partial=students - students // 2, size=0)
+    roster = [s for s in roster if s.kind in ("complete", "partial")][:students]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, ours in (("plain nbgrader, sequential", False), ("ours, --jobs 2", True)):
+            root = course_copy(Path(tmp) / ("ours" if ours else "plain"), ours)
+            classday.ensure_assignment(root)
+            sample_class.write_class(root / "release" / "foundations", root / "submitted", roster)
+            start = time.perf_counter()
+            if ours:
+                ag.autograde(root, jobs=2, extra=["--Execute.timeout=30"])
+            else:
+                for s in roster:
+                    subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "foundations", "--student", s.id,
+                                    "--force", "--Execute.timeout=30"], cwd=root, capture_output=True, env=tool_env())
+            seconds = time.perf_counter() - start
+            rows.append([label, len(roster), f"{seconds:.0f} s", f"{60 * len(roster) / seconds:.2f}"])
+    speedup = float(rows[0][2][:-2]) / float(rows[1][2][:-2])
+    table(f"(d) autograde throughput, {len(roster)} students x 4 notebooks (speed-up {speedup:.2f}x)",
+          ["pipeline", "students", "wall time", "students/min"], rows)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench")
+    parser.add_argument("--section", nargs="+", choices="abcd", default=list("abcd"))
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--students", type=int, default=6)
+    args = parser.parse_args(argv)
+    for name in args.section:
+        {"a": section_a, "b": section_b, "c": lambda: section_c(args.rounds),
+         "d": lambda: section_d(args.students)}[name]()
+
+
+if __name__ == "__main__":
+    main()
