@@ -157,7 +157,7 @@ def gradebook_rows(root: Path) -> list[dict]:
     from nbgrader.api import Gradebook, MissingEntry
 
     rows = []
-    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+    with Gradebook(os.environ.get("FOUNDATIONS_DB_URL") or f"sqlite:///{root / 'gradebook.db'}") as gb:
         for student in gb.students:
             for notebook in NOTEBOOKS:
                 try:
@@ -167,7 +167,7 @@ def gradebook_rows(root: Path) -> list[dict]:
                 for grade in submission.grades:
                     rows.append({"student": student.id, "notebook": notebook, "cell": grade.name,
                                  "auto_score": grade.auto_score, "max_score": grade.max_score,
-                                 "manual": grade.auto_score is None})
+                                 "manual": not grade.name.startswith("test_")})
     return rows
 
 

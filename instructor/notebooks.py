@@ -33,11 +33,22 @@ def _nbgrader(grade_id: str, *, grade: bool, solution: bool, locked: bool, point
     return meta
 
 
+CHECK_WORDS = {
+    "values": "answers on random and edge-case inputs", "bad_shapes": "the error on mismatched shapes",
+    "operations": "which torch operations it calls", "loops": "no loop left in", "speed": "speed against the bar",
+    "memory": "no needless large tensors", "gradients": "every .g against torch.autograd",
+    "statistics": "mean, std and randomness of the weights", "subclass": "that it subclasses Module",
+    "base_class": "a new Module subclass built on it", "autograd_function": "forward, backward and gradcheck",
+    "layer": "parameters, initialisation and output", "model": "layers, loss and backward",
+}
+
+
 def test_cell_source(exercise: Exercise) -> str:
-    checks = ", ".join(check.name.replace("_", " ") for check in exercise.checks)
+    checks = "; ".join(CHECK_WORDS.get(check.name, check.name) for check in exercise.checks)
+    points = f"{exercise.points:g} point{'' if exercise.points == 1 else 's'}"
     return (
-        f"# Graded: {exercise.name} ({exercise.points:g} points). The checker runs your code in a separate\n"
-        f"# process and checks: {checks}.\n"
+        f"# Graded: {exercise.name} ({points}). The checker runs your code in a separate process and checks:\n"
+        f"# {checks}.\n"
         f"from checker import grade_cell\n"
         f"grade_cell({exercise.name!r}, notebook={exercise.notebook!r})"
     )
