@@ -138,6 +138,23 @@ class GradingSession:
         self.reports = {r.index: r for r in self.sandbox.load()}
         self.notes += [f"cell {r.index}: {r.stopped}" for r in self.reports.values() if r.stopped]
 
+    def extend(self, submission: Submission) -> bool:
+        """Follow a kernel that has run more cells since: run only the new ones in the same sandbox.
+        False when the earlier cells changed (then a new session is needed)."""
+        old = [c.source for c in self.submission.cells]
+        new = [c.source for c in submission.cells]
+        if new[: len(old)] != old:
+            return False
+        if len(new) > len(old):
+            self.load()
+            added = submission.cells[len(old):]
+            self.sandbox.cells.extend((c.index, c.source) for c in added)
+            for cell in added:
+                self.reports[cell.index] = self.sandbox.run_cell(cell.index, cell.source)
+            self.submission = submission
+            self._results.clear()
+        return True
+
     def result(self, entry: Exercise | Question, hidden_seed: int | None = None) -> ExerciseResult:
         """The verdict on one entry; with ``hidden_seed``, the hidden checks: the same checks on other
         inputs and shapes, without timing again."""

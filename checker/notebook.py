@@ -24,7 +24,7 @@ IN_NOTEBOOK_SECONDS = 120.0
 SANDBOX_ENV = "CHECKER_IN_SANDBOX"
 VERDICTS_OUTSIDE_ENV = "FOUNDATIONS_VERDICTS_OUTSIDE_KERNEL"  # set by the course's autograde configuration
 GRADED_OUTSIDE = "{name}: graded by the checker outside this kernel"
-CHECK_CALL = re.compile(r"^\s*(from checker[\w.]* import|import checker|check(_all)?\()")
+CHECK_CALL = re.compile(r"^\s*(#|from checker[\w.]* import|import checker|(check|check_all|grade_cell)\()")
 
 
 class Report:
@@ -79,13 +79,13 @@ _SESSIONS: dict[tuple, GradingSession] = {}
 
 def _session(submission: Submission) -> GradingSession:
     """One loaded sandbox per version of the code: checking again without changes reuses it."""
-    key = (submission.notebook, str(submission.path), tuple(c.source for c in submission.cells))
-    if key not in _SESSIONS:
+    key = (submission.notebook, str(submission.path))
+    session = _SESSIONS.get(key)
+    if session is None or not session.extend(submission):
         for old in _SESSIONS.values():
             old.close()
         _SESSIONS.clear()
-        _SESSIONS[key] = GradingSession(submission, Options(overall_seconds=IN_NOTEBOOK_SECONDS))
-    session = _SESSIONS[key]
+        session = _SESSIONS[key] = GradingSession(submission, Options(overall_seconds=IN_NOTEBOOK_SECONDS))
     session.started = time.monotonic()  # the overall limit counts per check, not per kernel
     return session
 

@@ -174,6 +174,11 @@ class Sandbox:
             return CellReport(index, stopped=str(exc))
         return CellReport(index, error=answer.get("error"), output=str(answer.get("output", "")))
 
+    def run_cell(self, index: int, source: str) -> CellReport:
+        """Run one more cell in the loaded namespace (the kernel ran it after the others)."""
+        self.reports[index] = self._exec_cell(index, source)
+        return self.reports[index]
+
     def load(self, progress=None) -> list[CellReport]:
         """Run every cell once, in order; a cell that hangs or kills the process is skipped."""
         started = time.monotonic()
