@@ -41,7 +41,7 @@ STAT_PASSED = (
     "two calls differ; the same seed gives the same weights"
 )
 
-FRESH_INPUT_WRONG = "wrong on fresh inputs of a shape already seen: {detail}"
+FRESH_INPUT_WRONG = "checked again, on fresh inputs, while tracing its operations: {detail}"
 
 # -- errors the catalogue requires ----------------------------------------------------------
 DID_NOT_RAISE = "on {input}: expected {expected} (the inner dimensions differ), but it returned {got}"

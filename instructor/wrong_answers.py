@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 
-from checker import errors
 from checker import messages as msg
 
 

@@ -34,6 +34,12 @@ class Answer:
     raised: dict | None
     output: str = ""
 
+    def raised_problem(self, label: str) -> str:
+        """The feedback line for student code that raised on a valid input."""
+        r = self.raised or {}
+        where = f" ({r['where']})" if r.get("where") else ""
+        return msg.RAISED_ON_VALID_INPUT.format(input=label, type=r.get("type"), message=r.get("message"), where=where)
+
     def raised_text(self) -> str:
         r = self.raised or {}
         where = f" ({r['where']})" if r.get("where") else ""

@@ -65,10 +65,7 @@ class FunctionGradients(Check):
         for case in cases:
             answer = ctx.probe("call", args=list(case.args), preset_g=self.preset(case), collect_g=list(self.collect))
             if answer.raised:
-                problems.append(msg.RAISED_ON_VALID_INPUT.format(input=case.label, type=answer.raised["type"],
-                                                                 message=answer.raised["message"],
-                                                                 where=f" ({answer.raised['where']})"
-                                                                 if answer.raised.get("where") else ""))
+                problems.append(answer.raised_problem(case.label))
                 break
             returned, grads = self.expected(case)
             if returned is not None:
@@ -112,10 +109,7 @@ class LayerGradients(Check):
                                out_g=case.out_g, collect_init=list(case.collect_init),
                                collect_call=list(case.collect_call))
             if answer.raised:
-                problems.append(msg.RAISED_ON_VALID_INPUT.format(input=case.label, type=answer.raised["type"],
-                                                                 message=answer.raised["message"],
-                                                                 where=f" ({answer.raised['where']})"
-                                                                 if answer.raised.get("where") else ""))
+                problems.append(answer.raised_problem(case.label))
                 break
             problem = difference(case.label, case.expected_out, answer.result["out"],
                                  Tolerance.for_dtype(case.expected_out.dtype, scale=10))

@@ -22,10 +22,7 @@ def _traced(ctx: Context, case: Case, large_bytes: int | None = None, whole: boo
     trace = {} if large_bytes is None else {"large_bytes": large_bytes}
     answer = ctx.probe("call", args=list(case.args), trace=trace)
     if answer.raised:
-        raise _Raised(msg.RAISED_ON_VALID_INPUT.format(input=case.label, type=answer.raised["type"],
-                                                       message=answer.raised["message"],
-                                                       where=f" ({answer.raised['where']})"
-                                                       if answer.raised.get("where") else ""))
+        raise _Raised(answer.raised_problem(case.label))
     return answer.result if whole else answer.result["trace"]
 
 
@@ -127,8 +124,7 @@ class LargestAllocation(Check):
             scenario, params = self.scenario(case)
             answer = ctx.probe(scenario, trace={}, **params)
             if answer.raised:
-                return self.outcome([msg.RAISED_ON_VALID_INPUT.format(
-                    input=case.label, type=answer.raised["type"], message=answer.raised["message"], where="")])
+                return self.outcome([answer.raised_problem(case.label)])
             report = answer.result["trace"]
         limit = self.limit(case)
         if report["largest_bytes"] > limit:

@@ -41,8 +41,7 @@ class SpeedBar(Check):
         where = label(self.names, sample)
         answer = ctx.probe("timing", yardstick=self.yardstick, spec=spec, rounds=self.rounds)
         if answer.raised:
-            return self.outcome([msg.RAISED_ON_VALID_INPUT.format(input=where, type=answer.raised["type"],
-                                                                  message=answer.raised["message"], where="")])
+            return self.outcome([answer.raised_problem(where)])
         result = answer.result
         last = build(dict(spec, seed=result["last_seed"]))
         expected = self.expected(*last)

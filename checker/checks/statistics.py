@@ -62,9 +62,7 @@ class InitStatistics(Check):
         for n_in, n_out in self.sizes:
             answer = ctx.probe("samples", args=[n_in, n_out], seed=1000 + ctx.seed)
             if answer.raised:
-                return self.outcome([msg.RAISED_ON_VALID_INPUT.format(
-                    input=f"n_in={n_in}, n_out={n_out}", type=answer.raised["type"],
-                    message=answer.raised["message"], where="")])
+                return self.outcome([answer.raised_problem(f"n_in={n_in}, n_out={n_out}")])
             r = answer.result
             tensors = {k: unpack(r[k]) for k in ("first", "second", "seeded_a", "seeded_b")}
             first = tensors["first"]

@@ -10,16 +10,9 @@ from torch.nn import functional as F
 from checker import messages as msg
 from checker.checks.base import RULE, Check, Context
 from checker.checks.gradients import LayerCase, autograd_grads, grad_problems
-from checker.checks.operations import MATMUL_FAMILY
 from checker.checks.statistics import weight_problems
 from checker.compare import Tolerance, difference, unpack
 from checker.inputs import generator, label, randn
-
-
-def _raised(where: str, answer) -> list[str]:
-    r = answer.raised
-    return [msg.RAISED_ON_VALID_INPUT.format(input=where, type=r["type"], message=r["message"],
-                                             where=f" ({r['where']})" if r.get("where") else "")]
 
 
 @dataclasses.dataclass
@@ -75,7 +68,7 @@ class BackwardOps(Check):
         answer = ctx.probe("layer", init_args=list(case.init_args), runs=[list(r) for r in case.runs],
                            out_g=case.out_g, trace={})
         if answer.raised:
-            return self.outcome(_raised(case.label, answer))
+            return self.outcome([answer.raised_problem(case.label)])
         trace = answer.result["trace"]
         used = sorted(set(trace["counts"]) & self.forbidden)
         problems = []
@@ -105,7 +98,7 @@ class AutogradFunction(Check):
         answer = ctx.probe("autograd_function", x=x, grad_out=grad_out, x64=x64)
         where = label(("x",), (x,))
         if answer.raised:
-            return self.outcome(_raised(where, answer))
+            return self.outcome([answer.raised_problem(where)])
         r = answer.result
         problems = []
         problem = difference(where, x.clamp_min(0), r["out"])
@@ -136,7 +129,7 @@ class LinearLayerCheck(Check):
         answer = ctx.probe("nn_module", init_args=[n_in, n_out], call_args=[x], seed=ctx.seed + 17)
         where = label(("x",), (x,))
         if answer.raised:
-            return self.outcome(_raised(where, answer))
+            return self.outcome([answer.raised_problem(where)])
         r = answer.result
         expected_params = [["weight", [n_out, n_in], True], ["bias", [n_out], True]]
         if r["parameters"] != expected_params:
@@ -172,7 +165,7 @@ class TorchModelCheck(Check):
                            seed=ctx.seed + 23)
         where = label(("x", "targ"), (x, targ))
         if answer.raised:
-            return self.outcome(_raised(where, answer))
+            return self.outcome([answer.raised_problem(where)])
         r = answer.result
         kinds = [kind for _, kind in r["modules"]]
         if "Sequential" not in kinds or [k for k in kinds if k in ("Linear", "ReLU")] != ["Linear", "ReLU", "Linear"]:

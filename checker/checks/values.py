@@ -37,10 +37,7 @@ class Values(Check):
         for case in cases:
             answer = ctx.probe("call", args=list(case.args))
             if answer.raised:
-                r = answer.raised
-                where = f" ({r['where']})" if r.get("where") else ""
-                problems.append(msg.RAISED_ON_VALID_INPUT.format(input=case.label, type=r["type"],
-                                                                 message=r["message"], where=where))
+                problems.append(answer.raised_problem(case.label))
                 expected = self.reference(*case.args)
                 problems.extend(h for h in (hint(case, expected, None) for hint in self.hints) if h)
             else:
