@@ -1,5 +1,20 @@
 import sys
 
-from checker.cli import main
+from checker.sandbox.spawn import prestart
 
-sys.exit(main())
+
+def _prestart_for(argv: list[str]) -> None:
+    """Start the sandbox child now, for PATH's folder, so that it imports torch while this
+    process does. Anything unusual (no such file, help, bad arguments) starts nothing."""
+    from pathlib import Path
+
+    paths = [a for a in argv if not a.startswith("-")]
+    if paths and Path(paths[0]).suffix in (".ipynb", ".py") and Path(paths[0]).is_file():
+        prestart(Path(paths[0]).resolve().parent)
+
+
+if __name__ == "__main__":
+    _prestart_for(sys.argv[1:])
+    from checker.cli import main  # imports torch: after the child has started
+
+    sys.exit(main())

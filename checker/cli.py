@@ -13,6 +13,7 @@ from checker import render
 from checker.errors import CheckerError
 from checker.grading import Options, grade
 from checker.registry import NOTEBOOKS
+from checker.sandbox import spawn
 
 EXIT_PASSED, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
 
@@ -36,6 +37,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    finally:
+        spawn.discard_warm()  # a child prestarted for a run that did not need it
+
+
+def _main(argv: list[str] | None) -> int:
     args = parser().parse_args(argv)
     show_progress = not args.quiet and not args.json and sys.stderr.isatty()
 

@@ -3,34 +3,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import resource
 import signal
 import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import torch
 
 from checker.errors import ChildDied, ProbeTimeout, ProtocolBroken
-from checker.sandbox import protocol
+from checker.sandbox import protocol, spawn
+from checker.sandbox.spawn import Limits
 
-CHECKER_ROOT = str(Path(__file__).resolve().parents[2])
-BOOTSTRAP = (
-    "import sys; sys.path.insert(0, {root!r}); "
-    "from checker.sandbox.child import main; "
-    "sys.path.append({workdir!r}); main({in_fd}, {out_fd})"
-)
 STARTUP_SECONDS = 60.0
-
-
-@dataclasses.dataclass(frozen=True)
-class Limits:
-    memory_bytes: int = 4 * 2**30
-    cell_seconds: float = 20.0
-    load_seconds: float = 90.0
-    output_file_bytes: int = 64 * 2**20
 
 
 @dataclasses.dataclass
@@ -77,28 +60,14 @@ class Sandbox:
         self.limits = limits
         self.proc: subprocess.Popen | None = None
         self.reports: dict[int, CellReport] = {}
-        self._log = tempfile.TemporaryFile()
+        self._log = None
 
     # -- process life -------------------------------------------------------------------------
-    def _limit_resources(self):  # runs in the child between fork and exec
-        resource.setrlimit(resource.RLIMIT_AS, (self.limits.memory_bytes, self.limits.memory_bytes))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        resource.setrlimit(resource.RLIMIT_FSIZE, (self.limits.output_file_bytes, self.limits.output_file_bytes))
-
     def _spawn(self) -> None:
-        to_child_r, to_child_w = os.pipe()
-        from_child_r, from_child_w = os.pipe()
-        env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", MPLBACKEND="Agg",
-                   PYTHONDONTWRITEBYTECODE="1")
-        code = BOOTSTRAP.format(root=CHECKER_ROOT, workdir=self.workdir, in_fd=to_child_r, out_fd=from_child_w)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-P", "-c", code],
-            pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=self._log, stderr=self._log,
-            cwd=self.workdir, env=env, start_new_session=True, preexec_fn=self._limit_resources,
-        )
-        os.close(to_child_r)
-        os.close(from_child_w)
-        self._to_child, self._from_child = to_child_w, from_child_r
+        # the first child may be the prestarted one; a restarted child writes to the same log
+        child = spawn.take(self.workdir, self.limits) if self._log is None else \
+            spawn.spawn(self.workdir, self.limits, self._log)
+        self.proc, self._to_child, self._from_child, self._log = child.proc, child.to_child, child.from_child, child.log
 
     def start(self) -> None:
         """Start the child and wait until it has imported torch."""
@@ -126,7 +95,8 @@ class Sandbox:
 
     def close(self) -> None:
         self.stop()
-        self._log.close()
+        if self._log is not None:
+            self._log.close()
 
     def __enter__(self):
         return self
