@@ -59,11 +59,22 @@ def ensure_assignment(root: Path) -> None:
     release.release(root)
 
 
-def summary(root: Path, table: list[dict], seconds: float, students: int) -> str:
-    lines = [f"{'student':<28} {'status':<11} {'score':>6}  flags"]
+def mismatches(table: list[dict], expected: dict[str, float]) -> list[str]:
+    """Students whose autograded total differs from the sample class's expected one."""
+    got = {row["student"]: float(row["autograded_score"] or 0) for row in table}
+    return [name for name, total in expected.items() if abs(got.get(name, -1.0) - total) > 1e-6]
+
+
+def summary(root: Path, table: list[dict], seconds: float, students: int,
+            expected: dict[str, float] | None = None) -> str:
+    expected = expected or {}
+    wrong = set(mismatches(table, expected))
+    lines = [f"{'student':<28} {'status':<11} {'score':>6} {'expected' if expected else ''}  flags"]
     for row in table:
         score = row["autograded_score"] or "-"
-        lines.append(f"{row['student']:<28} {row['status']:<11} {score:>6}  {row['flags']}")
+        want = expected.get(row["student"])
+        mark = "" if want is None else f"{want:g}" + (" (differs)" if row["student"] in wrong else "")
+        lines.append(f"{row['student']:<28} {row['status']:<11} {score:>6} {mark:>8}  {row['flags']}")
     rates = ag.pass_rates(root)
     lines += ["", "pass rate per exercise (full points):"]
     for name, rate in rates.items():
@@ -73,6 +84,9 @@ def summary(root: Path, table: list[dict], seconds: float, students: int) -> str
                   f"{flagged} flagged. grades: {root / 'grades.csv'}"]
     chart = ag.chart(table, rates, root / "grades.png")
     lines.append(f"chart: {chart}")
+    if expected:
+        lines.append(f"scores match the sample class's expected totals for {len(expected) - len(wrong)} of "
+                     f"{len(expected)} students" + (f"; they differ for {', '.join(sorted(wrong))}" if wrong else ""))
     return "\n".join(lines)
 
 
@@ -98,8 +112,9 @@ def demo(root: Path = ROOT, jobs: int | None = None) -> int:
     sample_class.write_class(root / "release" / "foundations", root / "submitted", roster)
     say(f"== autograde ({jobs or 'all'} cores), feedback, grades.csv")
     result = grade_class(root, jobs=jobs, extra=["--Execute.timeout=30"])
-    say(summary(root, result["table"], result["seconds"], len(roster)))
-    return 0
+    expected = {s.id: sample_class.expected_total(s) for s in roster}
+    say(summary(root, result["table"], result["seconds"], len(roster), expected))
+    return 1 if mismatches(result["table"], expected) else 0
 
 
 if __name__ == "__main__":

@@ -174,6 +174,20 @@ def course_copy(root: Path, ours: bool) -> Path:
     return root
 
 
+def gradebook_total(root: Path, roster) -> float:
+    """The points nbgrader's gradebook holds for these students: a pipeline that skipped work would show it."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    total = 0.0
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        for s in roster:
+            try:
+                total += gb.find_submission("foundations", s.id).score
+            except MissingEntry:
+                pass
+    return total
+
+
 def section_d(students: int) -> None:
     from instructor import autograde as ag
     from instructor import classday, sample_class
@@ -195,10 +209,12 @@ def section_d(students: int) -> None:
                 subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "foundations", "--force",
                                 "--Execute.timeout=30"], cwd=root, capture_output=True, env=tool_env())
             seconds = time.perf_counter() - start
-            rows.append([label, len(roster), f"{seconds:.0f} s", f"{60 * len(roster) / seconds:.2f}"])
+            got, want = gradebook_total(root, roster), sum(sample_class.expected_total(s) for s in roster)
+            rows.append([label, len(roster), f"{seconds:.0f} s", f"{60 * len(roster) / seconds:.2f}",
+                         f"{got:g} of {want:g} expected"])
     speedup = float(rows[0][2][:-2]) / float(rows[1][2][:-2])
     table(f"(d) autograde throughput, {len(roster)} students x 4 notebooks (speed-up {speedup:.2f}x)",
-          ["pipeline", "students", "wall time", "students/min"], rows)
+          ["pipeline", "students", "wall time", "students/min", "points in the gradebook"], rows)
 
 
 def main(argv=None) -> None:

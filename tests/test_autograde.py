@@ -42,6 +42,18 @@ def test_every_student_gets_the_expected_total_and_status(graded_class):
     assert problems == []
 
 
+def test_the_summary_compares_with_the_expected_table_both_ways(graded_class):
+    root, roster, result = graded_class
+    expected = {s.id: sample_class.expected_total(s) for s in roster}
+    text = classday.summary(root, result["table"], result["seconds"], len(roster), expected)
+    assert f"expected totals for {len(roster)} of {len(roster)} students" in text
+    assert (root / "grades.png").stat().st_size > 0
+    off = dict(expected, **{roster[0].id: expected[roster[0].id] + 1})
+    text = classday.summary(root, result["table"], result["seconds"], len(roster), off)
+    assert f"for {len(roster) - 1} of {len(roster)} students; they differ for {roster[0].id}" in text
+    assert "(differs)" in text
+
+
 def test_every_exercise_score_matches(graded_class):
     root, roster, _ = graded_class
     got = {(r["student"], r["notebook"], r["cell"]): r["auto_score"] for r in ag.gradebook_rows(root)}

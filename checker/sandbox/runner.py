@@ -81,16 +81,7 @@ class Sandbox:
     def stop(self) -> None:
         if self.proc is None:
             return
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        self.proc.wait()
-        for fd in (self._to_child, self._from_child):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
+        spawn.kill(self.proc, (self._to_child, self._from_child))
         self.proc = None
 
     def close(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -94,14 +95,19 @@ def discard_warm() -> None:
 
 
 def _discard(child: Child) -> None:
+    kill(child.proc, (child.to_child, child.from_child))
+    child.log.close()
+
+
+def kill(proc: subprocess.Popen, fds: tuple[int, ...]) -> None:
+    """Kill the child's whole session (it may have started processes of its own) and close its pipes."""
     try:
-        os.killpg(child.proc.pid, 9)
+        os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    child.proc.wait()
-    for fd in (child.to_child, child.from_child):
+    proc.wait()
+    for fd in fds:
         try:
             os.close(fd)
         except OSError:
             pass
-    child.log.close()
