@@ -175,9 +175,3 @@ class Sandbox:
 
     def names(self) -> list[str]:
         return list(self._request({"op": "names"}, 10.0, "listing names").get("names", []))
-
-    def log_tail(self, limit: int = 2000) -> str:
-        self._log.seek(0, os.SEEK_END)
-        size = self._log.tell()
-        self._log.seek(max(0, size - limit))
-        return self._log.read().decode("utf-8", "replace")
