@@ -15,8 +15,8 @@ KERNEL_NOTEBOOK_UNKNOWN = (
     "cannot tell which lesson notebook this kernel runs; pass notebook= one of {known}"
 )
 UNKNOWN_EXERCISE = "no exercise named {name!r} in {notebook}; its exercises are: {known}"
-PROBE_TIMEOUT = "stopped after {seconds:.1f} s: the time limit for {what}"
-CHILD_DIED = "the process running your code died {how} while running {what}"
+PROBE_TIMEOUT = "stopped after {seconds:.1f} s, the time limit for {what}: an endless loop, or far too slow?"
+CHILD_DIED = "the process running your code died {how} while {what}"
 PROTOCOL_BROKEN = "the process running your code sent an unreadable answer ({reason})"
 
 

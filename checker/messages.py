@@ -17,7 +17,7 @@ DEFINING_CELL_FAILED = "the cell that defines {name} failed ({where}): {error}"
 DEFINING_CELL_STOPPED = "the cell that defines {name} could not run: {reason}"
 MANUAL_QUESTION = "written answer: to be graded by hand"
 EXERCISE_STOPPED = "{reason}"
-OUT_OF_MEMORY = "your code ran out of memory (the limit is {limit}) while running {what}"
+OUT_OF_MEMORY = "your code ran out of memory (the limit is {limit}) while {what}"
 OVERALL_LIMIT = "not checked: the overall time limit of {seconds:.0f} s for this notebook was reached"
 PARTIAL_CREDIT = "half points: the answers are right but {check} failed"
 
@@ -91,6 +91,18 @@ BASE_FORWARD = "calling a bare Module should raise NotImplementedError from forw
 SUBCLASS_BROKEN = "a new Module subclass with only forward and bwd (the checker's Cube, x**3) did not work: {detail}"
 MODULES_WRONG = "{name}({args}) should hold nn.Sequential(nn.Linear, nn.ReLU, nn.Linear); it holds {got}"
 NO_BACKWARD_GRAD = "after loss.backward(), parameter {param} has no gradient"
+
+# -- what the checker was doing, for time limits and crashes ("... the time limit for <this>") --
+PROBE_ACTIVITY = {
+    "call": "calling {name} on a test input",
+    "layer": "building {name} and running it forward and backward",
+    "module_subclass": "running a subclass of your {name}",
+    "autograd_function": "{name}.apply and its backward",
+    "nn_module": "building {name} and running it",
+    "samples": "calling {name} to measure its statistics",
+    "subclass_of": "looking up {name}",
+    "timing": "timing {name} against the reference",
+}
 
 # -- hints for the classic mistakes ---------------------------------------------------------
 HINT_MSE_BROADCAST = (

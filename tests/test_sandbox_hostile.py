@@ -33,6 +33,7 @@ def test_infinite_loop_in_a_function_is_an_error_for_that_exercise_only(tmp_path
                         only=["outer", "matmul_einsum", "frobenius_norm"])
     assert results["outer"].status == "error"
     assert matches(errors.PROBE_TIMEOUT, results["outer"].feedback)
+    assert "the time limit for calling outer on a test input" in results["outer"].feedback[0]
     assert_others_pass(results, "outer")
 
 

@@ -89,7 +89,7 @@ def test_canonical_name_strips_dunders():
 # -- errors --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("error", [
     errors.SubmissionUnreadable(path="a.ipynb", reason="no such file"),
-    errors.ProbeTimeout(seconds=2.0, what="outer (call)"),
+    errors.ProbeTimeout(seconds=2.0, what="calling outer on a test input"),
     errors.ChildDied(how="with a segmentation fault (SIGSEGV)", what="outer"),
     errors.UnknownExercise(name="x", notebook="01_matmul", known="outer"),
 ])
@@ -213,3 +213,9 @@ def test_registry_names_are_exactly_the_catalogue():
 @pytest.mark.skipif(not CATALOGUE.exists(), reason="the shared catalogue is not beside this checkout")
 def test_the_snapshot_of_catalogue_names_is_current():
     assert catalogue_names(CATALOGUE.read_text()) == json.loads(CATALOGUE_SNAPSHOT.read_text())
+
+
+def test_every_scenario_says_in_words_what_the_checker_was_doing():
+    from checker.sandbox.scenarios import SCENARIOS
+
+    assert set(msg.PROBE_ACTIVITY) == set(SCENARIOS)

@@ -57,7 +57,7 @@ class Context:
         self.memory_limit = memory_limit
 
     def probe(self, scenario: str, **params: Any) -> Answer:
-        what = f"{self.exercise.name} ({scenario})"
+        what = msg.PROBE_ACTIVITY.get(scenario, "{name} (" + scenario + ")").format(name=self.exercise.name)
         params.setdefault("target", self.exercise.name)
         answer = self.sandbox.probe(scenario, params, self.seconds, what)
         if "missing" in answer:

@@ -130,7 +130,7 @@ class Sandbox:
     def _exec_cell(self, index: int, source: str) -> CellReport:
         try:
             answer = self._request({"op": "exec_cell", "index": index, "source": source},
-                                   self.limits.cell_seconds, f"cell {index}")
+                                   self.limits.cell_seconds, f"running cell {index}")
         except (ProbeTimeout, ChildDied, ProtocolBroken) as exc:
             return CellReport(index, stopped=str(exc))
         return CellReport(index, error=answer.get("error"), output=str(answer.get("output", "")))
