@@ -4,13 +4,12 @@ from checker.sandbox.spawn import prestart
 
 
 def _prestart_for(argv: list[str]) -> None:
-    """Start the sandbox child now, for PATH's folder, so that it imports torch while this
-    process does. Anything unusual (no such file, help, bad arguments) starts nothing."""
+    """Start the sandbox child now, so that it imports torch while this process does. Anything unusual (no such file, help, bad arguments) starts nothing."""
     from pathlib import Path
 
     paths = [a for a in argv if not a.startswith("-")]
     if paths and Path(paths[0]).suffix in (".ipynb", ".py") and Path(paths[0]).is_file():
-        prestart(Path(paths[0]).resolve().parent)
+        prestart()
 
 
 if __name__ == "__main__":

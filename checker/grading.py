@@ -118,7 +118,7 @@ class GradingSession:
         self.notes: list[str] = []
         self._results: dict[tuple[str, int | None], ExerciseResult] = {}
         cells = [(c.index, c.source) for c in submission.cells]
-        self.sandbox = Sandbox(cells, submission.path.resolve().parent, options.limits)
+        self.sandbox = Sandbox(cells, options.limits)
         self.reports: dict[int, CellReport] | None = None
 
     def __enter__(self):

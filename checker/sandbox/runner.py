@@ -10,10 +10,11 @@ import time
 import torch
 
 from checker.errors import ChildDied, ProbeTimeout, ProtocolBroken
-from checker.sandbox import protocol, spawn
+from checker.sandbox import jail, protocol, spawn
 from checker.sandbox.spawn import Limits
 
 STARTUP_SECONDS = 60.0
+JAIL_FAILED = "because the checker could not confine it (see `python -m instructor doctor`)"
 
 
 @dataclasses.dataclass
@@ -48,25 +49,27 @@ def describe_exit(returncode: int | None) -> str:
             "SIGBUS": "a bus error",
         }.get(name, "a signal")
         return f"with {meaning} ({name})"
+    if returncode == jail.JAIL_FAILED_EXIT:
+        return JAIL_FAILED
     return f"with exit code {returncode} (os._exit or sys.exit in your code?)"
 
 
 class Sandbox:
     """One child process that holds the student's namespace."""
 
-    def __init__(self, cells: list[tuple[int, str]], workdir: str | os.PathLike, limits: Limits = Limits()):
+    def __init__(self, cells: list[tuple[int, str]], limits: Limits = Limits()):
         self.cells = cells
-        self.workdir = str(workdir)
         self.limits = limits
         self.proc: subprocess.Popen | None = None
+        self._child: spawn.Child | None = None
         self.reports: dict[int, CellReport] = {}
         self._log = None
 
     # -- process life -------------------------------------------------------------------------
     def _spawn(self) -> None:
         # the first child may be the prestarted one; a restarted child writes to the same log
-        child = spawn.take(self.workdir, self.limits) if self._log is None else \
-            spawn.spawn(self.workdir, self.limits, self._log)
+        child = spawn.take(self.limits) if self._log is None else spawn.spawn(self.limits, self._log)
+        self._child = child
         self.proc, self._to_child, self._from_child, self._log = child.proc, child.to_child, child.from_child, child.log
 
     def start(self) -> None:
@@ -75,14 +78,19 @@ class Sandbox:
         self._sent_at = time.monotonic()
         self._receive(time.monotonic() + STARTUP_SECONDS, "starting up")
 
+    @property
+    def layers(self) -> jail.Layers:
+        """The confinement layers the child runs under."""
+        return self._child.jail.layers if self._child is not None else jail.available()
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def stop(self) -> None:
         if self.proc is None:
             return
-        spawn.kill(self.proc, (self._to_child, self._from_child))
-        self.proc = None
+        spawn.kill(self._child)
+        self.proc = self._child = None
 
     def close(self) -> None:
         self.stop()

@@ -1,0 +1,418 @@
+"""The one place that starts, confines and kills every process that runs student code.
+
+The checker's child and the notebook kernels of autograde are both started through
+:class:`Jail`. A jail is a fresh scratch folder (the working directory, ``HOME``, ``TMPDIR``,
+``MPLCONFIGDIR``, ``IPYTHONDIR``), an environment with nothing of the grader's in it, limits,
+and as many confinement layers as this machine offers:
+
+- **landlock**: read-only access to Python, its packages, the ``checker`` package and the
+  system libraries; read-write to the scratch folder only; no TCP; no signals or abstract
+  UNIX sockets outside the jail (ABI 6+).
+- **namespaces**: new user, network (empty: UDP too), PID (host processes invisible, every
+  process dies with the jail), mount (a private ``/proc``) and IPC namespaces.
+- **process cap**: a pids cgroup where one is writable, RLIMIT_NPROC for users other than root.
+
+The launcher is this module run as a script (``python -P -c BOOT POLICY -- TARGET...``): it
+enters the namespaces, forks pid 1 of the new PID namespace (which only reaps and relays the
+exit status), and the process below it sets its limits, confines itself while it still has a
+single thread, and runs the target (``-m module`` or ``-c code``) in the same interpreter.
+"""
+from __future__ import annotations
+
+import atexit
+import dataclasses
+import functools
+import json
+import os
+import shutil
+import signal
+import site
+import struct
+import sys
+import tempfile
+from pathlib import Path
+
+CHECKER_DIR = str(Path(__file__).resolve().parents[1])
+JAIL_FAILED_EXIT = 121
+BOOT = "import sys; sys.path.insert(0, {lib!r}); from checker.sandbox.jail import main; main(sys.argv[1:])"
+NPROC = 256  # processes and threads a jail may have
+KEPT_ENV = ("PATH", "LANG", "LANGUAGE", "TERM", "TZ", "USER", "LOGNAME", "JPY_SESSION_NAME", "MPLBACKEND",
+            "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MNIST_PATH", "PYTHONHASHSEED", "PYTHONIOENCODING",
+            "NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "FOUNDATIONS_VERDICTS_OUTSIDE_KERNEL", "CHECKER_IN_SANDBOX",
+            "COLUMNS", "LINES", "FORCE_COLOR", "CLICOLOR", "NO_COLOR")
+KEPT_ENV_PREFIXES = ("LC_", "PYDEVD_")
+SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache", "/etc/ld.so.conf",
+               "/etc/ld.so.conf.d", "/etc/localtime", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf",
+               "/etc/hosts", "/etc/fonts", "/etc/mime.types", "/etc/os-release", "/etc/ssl",
+               "/sys/devices/system/cpu", "/dev/zero", "/dev/urandom", "/dev/random")
+SYSTEM_WRITE = ("/dev/null", "/dev/full")
+PROC_FILES = ("/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/self")
+
+NOT_CONFINED = "NOT CONFINED: {missing}"
+CONFINED = "confined: {layers}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Layers:
+    """The confinement layers a jail gets on this machine."""
+    landlock: int = 0  # the ABI, 0 when Landlock is missing
+    namespaces: bool = False
+    process_cap: str = ""  # "pids cgroup", "RLIMIT_NPROC" or ""
+    why_not: tuple[str, ...] = ()
+
+    @property
+    def full(self) -> bool:
+        return self.landlock >= 6 and self.namespaces and bool(self.process_cap)
+
+    def missing(self) -> list[str]:
+        out = []
+        if self.landlock < 1:
+            out.append("landlock (files, TCP, signals)")
+        elif self.landlock < 4:
+            out.append(f"landlock TCP rules (ABI {self.landlock} < 4)")
+        elif self.landlock < 6:
+            out.append(f"landlock signal and socket scoping (ABI {self.landlock} < 6)")
+        if not self.namespaces:
+            out.append("namespaces (empty network, private PIDs: UDP and daemons are not stopped)")
+        if not self.process_cap:
+            out.append("a process cap (no writable pids cgroup, and RLIMIT_NPROC does not bind root)")
+        return out
+
+    def describe(self) -> str:
+        """One line for the CLI, grades.csv and the autograde summary."""
+        have = []
+        if self.landlock:
+            have.append(f"landlock ABI {self.landlock}")
+        if self.namespaces:
+            have.append("namespaces (user, net, pid, mount, ipc)")
+        if self.process_cap:
+            have.append(self.process_cap)
+        if self.full:
+            return CONFINED.format(layers=" + ".join(have))
+        text = NOT_CONFINED.format(missing="; ".join(self.missing()))
+        return text + (f" (active: {' + '.join(have)})" if have else "") + \
+            (f" [{'; '.join(self.why_not)}]" if self.why_not else "")
+
+
+class NotConfined(RuntimeError):
+    """Full confinement was required and this machine lacks a layer."""
+
+    def __init__(self, layers: Layers):
+        super().__init__(f"refusing to run student code: {layers.describe()}")
+        self.layers = layers
+
+
+def _try_namespaces() -> str | None:
+    """Enter the namespaces in a throw-away child; None when it worked, else why not."""
+    from checker.sandbox import namespaces
+
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - child
+        os.close(read)
+        try:
+            namespaces.enter(os.getuid(), os.getgid())
+            inner = os.fork()
+            if inner == 0:
+                namespaces.mount_proc()
+                os._exit(0)
+            _, status = os.waitpid(inner, 0)
+            os.write(write, b"" if status == 0 else b"cannot mount a private /proc")
+        except OSError as exc:
+            os.write(write, str(exc).encode()[:200])
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as f:
+        why = f.read().decode()
+    os.waitpid(pid, 0)
+    return why or None
+
+
+@functools.lru_cache(maxsize=1)
+def available() -> Layers:
+    """What this machine offers, found by trying (cached for the process)."""
+    from checker.sandbox import landlock, namespaces
+
+    if os.environ.get("FOUNDATIONS_JAIL_LAYERS") == "none":  # tests of the fallback paths
+        return Layers(why_not=("FOUNDATIONS_JAIL_LAYERS=none",))
+    why = []
+    version = landlock.abi()
+    if not version:
+        why.append("this kernel has no Landlock")
+    ns_problem = _try_namespaces() if sys.platform.startswith("linux") else "not Linux"
+    if ns_problem:
+        why.append(ns_problem)
+    cap = ""
+    cgroup = namespaces.make_pids_cgroup(NPROC)
+    if cgroup:
+        namespaces.remove_cgroup(cgroup)
+        cap = "pids cgroup"
+    elif os.getuid() != 0:
+        cap = "RLIMIT_NPROC"
+    return Layers(version, ns_problem is None, cap, tuple(why))
+
+
+def require_full() -> bool:
+    return os.environ.get("FOUNDATIONS_REQUIRE_CONFINEMENT", "") not in ("", "0")
+
+
+# -- the parent side --------------------------------------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _lib_dir() -> str:
+    """A folder holding only a link to the checker package: the jail's import root."""
+    lib = tempfile.mkdtemp(prefix="foundations-lib-")
+    os.symlink(CHECKER_DIR, os.path.join(lib, "checker"))
+    atexit.register(shutil.rmtree, lib, True)
+    return lib
+
+
+def _python_paths() -> list[str]:
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    paths.update(site.getsitepackages())
+    if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
+        paths.add(site.getusersitepackages())
+    return sorted(paths)
+
+
+def _data_paths() -> list[str]:
+    candidates = [os.environ.get("MNIST_PATH", ""), os.path.expanduser("~/.fastai/data/mnist.pkl.gz")]
+    return [p for p in candidates if p and os.path.isfile(p)]
+
+
+def clean_env(env: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
+    """Only what student code may see: nothing of the grader's secrets, paths or Python settings."""
+    kept = {k: v for k, v in env.items() if k in KEPT_ENV or k.startswith(KEPT_ENV_PREFIXES)}
+    kept.update(extra)
+    return kept
+
+
+@dataclasses.dataclass(frozen=True)
+class ResourceLimits:
+    memory_bytes: int = 4 * 2**30
+    output_file_bytes: int = 64 * 2**20
+    tasks: int = NPROC
+
+
+class Jail:
+    """A fresh scratch folder and the policy for one process tree that runs student code."""
+
+    def __init__(self, limits: ResourceLimits = ResourceLimits(), env: dict[str, str] | None = None,
+                 extra_env: dict[str, str] | None = None, layers: Layers | None = None, tcp: str = "none"):
+        from checker.sandbox import namespaces
+
+        self.layers = available() if layers is None else layers
+        if require_full() and not self.layers.full:
+            raise NotConfined(self.layers)
+        base = "/tmp" if os.path.isdir("/tmp") else None  # short: a kernel's UNIX socket path is <= 107 bytes
+        self.scratch = tempfile.mkdtemp(prefix="fj-", dir=base)
+        for sub in ("home", "tmp", "mpl", "ipython"):
+            os.mkdir(os.path.join(self.scratch, sub))
+        _seed_matplotlib_cache(os.path.join(self.scratch, "mpl"))
+        self.cgroup = namespaces.make_pids_cgroup(limits.tasks) if self.layers.process_cap == "pids cgroup" else None
+        self.limits = limits
+        scratch_env = {"HOME": f"{self.scratch}/home", "TMPDIR": f"{self.scratch}/tmp", "TMP": f"{self.scratch}/tmp",
+                       "TEMP": f"{self.scratch}/tmp", "MPLCONFIGDIR": f"{self.scratch}/mpl",
+                       "IPYTHONDIR": f"{self.scratch}/ipython", "XDG_CACHE_HOME": f"{self.scratch}/home/.cache",
+                       "XDG_CONFIG_HOME": f"{self.scratch}/home/.config", "PYTHONDONTWRITEBYTECODE": "1"}
+        self.env = clean_env(dict(os.environ) if env is None else env, {**(extra_env or {}), **scratch_env})
+        # "none": no TCP at all; "loopback": TCP only inside the jail's own empty network (a kernel's pipe)
+        self.tcp = tcp
+
+    def policy(self) -> dict:
+        restrict_tcp = not (self.tcp == "loopback" and self.layers.namespaces)
+        return {
+            "read": [*_python_paths(), CHECKER_DIR, _lib_dir(), *SYSTEM_READ, *_data_paths()],
+            "write": [self.scratch, *SYSTEM_WRITE], "cwd": self.scratch, "env": self.env,
+            "landlock": self.layers.landlock, "namespaces": self.layers.namespaces, "cgroup": self.cgroup,
+            "restrict_tcp": restrict_tcp, "memory": self.limits.memory_bytes,
+            "fsize": self.limits.output_file_bytes, "nproc": self.limits.tasks,
+            "uid": os.getuid(), "gid": os.getgid(),
+        }
+
+    def command(self, target: list[str]) -> list[str]:
+        """The argv that runs ``target`` (``["-m", module, ...]`` or ``["-c", code, ...]``) in this jail."""
+        return [sys.executable, "-P", "-c", BOOT.format(lib=_lib_dir()), json.dumps(self.policy()), "--", *target]
+
+    def cleanup(self) -> None:
+        from checker.sandbox import namespaces
+
+        namespaces.remove_cgroup(self.cgroup)
+        self.cgroup = None
+        shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def kill(self, proc) -> None:
+        """Kill the jail's whole process tree (its session, and with it the PID namespace)."""
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if self.cgroup:  # without namespaces, a process that left the session is still in the cgroup
+            _kill_cgroup(self.cgroup)
+        proc.wait()
+
+
+def _kill_cgroup(path: str) -> None:
+    try:
+        with open(os.path.join(path, "cgroup.procs")) as f:
+            pids = [int(p) for p in f.read().split()]
+    except OSError:
+        return
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+@functools.lru_cache(maxsize=1)
+def _matplotlib_cache() -> str | None:
+    """Matplotlib's font list, built once by the grader, so a jail never warns that it builds one."""
+    try:
+        import matplotlib  # noqa: F401 - only to find out whether it is installed
+    except ImportError:
+        return None
+    cache = tempfile.mkdtemp(prefix="foundations-mpl-")
+    atexit.register(shutil.rmtree, cache, True)
+    import subprocess
+    subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=dict(os.environ, MPLCONFIGDIR=cache),
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120, check=False)
+    return cache
+
+
+def _seed_matplotlib_cache(target: str) -> None:
+    cache = _matplotlib_cache()
+    if cache:
+        for name in os.listdir(cache):
+            if name.endswith(".json"):
+                shutil.copyfile(os.path.join(cache, name), os.path.join(target, name))
+
+
+# -- the launcher (runs as its own process) ---------------------------------------------------
+def _limit(policy: dict) -> None:
+    import resource
+
+    for which, value in ((resource.RLIMIT_AS, policy["memory"]), (resource.RLIMIT_CORE, 0),
+                         (resource.RLIMIT_FSIZE, policy["fsize"]), (resource.RLIMIT_NPROC, policy["nproc"])):
+        if value is not None:
+            resource.setrlimit(which, (value, value))
+
+
+def _confine(policy: dict) -> None:
+    """In the process that becomes the student's: scratch, limits, landlock, environment."""
+    from checker.sandbox import landlock
+
+    os.chdir(policy["cwd"])
+    _limit(policy)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if policy["landlock"]:
+        read = list(policy["read"])
+        read += ["/proc"] if policy["namespaces"] else list(PROC_FILES)
+        landlock.restrict(landlock.Rules(read=read, write=policy["write"], restrict_tcp=policy["restrict_tcp"]),
+                          policy["landlock"])
+    os.environ.clear()
+    os.environ.update(policy["env"])
+
+
+def _run_target(policy: dict, target: list[str]) -> None:
+    """Confine, run the target, and leave as Python would; never runs anything unconfined."""
+    import atexit as _atexit
+    import traceback
+
+    try:
+        _confine(policy)
+    except OSError as exc:
+        print(f"jail: {exc}", file=sys.stderr)
+        os._exit(JAIL_FAILED_EXIT)
+    code = 0
+    try:
+        if target[0] == "-m":
+            import runpy
+
+            sys.argv = [target[1], *target[2:]]
+            runpy.run_module(target[1], run_name="__main__", alter_sys=True)
+        elif target[0] == "-c":
+            sys.argv = ["-c", *target[2:]]
+            exec(compile(target[1], "<string>", "exec"), {"__name__": "__main__"})  # noqa: S102 - our own code
+        else:
+            print(f"jail: unknown target {target[:1]}", file=sys.stderr)
+            code = JAIL_FAILED_EXIT
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if not isinstance(exc.code, (int, type(None))):
+            print(exc.code, file=sys.stderr)
+    except BaseException:  # noqa: BLE001 - as the interpreter would report it
+        traceback.print_exc()
+        code = 1
+    _atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001
+            pass
+    os._exit(code)
+
+
+def _relay(status: int) -> None:
+    """Leave with the same status as the jailed process (a signal is raised again)."""
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    os._exit(os.waitstatus_to_exitcode(status) if not os.WIFSIGNALED(status) else 128 + os.WTERMSIG(status))
+
+
+def _init(policy: dict, target: list[str], report: int) -> None:
+    """Pid 1 of the jail's PID namespace: mount /proc, start the target, reap, relay its status."""
+    from checker.sandbox import namespaces
+
+    namespaces.die_with_parent(signal.SIGKILL)
+    namespaces.mount_proc()
+    child = os.fork()
+    if child == 0:
+        os.close(report)
+        _run_target(policy, target)
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            os._exit(0)
+        if pid == child:
+            os.write(report, struct.pack("!i", status))
+            os._exit(0)  # every other process in the namespace dies with pid 1
+
+
+def main(argv: list[str]) -> None:
+    policy, target = json.loads(argv[0]), argv[2:]
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt is for the kernel below, not the launcher
+    if policy.get("cgroup"):
+        from checker.sandbox import namespaces
+        try:
+            namespaces.join_cgroup(policy["cgroup"])
+        except OSError as exc:
+            print(f"jail: cannot join the pids cgroup: {exc}", file=sys.stderr)
+            os._exit(JAIL_FAILED_EXIT)
+    if not policy["namespaces"]:
+        _run_target(policy, target)
+        return
+    from checker.sandbox import namespaces
+    try:
+        namespaces.enter(policy["uid"], policy["gid"])
+    except OSError as exc:
+        print(f"jail: {exc}", file=sys.stderr)
+        os._exit(JAIL_FAILED_EXIT)
+    read, write = os.pipe()
+    init = os.fork()
+    if init == 0:
+        os.close(read)
+        try:
+            _init(policy, target, write)
+        except BaseException as exc:  # noqa: BLE001
+            print(f"jail: {exc}", file=sys.stderr)
+            os._exit(JAIL_FAILED_EXIT)
+    os.close(write)
+    signal.signal(signal.SIGTERM, lambda *_: os.kill(init, signal.SIGKILL) or os._exit(128 + signal.SIGTERM))
+    with os.fdopen(read, "rb") as f:
+        data = f.read(4)
+    _, init_status = os.waitpid(init, 0)
+    _relay(struct.unpack("!i", data)[0] if len(data) == 4 else init_status)
