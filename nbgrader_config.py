@@ -1,5 +1,6 @@
 """nbgrader configuration of the `foundations` course (run nbgrader from this folder)."""
 import os
+import sys
 
 c = get_config()  # noqa: F821 - provided by nbgrader
 
@@ -31,6 +32,9 @@ c.OverwriteCells.add_missing_cells = True
 # Scores come from the checker, outside the student's kernel (instructor/verdicts.py): the
 # kernel still runs the notebook, for the outputs in the feedback, but its test-cell outputs
 # are replaced by the checker's verdicts before SaveAutoGrades reads them.
+# instructor/ is not installed (no Python of the venv, a student's kernel included, may import it):
+# nbgrader finds it, and the solutions it reads, in this folder.
+sys.path.insert(0, c.CourseDirectory.root)
 from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,  # noqa: E402
                                     LimitOutput, SaveAutoGrades)
@@ -42,3 +46,6 @@ c.Autograde.autograde_preprocessors = [
     CheckerVerdicts, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
 ]
 c.CheckerVerdicts.hidden_seed = 20261122
+# Every kernel and checker process runs confined (Landlock, namespaces, a process cap: see the README's
+# "Security" section, and `python -m instructor doctor`). True: refuse to grade where a layer is missing.
+c.ResilientExecute.require_confinement = False

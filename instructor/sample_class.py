@@ -28,6 +28,7 @@ class Student:
     kind: str
     replace: dict = dataclasses.field(default_factory=dict)  # (notebook, name) -> source; None = stub
     extra_cells: dict = dataclasses.field(default_factory=dict)  # notebook -> [code cells added after the setup]
+    last_cells: dict = dataclasses.field(default_factory=dict)  # notebook -> [code cells added at the end; {course}]
     expected: dict = dataclasses.field(default_factory=dict)  # (notebook, exercise) -> (status, score)
     edit_test_cells: dict = dataclasses.field(default_factory=dict)  # (notebook, exercise) -> new source or None
     file_problem: dict = dataclasses.field(default_factory=dict)  # notebook -> "missing" | "invalid_json" | "renamed"
@@ -108,6 +109,10 @@ def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int
         "def kaiming_init(n_in, n_out):\n    hoard = []\n    while True:\n"
         "        hoard.append(torch.ones(10**8))")
     s.expected[("02_forward", "kaiming_init")] = (ERROR, 0.0)
+    s = new("jailbreak", last_cells={"01_matmul": [JAILBREAK]})
+    for e in exercises("01_matmul"):  # untouched stubs: the import of the solutions must earn nothing
+        s.replace[("01_matmul", e.name)] = None
+        s.expected[("01_matmul", e.name)] = (NOT_ATTEMPTED, 0.0)
     s = new("invalid-json", file_problem={"03_backprop": "invalid_json"}, flag="invalid_json")
     for e in exercises("03_backprop"):
         s.expected[("03_backprop", e.name)] = (NOT_ATTEMPTED, 0.0)
@@ -129,6 +134,26 @@ def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int
     return roster
 
 
+# The last cell of a student who leaves 01_matmul's stubs untouched and tries to take the reference
+# answers instead, and to rewrite the judge on her way ({course} is the course root, as she may know it).
+JAILBREAK = """import os, sys, site
+for target in ["{course}/nbgrader_config.py", "{course}/jailbreak.txt", os.path.expanduser("~/jailbreak.txt"),
+               "/var/tmp/jailbreak.txt", site.getsitepackages()[0] + "/sitecustomize.py",
+               os.path.dirname(__import__("checker").__file__) + "/jailbreak.py"]:
+    try:
+        with open(target, "a") as f:
+            f.write("\\n# jailbreak\\n")
+    except OSError as exc:
+        print("refused:", exc)
+sys.path[:0] = ["{course}", "../../.."]
+try:
+    from solutions.matmul import *
+except Exception as exc:
+    print("refused:", exc)
+"""
+JAILBREAK_TARGETS = ("nbgrader_config.py", "jailbreak.txt")  # in the course root: must stay as they were
+
+
 CI_ROSTER = dict(complete=1, partial=2, size=20)  # every hostile case, fewer of the ordinary ones
 
 
@@ -141,7 +166,7 @@ def stub(source: str) -> str:
     return f"{first}\n    # YOUR CODE HERE\n    raise NotImplementedError()"
 
 
-def fill(release_nb, notebook: str, student: Student):
+def fill(release_nb, notebook: str, student: Student, course: Path = Path(".")):
     """The release notebook as this student hands it in."""
     nb = copy.deepcopy(release_nb)
     sources = entry_sources(notebook)
@@ -163,7 +188,9 @@ def fill(release_nb, notebook: str, student: Student):
         cells.append(cell)
     extra = [nbformat.v4.new_code_cell(src) for src in student.extra_cells.get(notebook, [])]
     setup = next((i for i, c in enumerate(cells) if c.cell_type == "code"), 0)
-    nb.cells = cells[: setup + 1] + extra + cells[setup + 1:]
+    last = [nbformat.v4.new_code_cell(src.replace("{course}", str(course))) for src in
+            student.last_cells.get(notebook, [])]
+    nb.cells = cells[: setup + 1] + extra + cells[setup + 1:] + last
     return nb
 
 
@@ -178,7 +205,7 @@ def write_class(release_dir: Path, submitted_dir: Path, roster: list[Student]) -
             problem = student.file_problem.get(notebook)
             if problem == "missing":
                 continue
-            text = nbformat.writes(fill(release[notebook], notebook, student))
+            text = nbformat.writes(fill(release[notebook], notebook, student, submitted_dir.resolve().parent))
             if problem == "invalid_json":
                 text = text[: len(text) // 2]  # a truncated save
             name = f"{notebook}-Copy1.ipynb" if problem == "renamed" else f"{notebook}.ipynb"

@@ -22,13 +22,15 @@ from pathlib import Path
 from IPython.core.inputtransformer2 import TransformerManager  # noqa: F401
 from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Integer
+from traitlets import Bool, Integer
 
 from checker import render
 from checker.grading import GradingSession, Options, select
 from checker.results import PASSED, ExerciseResult
 from checker.notebook import VERDICTS_OUTSIDE_ENV
 from checker.submission import read_submission
+from checker.sandbox import jail
+from checker.sandbox.kernel import JailedKernelManager
 
 TEST_PREFIX = "test_"
 HIDDEN_SEED_ENV = "FOUNDATIONS_HIDDEN_SEED"
@@ -53,7 +55,19 @@ class ResilientExecute(Execute):
     collects the verdicts.
     """
 
+    require_confinement = Bool(False, help="refuse to grade (the student is flagged not_graded) unless every "
+                               f"confinement layer is active; ${jail.REQUIRE_ENV}=1 does the same").tag(config=True)
+
+    def create_kernel_manager(self):
+        # every kernel runs in a jail of its own (set here: preprocess() re-initialises the traits)
+        self.kernel_manager_class = JailedKernelManager
+        return super().create_kernel_manager()
+
     def preprocess(self, nb, resources, km=None):
+        if self.require_confinement:
+            os.environ[jail.REQUIRE_ENV] = "1"  # the checker's children refuse too
+        if jail.require_full() and not jail.available().full:
+            raise jail.NotConfined(jail.available())
         notebook = resources.get("nbgrader", {}).get("notebook")
         if notebook:
             seed = hidden_seed_from(CheckerVerdicts(config=self.config).hidden_seed)
@@ -73,6 +87,8 @@ class ResilientExecute(Execute):
                 self.log.warning("%s: cell %s hit the %s s time limit and was interrupted", KERNEL_PROBLEM_LOG,
                                  hung[0], self.timeout)
             return nb, resources
+        except jail.NotConfined:
+            raise
         except Exception as exc:  # noqa: BLE001 - DeadKernelError, timeouts, kernel start failures
             problem = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
             resources.setdefault("foundations", {})[KERNEL_PROBLEM] = problem[:300]

@@ -21,6 +21,7 @@ def graded_class(tmp_path_factory):
     shutil.copy(ROOT / "nbgrader_config.py", root)
     shutil.copytree(ROOT / "source", root / "source")
     shutil.copytree(ROOT / "release", root / "release")
+    shutil.copytree(ROOT / "solutions", root / "solutions")  # a course folder holds them: the jailbreak's target
     roster = sample_class.build_roster(**sample_class.CI_ROSTER)
     sample_class.write_class(root / "release" / "foundations", root / "submitted", roster)
     result = classday.grade_class(root, jobs=2, extra=["--Execute.timeout=15"])
@@ -104,3 +105,21 @@ def test_gradebook_is_consistent_through_nbgrader_api(graded_class):
             submission = gb.find_submission("foundations", s.id)
             assert float(rows[s.id]["autograded_score"]) == pytest.approx(
                 sum(n.score for n in submission.notebooks) - 0.0)
+
+
+def test_the_jailbreak_student_took_nothing_and_changed_nothing(graded_class):
+    """Her last cell tried to import the solutions and write into the course, home, /var/tmp, site-packages
+    and the checker, in her kernel and in the checker's child: she earns what her own code earns."""
+    import site
+    from pathlib import Path
+
+    root, roster, result = graded_class
+    student = next(s for s in roster if s.kind == "jailbreak")
+    row = next(r for r in result["table"] if r["student"] == student.id)
+    assert float(row["autograded_score"]) == sample_class.expected_total(student)
+    assert (root / "nbgrader_config.py").read_text() == (ROOT / "nbgrader_config.py").read_text()
+    for path in (root / "jailbreak.txt", Path.home() / "jailbreak.txt", Path("/var/tmp/jailbreak.txt"),
+                 Path(site.getsitepackages()[0]) / "sitecustomize.py", ROOT / "checker" / "jailbreak.py"):
+        assert not path.exists(), path
+    feedback = (root / "autograde" / student.id / "foundations" / "01_matmul.ipynb").read_text()
+    assert "refused:" in feedback  # what her kernel printed: each attempt was refused

@@ -12,7 +12,7 @@ and as many confinement layers as this machine offers:
   process dies with the jail), mount (a private ``/proc``) and IPC namespaces.
 - **process cap**: a pids cgroup where one is writable, RLIMIT_NPROC for users other than root.
 
-The launcher is this module run as a script (``python -P -c BOOT POLICY -- TARGET...``): it
+The launcher is this module run as a script (``python -E -P -c BOOT POLICY -- TARGET...``: no PYTHONPATH, no current folder): it
 enters the namespaces, forks pid 1 of the new PID namespace (which only reaps and relays the
 exit status), and the process below it sets its limits, confines itself while it still has a
 single thread, and runs the target (``-m module`` or ``-c code``) in the same interpreter.
@@ -36,7 +36,7 @@ CHECKER_DIR = str(Path(__file__).resolve().parents[1])
 JAIL_FAILED_EXIT = 121
 BOOT = "import sys; sys.path.insert(0, {lib!r}); from checker.sandbox.jail import main; main(sys.argv[1:])"
 NPROC = 256  # processes and threads a jail may have
-KEPT_ENV = ("PATH", "LANG", "LANGUAGE", "TERM", "TZ", "USER", "LOGNAME", "JPY_SESSION_NAME", "MPLBACKEND",
+KEPT_ENV = ("PATH", "LANG", "LANGUAGE", "TERM", "TZ", "USER", "LOGNAME", "JPY_SESSION_NAME",
             "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MNIST_PATH", "PYTHONHASHSEED", "PYTHONIOENCODING",
             "NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "FOUNDATIONS_VERDICTS_OUTSIDE_KERNEL", "CHECKER_IN_SANDBOX",
             "COLUMNS", "LINES", "FORCE_COLOR", "CLICOLOR", "NO_COLOR")
@@ -48,6 +48,8 @@ SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.
 SYSTEM_WRITE = ("/dev/null", "/dev/full")
 PROC_FILES = ("/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/self")
 
+REQUIRE_ENV = "FOUNDATIONS_REQUIRE_CONFINEMENT"
+SIMULATE_ENV = "FOUNDATIONS_JAIL_LAYERS"  # "none" or "landlock": act as a machine without the other layers
 NOT_CONFINED = "NOT CONFINED: {missing}"
 CONFINED = "confined: {layers}"
 
@@ -133,10 +135,13 @@ def available() -> Layers:
     """What this machine offers, found by trying (cached for the process)."""
     from checker.sandbox import landlock, namespaces
 
-    if os.environ.get("FOUNDATIONS_JAIL_LAYERS") == "none":  # tests of the fallback paths
-        return Layers(why_not=("FOUNDATIONS_JAIL_LAYERS=none",))
+    simulated = os.environ.get(SIMULATE_ENV, "")  # tests of the fallback paths, on a machine that has it all
+    if simulated == "none":
+        return Layers(why_not=(f"{SIMULATE_ENV}=none",))
     why = []
     version = landlock.abi()
+    if simulated == "landlock":
+        return Layers(version, False, "", (f"{SIMULATE_ENV}=landlock",))
     if not version:
         why.append("this kernel has no Landlock")
     ns_problem = _try_namespaces() if sys.platform.startswith("linux") else "not Linux"
@@ -145,7 +150,7 @@ def available() -> Layers:
     cap = ""
     cgroup = namespaces.make_pids_cgroup(NPROC)
     if cgroup:
-        namespaces.remove_cgroup(cgroup)
+        namespaces.remove_cgroup(cgroup, wait=0)
         cap = "pids cgroup"
     elif os.getuid() != 0:
         cap = "RLIMIT_NPROC"
@@ -153,7 +158,8 @@ def available() -> Layers:
 
 
 def require_full() -> bool:
-    return os.environ.get("FOUNDATIONS_REQUIRE_CONFINEMENT", "") not in ("", "0")
+    """Whether this process must refuse to start a jail that lacks a layer."""
+    return os.environ.get(REQUIRE_ENV, "") not in ("", "0")
 
 
 # -- the parent side --------------------------------------------------------------------------
@@ -229,9 +235,11 @@ class Jail:
             "uid": os.getuid(), "gid": os.getgid(),
         }
 
-    def command(self, target: list[str]) -> list[str]:
-        """The argv that runs ``target`` (``["-m", module, ...]`` or ``["-c", code, ...]``) in this jail."""
-        return [sys.executable, "-P", "-c", BOOT.format(lib=_lib_dir()), json.dumps(self.policy()), "--", *target]
+    def command(self, target: list[str], python_options: list[str] = ()) -> list[str]:
+        """The argv that runs ``target`` in this jail: ``["-m", module, ...]`` or ``["-c", code, ...]`` in the
+        launcher's interpreter (started with ``python_options``), or ``["-x", program, ...]`` executed."""
+        return [sys.executable, *python_options, "-E", "-P", "-c", BOOT.format(lib=_lib_dir()), json.dumps(self.policy()),
+                "--", *target]
 
     def cleanup(self) -> None:
         from checker.sandbox import namespaces
@@ -334,6 +342,8 @@ def _run_target(policy: dict, target: list[str]) -> None:
         elif target[0] == "-c":
             sys.argv = ["-c", *target[2:]]
             exec(compile(target[1], "<string>", "exec"), {"__name__": "__main__"})  # noqa: S102 - our own code
+        elif target[0] == "-x":
+            os.execvp(target[1], target[1:])
         else:
             print(f"jail: unknown target {target[:1]}", file=sys.stderr)
             code = JAIL_FAILED_EXIT

@@ -14,6 +14,7 @@ import fcntl
 import os
 import socket
 import struct
+import time
 
 CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x00020000, 0x08000000, 0x10000000
 CLONE_NEWPID, CLONE_NEWNET = 0x20000000, 0x40000000
@@ -89,6 +90,7 @@ def make_pids_cgroup(max_tasks: int) -> str | None:
     for root in _pids_roots():
         if not os.path.exists(os.path.join(root, "cgroup.procs")):
             continue
+        sweep_stale(root)
         path = os.path.join(root, f"{CGROUP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}")
         try:
             os.mkdir(path)
@@ -99,7 +101,7 @@ def make_pids_cgroup(max_tasks: int) -> str | None:
                 f.write(str(max_tasks))
             return path
         except OSError:
-            remove_cgroup(path)
+            remove_cgroup(path, wait=0)
     return None
 
 
@@ -108,9 +110,30 @@ def join_cgroup(path: str) -> None:
         f.write(str(os.getpid()))
 
 
-def remove_cgroup(path: str | None) -> None:
-    if path:
+def remove_cgroup(path: str | None, wait: float = 2.0) -> bool:
+    """Remove a jail's cgroup once its last task has gone (killed tasks take a moment to be reaped)."""
+    if not path:
+        return True
+    deadline = time.monotonic() + wait
+    while True:
         try:
             os.rmdir(path)
+            return True
+        except FileNotFoundError:
+            return True
         except OSError:
-            pass
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+
+
+def sweep_stale(root: str) -> None:
+    """Remove empty jail cgroups left by grading processes that are gone (killed before their cleanup)."""
+    try:
+        names = [n for n in os.listdir(root) if n.startswith(CGROUP_PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        owner = name[len(CGROUP_PREFIX):].split("-")[0]
+        if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
+            remove_cgroup(os.path.join(root, name), wait=0)

@@ -1,0 +1,57 @@
+"""Notebook kernels in a jail: the kernel manager autograde uses to run student notebooks.
+
+:class:`JailedKernelManager` is jupyter_client's ``AsyncKernelManager`` with three changes:
+the kernel's command runs through :mod:`checker.sandbox.jail` (so the kernel confines itself
+before ipykernel starts, while it has a single thread); the kernel talks to its client over
+the IPC transport, through UNIX sockets in the jail's scratch folder (inside the jail's
+empty network nothing else could reach it); and the scratch folder goes when the kernel does.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+from jupyter_client.manager import AsyncKernelManager
+
+from checker.sandbox import jail
+
+# no debugger warning about frozen modules on stderr; JPY_PARENT_PID=1: the jail's pid 1 is the parent, and
+# ipykernel neither polls for it (it kills the kernel when its parent dies) nor prints its console banner
+KERNEL_ENV = {"PYDEVD_DISABLE_FILE_VALIDATION": "1", "JPY_PARENT_PID": "1"}
+
+
+def jailed_command(box: jail.Jail, cmd: list[str]) -> list[str]:
+    """``cmd`` (a kernelspec's argv, formatted) run inside ``box``."""
+    if cmd and os.path.realpath(cmd[0]) == os.path.realpath(sys.executable):
+        for i, arg in enumerate(cmd[1:], 1):
+            if arg in ("-m", "-c"):
+                return box.command(cmd[i:], python_options=cmd[1:i])
+    return box.command(["-x", *cmd])
+
+
+class JailedKernelManager(AsyncKernelManager):
+    """A kernel manager whose kernels run confined, one fresh jail per kernel."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.jail = jail.Jail(extra_env=KERNEL_ENV, tcp="loopback")
+        self.transport = "ipc"
+        self.connection_file = os.path.join(self.jail.scratch, "kernel.json")
+        self.ip = os.path.join(self.jail.scratch, "k")
+
+    @property
+    def layers(self) -> jail.Layers:
+        return self.jail.layers
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        spec_env = dict(self.kernel_spec.env) if self.kernel_spec is not None else {}
+        self.jail.env.update(jail.clean_env(spec_env, {}))
+        return jailed_command(self.jail, super().format_kernel_cmd(extra_arguments))
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        await super()._async_cleanup_resources(restart=restart)
+        if not restart:
+            await asyncio.get_running_loop().run_in_executor(None, self.jail.cleanup)
+
+    cleanup_resources = _async_cleanup_resources

@@ -1,0 +1,266 @@
+"""Student code reaches nothing but its own scratch: every attack, in both places student code runs.
+
+Each attack of ``tests/attacks.py`` runs as a cell in the checker's child and as a cell of a
+notebook in a jailed kernel (the kernel manager autograde uses). The test asserts the refusal,
+that nothing changed on disk, that the listeners the test started heard nothing, and that no
+process outlived its jail. Where the machine lacks the layer that refuses an attack, the test
+skips and names the missing layer; the active layers are in every assertion message.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import site
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from checker.grading import Options, grade
+from checker.sandbox import jail
+from checker.sandbox.runner import Limits, Sandbox
+from tests.attacks import ALLOWED, ATTACKS, BY_NAME, REFUSED
+from tests.helpers import cells_for, stub_of, write_ipynb
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYERS = jail.available()
+PATHS = ("child", "kernel")
+
+
+class Listeners:
+    """A TCP, a UDP and an abstract UNIX listener on this machine, and a SIGUSR1 trap: what reached them."""
+
+    def __init__(self):
+        self.heard: list[str] = []
+        self.tcp = socket.create_server(("127.0.0.1", 0))
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.udp.settimeout(0.2)
+        self.abstract_name = f"foundations-test-{os.getpid()}-{os.urandom(3).hex()}"
+        self.unix = socket.socket(socket.AF_UNIX)
+        self.unix.bind("\0" + self.abstract_name)
+        self.unix.listen()
+        self._stop = False
+        self._threads = [threading.Thread(target=self._accept, args=(s, name), daemon=True)
+                         for s, name in ((self.tcp, "tcp"), (self.unix, "abstract unix socket"))]
+        for t in self._threads:
+            t.start()
+        self._old = signal.signal(signal.SIGUSR1, lambda *_: self.heard.append("SIGUSR1"))
+
+    def _accept(self, server, name):
+        server.settimeout(0.2)
+        while not self._stop:
+            try:
+                conn, _ = server.accept()
+                self.heard.append(name)
+                conn.close()
+            except OSError:
+                continue
+
+    def udp_heard(self) -> bool:
+        try:
+            self.udp.recv(100)
+            return True
+        except OSError:
+            return False
+
+    def close(self):
+        self._stop = True
+        for t in self._threads:
+            t.join()
+        for s in (self.tcp, self.udp, self.unix):
+            s.close()
+        signal.signal(signal.SIGUSR1, self._old)
+
+
+def snapshot() -> dict[str, tuple]:
+    """Names, sizes and times of what an attack could write into."""
+    watched = [ROOT / "checker", Path(site.getsitepackages()[0]), ROOT, Path.home(), Path("/var/tmp")]
+    seen = {}
+    for top in watched:
+        walk = os.walk(top) if top.name == "checker" else [(str(top), [], os.listdir(top))]
+        for folder, _, files in walk:
+            for name in files:
+                path = os.path.join(folder, name)
+                try:
+                    st = os.lstat(path)
+                    seen[path] = (st.st_size, st.st_mtime_ns)
+                except OSError:
+                    pass
+    return seen
+
+
+def survivors(token: str) -> list[int]:
+    """Processes still running whose command line holds ``token``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if token in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def kernel_outputs(cells: list[str], timeout: int = 120) -> list[str]:
+    """Run ``cells`` in one jailed kernel, as autograde does; the text each cell printed or raised."""
+    from nbclient import NotebookClient
+
+    from checker.sandbox.kernel import JailedKernelManager
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    client = NotebookClient(nb, timeout=timeout, kernel_manager_class=JailedKernelManager, allow_errors=True,
+                            shutdown_kernel="immediate", resources={"metadata": {"path": str(ROOT)}})
+    client.execute()
+    texts = []
+    for cell in nb.cells:
+        parts = [o.get("text", "") or f"{o.get('ename', '')}: {o.get('evalue', '')}" for o in cell.outputs]
+        texts.append("".join(parts))
+    return texts
+
+
+def child_outputs(cells: list[str]) -> list[str]:
+    with Sandbox(list(enumerate(cells)), Limits(cell_seconds=60.0)) as box:
+        reports = box.load()
+    return [r.output + (f"{r.error['type']}: {r.error['message']}" if r.error else "") + (r.stopped or "")
+            for r in reports]
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory):
+    """Every attack once in the checker's child and once in a jailed kernel; what each printed."""
+    course = tmp_path_factory.mktemp("course")
+    (course / "gradebook.db").write_bytes(b"SQLite format 3\0 secret grades")
+    other = course / "submitted" / "other" / "foundations"
+    other.mkdir(parents=True)
+    (other / "01_matmul.ipynb").write_text('{"secret": "another student\'s answers"}')
+    listeners = Listeners()
+    token = f"{1000 + int.from_bytes(os.urandom(2), 'big')}.{os.getpid()}"
+    params = {"course": str(ROOT), "checker": str(ROOT / "checker"), "site": site.getsitepackages()[0],
+              "home": str(Path.home()), "gradebook": str(course / "gradebook.db"),
+              "other_student": str(other / "01_matmul.ipynb"), "grader_pid": os.getpid(),
+              "tcp_port": listeners.tcp.getsockname()[1], "udp_port": listeners.udp.getsockname()[1],
+              "abstract": listeners.abstract_name, "daemon_token": token, "bomb": 2 * jail.NPROC}
+    before = snapshot()
+    # an attack this machine's layers cannot refuse is not run at all: unconfined, it would really write
+    runnable = [a for a in ATTACKS if a.missing_layer(LAYERS) is None]
+    cells = [a.cell(params) for a in runnable]
+    try:
+        outputs = {"child": child_outputs(cells), "kernel": kernel_outputs(cells)}
+        time.sleep(0.5)  # anything sent has arrived
+        result = {
+            path: dict(zip((a.name for a in runnable), outputs[path])) for path in PATHS}
+        result["heard"] = list(listeners.heard) + (["udp"] if listeners.udp_heard() else [])
+        result["survivors"] = survivors(token)
+        result["changed"] = sorted(k for k, v in snapshot().items() if before.get(k) != v) + \
+            sorted(set(before) - set(snapshot()))
+    finally:
+        listeners.close()
+        for pid in survivors(token):
+            os.kill(pid, signal.SIGKILL)
+        for leftover in (ROOT / "checker" / "pwned.py", Path("/var/tmp/foundations-pwned.txt")):
+            leftover.unlink(missing_ok=True)
+    return result
+
+
+def skip_without_layer(name: str) -> None:
+    reason = BY_NAME[name].missing_layer(LAYERS)
+    if reason:
+        pytest.skip(f"{name} cannot be refused here: {reason} ({LAYERS.describe()})")
+
+
+# A UDP datagram to 127.0.0.1 "leaves" into the jail's own empty network without an error: the listener
+# on this machine is the judge of that one, as the process list is of the daemon.
+REFUSED_BY_MESSAGE = [a.name for a in ATTACKS if a.name not in ("setsid_daemon", "udp_out")]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("name", REFUSED_BY_MESSAGE)
+def test_the_attack_is_refused(attacked, name, path):
+    skip_without_layer(name)
+    said = attacked[path][name]
+    assert REFUSED in said and ALLOWED not in said, f"{name} in the {path} under [{LAYERS.describe()}]: {said!r}"
+
+
+def test_nothing_outside_the_scratch_changed_on_disk(attacked):
+    if LAYERS.landlock < 1:
+        pytest.skip(f"no Landlock: the attacks may have written ({LAYERS.describe()})")
+    assert attacked["changed"] == [], f"under [{LAYERS.describe()}]"
+
+
+@pytest.mark.parametrize("name, heard", [("tcp_to_listener", "tcp"), ("udp_out", "udp"),
+                                         ("abstract_unix_socket", "abstract unix socket"),
+                                         ("signal_grader", "SIGUSR1")])
+def test_nothing_reached_the_grader_s_machine(attacked, name, heard):
+    skip_without_layer(name)
+    assert heard not in attacked["heard"], f"under [{LAYERS.describe()}]"
+
+
+def test_no_daemon_outlives_its_jail(attacked):
+    skip_without_layer("setsid_daemon")
+    for path in PATHS:
+        assert "started a daemon" in attacked[path]["setsid_daemon"], attacked[path]["setsid_daemon"]
+    assert attacked["survivors"] == [], f"still running after the jail was killed, under [{LAYERS.describe()}]"
+
+
+def test_the_attacks_would_succeed_without_the_jail(tmp_path):
+    """The other way round: the same snippets, unconfined, do get through (so a refusal means something)."""
+    params = {"course": str(ROOT), "other_student": str(ROOT / "README.md")}
+    for name in ("import_solutions_from_course_root", "read_solutions", "read_other_student"):
+        code = BY_NAME[name].cell(params)
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path).stdout
+        assert ALLOWED in out, (name, out)
+
+
+# -- the headline attack, graded: untouched stubs plus the reference solutions imported --------
+@pytest.mark.parametrize("how", ["installed", "by_path"])
+def test_stubs_plus_an_import_of_the_solutions_earn_nothing(tmp_path, how):
+    """``installed``: holds everywhere (solutions/ is no installed package, the child's sys.path has nothing of
+    the course). ``by_path``: the student names the course folder; only Landlock can refuse that."""
+    from solutions.source import entry_sources
+
+    if how == "by_path" and LAYERS.landlock < 1:
+        pytest.skip(f"no Landlock: solutions/ is readable by path ({LAYERS.describe()})")
+    stubs = {name: stub_of(src) for name, src in entry_sources("01_matmul").items()}
+    attack = "from solutions.matmul import *" if how == "installed" else \
+        "import sys\nsys.path.insert(0, %r)\nfrom solutions.matmul import *" % str(ROOT)
+    cells = cells_for("01_matmul", replace=stubs, extra_cells=[attack])
+    path = write_ipynb(tmp_path / "01_matmul.ipynb", cells)
+    result = grade(path, options=Options(limits=Limits(cell_seconds=10.0)))
+    passed = [e.name for e in result.exercises if e.status == "passed"]
+    assert passed == [], f"passed by importing the solutions, under [{LAYERS.describe()}]"
+    assert {e.status for e in result.exercises} <= {"not_attempted", "manual"}
+
+
+def test_an_exercise_that_imports_the_solutions_fails(tmp_path):
+    cells = cells_for("01_matmul", replace={
+        "outer": "def outer(u, v):\n    from solutions.matmul import outer as answer\n    return answer(u, v)"})
+    result = grade(write_ipynb(tmp_path / "01_matmul.ipynb", cells), only=["outer"],
+                   options=Options(limits=Limits(cell_seconds=10.0)))
+    assert result.exercises[0].status != "passed"
+    assert any("solutions" in line for line in result.exercises[0].feedback), result.exercises[0].feedback
+
+
+def test_an_exercise_that_writes_into_the_checker_changes_nothing(tmp_path):
+    if LAYERS.landlock < 1:
+        pytest.skip(f"no Landlock: the attack would really overwrite the checker ({LAYERS.describe()})")
+    before = snapshot()
+    cells = cells_for("01_matmul", replace={"outer": (
+        "def outer(u, v):\n"
+        "    for target in (%r, %r):\n"
+        "        try:\n"
+        "            open(target, 'w').write('def judge(*a): return True')\n"
+        "        except OSError:\n"
+        "            pass\n"
+        "    return u[:, None] * v[None, :]") % (str(ROOT / "checker" / "grading.py"),
+                                                 str(Path(site.getsitepackages()[0]) / "sitecustomize.py"))})
+    result = grade(write_ipynb(tmp_path / "01_matmul.ipynb", cells), only=["outer"],
+                   options=Options(limits=Limits(cell_seconds=10.0)))
+    assert result.exercises[0].status == "passed"  # the right answer still counts
+    assert sorted(k for k, v in snapshot().items() if before.get(k) != v) == []
