@@ -178,7 +178,8 @@ class GradingSession:
 
     def notebook_result(self, chosen: Iterable[Exercise | Question]) -> NotebookResult:
         results = [self.result(e) for e in chosen]
-        return NotebookResult(self.submission.notebook, results, self.notes, time.monotonic() - self.started)
+        return NotebookResult(self.submission.notebook, results, self.notes, time.monotonic() - self.started,
+                              self.sandbox.layers.describe())
 
 
 def grade(path: str | Path, notebook: str | None = None, only: Iterable[str] | None = None,

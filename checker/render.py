@@ -38,6 +38,8 @@ def text(result: NotebookResult, verbose: bool = False) -> str:
     counts = {s: sum(e.status == s for e in result.exercises) for s in SYMBOLS}
     summary = ", ".join(f"{n} {msg.STATUS_TEXT[s]}" for s, n in counts.items() if n)
     lines += ["", f"  {summary} ({result.seconds:.1f} s)"]
+    if result.confinement:
+        lines.append(f"  sandbox: {result.confinement}")
     return "\n".join(lines)
 
 
@@ -60,4 +62,12 @@ def notebook_html(result: NotebookResult) -> str:
         f'<td>{_points(e)}</td><td>{html.escape(e.feedback[0]) if e.feedback and e.status != PASSED else ""}</td></tr>'
         for e in result.exercises)
     return (f"<div><b>{html.escape(result.notebook)}</b>: {result.score:g}/{result.max_score:g} points"
-            f'<table><tr><th>exercise</th><th>status</th><th>points</th><th>feedback</th></tr>{rows}</table></div>')
+            f'<table><tr><th>exercise</th><th>status</th><th>points</th><th>feedback</th></tr>{rows}</table>'
+            f'{_confinement_html(result.confinement)}</div>')
+
+
+def _confinement_html(confinement: str) -> str:
+    if not confinement:
+        return ""
+    colour = "#57606a" if confinement.startswith("confined") else "#9a6700"
+    return f'<div style="color:{colour};font-size:smaller">sandbox: {html.escape(confinement)}</div>'

@@ -34,6 +34,7 @@ class NotebookResult:
     exercises: list[ExerciseResult]
     notes: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
+    confinement: str = ""  # the sandbox's layers, "confined: ..." or "NOT CONFINED: ..."
 
     @property
     def score(self) -> float:
@@ -49,4 +50,4 @@ class NotebookResult:
 
     def to_json(self) -> dict:
         return {"notebook": self.notebook, "score": self.score, "max_score": self.max_score,
-                "exercises": [e.to_json() for e in self.exercises]}
+                "exercises": [e.to_json() for e in self.exercises], "confinement": self.confinement}

@@ -1,7 +1,8 @@
-"""``python -m instructor sync [--check]`` and ``python -m instructor release``."""
+"""``python -m instructor sync|release|autograde|demo|doctor``."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from instructor import notebooks, release
@@ -16,11 +17,26 @@ def main(argv=None) -> int:
     grade = sub.add_parser("autograde", help="autograde submitted/ in parallel, generate feedback, export grades.csv")
     grade.add_argument("--student", nargs="+", help="only these students (regrade)")
     grade.add_argument("--jobs", type=int, default=None, help="parallel nbgrader processes (default: the core count)")
+    grade.add_argument("--require-confinement", action="store_true",
+                       help="refuse to grade unless every confinement layer is active (see doctor)")
+    sub.add_parser("doctor", help="which confinement layers student code gets here, proven with a real kernel")
     demo = sub.add_parser("demo", help="release, a sample class of 42 students, autograde, feedback, summary")
     demo.add_argument("--jobs", type=int, default=None)
     args = parser.parse_args(argv)
+    if args.command == "doctor":
+        from instructor import doctor
+        from instructor.notebooks import ROOT
+        code, text = doctor.report(ROOT)
+        print(text)
+        return code
     if args.command == "autograde":
         from instructor import classday
+        if args.require_confinement:
+            from checker.sandbox import jail
+            if not jail.available().full:
+                print(f"instructor: {jail.NotConfined(jail.available())}", file=sys.stderr)
+                return 2
+            os.environ[jail.REQUIRE_ENV] = "1"  # the nbgrader processes refuse too
         result = classday.grade_class(jobs=args.jobs, only=args.student)
         print(classday.summary(classday.ROOT, result["table"], result["seconds"], len(result["runs"])))
         return 0

@@ -26,7 +26,7 @@ from checker.registry import NOTEBOOKS, Exercise, entries
 from instructor import tool_env
 
 ASSIGNMENT = "foundations"
-from instructor.verdicts import KERNEL_PROBLEM_LOG  # noqa: E402
+from instructor.verdicts import CONFINEMENT_LOG, KERNEL_PROBLEM_LOG  # noqa: E402
 STUDENT_SECONDS = 900
 RETRY_MARKERS = ("database is locked",)
 
@@ -137,6 +137,29 @@ def run_flags(runs: list[Run]) -> list[Flag]:
     return flags
 
 
+def run_confinement(runs: list[Run]) -> dict[str, str]:
+    """Per student, the sandbox layers the grading reported (the weakest, if notebooks differ)."""
+    found = {}
+    for run in runs:
+        lines = sorted({l.split(CONFINEMENT_LOG, 1)[1].strip() for l in run.log.splitlines() if CONFINEMENT_LOG in l})
+        if lines:
+            found[run.student] = next((l for l in lines if not l.startswith("confined")), lines[0])
+    return found
+
+
+def save_confinement(root: Path, runs: list[Run]) -> Path:
+    path = root / "autograde" / "confinement.json"
+    path.parent.mkdir(exist_ok=True)
+    old = json.loads(path.read_text()) if path.exists() else {}
+    path.write_text(json.dumps({**old, **run_confinement(runs)}, indent=1))
+    return path
+
+
+def load_confinement(root: Path) -> dict[str, str]:
+    path = root / "autograde" / "confinement.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
 def save_flags(root: Path, flags: list[Flag], regraded: list[str]) -> Path:
     """Flags persist beside the gradebook; regrading some students replaces only their flags."""
     path = root / "autograde" / "flags.json"
@@ -174,6 +197,7 @@ def gradebook_rows(root: Path) -> list[dict]:
 def export(root: Path, path: Path | None = None) -> tuple[Path, list[dict]]:
     """grades.csv: one row per student; flagged submissions say so, distinct from a zero."""
     flags = load_flags(root)
+    confinement = load_confinement(root)
     rows = gradebook_rows(root)
     table = []
     for student in sorted({r["student"] for r in rows} | {f.student for f in flags}):
@@ -185,7 +209,8 @@ def export(root: Path, path: Path | None = None) -> tuple[Path, list[dict]]:
         row = {"student": student, "status": status,
                "autograded_score": "" if status == "not graded" else f"{sum(notebooks.values()):g}",
                "autograded_max": f"{sum(r['max_score'] for r in mine):g}" if mine else "",
-               **{nb: f"{notebooks[nb]:g}" for nb in NOTEBOOKS}, "flags": " | ".join(reasons)}
+               **{nb: f"{notebooks[nb]:g}" for nb in NOTEBOOKS}, "flags": " | ".join(reasons),
+               "confinement": confinement.get(student, "")}
         table.append(row)
     path = path or root / "grades.csv"
     with path.open("w", newline="") as f:

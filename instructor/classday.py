@@ -32,6 +32,7 @@ def grade_class(root: Path = ROOT, jobs: int | None = None, only: list[str] | No
     runs = ag.autograde(root, only=only, jobs=jobs, extra=list(extra), progress=progress)
     graded = [r.student for r in runs]
     ag.save_flags(root, flags + ag.run_flags(runs), graded)
+    ag.save_confinement(root, runs)
     seconds = time.monotonic() - started
     feedback = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", ag.ASSIGNMENT, "--force"]
                               + [arg for s in (only or []) for arg in ("--student", s)],
@@ -80,6 +81,8 @@ def summary(root: Path, table: list[dict], seconds: float, students: int,
     for name, rate in rates.items():
         lines.append(f"  {name:<34} {100 * rate:5.1f}%  {'#' * round(20 * rate)}")
     flagged = sum(r["status"] != "graded" for r in table)
+    layers = sorted({r.get("confinement", "") for r in table} - {""})
+    lines += ["", "sandbox (student code in every kernel and checker process): " + (" / ".join(layers) or "unknown")]
     lines += ["", f"{students} students autograded in {seconds:.0f} s ({60 * students / max(seconds, 1e-9):.1f}/min); "
                   f"{flagged} flagged. grades: {root / 'grades.csv'}"]
     chart = ag.chart(table, rates, root / "grades.png")

@@ -37,6 +37,7 @@ HIDDEN_SEED_ENV = "FOUNDATIONS_HIDDEN_SEED"
 KERNEL_PROBLEM = "kernel_problem"
 KERNEL_PROBLEM_LOG = "kernel problem while executing"
 HIDDEN_PREFIX = "hidden check (other inputs): "
+CONFINEMENT_LOG = "student code ran"  # the nbgrader log line the autograde driver reads into grades.csv
 
 
 TIMEOUT_ERRORS = ("CellTimeoutError", "KeyboardInterrupt", "TimeoutError")
@@ -155,6 +156,7 @@ class CheckerVerdicts(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         notebook = resources["nbgrader"]["notebook"]
+        self.log.info("%s %s", CONFINEMENT_LOG, jail.available().describe())
         future = resources.get("foundations", {}).pop("verdicts_future", None)
         verdicts = future.result() if future is not None else \
             judge_notebook(nb, notebook, hidden_seed_from(self.hidden_seed))

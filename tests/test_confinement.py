@@ -264,3 +264,73 @@ def test_an_exercise_that_writes_into_the_checker_changes_nothing(tmp_path):
                    options=Options(limits=Limits(cell_seconds=10.0)))
     assert result.exercises[0].status == "passed"  # the right answer still counts
     assert sorted(k for k, v in snapshot().items() if before.get(k) != v) == []
+
+
+# -- where a layer is missing: grading works and says so, or refuses when told to --------------
+@pytest.fixture
+def simulated(monkeypatch):
+    """Act as a machine with fewer layers (``simulated("none")``); the cached probe is redone after."""
+    def use(layers: str):
+        monkeypatch.setenv(jail.SIMULATE_ENV, layers)
+        jail.available.cache_clear()
+        return jail.available()
+    yield use
+    monkeypatch.delenv(jail.SIMULATE_ENV, raising=False)
+    jail.available.cache_clear()
+
+
+def test_without_layers_grading_still_works_and_says_so(tmp_path, simulated):
+    layers = simulated("none")
+    assert layers.describe().startswith(jail.NOT_CONFINED.split("{")[0])
+    path = write_ipynb(tmp_path / "01_matmul.ipynb", cells_for("01_matmul"))
+    result = grade(path, only=["outer"], options=Options(limits=Limits(cell_seconds=10.0)))
+    assert result.exercises[0].status == "passed"
+    assert result.confinement == layers.describe()
+    from checker import render
+    assert f"sandbox: {layers.describe()}" in render.text(result)
+
+
+def test_the_cli_states_the_layers_in_text_and_json(tmp_path):
+    path = write_ipynb(tmp_path / "01_matmul.ipynb", cells_for("01_matmul"))
+    run = [sys.executable, "-m", "checker", str(path), "--only", "outer"]
+    text = subprocess.run(run, capture_output=True, text=True, cwd=tmp_path).stdout
+    assert f"sandbox: {LAYERS.describe()}" in text
+    import json
+    data = json.loads(subprocess.run(run + ["--json"], capture_output=True, text=True, cwd=tmp_path).stdout)
+    assert data["confinement"] == LAYERS.describe()
+
+
+def test_required_confinement_refuses_where_a_layer_is_missing(simulated, monkeypatch):
+    layers = simulated("landlock")
+    monkeypatch.setenv(jail.REQUIRE_ENV, "1")
+    with pytest.raises(jail.NotConfined) as refused:
+        jail.Jail()
+    assert "refusing to run student code: NOT CONFINED: namespaces" in str(refused.value)
+    assert refused.value.layers == layers
+    out = subprocess.run([sys.executable, "-m", "instructor", "autograde", "--require-confinement"], cwd=ROOT,
+                         capture_output=True, text=True, env={**os.environ, jail.SIMULATE_ENV: "landlock"})
+    assert out.returncode == 2 and "refusing to run student code: NOT CONFINED" in out.stderr
+
+
+def test_required_confinement_grades_where_every_layer_is_active(monkeypatch):
+    if not LAYERS.full:
+        pytest.skip(f"this machine lacks a layer: {LAYERS.describe()}")
+    monkeypatch.setenv(jail.REQUIRE_ENV, "1")
+    box = jail.Jail()
+    box.cleanup()
+
+
+@pytest.mark.parametrize("layers", ["all", "none"])
+def test_doctor_proves_the_layers_with_a_real_kernel(layers, simulated):
+    from instructor import doctor
+
+    if layers == "all" and not LAYERS.full:
+        pytest.skip(f"this machine lacks a layer: {LAYERS.describe()}")
+    if layers == "none":
+        simulated("none")
+    code, text = doctor.report(ROOT)
+    if layers == "all":
+        assert code == 0 and text.count(f"{doctor.OK:>7}  the") == 2, text
+    else:
+        assert code == 1 and f"{doctor.PROBLEM}  the notebook kernel, jailed, reading nbgrader_config.py: READABLE" \
+            in text, text
