@@ -50,4 +50,4 @@ class NotebookResult:
 
     def to_json(self) -> dict:
         return {"notebook": self.notebook, "score": self.score, "max_score": self.max_score,
-                "exercises": [e.to_json() for e in self.exercises], "confinement": self.confinement}
+                "exercises": [e.to_json() for e in self.exercises]}

@@ -3,9 +3,11 @@
 (a) the lesson's speed ladder, and forward_and_backward against torch.autograd;
 (b) the checker's wall time per notebook, for all four, and for one exercise;
 (c) the speed bars' margins with two CPU hogs running beside them;
-(d) autograde throughput: ours (parallel, verdicts out of kernel) against plain sequential nbgrader.
+(d) autograde throughput: ours (parallel, verdicts out of kernel) against plain sequential nbgrader;
+(e) what confinement adds to starting a process for student code: a bare interpreter against the
+    jail launcher with every layer, and a checker child (torch imported) with and without the layers.
 
-    python -m tests.bench [--section a b c d] [--rounds 20] [--students 6]
+    python -m tests.bench [--section a b c d e] [--rounds 20] [--students 6]
 """
 from __future__ import annotations
 
@@ -217,15 +219,62 @@ def section_d(students: int) -> None:
           ["pipeline", "students", "wall time", "students/min", "points in the gradebook"], rows)
 
 
+def _start_seconds(command: list[str], env: dict | None = None) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def _child_ready_seconds() -> float:
+    from checker.sandbox.runner import Sandbox
+
+    start = time.perf_counter()
+    with Sandbox([]) as box:
+        box.start()
+        ready = time.perf_counter() - start
+    return ready
+
+
+def section_e(rounds: int) -> None:
+    import os
+
+    from checker.sandbox import jail
+
+    box = jail.Jail()
+    try:
+        bare = [_start_seconds([sys.executable, "-E", "-P", "-c", "pass"]) for _ in range(rounds)]
+        jailed = [_start_seconds(box.command(["-c", "pass"]), box.env) for _ in range(rounds)]
+    finally:
+        box.cleanup()
+    rows = [["interpreter start, no jail", f"{1000 * statistics.median(bare):.0f} ms", ""],
+            [f"jail launcher ({jail.available().describe()[:40]}...)", f"{1000 * statistics.median(jailed):.0f} ms",
+             f"+{1000 * (statistics.median(jailed) - statistics.median(bare)):.0f} ms"]]
+    n = max(3, rounds // 4)
+    confined, open_ = [], []
+    for _ in range(n):  # interleaved, so that load on the machine hits both alike
+        confined.append(_child_ready_seconds())
+        os.environ[jail.SIMULATE_ENV] = "none"
+        jail.available.cache_clear()
+        try:
+            open_.append(_child_ready_seconds())
+        finally:
+            del os.environ[jail.SIMULATE_ENV]
+            jail.available.cache_clear()
+    rows += [["checker child ready (torch), no layers", f"{1000 * statistics.median(open_):.0f} ms", ""],
+             ["checker child ready (torch), every layer", f"{1000 * statistics.median(confined):.0f} ms",
+              f"+{1000 * (statistics.median(confined) - statistics.median(open_)):.0f} ms"]]
+    table(f"(e) the cost of confinement (median of {rounds} and {n} starts)", ["start", "time", "added"], rows)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench")
-    parser.add_argument("--section", nargs="+", choices="abcd", default=list("abcd"))
+    parser.add_argument("--section", nargs="+", choices="abcde", default=list("abcde"))
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--students", type=int, default=6)
     args = parser.parse_args(argv)
     for name in args.section:
         {"a": section_a, "b": section_b, "c": lambda: section_c(args.rounds),
-         "d": lambda: section_d(args.students)}[name]()
+         "d": lambda: section_d(args.students), "e": lambda: section_e(args.rounds)}[name]()
 
 
 if __name__ == "__main__":

@@ -173,9 +173,14 @@ def _lib_dir() -> str:
 
 
 def _python_paths() -> list[str]:
+    """What the launcher's interpreter reads: its installation, its venv (found from the executable, as
+    the interpreter finds it, whatever flags this process ran with) and the site-packages folders."""
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    venv = os.path.dirname(os.path.dirname(os.path.abspath(sys.executable)))
+    if os.path.isfile(os.path.join(venv, "pyvenv.cfg")):
+        paths.add(venv)
     paths.update(site.getsitepackages())
-    if site.ENABLE_USER_SITE and os.path.isdir(site.getusersitepackages()):
+    if os.path.isdir(site.getusersitepackages()):
         paths.add(site.getusersitepackages())
     return sorted(paths)
 
@@ -274,24 +279,38 @@ def _kill_cgroup(path: str) -> None:
 
 @functools.lru_cache(maxsize=1)
 def _matplotlib_cache() -> str | None:
-    """Matplotlib's font list, built once by the grader, so a jail never warns that it builds one."""
+    """Matplotlib's font list, built once per machine by the grader (in its cache folder), so that a jail
+    never spends a second building one, nor warns on stderr that it does."""
+    import importlib.metadata
+
     try:
-        import matplotlib  # noqa: F401 - only to find out whether it is installed
-    except ImportError:
+        version = importlib.metadata.version("matplotlib")
+    except importlib.metadata.PackageNotFoundError:
         return None
-    cache = tempfile.mkdtemp(prefix="foundations-mpl-")
-    atexit.register(shutil.rmtree, cache, True)
-    import subprocess
-    subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"], env=dict(os.environ, MPLCONFIGDIR=cache),
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120, check=False)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    cache = os.path.join(base, "foundations-checker", f"matplotlib-{version}")
+    if not any(name.startswith("fontlist") for name in _listdir(cache)):
+        import subprocess
+
+        os.makedirs(cache, exist_ok=True)
+        subprocess.run([sys.executable, "-c", "import matplotlib.font_manager"],
+                       env=dict(os.environ, MPLCONFIGDIR=cache), stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=300, check=False)
     return cache
+
+
+def _listdir(path: str) -> list[str]:
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
 
 
 def _seed_matplotlib_cache(target: str) -> None:
     cache = _matplotlib_cache()
     if cache:
-        for name in os.listdir(cache):
-            if name.endswith(".json"):
+        for name in _listdir(cache):
+            if name.startswith("fontlist") and name.endswith(".json"):
                 shutil.copyfile(os.path.join(cache, name), os.path.join(target, name))
 
 
