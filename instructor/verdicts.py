@@ -67,8 +67,9 @@ class ResilientExecute(Execute):
     def preprocess(self, nb, resources, km=None):
         if self.require_confinement:
             os.environ[jail.REQUIRE_ENV] = "1"  # the checker's children refuse too
-        if jail.require_full() and not jail.available().full:
-            raise jail.NotConfined(jail.available())
+        layers = jail.available()  # probed here, in the main thread, before any grading thread starts
+        if jail.require_full() and not layers.full:
+            raise jail.NotConfined(layers)
         notebook = resources.get("nbgrader", {}).get("notebook")
         if notebook:
             seed = hidden_seed_from(CheckerVerdicts(config=self.config).hidden_seed)
