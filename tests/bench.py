@@ -225,45 +225,27 @@ def _start_seconds(command: list[str], env: dict | None = None) -> float:
     return time.perf_counter() - start
 
 
-def _child_ready_seconds() -> float:
-    from checker.sandbox.runner import Sandbox
-
-    start = time.perf_counter()
-    with Sandbox([]) as box:
-        box.start()
-        ready = time.perf_counter() - start
-    return ready
-
-
 def section_e(rounds: int) -> None:
-    import os
-
+    """Before: the child was a bare ``python -P -c ...``. After: the jail launcher with every layer.
+    Each pair is timed in turns, so that load on the machine hits both alike; torch's import is noisy
+    (+-100 ms), so the trivial target shows the added cost best."""
     from checker.sandbox import jail
 
     box = jail.Jail()
+    rows = []
     try:
-        bare = [_start_seconds([sys.executable, "-E", "-P", "-c", "pass"]) for _ in range(rounds)]
-        jailed = [_start_seconds(box.command(["-c", "pass"]), box.env) for _ in range(rounds)]
+        for what, code in (("an empty program", "pass"), ("a program importing torch", "import torch")):
+            bare, jailed = [], []
+            for _ in range(rounds if code == "pass" else max(3, rounds // 2)):
+                bare.append(_start_seconds([sys.executable, "-E", "-P", "-c", code]))
+                jailed.append(_start_seconds(box.command(["-c", code]), box.env))
+            for name, times in (("no jail", bare), ("jailed", jailed)):
+                rows.append([what, name, f"{1000 * statistics.median(times):.0f} ms", f"{1000 * min(times):.0f} ms"])
+            rows.append([what, "added", f"{1000 * (statistics.median(jailed) - statistics.median(bare)):+.0f} ms",
+                         f"{1000 * (min(jailed) - min(bare)):+.0f} ms"])
     finally:
         box.cleanup()
-    rows = [["interpreter start, no jail", f"{1000 * statistics.median(bare):.0f} ms", ""],
-            [f"jail launcher ({jail.available().describe()[:40]}...)", f"{1000 * statistics.median(jailed):.0f} ms",
-             f"+{1000 * (statistics.median(jailed) - statistics.median(bare)):.0f} ms"]]
-    n = max(3, rounds // 4)
-    confined, open_ = [], []
-    for _ in range(n):  # interleaved, so that load on the machine hits both alike
-        confined.append(_child_ready_seconds())
-        os.environ[jail.SIMULATE_ENV] = "none"
-        jail.available.cache_clear()
-        try:
-            open_.append(_child_ready_seconds())
-        finally:
-            del os.environ[jail.SIMULATE_ENV]
-            jail.available.cache_clear()
-    rows += [["checker child ready (torch), no layers", f"{1000 * statistics.median(open_):.0f} ms", ""],
-             ["checker child ready (torch), every layer", f"{1000 * statistics.median(confined):.0f} ms",
-              f"+{1000 * (statistics.median(confined) - statistics.median(open_)):.0f} ms"]]
-    table(f"(e) the cost of confinement (median of {rounds} and {n} starts)", ["start", "time", "added"], rows)
+    table(f"(e) the cost of confinement ({jail.available().describe()})", ["start", "", "median", "min"], rows)
 
 
 def main(argv=None) -> None:
