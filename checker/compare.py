@@ -20,6 +20,20 @@ class Tolerance:
         return cls(rtol=1e-4 * scale, atol=1e-5 * scale)
 
 
+def narrowed(expected: torch.dtype, got: torch.dtype) -> bool:
+    """A floating result of lower precision than expected (float32 for float64 inputs): right if its values are."""
+    return expected.is_floating_point and got.is_floating_point and \
+        torch.finfo(got).eps > torch.finfo(expected).eps
+
+
+def narrowed_note(input_label: str, expected: torch.Tensor, packed: dict) -> str | None:
+    """The note for a result that counts but lost precision, else None."""
+    got = unpack(packed)
+    if got is None or not narrowed(expected.dtype, got.dtype):
+        return None
+    return msg.DTYPE_NARROWED.format(input=input_label, expected=dtype_name(expected.dtype), got=dtype_name(got.dtype))
+
+
 def dtype_name(dtype) -> str:
     return str(dtype).replace("torch.", "")
 
@@ -37,10 +51,15 @@ def difference(input_label: str, expected: torch.Tensor, packed: dict, tol: Tole
         return msg.NOT_A_TENSOR.format(input=input_label, type=packed.get("type", "?"), repr=packed.get("repr", "?"))
     if tuple(got.shape) != tuple(expected.shape):
         return msg.SHAPE_MISMATCH.format(input=input_label, expected=tuple(expected.shape), got=tuple(got.shape))
+    tol = tol or Tolerance.for_dtype(expected.dtype)
     if check_dtype and got.dtype != expected.dtype:
-        return msg.DTYPE_MISMATCH.format(input=input_label, expected=dtype_name(expected.dtype),
-                                         got=dtype_name(got.dtype))
-    return value_difference(input_label, expected, got, tol or Tolerance.for_dtype(expected.dtype))
+        if not narrowed(expected.dtype, got.dtype):
+            return msg.DTYPE_MISMATCH.format(input=input_label, expected=dtype_name(expected.dtype),
+                                             got=dtype_name(got.dtype))
+        # judged at the precision the result has (a float32 sum of k products for float64 inputs)
+        coarse = Tolerance.for_dtype(got.dtype, scale=10)
+        tol = Tolerance(max(tol.rtol, coarse.rtol), max(tol.atol, coarse.atol))
+    return value_difference(input_label, expected, got, tol)
 
 
 def value_difference(input_label: str, expected: torch.Tensor, got: torch.Tensor, tol: Tolerance) -> str | None:

@@ -26,6 +26,9 @@ RAISED_ON_VALID_INPUT = "on {input}: raised {type}: {message}{where}"
 NOT_A_TENSOR = "on {input}: expected a tensor, got {type} ({repr})"
 SHAPE_MISMATCH = "on {input}: expected shape {expected}, got {got}"
 DTYPE_MISMATCH = "on {input}: expected dtype {expected}, got {got}"
+DTYPE_NARROWED = ("note: your result is {got} for {expected} inputs ({input}); its values are right to {got} "
+                  "precision, so it counts, but creating it with the inputs' dtype keeps {expected} "
+                  "(for example `torch.zeros(n, m, dtype=a.dtype)`)")
 VALUE_MISMATCH = (
     "on {input}: values differ; largest difference at index {index}: expected {want:.6g}, "
     "got {got:.6g} (tolerance {tol:.2g})"

@@ -59,8 +59,6 @@ WRONG = [
       msg.FORBIDDEN_OP),
     W(M, "matmul_loops", "never-raises", LOOPS3.format(name="matmul_loops").replace(
         '    if k != k2:\n        raise ValueError("inner dimensions differ")\n', ""), msg.DID_NOT_RAISE, score=1.0),
-    W(M, "matmul_loops", "float32-result", LOOPS3.format(name="matmul_loops").replace(", dtype=a.dtype", ""),
-      msg.DTYPE_MISMATCH),
     W(M, "matmul_elementwise", "three-loops", LOOPS3.format(name="matmul_elementwise"),
       msg.OPS_GROW, msg.SPEED_FAILED, score=1.0),
     W(M, "matmul_broadcast", "loops-over-columns", LOOPS2.format(name="matmul_broadcast").replace(

@@ -9,13 +9,60 @@ from checker.checks.base import CONSTRAINT, CORRECTNESS, RULE, Check, Context, O
 from checker.compare import Tolerance, difference
 from checker.inputs import Case
 
-MATMUL_FAMILY = frozenset({
-    "matmul", "mm", "bmm", "mv", "dot", "vdot", "addmm", "addmv", "addbmm", "baddbmm", "linear", "tensordot",
-    "inner", "outer", "ger", "matrix_power", "chain_matmul", "multi_dot", "einsum", "bilinear",
+# Families of torch operations, decided by what an op is, not by a list of call names: the trace's
+# names are canonical (``a @ b``, ``torch.matmul``, ``a.matmul_`` are all "matmul"; everything under
+# torch.linalg arrives as "linalg_<name>"), and :func:`op_families` maps each to the families it is in.
+MATMUL_OPS = frozenset({
+    "matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "addr", "addmm", "addmv", "addbmm", "baddbmm",
+    "linear", "bilinear", "tensordot", "chain_matmul", "multi_dot", "matrix_power", "einsum", "vecdot", "kron",
+    "_addmm_activation", "matrix_exp",
 })
-REDUCTIONS = frozenset({"sum", "mean", "prod", "cumsum", "nansum", "norm", "logsumexp", "std", "var"})
-NORMS = frozenset({"norm", "vector_norm", "matrix_norm", "frobenius_norm", "nuclear_norm", "dist", "cdist"})
-AUTOGRAD = frozenset({"backward", "grad", "requires_grad_", "vjp", "jacobian"})
+NORM_OPS = frozenset({"norm", "vector_norm", "matrix_norm", "frobenius_norm", "nuclear_norm", "dist", "cdist",
+                      "pdist", "renorm"})
+REDUCTION_OPS = frozenset({"sum", "mean", "prod", "cumsum", "cumprod", "nansum", "nanmean", "logsumexp", "std", "var",
+                           "std_mean", "var_mean", "trace"})
+AUTOGRAD_OPS = frozenset({"backward", "grad", "requires_grad_", "vjp", "jvp", "jacobian", "hessian", "vmap"})
+
+# family tags, for ``forbidden`` and ``required``
+MATMUL, EINSUM, LINALG, NORM, REDUCTION, AUTOGRAD = "matmul", "einsum", "linalg", "norm", "reduction", "autograd"
+MATMUL_FAMILY = frozenset({MATMUL})
+REDUCTIONS = frozenset({REDUCTION})
+NORMS = frozenset({NORM, LINALG})
+
+
+def base_name(name: str) -> str:
+    """``addmm_`` -> ``addmm``, ``linalg_norm`` -> ``norm``: the op whatever its in-place or namespace form."""
+    base = name[:-1] if name.endswith("_") and not name.endswith("__") else name
+    return base[len("linalg_"):] if base.startswith("linalg_") else base
+
+
+def op_families(name: str) -> set[str]:
+    """The families an op (by its canonical trace name) belongs to."""
+    base = base_name(name)
+    families = set()
+    if name.startswith("linalg_"):
+        families.add(LINALG)
+    if base in MATMUL_OPS:
+        families.add(MATMUL)
+    if base == "einsum":
+        families.add(EINSUM)
+    if base in NORM_OPS:
+        families.add(NORM)
+    if base in REDUCTION_OPS:
+        families.add(REDUCTION)
+    if base in AUTOGRAD_OPS:
+        families.add(AUTOGRAD)
+    return families
+
+
+def display_name(name: str) -> str:
+    return f"torch.linalg.{name[len('linalg_'):]}" if name.startswith("linalg_") else name
+
+
+def matching(names, families: frozenset, allowed: frozenset = frozenset()) -> list[str]:
+    """The names (display form) whose op is in one of ``families`` (or is named there), unless ``allowed``."""
+    return sorted(display_name(n) for n in set(names)
+                  if base_name(n) not in allowed and (op_families(n) | {base_name(n)}) & families)
 
 
 def _traced(ctx: Context, case: Case, large_bytes: int | None = None, whole: bool = False):
@@ -35,8 +82,9 @@ class Ops(Check):
     """Forbidden ops are never called; at least one of the required ops is."""
 
     case: Callable[[int], Case]
-    forbidden: frozenset = frozenset()
+    forbidden: frozenset = frozenset()  # families (or op names) never to call
     why: str = ""
+    allowed: frozenset = frozenset()  # op names exempted from ``forbidden`` (einsum where it is the point)
     required: frozenset = frozenset()
     required_why: str = ""
     expected: Callable | None = None  # the answer on the traced inputs: a cached result must not slip through
@@ -57,10 +105,10 @@ class Ops(Check):
                 return Outcome(self.name, False, [msg.FRESH_INPUT_WRONG.format(detail=wrong)], CORRECTNESS)
         counts = set(trace["counts"]) | set(trace["called"])
         problems = []
-        used = sorted(counts & self.forbidden)
+        used = matching(counts, self.forbidden, self.allowed)
         if used:
             problems.append(msg.FORBIDDEN_OP.format(input=case.label, ops=", ".join(used), why=self.why))
-        if self.required and not counts & self.required:
+        if self.required and not matching(counts, self.required):
             problems.append(msg.REQUIRED_OP_MISSING.format(input=case.label, ops=" or ".join(sorted(self.required)),
                                                            why=self.required_why))
         return self.outcome(problems)

@@ -9,6 +9,7 @@ from torch.nn import functional as F
 
 from checker import messages as msg
 from checker.checks.base import RULE, Check, Context
+from checker.checks.operations import matching
 from checker.checks.gradients import LayerCase, autograd_grads, grad_problems
 from checker.checks.statistics import weight_problems
 from checker.compare import Tolerance, difference, unpack
@@ -58,7 +59,7 @@ class BackwardOps(Check):
     """The ops a layer's backward() calls, from a trace: none of ``forbidden``, no outer product."""
 
     case: Callable[[int], LayerCase]
-    forbidden: frozenset = frozenset({"einsum", "outer", "ger"})
+    forbidden: frozenset = frozenset({"einsum", "outer", "ger", "addr", "kron", "tensordot", "bilinear"})
     why: str = "compute w.g as one matrix product, inp.t() @ out.g"
     name = "operations"
     category = RULE
@@ -70,7 +71,7 @@ class BackwardOps(Check):
         if answer.raised:
             return self.outcome([answer.raised_problem(case.label)])
         trace = answer.result["trace"]
-        used = sorted(set(trace["counts"]) & self.forbidden)
+        used = matching(trace["counts"], self.forbidden)
         problems = []
         if used:
             problems.append(msg.FORBIDDEN_OP.format(input=case.label, ops=", ".join(used), why=self.why))

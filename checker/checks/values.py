@@ -8,7 +8,7 @@ import torch
 
 from checker import messages as msg
 from checker.checks.base import CONSTRAINT, Check, Context
-from checker.compare import Tolerance, difference, unpack
+from checker.compare import Tolerance, difference, narrowed_note, unpack
 from checker.inputs import Case
 
 Hint = Callable[[Case, torch.Tensor, torch.Tensor | None], "str | None"]
@@ -33,6 +33,7 @@ class Values(Check):
 
     def run(self, ctx: Context):
         problems: list[str] = []
+        notes: list[str] = []
         cases = self.cases(ctx.seed)
         for case in cases:
             answer = ctx.probe("call", args=list(case.args))
@@ -42,11 +43,14 @@ class Values(Check):
                 problems.extend(h for h in (hint(case, expected, None) for hint in self.hints) if h)
             else:
                 problems.extend(self.judge(case, answer.result))
+                note = narrowed_note(case.label, self.reference(*case.args), answer.result["out"])
+                if note and not notes:
+                    notes.append(note)
             if len(problems) >= MAX_PROBLEMS:
                 break
         kinds = sorted({c.note for c in cases if c.note})
         return self.outcome(problems[:MAX_PROBLEMS],
-                            [msg.CASES_PASSED.format(count=len(cases), kinds=", ".join(kinds) or "random inputs")])
+                            [msg.CASES_PASSED.format(count=len(cases), kinds=", ".join(kinds) or "random inputs"), *notes])
 
     def judge(self, case: Case, result: dict) -> list[str]:
         expected = self.reference(*case.args)

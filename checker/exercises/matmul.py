@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 
 from checker import messages as msg
-from checker.checks.operations import MATMUL_FAMILY, REDUCTIONS, NORMS, FullSizeCopies, OpGrowth, Ops
+from checker.checks.operations import (EINSUM, MATMUL_FAMILY, NORMS, REDUCTIONS, FullSizeCopies, OpGrowth,
+                                       Ops)
 from checker.checks.speed import SpeedBar
 from checker.checks.values import Raises, Values
 from checker.compare import Tolerance
@@ -151,16 +152,18 @@ ENTRIES = [
         "matmul_einsum", NOTEBOOK, 2.0, "matrix product with torch.einsum",
         checks=(
             Values(cases.pairs, reference_matmul, names=("a", "b")),
-            Ops(fresh_pair, expected=reference_matmul, forbidden=MATMUL_FAMILY - {"einsum"}, why="use einsum only",
-                required=frozenset({"einsum"}), required_why="Einstein summation"),
+            Ops(fresh_pair, expected=reference_matmul, forbidden=MATMUL_FAMILY, allowed=frozenset({"einsum"}),
+                why="use einsum only",
+                required=frozenset({EINSUM}), required_why="Einstein summation"),
         ),
     ),
     Exercise(
         "batch_matmul", NOTEBOOK, 2.0, "(B,n,k) @ (B,k,m) -> (B,n,m) with einsum",
         checks=(
             Values(batch_pairs, reference_batch_matmul, names=("a", "b")),
-            Ops(again(batch_pairs), expected=reference_batch_matmul, forbidden=MATMUL_FAMILY - {"einsum"}, why="use einsum only",
-                required=frozenset({"einsum"}), required_why="Einstein summation"),
+            Ops(again(batch_pairs), expected=reference_batch_matmul, forbidden=MATMUL_FAMILY, allowed=frozenset({"einsum"}),
+                why="use einsum only",
+                required=frozenset({EINSUM}), required_why="Einstein summation"),
             OpGrowth(batch_of_size, {"B": 4, "n": 3, "k": 5, "m": 2}, {"B": "the batch"},
                      "one einsum call handles every batch element at once",
                      lambda s: f"a batch of {s['B']}"),

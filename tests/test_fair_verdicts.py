@@ -1,0 +1,144 @@
+"""The verdicts a careful grader gives: the lesson's own code earns full points, forbidden operations
+are judged by what they are, and every layer that keeps gradients is judged on a second pass.
+
+Each rule both ways: the correct variants pass (with a note where one is due), the wrong ones fail
+with the message a student should read.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from checker import messages as msg
+from checker.checks.operations import op_families
+from checker.grading import Options, grade
+from checker.sandbox.runner import Limits
+from tests.helpers import cells_for, matches, write_py
+from tests.mutants import MATMUL_MEMBERS, NORM_MEMBERS, OUTER_MEMBERS, generate, run
+
+OPTIONS = Options(limits=Limits(cell_seconds=10.0))
+
+
+def graded(tmp_path, notebook, exercise, replace):
+    path = write_py(tmp_path / f"{notebook}.py", cells_for(notebook, replace=replace))
+    return grade(path, notebook=notebook, only=[exercise], options=OPTIONS).exercises[0]
+
+
+# -- 1. the lesson's own code -------------------------------------------------------------------
+LESSON_LOOPS = """def matmul_loops(a, b):
+    ar, ac = a.shape
+    br, bc = b.shape
+    assert ac == br
+    c = torch.zeros(ar, bc)
+    for i in range(ar):
+        for j in range(bc):
+            for k in range(ac):
+                c[i, j] += a[i, k] * b[k, j]
+    return c"""
+
+
+def test_a_float32_result_for_float64_inputs_passes_with_a_note(tmp_path):
+    result = graded(tmp_path, "01_matmul", "matmul_loops", {"matmul_loops": LESSON_LOOPS})
+    assert result.status == "passed" and result.score == result.max_score, result.feedback
+    assert matches(msg.DTYPE_NARROWED, result.feedback), result.feedback
+
+
+def test_a_float32_result_that_is_wrong_still_fails(tmp_path):
+    wrong = LESSON_LOOPS.replace("c[i, j] += a[i, k] * b[k, j]", "c[i, j] += a[i, k] * b[k, j] * 1.001")
+    result = graded(tmp_path, "01_matmul", "matmul_loops", {"matmul_loops": wrong})
+    assert result.status == "failed" and matches(msg.VALUE_MISMATCH, result.feedback), result.feedback
+
+
+def test_an_integer_result_for_float_inputs_is_not_excused(tmp_path):
+    wrong = LESSON_LOOPS.replace("return c", "return c.long()")
+    result = graded(tmp_path, "01_matmul", "matmul_loops", {"matmul_loops": wrong})
+    assert result.status == "failed" and matches(msg.DTYPE_MISMATCH, result.feedback), result.feedback
+
+
+# -- 2. forbidden operations by what they are ----------------------------------------------------
+@pytest.mark.parametrize("name, families", [
+    ("linalg_norm", {"linalg", "norm"}), ("linalg_matmul", {"linalg", "matmul"}), ("matmul_", {"matmul"}),
+    ("addmm_", {"matmul"}), ("linear", {"matmul"}), ("bilinear", {"matmul"}), ("einsum", {"matmul", "einsum"}),
+    ("linalg_vecdot", {"linalg", "matmul"}), ("linalg_svdvals", {"linalg"}), ("norm", {"norm"}), ("mul", set()), ("sum", {"reduction"}),
+])
+def test_an_op_belongs_to_its_families_by_namespace_and_identity(name, families):
+    assert op_families(name) == families
+
+
+def _members_in_torch(members: dict) -> dict:
+    """Only what this torch has (``torch.linalg.vecdot`` is 2.2+, for instance)."""
+    def present(member: str) -> bool:
+        path = member.replace("F.", "torch.nn.functional.").replace("Tensor.", "torch.Tensor.")
+        if not path.startswith("torch."):
+            return True
+        obj = torch
+        for part in path.split(".")[1:]:
+            if not hasattr(obj, part):
+                return False
+            obj = getattr(obj, part)
+        return True
+    return {k: v for k, v in members.items() if present(k)}
+
+
+FORBIDDEN = [("01_matmul", "matmul_loops", MATMUL_MEMBERS), ("01_matmul", "matmul_broadcast", MATMUL_MEMBERS),
+             ("01_matmul", "frobenius_norm", NORM_MEMBERS), ("01_matmul", "outer", OUTER_MEMBERS)]
+
+
+@pytest.fixture(scope="module")
+def forbidden_verdicts():
+    mutants = [m for m in generate(["01_matmul"]) if m.operator == "forbidden"]
+    return {v.mutant.id: v for v in run(mutants, jobs=1)}, mutants
+
+
+@pytest.mark.parametrize("notebook, exercise, members", FORBIDDEN, ids=[f[1] for f in FORBIDDEN])
+def test_every_member_of_a_forbidden_family_fails_the_exercise(forbidden_verdicts, notebook, exercise, members):
+    verdicts, mutants = forbidden_verdicts
+    mine = {m.description.removeprefix("body replaced by "): m for m in mutants if m.exercise == exercise}
+    checked = _members_in_torch(members)
+    assert set(checked) <= set(mine)
+    for member in checked:
+        verdict = verdicts[mine[member].id]
+        assert verdict.status == "failed", (member, verdict.status, verdict.feedback)
+        assert matches(msg.FORBIDDEN_OP, verdict.feedback), (member, verdict.feedback)
+
+
+def test_a_linalg_call_fails_the_norm_exercise_with_the_rule(tmp_path):
+    result = graded(tmp_path, "01_matmul", "frobenius_norm",
+                    {"frobenius_norm": "def frobenius_norm(m):\n    return torch.linalg.norm(m)"})
+    assert result.status == "failed" and matches(msg.FORBIDDEN_OP, result.feedback), result.feedback
+    assert any("torch.linalg.norm" in line for line in result.feedback), result.feedback
+
+
+def test_elementwise_ops_and_sums_pass_the_norm_exercise(tmp_path):
+    result = graded(tmp_path, "01_matmul", "frobenius_norm",
+                    {"frobenius_norm": "def frobenius_norm(m):\n    return m.pow(2).sum().sqrt()"})
+    assert result.status == "passed", result.feedback
+
+
+# -- 3. every layer that keeps gradients, on a second forward and backward -----------------------
+ACCUMULATING_LIN = {
+    "03_backprop": ("class Lin:\n    def __init__(self, w, b):\n        self.w, self.b = w, b\n"
+                    "    def __call__(self, inp):\n        self.inp = inp\n        self.out = inp @ self.w + self.b\n"
+                    "        return self.out\n    def backward(self):\n"
+                    "        self.inp.g = self.out.g @ self.w.t()\n"
+                    "        self.w.g = getattr(self.w, 'g', 0) + self.inp.t() @ self.out.g\n"
+                    "        self.b.g = getattr(self.b, 'g', 0) + self.out.g.sum(0)\n"),
+    "04_modules": ("class Lin(Module):\n    def __init__(self, w, b):\n        self.w, self.b = w, b\n"
+                   "    def forward(self, inp):\n        return inp @ self.w + self.b\n"
+                   "    def bwd(self, out, inp):\n        inp.g = out.g @ self.w.t()\n"
+                   "        self.w.g = getattr(self.w, 'g', 0) + inp.t() @ out.g\n"
+                   "        self.b.g = getattr(self.b, 'g', 0) + out.g.sum(0)\n"),
+}
+
+
+@pytest.mark.parametrize("notebook", ["03_backprop", "04_modules"])
+def test_a_lin_that_accumulates_its_gradients_fails_lin(tmp_path, notebook):
+    result = graded(tmp_path, notebook, "Lin", {"Lin": ACCUMULATING_LIN[notebook]})
+    assert result.status == "failed" and matches(msg.GRAD_NOT_FRESH, result.feedback), result.feedback
+
+
+@pytest.mark.parametrize("notebook", ["03_backprop", "04_modules"])
+@pytest.mark.parametrize("exercise", ["Lin", "Relu", "Mse", "Model"])
+def test_the_reference_layers_pass_the_second_pass(tmp_path, notebook, exercise):
+    result = graded(tmp_path, notebook, exercise, {})
+    assert result.status == "passed", result.feedback
