@@ -2,13 +2,14 @@
 # make demo   - release, a sample class of 42 students, autograde in parallel, feedback, grades.csv, summary
 # make examples - check the bundled example submissions (complete, partial) with the student's checker
 # make release - rebuild the generated cells of source/ and nbgrader generate_assignment into release/
-# make bench  - speed ladder, checker wall time, speed-bar margins (figures, not assertions)
+# make bench  - speed ladder, checker wall time, speed-bar margins, confinement cost, mutation score (figures)
+# make mutants - mutants of every reference solution through the checker: killed, survived, equivalent, the score
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: test demo examples bench release sync clean
+.PHONY: test demo examples bench mutants release sync clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +35,9 @@ sync: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+
+mutants: $(STAMP)
+	$(BIN)/python -m tests.mutants
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -35,6 +35,8 @@ VALUE_MISMATCH = (
 )
 NAN_MISMATCH = "on {input}: got NaN or inf at index {index} where {want:.6g} was expected"
 NEGATIVE_RESULT = "on {input}: got a negative squared distance {got:.3g} at index {index}; clamp tiny negatives to 0"
+GRAD_OUTPUT_MODIFIED = ("on {input}: backward changed grad_output in place; return a new tensor "
+                        "(autograd may hand the same grad_output to other functions)")
 INPUT_MODIFIED = "on {input}: your function changed its argument {arg} in place; leave inputs unchanged"
 RETURNS_INPUT = "on {input}: the result shares memory with an input; return a new tensor"
 CASES_PASSED = "{count} inputs checked, including {kinds}"

@@ -5,9 +5,10 @@
 (c) the speed bars' margins with two CPU hogs running beside them;
 (d) autograde throughput: ours (parallel, verdicts out of kernel) against plain sequential nbgrader;
 (e) what confinement adds to starting a process for student code: a bare interpreter against the
-    jail launcher with every layer, and a checker child (torch imported) with and without the layers.
+    jail launcher with every layer, for an empty program and one that imports torch;
+(f) the mutation score: every mutant of the reference solutions through the checker (``make mutants``).
 
-    python -m tests.bench [--section a b c d e] [--rounds 20] [--students 6]
+    python -m tests.bench [--section a b c d e f] [--rounds 20] [--students 6]
 """
 from __future__ import annotations
 
@@ -248,15 +249,22 @@ def section_e(rounds: int) -> None:
     table(f"(e) the cost of confinement ({jail.available().describe()})", ["start", "", "median", "min"], rows)
 
 
+def section_f() -> None:
+    from tests import mutants
+
+    print("\n(f) the mutation score of the checker")
+    mutants.main([])
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench")
-    parser.add_argument("--section", nargs="+", choices="abcde", default=list("abcde"))
+    parser.add_argument("--section", nargs="+", choices="abcdef", default=list("abcdef"))
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--students", type=int, default=6)
     args = parser.parse_args(argv)
     for name in args.section:
         {"a": section_a, "b": section_b, "c": lambda: section_c(args.rounds),
-         "d": lambda: section_d(args.students), "e": lambda: section_e(args.rounds)}[name]()
+         "d": lambda: section_d(args.students), "e": lambda: section_e(args.rounds), "f": section_f}[name]()
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@ answer per line). The last line is the mutation score.
 Operators: swapped arithmetic and comparison operators, changed constants, off-by-one ranges, a
 wrong reduction axis or a dropped ``keepdim``, dropped transposes, swapped ``n_in``/``n_out``,
 ``.g`` accumulated instead of set, a dropped call (``clamp``, ``squeeze``, ``clone``, ``sqrt``...),
-a deleted statement, an in-place operation on an input, the body replaced by each member of the
-exercise's forbidden families, and a result cached (by input shapes) from the first call.
+a deleted statement, an in-place operation on an input, swapped operands or indices, a negated
+result, ``randn`` replaced by ``rand`` or ``empty``, the body replaced by each member of the
+exercise's forbidden families (or by the next slower algorithm), and a result cached (by input
+shapes) from the first call.
 """
 from __future__ import annotations
 
@@ -322,6 +324,18 @@ def op_negate_return(source):
     return _variants(source, lambda n: isinstance(n, ast.Return), change)
 
 
+def op_random_source(source):
+    """``torch.randn`` -> ``torch.rand`` (uniform on [0, 1)) or ``torch.empty`` (whatever memory held)."""
+    out = []
+    for other in ("rand", "empty"):
+        def change(node, tree, other=other):
+            node.func.attr = other
+            return f"torch.randn -> torch.{other}"
+        out += _variants(source, lambda n: isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                         and n.func.attr == "randn", change)
+    return out
+
+
 def op_cached(source):
     """The first result for each combination of input shapes is returned again on later calls."""
     tree = ast.parse(source)
@@ -383,6 +397,13 @@ OUTER_MEMBERS = {
     "torch.tensordot": "return torch.tensordot(u, v, dims=0)",
     "torch.mm": "return torch.mm(u[:, None], v[None, :])",
 }
+LOOPS3_BODY = ("    import torch\n    c = torch.zeros(a.shape[0], b.shape[1], dtype=a.dtype)\n"
+               "    assert a.shape[1] == b.shape[0]\n"
+               "    for i in range(a.shape[0]):\n        for j in range(b.shape[1]):\n"
+               "            for p in range(a.shape[1]):\n                c[i, j] += a[i, p] * b[p, j]\n    return c\n")
+LOOPS2_BODY = ("    import torch\n    c = torch.zeros(a.shape[0], b.shape[1], dtype=a.dtype)\n"
+               "    for i in range(a.shape[0]):\n        for j in range(b.shape[1]):\n"
+               "            c[i, j] = (a[i, :] * b[:, j]).sum()\n    return c\n")
 AUTOGRAD_BODY = (
     "    import torch\n"
     "    leaves = [t.detach().requires_grad_() for t in (inp, w1, b1, w2, b2)]\n"
@@ -408,6 +429,10 @@ BODIES = {
         "repeat": "    shape = (x.shape[0], 1, x.shape[2], x.shape[3])\n"
                   "    return (x - mean[:, None, None].repeat(*shape)) / std[:, None, None].repeat(*shape)\n",
         "loop over channels": "    import torch\n    return torch.stack([(x[:, c] - mean[c]) / std[c] for c in range(x.shape[1])], 1)\n"},
+    ("01_matmul", "matmul_elementwise"): {"three loops (the next slower algorithm)": LOOPS3_BODY},
+    ("01_matmul", "matmul_broadcast"): {"two loops (the next slower algorithm)": LOOPS2_BODY,
+                                        "a loop over columns": "    import torch\n    return torch.stack("
+                                        "[(a * b[:, j]).sum(1) for j in range(b.shape[1])], 1)\n"},
     ("01_matmul", "pairwise_sq_dists"): {
         "loop over points": "    import torch\n    return torch.stack([((x[i] - y) ** 2).sum(1) for i in range(x.shape[0])])\n",
         "no clamp": "    return (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2 * x @ y.T\n"},
@@ -418,21 +443,23 @@ BATCH_MEMBERS = {"torch.bmm": "return torch.bmm(a, b)", "@": "return a @ b", "to
 
 def op_forbidden(notebook, exercise, source):
     first = source.splitlines()[0]
+    others = [(f"body replaced by {name}", f"{first}\n{body}") for name, body in
+              BODIES.get((notebook, exercise), {}).items()]
     family = FORBIDDEN_BODIES.get((notebook, exercise))
     if family is None:
-        return [(f"body replaced by {name}", f"{first}\n{body}") for name, body in
-                BODIES.get((notebook, exercise), {}).items()]
+        return others
     members = {"matmul": MATMUL_MEMBERS, "norm": NORM_MEMBERS, "outer": OUTER_MEMBERS, "batch": BATCH_MEMBERS,
                "matmul-not-einsum": {k: v for k, v in MATMUL_MEMBERS.items() if k != "einsum"}}[family]
     return [(f"body replaced by {member}", f"{first}\n    import torch\n    {body}\n")
-            for member, body in members.items()]
+            for member, body in members.items()] + others
 
 
 OPERATORS = {"arith": op_arith, "compare": op_compare, "constant": op_constant, "negative-axis": op_negative_axis,
              "range": op_range, "axis": op_axis, "keepdim": op_keepdim, "transpose": op_drop_transpose,
              "drop-call": op_drop_call, "swap-sizes": op_swap_sizes, "accumulate": op_accumulate,
              "delete": op_delete_statement, "in-place": op_in_place, "swap-operands": op_swap_operands,
-             "swap-index": op_swap_index, "negate": op_negate_return, "cached": op_cached}
+             "swap-index": op_swap_index, "negate": op_negate_return, "random-source": op_random_source,
+             "cached": op_cached}
 
 
 def generate(notebooks=NOTEBOOKS) -> list[Mutant]:
@@ -483,13 +510,24 @@ class Verdict:
         return self.status != PASSED
 
 
-def _judge_notebook(notebook: str, mutants: list[Mutant], options: Options, progress) -> list[Verdict]:
+REFERENCE = "reference"
+
+
+def _judge_notebook(notebook: str, mutants: list[Mutant], options: Options, progress,
+                    references: bool = False) -> list[Verdict]:
+    """Each mutant judged by its exercise; with ``references``, first each exercise's unmutated reference
+    (a Verdict whose mutant has operator "reference": it must pass)."""
     sources = entry_sources(notebook)
     cells = [(0, imports(notebook))] + [(i + 1, src) for i, src in enumerate(sources.values())]
     exercises = {e.name: e for e in entries(notebook) if isinstance(e, Exercise)}
     verdicts = []
     with Sandbox(cells, options.limits) as box:
         box.load()
+        for name in (sorted({m.exercise for m in mutants}) if references else []):
+            result = evaluate(exercises[name], box, options)
+            verdicts.append(Verdict(Mutant(f"{notebook}/{name}/{REFERENCE}", notebook, name, REFERENCE,
+                                           "the reference solution", sources[name]), result.status,
+                                    list(result.feedback)))
         for k, mutant in enumerate(mutants):
             box.run_cell(10_000 + k, mutant.source)
             result = evaluate(exercises[mutant.exercise], box, options)
@@ -508,7 +546,7 @@ def run(mutants: list[Mutant], jobs: int = 2, options: Options = Options(limits=
     for notebook in dict.fromkeys(m.notebook for m in mutants):
         mine = [m for m in mutants if m.notebook == notebook]
         half = (len(mine) + 1) // 2
-        shards += [(notebook, part) for part in (mine[:half], mine[half:]) if part]
+        shards += [(notebook, part, first) for part, first in ((mine[:half], True), (mine[half:], False)) if part]
     done, lock, started = [0], threading.Lock(), time.monotonic()
 
     def tick():
@@ -518,15 +556,19 @@ def run(mutants: list[Mutant], jobs: int = 2, options: Options = Options(limits=
                 progress(done[0], len(mutants), time.monotonic() - started)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_judge_notebook, nb, part, options, tick) for nb, part in shards]
+        futures = [pool.submit(_judge_notebook, nb, part, options, tick, first) for nb, part, first in shards]
         verdicts = [v for f in futures for v in f.result()]
     order = {m.id: i for i, m in enumerate(mutants)}
-    return sorted(verdicts, key=lambda v: order[v.mutant.id])
+    return sorted(verdicts, key=lambda v: order.get(v.mutant.id, -1))
 
 
 def report(verdicts: list[Verdict], listed: dict[str, str]) -> tuple[str, float, list[str]]:
     """The per-exercise table, the score, and the problems (a listed equivalent that the checker fails)."""
     rows, problems = [], []
+    problems += [f"the reference solution of {v.mutant.notebook}:{v.mutant.exercise} fails: "
+                 f"{v.feedback[0] if v.feedback else v.status}" for v in verdicts
+                 if v.mutant.operator == REFERENCE and v.killed]
+    verdicts = [v for v in verdicts if v.mutant.operator != REFERENCE]
     keys = list(dict.fromkeys((v.mutant.notebook, v.mutant.exercise) for v in verdicts))
     total_killed = total_counted = total_equivalent = 0
     lines = [f"{'exercise':<34} {'mutants':>7} {'killed':>7} {'survived':>8} {'equivalent':>10} {'score':>7}"]
@@ -580,7 +622,12 @@ def main(argv=None) -> int:
             print(f"  {done}/{total} ({seconds:.0f} s)", file=sys.stderr, flush=True)
 
     verdicts = run(mutants, args.jobs, progress=progress)
-    text, _, problems = report(verdicts, equivalents())
+    listed = equivalents()
+    text, _, problems = report(verdicts, listed)
+    if not (args.exercise or args.sample) and args.notebook == list(NOTEBOOKS):
+        generated = {m.id for m in mutants}
+        problems += [f"{EQUIVALENT_FILE.name} lists {i}, which is no longer generated" for i in listed
+                     if i not in generated]
     print(text)
     for problem in problems:
         print(f"PROBLEM: {problem}")

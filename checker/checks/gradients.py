@@ -9,9 +9,10 @@ import torch
 from checker import messages as msg
 from checker.checks.base import Check, Context
 from checker.compare import Tolerance, difference, unpack
-from checker.inputs import Case
+from checker.inputs import Case, renumbered
 
 GradHint = Callable[[str, torch.Tensor, "torch.Tensor | None"], "str | None"]
+STALE = 3.0  # a .g left over from an earlier pass: the code under test must replace it, not add to it
 
 
 def autograd_grads(forward: Callable, args: Sequence[torch.Tensor], wrt: Sequence[int], out_grad=None):
@@ -38,7 +39,7 @@ def grad_problems(label: str, names: Sequence[str], expected: Sequence[torch.Ten
         if problem is None:
             continue
         have = unpack(packed)
-        if accumulated is not None and have is not None and have.shape == want.shape \
+        if accumulated is not None and accumulated[i] is not None and have is not None and have.shape == want.shape \
                 and difference(label, accumulated[i], packed, tol) is None:
             problems.append(msg.GRAD_NOT_FRESH.format(input=label, what=name))
             continue
@@ -62,18 +63,22 @@ class FunctionGradients(Check):
     def run(self, ctx: Context):
         problems: list[str] = []
         cases = self.cases(ctx.seed)
+        cases = cases + [renumbered(cases[0], ctx.seed)] if cases else cases
         for case in cases:
-            answer = ctx.probe("call", args=list(case.args), preset_g=self.preset(case), collect_g=list(self.collect))
+            preset = self.preset(case)
+            stale = {i: torch.full_like(case.args[i], STALE) for i in self.collect if i not in preset}
+            answer = ctx.probe("call", args=list(case.args), preset_g={**preset, **stale}, collect_g=list(self.collect))
             if answer.raised:
                 problems.append(answer.raised_problem(case.label))
                 break
             returned, grads = self.expected(case)
+            accumulated = [g + STALE if i in stale else None for i, g in zip(self.collect, grads)]
             if returned is not None:
                 problem = difference(case.label, returned, answer.result["out"],
                                      Tolerance.for_dtype(returned.dtype, scale=10))
                 if problem:
                     problems.append(f"returned loss {problem}")
-            problems.extend(grad_problems(case.label, self.labels, grads, answer.result["g"], self.hints))
+            problems.extend(grad_problems(case.label, self.labels, grads, answer.result["g"], self.hints, accumulated))
             if problems:
                 break
         return self.outcome(problems[:4], [msg.GRADS_PASSED.format(names=", ".join(self.labels), count=len(cases))])
@@ -107,10 +112,12 @@ class LayerGradients(Check):
         for case in cases:
             answer = ctx.probe("layer", init_args=list(case.init_args), runs=[list(r) for r in case.runs],
                                out_g=case.out_g, collect_init=list(case.collect_init),
-                               collect_call=list(case.collect_call))
+                               collect_call=list(case.collect_call), stale=STALE)
             if answer.raised:
                 problems.append(answer.raised_problem(case.label))
                 break
+            if answer.result.get("changed"):
+                problems.append(msg.INPUT_MODIFIED.format(input=case.label, arg=f"number {answer.result['changed'][0]}"))
             problem = difference(case.label, case.expected_out, answer.result["out"],
                                  Tolerance.for_dtype(case.expected_out.dtype, scale=10))
             if problem:

@@ -93,15 +93,18 @@ class AutogradFunction(Check):
     def run(self, ctx: Context):
         gen = generator(ctx.seed + 11)
         x = randn(gen, 6, 4)
-        x = torch.where(x.abs() < 0.1, x.sign() * 0.2 + 0.05, x)  # away from the kink at 0
+        x = torch.where(x.abs() < 0.1, x.sign() * 0.2 + 0.05, x)  # away from the kink at 0...
+        x[0, :3] = 0.0  # ...but for a few exact zeros, where the gradient is 0, as torch's relu has it
         grad_out = randn(gen, 6, 4)
         x64 = torch.where(x.abs() < 0.1, torch.full_like(x, 0.3), x).double()
         answer = ctx.probe("autograd_function", x=x, grad_out=grad_out, x64=x64)
-        where = label(("x",), (x,))
+        where = label(("x",), (x,), "with exact zeros")
         if answer.raised:
             return self.outcome([answer.raised_problem(where)])
         r = answer.result
         problems = []
+        if r.get("grad_out_changed"):
+            problems.append(msg.GRAD_OUTPUT_MODIFIED.format(input=where))
         problem = difference(where, x.clamp_min(0), r["out"])
         if problem:
             problems.append(f"forward output {problem}")
@@ -127,7 +130,8 @@ class LinearLayerCheck(Check):
         n_in, n_out = self.sizes
         x = randn(generator(ctx.seed + 13), 16, n_in)
         args = f"{n_in}, {n_out}"
-        answer = ctx.probe("nn_module", init_args=[n_in, n_out], call_args=[x], seed=ctx.seed + 17)
+        bias = randn(generator(ctx.seed + 14), n_out)
+        answer = ctx.probe("nn_module", init_args=[n_in, n_out], call_args=[x], seed=ctx.seed + 17, bias=bias)
         where = label(("x",), (x,))
         if answer.raised:
             return self.outcome([answer.raised_problem(where)])
@@ -137,7 +141,7 @@ class LinearLayerCheck(Check):
             got = [f"{n} {tuple(s)}{'' if p else ' (not a Parameter)'}" for n, s, p in r["parameters"]] or "none"
             return self.outcome([msg.PARAMETERS_WRONG.format(name=ctx.exercise.name, args=args, got=got,
                                                              expected="weight (n_out, n_in), bias (n_out,)")])
-        weight, bias = unpack(r["weight"]), unpack(r["bias"])
+        weight, bias, bias_set = unpack(r["weight"]), unpack(r["bias"]), bias
         problems = []
         if bias is not None and float(bias.abs().max()) != 0.0:
             problems.append(msg.BIAS_NOT_ZERO.format(name=ctx.exercise.name, args=args, got=float(bias.abs().max())))
@@ -147,6 +151,10 @@ class LinearLayerCheck(Check):
         problem = difference(where, F.linear(x, weight, bias), r["out"])
         if problem:
             problems.append(f"forward output {problem}")
+        elif weight is not None and "out_with_bias" in r:
+            problem = difference(where + " with a nonzero bias", F.linear(x, weight, bias_set), r["out_with_bias"])
+            if problem:
+                problems.append(f"forward output {problem}")
         return self.outcome(problems)
 
 

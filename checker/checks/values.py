@@ -9,7 +9,7 @@ import torch
 from checker import messages as msg
 from checker.checks.base import CONSTRAINT, Check, Context
 from checker.compare import Tolerance, difference, narrowed_note, unpack
-from checker.inputs import Case
+from checker.inputs import Case, renumbered
 
 Hint = Callable[[Case, torch.Tensor, torch.Tensor | None], "str | None"]
 MAX_PROBLEMS = 3
@@ -35,6 +35,7 @@ class Values(Check):
         problems: list[str] = []
         notes: list[str] = []
         cases = self.cases(ctx.seed)
+        cases = cases + [renumbered(cases[0], ctx.seed)] if cases else cases
         for case in cases:
             answer = ctx.probe("call", args=list(case.args))
             if answer.raised:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 
 from checker import messages as msg
-from checker.checks.gradients import FunctionGradients, LayerCase, LayerGradients, autograd_grads
+from checker.checks.gradients import STALE, FunctionGradients, LayerCase, LayerGradients, autograd_grads
 from checker.checks.operations import AUTOGRAD, LargestAllocation, Ops
 from checker.checks.speed import SpeedBar
 from checker.exercises.cases import pick
@@ -141,7 +141,7 @@ def relu_layer_cases(seed: int) -> list[LayerCase]:
         out_g = relu_out_g(case)[1]
         _, grads = autograd_grads(relu_value, [inp], wrt=[0], out_grad=out_g)
         out.append(LayerCase(label(("x",), (inp,), case.note) + SECOND_PASS, (), [(inp,), (inp,)], out_g, (), (0,),
-                             ["x.g"], inp.clamp_min(0), grads, [2 * grads[0]]))
+                             ["x.g"], inp.clamp_min(0), grads, [grads[0] + STALE]))
     return out
 
 
@@ -157,7 +157,7 @@ def lin_layer_cases(seed: int) -> list[LayerCase]:
         out.append(LayerCase(label(("x", "w", "b"), (inp, w, b), case.note) + SECOND_PASS + " on another x",
                              (w, b), [(inp,), (second,)], out_g, (0, 1), (0,), ["w.g", "b.g", "x.g"], value,
                              [grads[1], grads[2], grads[0]],
-                             [first_grads[1] + grads[1], first_grads[2] + grads[2], grads[0]]))
+                             [first_grads[1] + grads[1], first_grads[2] + grads[2], grads[0] + STALE]))
     return out
 
 
@@ -167,7 +167,7 @@ def mse_layer_cases(seed: int) -> list[LayerCase]:
         inp, targ = case.args
         value, grads = autograd_grads(mse_value, [inp, targ], wrt=[0])
         out.append(LayerCase(case.label + SECOND_PASS, (), [(inp, targ), (inp, targ)], None, (), (0,), ["inp.g"],
-                             value, grads, [2 * grads[0]]))
+                             value, grads, [grads[0] + STALE]))
     return out
 
 
@@ -180,7 +180,7 @@ def model_cases(seed: int) -> list[LayerCase]:
             continue
         _, g1 = autograd_grads(network_loss, [x1, t1, w1, b1, w2, b2], wrt=[2, 3, 4, 5, 0])
         loss, g2 = autograd_grads(network_loss, [x2, t2, w1, b1, w2, b2], wrt=[2, 3, 4, 5, 0])
-        accumulated = [a + b for a, b in zip(g1[:4], g2[:4])] + [g2[4]]
+        accumulated = [a + b for a, b in zip(g1[:4], g2[:4])] + [g2[4] + STALE]
         out.append(LayerCase(f"{first.label}, then a second batch x {tuple(x2.shape)}", (w1, b1, w2, b2),
                              [(x1, t1), (x2, t2)], None, (0, 1, 2, 3), (0,),
                              ["w1.g", "b1.g", "w2.g", "b2.g", "x.g"], loss, g2, accumulated))

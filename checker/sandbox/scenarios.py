@@ -32,6 +32,9 @@ _isinstance = isinstance
 _Parameter = nn.Parameter
 _Module = nn.Module
 _Linear = nn.Linear
+_full_like = torch.full_like
+_no_grad = torch.no_grad
+_copy = torch.Tensor.copy_
 
 
 class MissingName(LookupError):
@@ -109,14 +112,20 @@ def call(ns, target, args, preset_g=None, collect_g=None, trace=None):
     return result
 
 
-def layer(ns, target, init_args, runs, out_g=None, collect_init=(), collect_call=(), trace=None):
-    """Build target(*init_args); for each run: out = obj(*args), [out.g = out_g], backward()."""
+def layer(ns, target, init_args, runs, out_g=None, collect_init=(), collect_call=(), trace=None, stale=None):
+    """Build target(*init_args); for each run: [a stale .g on the collected args], out = obj(*args),
+    [out.g = out_g], backward(); which run arguments the layer changed."""
     cls = resolve(ns, target)
     obj = cls(*init_args)
     result = {}
     report = None
+    modified: list[int] = []
     for run_args in runs:
         run_args = list(run_args)
+        if stale is not None:
+            for i in collect_call:
+                run_args[int(i)].g = _full_like(run_args[int(i)], stale)
+        before = snapshot(run_args)
         out = obj(*run_args)
         if out_g is not None:
             out.g = out_g
@@ -125,8 +134,9 @@ def layer(ns, target, init_args, runs, out_g=None, collect_init=(), collect_call
             obj.backward()
 
         _, report = _traced(trace, list(init_args) + run_args + ([out_g] if out_g is not None else []), backward)
+        modified += [i for i in changed(run_args, before) if i not in modified]
         result = {"out": pack(out), "g_init": grads_of([init_args[int(i)] for i in collect_init]),
-                  "g_call": grads_of([run_args[int(i)] for i in collect_call])}
+                  "g_call": grads_of([run_args[int(i)] for i in collect_call]), "changed": modified}
     if report is not None:
         result["trace"] = report
     return result
@@ -163,8 +173,10 @@ def autograd_function(ns, target, x, grad_out, x64):
     fn = resolve(ns, target)
     leaf = _detach(_clone(x)).requires_grad_()
     out = fn.apply(leaf)
+    kept = _clone(grad_out)
     out.backward(grad_out)
-    result = {"out": pack(out), "grad": pack(leaf.grad) if leaf.grad is not None else {"missing": True}}
+    result = {"out": pack(out), "grad": pack(leaf.grad) if leaf.grad is not None else {"missing": True},
+              "grad_out_changed": not _equal(grad_out, kept)}
     try:
         result["gradcheck"] = bool(_gradcheck(fn.apply, (_detach(_clone(x64)).requires_grad_(),),
                                               eps=1e-6, atol=1e-5, raise_exception=False))
@@ -174,7 +186,9 @@ def autograd_function(ns, target, x, grad_out, x64):
     return result
 
 
-def nn_module(ns, target, init_args, call_args=None, backward=False, seed=None):
+def nn_module(ns, target, init_args, call_args=None, backward=False, seed=None, bias=None):
+    """Build target(*init_args): its parameters and submodules; [its output on call_args, then again with
+    ``bias`` copied into its bias]; [the parameters' grads after out.backward()]."""
     cls = resolve(ns, target)
     if seed is not None:
         _manual_seed(seed)
@@ -193,6 +207,10 @@ def nn_module(ns, target, init_args, call_args=None, backward=False, seed=None):
     if call_args is not None:
         out = obj(*call_args)
         result["out"] = pack(out)
+        if bias is not None and _isinstance(getattr(obj, "bias", None), _Tensor):
+            with _no_grad():
+                _copy(obj.bias, bias)
+            result["out_with_bias"] = pack(obj(*call_args))
         if backward:
             out.backward()
             result["grads"] = [[name, pack(p.grad) if p.grad is not None else {"missing": True}]
