@@ -54,6 +54,8 @@ WRONG_EXCEPTION = "on {input}: expected {expected}, but it raised {type}: {messa
 
 # -- gradients -----------------------------------------------------------------------------
 GRAD_MISSING = "on {input}: {what} was not set"
+GRAD_STALE = ("on {input}: {what} was not set: it still holds the {stale:g}s the checker put there before the call "
+              "(a gradient stored somewhere else, such as .grad?)")
 GRAD_NOT_FRESH = "on {input}: after a second forward/backward, {what} holds the sum of both passes; assign gradients, don't accumulate them"
 GRADCHECK_FAILED = "torch.autograd.gradcheck in float64 failed on {input}{detail}"
 

@@ -29,7 +29,9 @@ halving, so the activations keep a stable scale through a deep ReLU network (He 
     "q_mse_squeeze": """
 (n, 1) - (n,) broadcasts to (n, n): every output is compared with every target, and the mean
 of that matrix is a number, so nothing crashes but the loss is wrong. `squeeze(-1)` removes only
-the trailing axis; a bare `squeeze()` would also remove the batch axis when n = 1.
+the trailing axis. A bare `squeeze()` also removes the batch axis when n = 1; the loss still comes
+out right there (a 0-d value minus a (1,) target broadcasts back), but it is fragile: it removes
+every axis of length 1, wherever it is.
 """,
     "q_reverse_order": """
 The chain rule: the gradient of the loss with respect to a layer's input needs the gradient with

@@ -54,6 +54,7 @@ class Mutant:
     operator: str
     description: str
     source: str
+    replaced: tuple = ()  # other entries the source redefines (restored afterwards, as the exercise's is)
 
 
 # -- generation ---------------------------------------------------------------------------------
@@ -533,7 +534,8 @@ def _judge_notebook(notebook: str, mutants: list[Mutant], options: Options, prog
             result = evaluate(exercises[mutant.exercise], box, options)
             if not box.alive():
                 box.restart()
-            box.run_cell(20_000 + k, sources[mutant.exercise])  # the reference back, for the next mutant
+            for name in (mutant.exercise, *mutant.replaced):  # the references back, for the next mutant
+                box.run_cell(20_000 + k, sources[name])
             verdicts.append(Verdict(mutant, result.status, list(result.feedback)))
             progress()
     return verdicts
@@ -564,7 +566,7 @@ def run(mutants: list[Mutant], jobs: int = 2, options: Options = Options(limits=
 
 def report(verdicts: list[Verdict], listed: dict[str, str]) -> tuple[str, float, list[str]]:
     """The per-exercise table, the score, and the problems (a listed equivalent that the checker fails)."""
-    rows, problems = [], []
+    problems: list[str] = []
     problems += [f"the reference solution of {v.mutant.notebook}:{v.mutant.exercise} fails: "
                  f"{v.feedback[0] if v.feedback else v.status}" for v in verdicts
                  if v.mutant.operator == REFERENCE and v.killed]

@@ -142,3 +142,11 @@ def test_a_lin_that_accumulates_its_gradients_fails_lin(tmp_path, notebook):
 def test_the_reference_layers_pass_the_second_pass(tmp_path, notebook, exercise):
     result = graded(tmp_path, notebook, exercise, {})
     assert result.status == "passed", result.feedback
+
+
+def test_a_gradient_stored_elsewhere_is_reported_as_not_set(tmp_path):
+    """The checker plants a stale .g before the call: a function that never sets .g is told so, not shown the
+    planted numbers as if they were its answer."""
+    result = graded(tmp_path, "03_backprop", "mse_grad", {"mse_grad": (
+        "def mse_grad(inp, targ):\n    inp.grad = 2.0 * (inp.squeeze(-1) - targ).unsqueeze(-1) / inp.shape[0]")})
+    assert result.status == "failed" and matches(msg.GRAD_STALE, result.feedback), result.feedback

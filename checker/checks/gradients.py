@@ -39,6 +39,10 @@ def grad_problems(label: str, names: Sequence[str], expected: Sequence[torch.Ten
         if problem is None:
             continue
         have = unpack(packed)
+        if have is not None and have.shape == want.shape and bool((have == STALE).all()) \
+                and not bool((want == STALE).all()):
+            problems.append(msg.GRAD_STALE.format(input=label, what=name, stale=STALE))
+            continue
         if accumulated is not None and accumulated[i] is not None and have is not None and have.shape == want.shape \
                 and difference(label, accumulated[i], packed, tol) is None:
             problems.append(msg.GRAD_NOT_FRESH.format(input=label, what=name))

@@ -161,6 +161,15 @@ def lin_layer_cases(seed: int) -> list[LayerCase]:
     return out
 
 
+def big_lin_layer_case(seed: int) -> LayerCase:
+    """The layer on lin_grad's large case: an outer product in backward shows in its largest allocation."""
+    inp, _, w, b = big_lin_case(seed).args
+    out_g = randn(generator(seed + 23), inp.shape[0], w.shape[1])
+    value, grads = autograd_grads(lin_value, [inp, w, b], wrt=[0, 1, 2], out_grad=out_g)
+    return LayerCase(label(("x", "w", "b"), (inp, w, b)), (w, b), [(inp,)], out_g, (0, 1), (0,),
+                     ["w.g", "b.g", "x.g"], value, [grads[1], grads[2], grads[0]])
+
+
 def mse_layer_cases(seed: int) -> list[LayerCase]:
     out = []
     for case in mse_cases(seed):

@@ -16,7 +16,7 @@ ENTRIES = [
              checks=(Subclass(), LayerGradients(backprop.relu_layer_cases, hints=(backprop.relu_hint,)))),
     Exercise("Lin", NOTEBOOK, 2.0, "Module subclass: w.g as a matrix product, no einsum or outer product",
              checks=(Subclass(), LayerGradients(backprop.lin_layer_cases, hints=backprop.LAYER_HINTS),
-                     BackwardOps(lambda seed: backprop.lin_layer_cases(seed)[0]))),
+                     BackwardOps(backprop.big_lin_layer_case))),
     Exercise("Mse", NOTEBOOK, 2.0, "Module subclass: forward and bwd of the loss",
              checks=(Subclass(), LayerGradients(backprop.mse_layer_cases, hints=(backprop.mean_hint,)))),
     Exercise("Model", NOTEBOOK, 2.0, "the model built from the Module subclasses",
