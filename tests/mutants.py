@@ -32,6 +32,7 @@ from checker.grading import Options, evaluate
 from checker.registry import NOTEBOOKS, Exercise, entries
 from checker.results import PASSED
 from checker.sandbox.runner import Limits, Sandbox
+from instructor.wrong_answers import LOOPS2, LOOPS3
 from solutions.source import entry_sources, imports
 
 EQUIVALENT_FILE = Path(__file__).with_name("mutants_equivalent.txt")
@@ -398,13 +399,6 @@ OUTER_MEMBERS = {
     "torch.tensordot": "return torch.tensordot(u, v, dims=0)",
     "torch.mm": "return torch.mm(u[:, None], v[None, :])",
 }
-LOOPS3_BODY = ("    import torch\n    c = torch.zeros(a.shape[0], b.shape[1], dtype=a.dtype)\n"
-               "    assert a.shape[1] == b.shape[0]\n"
-               "    for i in range(a.shape[0]):\n        for j in range(b.shape[1]):\n"
-               "            for p in range(a.shape[1]):\n                c[i, j] += a[i, p] * b[p, j]\n    return c\n")
-LOOPS2_BODY = ("    import torch\n    c = torch.zeros(a.shape[0], b.shape[1], dtype=a.dtype)\n"
-               "    for i in range(a.shape[0]):\n        for j in range(b.shape[1]):\n"
-               "            c[i, j] = (a[i, :] * b[:, j]).sum()\n    return c\n")
 AUTOGRAD_BODY = (
     "    import torch\n"
     "    leaves = [t.detach().requires_grad_() for t in (inp, w1, b1, w2, b2)]\n"
@@ -430,9 +424,7 @@ BODIES = {
         "repeat": "    shape = (x.shape[0], 1, x.shape[2], x.shape[3])\n"
                   "    return (x - mean[:, None, None].repeat(*shape)) / std[:, None, None].repeat(*shape)\n",
         "loop over channels": "    import torch\n    return torch.stack([(x[:, c] - mean[c]) / std[c] for c in range(x.shape[1])], 1)\n"},
-    ("01_matmul", "matmul_elementwise"): {"three loops (the next slower algorithm)": LOOPS3_BODY},
-    ("01_matmul", "matmul_broadcast"): {"two loops (the next slower algorithm)": LOOPS2_BODY,
-                                        "a loop over columns": "    import torch\n    return torch.stack("
+    ("01_matmul", "matmul_broadcast"): {"a loop over columns": "    import torch\n    return torch.stack("
                                         "[(a * b[:, j]).sum(1) for j in range(b.shape[1])], 1)\n"},
     ("01_matmul", "pairwise_sq_dists"): {
         "loop over points": "    import torch\n    return torch.stack([((x[i] - y) ** 2).sum(1) for i in range(x.shape[0])])\n",
@@ -442,10 +434,17 @@ BATCH_MEMBERS = {"torch.bmm": "return torch.bmm(a, b)", "@": "return a @ b", "to
                  "einsum per item": "return torch.stack([torch.einsum('ik,kj->ij', x, y) for x, y in zip(a, b)])"}
 
 
+SLOWER = {("01_matmul", "matmul_elementwise"): ("three loops", LOOPS3),
+          ("01_matmul", "matmul_broadcast"): ("two loops", LOOPS2)}  # the next slower algorithm, whole
+
+
 def op_forbidden(notebook, exercise, source):
     first = source.splitlines()[0]
     others = [(f"body replaced by {name}", f"{first}\n{body}") for name, body in
               BODIES.get((notebook, exercise), {}).items()]
+    if (notebook, exercise) in SLOWER:
+        name, template = SLOWER[(notebook, exercise)]
+        others.append((f"body replaced by {name} (the next slower algorithm)", template.format(name=exercise)))
     family = FORBIDDEN_BODIES.get((notebook, exercise))
     if family is None:
         return others

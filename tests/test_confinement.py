@@ -78,20 +78,26 @@ class Listeners:
         signal.signal(signal.SIGUSR1, self._old)
 
 
+ATTACK_NAMES = ("pwned", "sitecustomize", "jailbreak")  # what the attacks create in the folders they target
+
+
 def snapshot() -> dict[str, tuple]:
-    """Names, sizes and times of what an attack could write into."""
-    watched = [ROOT / "checker", Path(site.getsitepackages()[0]), ROOT, Path.home(), Path("/var/tmp")]
+    """Names, sizes and times of what an attack could write into: the whole checker package (bytecode
+    caches aside), and the files an attack would create in site-packages, the course root, home, /var/tmp
+    (other tests and people may change other files there while this runs)."""
     seen = {}
-    for top in watched:
-        walk = os.walk(top) if top.name == "checker" else [(str(top), [], os.listdir(top))]
-        for folder, _, files in walk:
-            for name in files:
-                path = os.path.join(folder, name)
-                try:
-                    st = os.lstat(path)
-                    seen[path] = (st.st_size, st.st_mtime_ns)
-                except OSError:
-                    pass
+    for folder, dirs, files in os.walk(ROOT / "checker"):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        for name in files:
+            seen[os.path.join(folder, name)] = None
+    for top in (Path(site.getsitepackages()[0]), ROOT, Path.home(), Path("/var/tmp")):
+        seen.update({str(top / n): None for n in os.listdir(top) if n.startswith(ATTACK_NAMES)})
+    for path in seen:
+        try:
+            st = os.lstat(path)
+            seen[path] = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            pass
     return seen
 
 

@@ -14,6 +14,7 @@ from checker.checks.operations import op_families
 from checker.grading import Options, grade
 from checker.sandbox.runner import Limits
 from tests.helpers import cells_for, matches, write_py
+from tests.lesson_variants import VARIANTS
 from tests.mutants import MATMUL_MEMBERS, NORM_MEMBERS, OUTER_MEMBERS, generate, run
 
 OPTIONS = Options(limits=Limits(cell_seconds=10.0))
@@ -25,16 +26,8 @@ def graded(tmp_path, notebook, exercise, replace):
 
 
 # -- 1. the lesson's own code -------------------------------------------------------------------
-LESSON_LOOPS = """def matmul_loops(a, b):
-    ar, ac = a.shape
-    br, bc = b.shape
-    assert ac == br
-    c = torch.zeros(ar, bc)
-    for i in range(ar):
-        for j in range(bc):
-            for k in range(ac):
-                c[i, j] += a[i, k] * b[k, j]
-    return c"""
+# the lesson's own matmul_loops: torch.zeros(ar, bc) makes a float32 result, whatever the inputs' dtype
+LESSON_LOOPS = next(v.source for v in VARIANTS if (v.exercise, v.id) == ("matmul_loops", "lesson-zeros-assert"))
 
 
 def test_a_float32_result_for_float64_inputs_passes_with_a_note(tmp_path):
