@@ -90,6 +90,15 @@ def _parents(tree) -> dict:
     return {child: parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
 
 
+def _replace(tree, node, replacement) -> None:
+    parent = _parents(tree)[node]
+    for field, value in ast.iter_fields(parent):
+        if value is node:
+            setattr(parent, field, replacement)
+        elif isinstance(value, list) and node in value:
+            value[value.index(node)] = replacement
+
+
 def op_arith(source):
     def change(node, tree):
         new = ARITH.get(type(node.op))
@@ -122,14 +131,7 @@ def op_negative_axis(source):
     """-1 (an axis, usually) -> 0."""
     def change(node, tree):
         if isinstance(node.operand, ast.Constant) and node.operand.value == 1:
-            parents = _parents(tree)
-            parent = parents[node]
-            replacement = ast.Constant(0)
-            for field, value in ast.iter_fields(parent):
-                if value is node:
-                    setattr(parent, field, replacement)
-                elif isinstance(value, list) and node in value:
-                    value[value.index(node)] = replacement
+            _replace(tree, node, ast.Constant(0))
             return "-1 -> 0"
         return None
     return _variants(source, lambda n: isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.USub), change)
@@ -183,15 +185,6 @@ def op_keepdim(source):
         return None
     return _variants(source, lambda n: isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
                      and n.func.attr in {"sum", "mean"}, change)
-
-
-def _replace(tree, node, replacement) -> None:
-    parent = _parents(tree)[node]
-    for field, value in ast.iter_fields(parent):
-        if value is node:
-            setattr(parent, field, replacement)
-        elif isinstance(value, list) and node in value:
-            value[value.index(node)] = replacement
 
 
 def op_drop_transpose(source):
@@ -373,7 +366,7 @@ MATMUL_MEMBERS = {
                    "for j in range(b.shape[1])], 1)",
     "torch.baddbmm": "return torch.baddbmm(torch.zeros(1, a.shape[0], b.shape[1], dtype=a.dtype), a[None], b[None])[0]",
     "torch.addbmm": "return torch.addbmm(torch.zeros(a.shape[0], b.shape[1], dtype=a.dtype), a[None], b[None])",
-    "torch.chain_matmul": "return torch.linalg.multi_dot([a, b])",
+    "torch.chain_matmul": "return torch.chain_matmul(a, b)",
     "torch.linalg.multi_dot": "return torch.linalg.multi_dot([a, b, torch.eye(b.shape[1], dtype=a.dtype)])",
     "torch.linalg.matmul": "return torch.linalg.matmul(a, b)",
     "torch.linalg.vecdot": "return torch.linalg.vecdot(a[:, None, :], b.t()[None, :, :])",
