@@ -11,6 +11,12 @@ if _os.environ.get("CHECKER_IN_SANDBOX"):
 
     check_all = grade_cell = check
 else:
+    import sys as _sys
+
+    if "IPython" in _sys.modules:  # in a kernel: record how each cell run ends, for check()
+        from checker.kernel_history import install_here as _install_here
+        _install_here()
+
     def check(name, notebook=None, path=None):
         """Check one exercise; see ``checker.notebook.check``."""
         from checker.notebook import check as _check

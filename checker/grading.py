@@ -28,6 +28,7 @@ class Options:
     speed: bool = True  # hidden checks re-run the values on other inputs; timing them again adds nothing
     limits: Limits = Limits()
     overall_seconds: float = OVERALL_SECONDS
+    missing: str = msg.NOT_ATTEMPTED_MISSING  # in a kernel: msg.NOT_RUN_IN_KERNEL
 
 
 @functools.lru_cache(maxsize=1)
@@ -83,7 +84,7 @@ def evaluate(exercise: Exercise, sandbox: Sandbox, options: Options) -> Exercise
     """Run every check of one exercise and decide its status and score."""
     started = time.monotonic()
     ctx = Context(exercise, sandbox, exercise_seconds(exercise), options.seed,
-                  human_bytes(options.limits.memory_bytes))
+                  human_bytes(options.limits.memory_bytes), options.missing)
     outcomes = []
     try:
         for check in exercise.checks:
@@ -135,8 +136,13 @@ class GradingSession:
             return
         if self.progress:
             self.progress(f"loading {self.submission.path.name}")
-        self.reports = {r.index: r for r in self.sandbox.load()}
+        self.reports = {r.index: r for r in self.sandbox.load(self._running_cell if self.progress else None)}
         self.notes += [f"cell {r.index}: {r.stopped}" for r in self.reports.values() if r.stopped]
+
+    def _running_cell(self, index: int, submission: Submission | None = None) -> None:
+        cell = next((c for c in (submission or self.submission).cells if c.index == index), None)
+        first = next((line.strip() for line in (cell.original if cell else "").splitlines() if line.strip()), "")
+        self.progress(msg.RUNNING_CELL.format(index=index, first_line=first[:60]))
 
     def extend(self, submission: Submission) -> bool:
         """Follow a kernel that has run more cells since: run only the new ones in the same sandbox.
@@ -150,6 +156,8 @@ class GradingSession:
             added = submission.cells[len(old):]
             self.sandbox.cells.extend((c.index, c.source) for c in added)
             for cell in added:
+                if self.progress:
+                    self._running_cell(cell.index, submission)
                 self.reports[cell.index] = self.sandbox.run_cell(cell.index, cell.source)
             self.submission = submission
             self._results.clear()
@@ -178,7 +186,8 @@ class GradingSession:
 
     def notebook_result(self, chosen: Iterable[Exercise | Question]) -> NotebookResult:
         results = [self.result(e) for e in chosen]
-        return NotebookResult(self.submission.notebook, results, self.notes, time.monotonic() - self.started,
+        return NotebookResult(self.submission.notebook, results, self.submission.notes + self.notes,
+                              time.monotonic() - self.started,
                               self.sandbox.layers.describe())
 
 

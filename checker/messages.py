@@ -13,6 +13,12 @@ STATUS_TEXT = {
 }
 NOT_ATTEMPTED_STUB = "not attempted yet: {name} still raises NotImplementedError"
 NOT_ATTEMPTED_MISSING = "not attempted: no {name} is defined in this notebook"
+NOT_RUN_IN_KERNEL = ("not run in this kernel yet: no {name} is defined by the cells this kernel has run; "
+                     "run the cell with its def (or Run All), then check again")
+RUNNING_CELL = "running your cell {index} ({first_line})"
+STILL_WAITING = "check: still {activity} after {seconds:.0f} s (the checker stops it at {limit:.0f} s)"
+TEST_CELL_FAILED = "{name}: {status} ({points} points)"  # then the first feedback line, wrapped
+CHECKER_DID_NOT_RUN = "{name}: the checker could not run"
 DEFINING_CELL_FAILED = "the cell that defines {name} failed ({where}): {error}"
 DEFINING_CELL_STOPPED = "the cell that defines {name} could not run: {reason}"
 MANUAL_QUESTION = "written answer: to be graded by hand"
@@ -76,10 +82,11 @@ FULL_SIZE_COPIES = (
 
 # -- speed ---------------------------------------------------------------------------------
 SPEED_FAILED = (
-    "too slow on {input}: {student} against {reference} for {yardstick}: {ratio:.3g}x, "
-    "the bar is {bar:.3g}x"
+    "too slow on {input}: {student} against {reference} for {yardstick}: {ratio:.3g}x its time, "
+    "but at most {bar:.3g}x passes"
 )
-SPEED_PASSED = "speed on {input}: {student} against {reference} for {yardstick}: {ratio:.3g}x (bar {bar:.3g}x)"
+SPEED_PASSED = ("speed on {input}: {student} against {reference} for {yardstick}: {ratio:.3g}x its time "
+                "(lower is faster; at most {bar:.3g}x passes)")
 SPEED_WRONG_ANSWERS = "the answers produced while being timed were wrong (on {input}): {detail}"
 
 # -- statistics ----------------------------------------------------------------------------

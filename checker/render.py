@@ -43,27 +43,48 @@ def text(result: NotebookResult, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
+CODE_STYLE = ("white-space:pre-wrap;box-decoration-break:clone;-webkit-box-decoration-break:clone;"
+              "padding:1px 3px")
+CELL_STYLE = "text-align:left;vertical-align:top;padding:2px 8px"
+
+
+def _feedback_item(e: ExerciseResult, line: str) -> str:
+    if e.status == FAILED:
+        return f'<li><code style="{CODE_STYLE}">{html.escape(line)}</code></li>'
+    return f"<li>{html.escape(line)}</li>"
+
+
 def exercise_html(e: ExerciseResult) -> str:
     colour = COLOURS[e.status]
-    items = "".join(f"<li><code>{html.escape(line)}</code></li>" if e.status == FAILED else
-                    f"<li>{html.escape(line)}</li>" for line in e.feedback)
+    items = "".join(_feedback_item(e, line) for line in e.feedback)
     return (
-        f'<div class="checker-result" style="border-left:4px solid {colour};padding:4px 10px;margin:4px 0">'
+        f'<div class="checker-result" style="border-left:4px solid {colour};padding:4px 10px;margin:4px 0;'
+        f'text-align:left">'
         f'<b>{html.escape(e.name)}</b>: <span style="color:{colour};font-weight:bold">'
         f'{html.escape(msg.STATUS_TEXT[e.status])}</span> ({_points(e)} points)'
         f'<ul style="margin:2px 0">{items}</ul></div>'
     )
 
 
+def notes_html(notes: list[str]) -> str:
+    return "".join(f'<div style="color:#57606a;text-align:left">note: {html.escape(n)}</div>' for n in notes)
+
+
 def notebook_html(result: NotebookResult) -> str:
+    def cell(content: str, extra: str = "") -> str:
+        return f'<td style="{CELL_STYLE}{extra}">{content}</td>'
+
     rows = "".join(
-        f'<tr><td><code>{html.escape(e.name)}</code></td>'
-        f'<td style="color:{COLOURS[e.status]};font-weight:bold">{html.escape(msg.STATUS_TEXT[e.status])}</td>'
-        f'<td>{_points(e)}</td><td>{html.escape(e.feedback[0]) if e.feedback and e.status != PASSED else ""}</td></tr>'
+        "<tr>" + cell(f"<code>{html.escape(e.name)}</code>", ";white-space:nowrap")
+        + cell(html.escape(msg.STATUS_TEXT[e.status]), f";color:{COLOURS[e.status]};font-weight:bold;white-space:nowrap")
+        + cell(_points(e), ";white-space:nowrap")
+        + cell(html.escape(e.feedback[0]) if e.feedback and e.status != PASSED else "") + "</tr>"
         for e in result.exercises)
-    return (f"<div><b>{html.escape(result.notebook)}</b>: {result.score:g}/{result.max_score:g} points"
-            f'<table><tr><th>exercise</th><th>status</th><th>points</th><th>feedback</th></tr>{rows}</table>'
-            f'{_confinement_html(result.confinement)}</div>')
+    header = "".join(f'<th style="{CELL_STYLE}">{h}</th>' for h in ("exercise", "status", "points", "feedback"))
+    return (f'<div style="text-align:left"><b>{html.escape(result.notebook)}</b>: '
+            f"{result.score:g}/{result.max_score:g} points"
+            f'<table style="margin:4px 0"><tr>{header}</tr>{rows}</table>'
+            f"{notes_html(result.notes)}{_confinement_html(result.confinement)}</div>")
 
 
 def _confinement_html(confinement: str) -> str:

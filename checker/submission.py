@@ -40,6 +40,7 @@ class Submission:
     path: Path
     notebook: str
     cells: list[Cell]
+    notes: list[str] = dataclasses.field(default_factory=list)  # for the student, about what was read
 
     def cell_defining(self, name: str) -> Cell | None:
         found = None

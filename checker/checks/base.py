@@ -49,8 +49,10 @@ class Answer:
 class Context:
     """One exercise's view of the sandbox: probes it, within that exercise's time limit."""
 
-    def __init__(self, exercise, sandbox, seconds: float, seed: int, memory_limit: str):
+    def __init__(self, exercise, sandbox, seconds: float, seed: int, memory_limit: str,
+                 missing: str = msg.NOT_ATTEMPTED_MISSING):
         self.exercise = exercise
+        self.missing = missing  # the text for a name the code never defined
         self.sandbox = sandbox
         self.seconds = seconds
         self.seed = seed
@@ -61,7 +63,7 @@ class Context:
         params.setdefault("target", self.exercise.name)
         answer = self.sandbox.probe(scenario, params, self.seconds, what)
         if "missing" in answer:
-            raise NotAttempted(msg.NOT_ATTEMPTED_MISSING.format(name=answer["missing"]))
+            raise NotAttempted(self.missing.format(name=answer["missing"]))
         raised = answer.get("raised")
         if raised:
             if raised.get("not_implemented"):

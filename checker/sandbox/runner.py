@@ -156,10 +156,9 @@ class Sandbox:
             if time.monotonic() - started > self.limits.load_seconds:
                 self.reports[index] = CellReport(index, stopped="not run: the time limit for loading was reached")
                 continue
-            report = self._exec_cell(index, source)
-            self.reports[index] = report
             if progress:
-                progress(index)
+                progress(index)  # before: a slow cell can be named while it runs
+            self.reports[index] = self._exec_cell(index, source)
         return [self.reports[i] for i, _ in self.cells]
 
     def restart(self) -> None:
