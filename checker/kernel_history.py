@@ -22,7 +22,8 @@ from pathlib import Path
 CHECK_CALL = re.compile(r"^\s*(#|from checker[\w.]* import|import checker|(check|check_all|grade_cell)\()")
 INTERRUPTED, FAILED, FINISHED = "interrupted", "failed", "finished"
 KEPT_WHEN_INTERRUPTED = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-TRIMMED_NOTE = "cell [{count}] was interrupted ({first_line}): only its definitions were checked"
+TRIMMED_NOTE = ("cell [{count}] was interrupted in this kernel ({first_line}): the check ran only its "
+                "definitions (def, class, import), if any; run it again to have all of it checked")
 
 _INSTALLED = "_foundations_checker_record"
 
@@ -36,10 +37,15 @@ class Run:
 
 @dataclasses.dataclass(frozen=True)
 class Replayed:
-    """A cell to replay: its text, the kernel's execution number of its last run, whether trimmed."""
+    """A cell to replay: its text, the kernel's execution number of its last run, and, when it was
+    interrupted, the text it had (``source`` is then only its definitions, possibly none)."""
     source: str
     count: int = 0
-    trimmed: bool = False
+    interrupted: str | None = None
+
+    @property
+    def trimmed(self) -> bool:
+        return self.interrupted is not None
 
 
 def install(shell) -> None:
@@ -118,9 +124,7 @@ def replayed(history: list[str], record: dict[int, Run], notebook: Path | None) 
         if (run and run.cell_id in skip_ids) or source.strip() in skip_texts:
             continue
         if run and run.outcome == INTERRUPTED:
-            kept = definitions(source)
-            if kept.strip():
-                chosen.append(Replayed(kept, count, trimmed=True))
+            chosen.append(Replayed(definitions(source), count, interrupted=source))
             continue
         chosen.append(Replayed(source, count))
     return list(reversed(chosen))

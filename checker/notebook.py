@@ -69,11 +69,11 @@ def _submission(notebook: str, path: str | None) -> tuple[Submission, bool]:
     cells = kernel_history.from_kernel(_saved_notebook(notebook))
     if cells is None:
         return read_submission(f"{notebook}.ipynb", notebook), False
-    notes = [kernel_history.TRIMMED_NOTE.format(count=c.count, first_line=_first_line(c.source))
+    notes = [kernel_history.TRIMMED_NOTE.format(count=c.count, first_line=_first_line(c.interrupted))
              for c in cells if c.trimmed]
     # each cell is numbered as the kernel numbered its run: "cell 7" is the cell whose prompt says [7]
     return Submission(Path.cwd() / f"{notebook}.ipynb", notebook,
-                      [Cell(c.count, _transform(c.source), c.source) for c in cells], notes), True
+                      [Cell(c.count, _transform(c.source), c.source) for c in cells if c.source.strip()], notes), True
 
 
 def _first_line(source: str) -> str:

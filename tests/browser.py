@@ -25,7 +25,10 @@ CHROMIUM_FLAGS = [  # this machine's network is closed: no background connection
     "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
 ]
 SERVER_START_SECONDS = 60
-NO_WINDOWING = {"windowingMode": "none"}  # every cell stays in the page, so all can be read
+LAB_SETTINGS = {
+    "@jupyterlab/notebook-extension/tracker": {"windowingMode": "none"},  # every cell stays in the page
+    "@jupyterlab/apputils-extension/notification": {"fetchNews": "false", "checkForUpdates": False},
+}
 
 
 def chromium() -> str | None:
@@ -60,9 +63,11 @@ class Lab:
         self.port = _free_port()
         self.token = "foundations-browser-test"
         settings = self.folder.parent / f"{self.folder.name}-lab-settings"
-        tracker = settings / "@jupyterlab" / "notebook-extension"
-        tracker.mkdir(parents=True, exist_ok=True)
-        (tracker / "tracker.jupyterlab-settings").write_text(json.dumps(NO_WINDOWING))
+        for plugin, values in LAB_SETTINGS.items():
+            package, name = plugin.rsplit("/", 1)
+            folder = settings / package
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{name}.jupyterlab-settings").write_text(json.dumps(values))
         self.log_path = self.folder.parent / f"{self.folder.name}-lab.log"
         self.env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), **(env or {})}
         self.process: subprocess.Popen | None = None
@@ -135,21 +140,30 @@ class Browser:
         self.page.locator(".lm-Menu-itemLabel", has_text=item).first.click()
 
     def wait_idle(self, timeout: float = 600) -> None:
-        """Until the kernel is idle and no cell waits in the queue (prompt ``[*]``)."""
+        """Until no cell is running or waiting (no ``[*]`` prompt) and the kernel says idle."""
         deadline = time.monotonic() + timeout
         time.sleep(0.5)
         while time.monotonic() < deadline:
             busy = self.page.evaluate(
-                "() => [...document.querySelectorAll('.jp-InputPrompt')].some(p => p.textContent.includes('*'))")
-            status = self.page.locator(".jp-Notebook-ExecutionIndicator").first
-            idle_attr = status.get_attribute("data-status") if status.count() else "idle"
-            if not busy and idle_attr in (None, "idle"):
+                "() => [...document.querySelectorAll('.jp-InputPrompt')].some(p => p.textContent.includes('*'))"
+                " || !!document.querySelector('.jp-Notebook-ExecutionIndicator[data-status=\"busy\"]')")
+            if not busy:
                 return
             time.sleep(0.5)
         raise TimeoutError("the notebook is still running")
 
     def run_all(self) -> None:
         self.menu("Run", "Run All Cells")
+        self.wait_idle()
+
+    def interrupt(self) -> None:
+        self.menu("Kernel", "Interrupt Kernel")
+        self.wait_idle()
+
+    def restart(self) -> None:
+        self.menu("Kernel", "Restart Kernel")
+        self.page.locator(".jp-Dialog button", has_text="Restart").first.click()
+        self.page.wait_for_timeout(1500)
         self.wait_idle()
 
     def code_cells(self):
@@ -160,26 +174,50 @@ class Browser:
             "() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')].map(p => p.textContent.trim())")
 
     def cell_index(self, contains: str) -> int:
+        """The first code cell whose text contains ``contains``."""
         sources = self.page.evaluate(
-            "() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-editor')].map(e => e.textContent)")
+            "() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .cm-content')].map(e => e.innerText)")
         for i, text in enumerate(sources):
             if contains in text:
                 return i
         raise LookupError(f"no code cell contains {contains!r}")
 
-    def replace_cell(self, index: int, source: str) -> None:
-        """Select code cell ``index``, replace its text with ``source`` (typed) and run it."""
-        cell = self.code_cells().nth(index)
-        editor = cell.locator(".cm-content").first
+    def type_into(self, index: int, source: str) -> None:
+        """Replace the text of code cell ``index`` with ``source``, as typed."""
+        editor = self.code_cells().nth(index).locator(".cm-content").first
+        editor.scroll_into_view_if_needed()
         editor.click()
-        self.page.keyboard.press("Control+a")
-        self.page.keyboard.press("Delete")
         editor.fill(source)
-        self.page.keyboard.press("Shift+Enter")
-        self.wait_idle()
 
-    def output_text(self, index: int) -> str:
-        return self.code_cells().nth(index).locator(".jp-OutputArea").inner_text()
+    def run(self, index: int, wait: bool = True) -> None:
+        """Run code cell ``index`` (Shift+Enter in its editor)."""
+        editor = self.code_cells().nth(index).locator(".cm-content").first
+        editor.scroll_into_view_if_needed()
+        editor.click()
+        self.page.keyboard.press("Shift+Enter")
+        if wait:
+            self.wait_idle()
+
+    def add_cell(self, source: str) -> int:
+        """A new code cell at the end holding ``source``; its index."""
+        last = self.code_cells().count() + self.page.locator(".jp-Notebook .jp-MarkdownCell").count() - 1
+        self.page.locator(".jp-Notebook .jp-Cell").nth(last).locator(".jp-InputPrompt").first.click()
+        self.page.keyboard.press("Escape")
+        self.page.keyboard.press("b")
+        index = self.code_cells().count() - 1
+        self.type_into(index, source)
+        return index
+
+    def output(self, index: int) -> str:
+        return self.code_cells().nth(index).locator(".jp-Cell-outputWrapper").inner_text()
+
+    def cell_shot(self, index: int, name: str) -> Path:
+        self.count += 1
+        path = self.shots / f"{self.prefix}{self.count:02d}-{name}.png"
+        cell = self.code_cells().nth(index)
+        cell.scroll_into_view_if_needed()
+        cell.screenshot(path=str(path))
+        return path
 
     def save(self) -> None:
         self.page.keyboard.press("Control+s")

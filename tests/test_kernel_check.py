@@ -16,7 +16,7 @@ import pytest
 from jupyter_client.manager import start_new_kernel
 
 from checker import messages as msg
-from checker.kernel_history import FINISHED, INTERRUPTED, Run, definitions, replayed
+from checker.kernel_history import FINISHED, INTERRUPTED, TRIMMED_NOTE, Run, definitions, replayed
 from checker.sandbox.spawn import Limits
 from tests.helpers import matches
 from solutions.source import entry_sources
@@ -33,9 +33,9 @@ def test_an_interrupted_cell_is_replayed_as_its_definitions_only():
     assert definitions(source) == "import math\n@staticmethod\ndef f(x):\n    return x\nclass A:\n    pass\n"
     history = ["", "x = 1", HANG, CALL_HANGING, "check('matmul_loops')", "def g():\n    return 2\ng()"]
     record = {3: Run("c3", INTERRUPTED), 4: Run("c4", FINISHED), 5: Run("c5", INTERRUPTED)}
-    assert [c.source for c in replayed(history, record, None)] == ["x = 1", HANG, "def g():\n    return 2\n"] != \
+    assert [c.source for c in replayed(history, record, None)] == ["x = 1", HANG, "", "def g():\n    return 2\n"] != \
         [c.source for c in replayed(history, {}, None)]
-    assert [c.trimmed for c in replayed(history, record, None)] == [False, False, True]
+    assert [c.interrupted for c in replayed(history, record, None)] == [None, None, CALL_HANGING, history[5]]
 
 
 def test_demonstrations_and_test_cells_of_the_saved_notebook_are_not_replayed(tmp_path):
@@ -147,6 +147,7 @@ def test_a_hung_cell_that_was_interrupted_is_not_replayed_to_its_limit(kernel):
     k.run(entry_sources("01_matmul")["matmul_loops"])
     checked = k.run("check('matmul_loops')")
     assert "passed" in checked["text"] and checked["error"] is None, checked
+    assert matches(TRIMMED_NOTE, [checked["text"]]) and CALL_HANGING[:40] in checked["text"]
     assert checked["seconds"] < Limits().cell_seconds / 2, checked["seconds"]
     # the same cell not interrupted (the kernel's record says it finished) is replayed as it is
     assert replayed(["", CALL_HANGING], {1: Run(None, FINISHED)}, None)[0].source == CALL_HANGING
