@@ -1,4 +1,4 @@
-"""``python -m instructor sync|release|autograde|demo|doctor``."""
+"""``python -m instructor sync|release|autograde|demo|doctor|catalogue|student-kit``."""
 from __future__ import annotations
 
 import argparse
@@ -22,7 +22,15 @@ def main(argv=None) -> int:
     sub.add_parser("doctor", help="which confinement layers student code gets here, proven with a real kernel")
     demo = sub.add_parser("demo", help="release, a sample class of 42 students, autograde, feedback, summary")
     demo.add_argument("--jobs", type=int, default=None)
+    catalogue = sub.add_parser("catalogue", help="generate docs/EXERCISES.md from the registry, checks and release")
+    catalogue.add_argument("--check", action="store_true", help="only say whether it is out of step (exit 1)")
+    kit = sub.add_parser("student-kit", help="the checker wheel and the released notebooks' zip, for students")
+    kit.add_argument("--out", default=None, help="the folder to write them to (default: dist/student-kit)")
     args = parser.parse_args(argv)
+    if args.command == "catalogue":
+        return _catalogue(args.check)
+    if args.command == "student-kit":
+        return _student_kit(args.out)
     if args.command == "doctor":
         from instructor import doctor
         from instructor.notebooks import ROOT
@@ -50,6 +58,35 @@ def main(argv=None) -> int:
         return 1 if (changed and args.check) else 0
     paths = release.release()
     print("released:", ", ".join(str(p.relative_to(release.ROOT)) for p in paths))
+    return 0
+
+
+def _catalogue(check_only: bool) -> int:
+    from instructor import catalogue
+
+    changed = catalogue.write(check_only=check_only)
+    shown = catalogue.CATALOGUE.relative_to(catalogue.ROOT)
+    if check_only:
+        if changed:
+            print(f"instructor: {catalogue.OUT_OF_STEP.format(path=shown)}", file=sys.stderr)
+            return 1
+        print(catalogue.IN_STEP.format(path=shown))
+        return 0
+    print(catalogue.summary())
+    return 0
+
+
+def _student_kit(out: str | None) -> int:
+    from pathlib import Path
+
+    from instructor import student_kit
+
+    try:
+        kit = student_kit.build(Path(out) if out else student_kit.DEFAULT_OUT)
+    except student_kit.KitError as exc:
+        print(f"instructor: {exc}", file=sys.stderr)
+        return 1
+    print(student_kit.summary(kit))
     return 0
 
 

@@ -47,7 +47,10 @@ def test_instructor_path_commands_exist_and_sources_are_in_step():
     steps = commands("instructor-path")
     assert [s[:4] for s in steps] == [["python", "-m", "instructor", "sync"], ["python", "-m", "instructor", "release"],
                                       ["python", "-m", "instructor", "autograde"],
-                                      ["python", "-m", "instructor", "autograde"], ["python", "-m", "instructor", "doctor"]]
+                                      ["python", "-m", "instructor", "autograde"], ["python", "-m", "instructor", "doctor"],
+                                      ["python", "-m", "instructor", "catalogue"],
+                                      ["python", "-m", "instructor", "student-kit"]]
     for step in steps:
         assert run(step[:4] + ["--help"], ROOT).returncode == 0
     assert run(["python", "-m", "instructor", "sync", "--check"], ROOT).returncode == 0
+    assert run(["python", "-m", "instructor", "catalogue", "--check"], ROOT).returncode == 0
