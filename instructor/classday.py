@@ -9,6 +9,8 @@ from pathlib import Path
 
 from checker.registry import NOTEBOOKS
 from instructor import autograde as ag
+from instructor import mistakes as mk
+from instructor import mistakes_report
 from instructor import tool_env
 from instructor.notebooks import ROOT
 
@@ -80,12 +82,16 @@ def summary(root: Path, table: list[dict], seconds: float, students: int,
     lines += ["", "pass rate per exercise (full points):"]
     for name, rate in rates.items():
         lines.append(f"  {name:<34} {100 * rate:5.1f}%  {'#' * round(20 * rate)}")
+    found = mk.collect(root)
+    report = mistakes_report.write_html(found, root / "mistakes.html")
+    lines += [""] + mistakes_report.summary_lines(found, report, root / "autograde")
     flagged = sum(r["status"] != "graded" for r in table)
     layers = sorted({r.get("confinement", "") for r in table} - {""})
     lines += ["", "sandbox (student code in every kernel and checker process): " + (" / ".join(layers) or "unknown")]
     lines += ["", f"{students} students autograded in {seconds:.0f} s ({60 * students / max(seconds, 1e-9):.1f}/min); "
                   f"{flagged} flagged. grades: {root / 'grades.csv'}"]
-    chart = ag.chart(table, rates, root / "grades.png")
+    pairs = [(f"{mk.short_label(nb, ex)}: {kind}", n) for nb, ex, kind, n in found.pairs()]
+    chart = ag.chart(table, rates, root / "grades.png", pairs)
     lines.append(f"chart: {chart}")
     if expected:
         lines.append(f"scores match the sample class's expected totals for {len(expected) - len(wrong)} of "
@@ -100,7 +106,7 @@ def reset(root: Path) -> None:
     for child in (root / "autograde").glob("*"):
         if child.name != "README.md":
             shutil.rmtree(child) if child.is_dir() else child.unlink()
-    for name in ("gradebook.db", "grades.csv", "grades.png"):
+    for name in ("gradebook.db", "grades.csv", "grades.png", "mistakes.html"):
         (root / name).unlink(missing_ok=True)
 
 
