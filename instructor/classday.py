@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from checker.registry import NOTEBOOKS
+from checker.sandbox import template
 from instructor import autograde as ag
 from instructor import mistakes as mk
 from instructor import mistakes_report
@@ -31,7 +32,8 @@ def grade_class(root: Path = ROOT, jobs: int | None = None, only: list[str] | No
     flags = ag.prepare(root / "submitted")
     if only:
         flags = [f for f in flags if f.student in only]
-    runs = ag.autograde(root, only=only, jobs=jobs, extra=list(extra), progress=progress)
+    with template.running(say):  # every checker child of every student is forked from one template
+        runs = ag.autograde(root, only=only, jobs=jobs, extra=list(extra), progress=progress)
     graded = [r.student for r in runs]
     ag.save_flags(root, flags + ag.run_flags(runs), graded)
     ag.save_confinement(root, runs)

@@ -6,9 +6,10 @@
 (d) autograde throughput: ours (parallel, verdicts out of kernel) against plain sequential nbgrader;
 (e) what confinement adds to starting a process for student code: a bare interpreter against the
     jail launcher with every layer, for an empty program and one that imports torch;
-(f) the mutation score: every mutant of the reference solutions through the checker (``make mutants``).
+(f) the mutation score: every mutant of the reference solutions through the checker (``make mutants``);
+(g) a confined checker child ready to work: started afresh against forked from the template.
 
-    python -m tests.bench [--section a b c d e f] [--rounds 20] [--students 6]
+    python -m tests.bench [--section a b c d e f g] [--rounds 20] [--students 6]
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from checker.checks.speed import SpeedBar, human_seconds
 from checker.grading import GradingSession, Options, evaluate
 from checker.inputs import build
 from checker.registry import NOTEBOOKS, Exercise, all_entries
+from checker.sandbox import template
 from checker.submission import read_submission
 from checker.yardsticks import autograd_forward_backward
 from instructor.wrong_answers import LOOPS2, LOOPS3
@@ -204,20 +206,49 @@ def section_d(students: int) -> None:
             root = course_copy(Path(tmp) / ("ours" if ours else "plain"), ours)
             classday.ensure_assignment(root)
             sample_class.write_class(root / "release" / "foundations", root / "submitted", roster)
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), _children_cpu()
             if ours:
-                ag.autograde(root, jobs=2, extra=["--Execute.timeout=30"])
+                with template.running(say=lambda line: None):
+                    ag.autograde(root, jobs=2, extra=["--Execute.timeout=30"])
             else:
                 # one nbgrader process for the whole class, as an instructor would run it
                 subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "foundations", "--force",
                                 "--Execute.timeout=30"], cwd=root, capture_output=True, env=tool_env())
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu
             got, want = gradebook_total(root, roster), sum(sample_class.expected_total(s) for s in roster)
             rows.append([label, len(roster), f"{seconds:.0f} s", f"{60 * len(roster) / seconds:.2f}",
-                         f"{got:g} of {want:g} expected"])
+                         f"{cpu / len(roster):.1f} s", f"{got:g} of {want:g} expected"])
     speedup = float(rows[0][2][:-2]) / float(rows[1][2][:-2])
     table(f"(d) autograde throughput, {len(roster)} students x 4 notebooks (speed-up {speedup:.2f}x)",
-          ["pipeline", "students", "wall time", "students/min", "points in the gradebook"], rows)
+          ["pipeline", "students", "wall time", "students/min", "CPU per student", "points in the gradebook"], rows)
+
+
+def _children_cpu() -> float:
+    """CPU seconds of every reaped descendant (nbgrader, its kernels, the template and its forks)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def section_g(rounds: int) -> None:
+    """A checker child ready to work (torch imported, confined): started afresh against forked from a template."""
+    from checker.sandbox.runner import Limits, Sandbox
+
+    def ready_seconds() -> float:
+        start = time.perf_counter()
+        with Sandbox([], Limits()) as box:
+            box.start()
+            return time.perf_counter() - start
+
+    fresh = [ready_seconds() for _ in range(max(3, rounds // 4))]
+    with template.running(say=lambda line: None) as run:
+        forked = [ready_seconds() for _ in range(rounds)] if run.template else []
+    rows = [["started afresh", len(fresh), f"{1000 * statistics.median(fresh):.0f} ms", f"{1000 * min(fresh):.0f} ms"]]
+    if forked:
+        rows.append(["forked from the template", len(forked), f"{1000 * statistics.median(forked):.0f} ms",
+                     f"{1000 * min(forked):.0f} ms"])
+    table("(g) a confined checker child, ready: fresh against forked", ["how", "runs", "median", "min"], rows)
 
 
 def _start_seconds(command: list[str], env: dict | None = None) -> float:
@@ -258,13 +289,14 @@ def section_f() -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench")
-    parser.add_argument("--section", nargs="+", choices="abcdef", default=list("abcdef"))
+    parser.add_argument("--section", nargs="+", choices="abcdefg", default=list("abcdefg"))
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--students", type=int, default=6)
     args = parser.parse_args(argv)
     for name in args.section:
         {"a": section_a, "b": section_b, "c": lambda: section_c(args.rounds),
-         "d": lambda: section_d(args.students), "e": lambda: section_e(args.rounds), "f": section_f}[name]()
+         "d": lambda: section_d(args.students), "e": lambda: section_e(args.rounds), "f": section_f,
+         "g": lambda: section_g(args.rounds)}[name]()
 
 
 if __name__ == "__main__":

@@ -45,8 +45,9 @@ def _confine(policy: dict) -> None:
     os.environ.update(policy["env"])
 
 
-def _run_target(policy: dict, target: list[str]) -> None:
-    """Confine, run the target, and leave as Python would; never runs anything unconfined."""
+def _run_target(policy: dict, target) -> None:
+    """Confine, run the target, and leave as Python would; never runs anything unconfined.
+    ``target`` is an argv (``-m``/``-c``/``-x``) or, in a child forked by the template, a function."""
     import atexit as _atexit
     import traceback
 
@@ -57,7 +58,9 @@ def _run_target(policy: dict, target: list[str]) -> None:
         os._exit(JAIL_FAILED_EXIT)
     code = 0
     try:
-        if target[0] == "-m":
+        if callable(target):
+            target()
+        elif target[0] == "-m":
             import runpy
 
             sys.argv = [target[1], *target[2:]]
@@ -116,7 +119,11 @@ def _init(policy: dict, target: list[str], report: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    policy, target = json.loads(argv[0]), argv[2:]
+    launch(json.loads(argv[0]), argv[2:])
+
+
+def launch(policy: dict, target) -> None:
+    """Put this process in the jail ``policy`` describes and run ``target`` there; never returns."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt is for the kernel below, not the launcher
     if policy.get("cgroup"):
         from checker.sandbox import namespaces
@@ -126,8 +133,7 @@ def main(argv: list[str]) -> None:
             print(f"jail: cannot join the pids cgroup: {exc}", file=sys.stderr)
             os._exit(JAIL_FAILED_EXIT)
     if not policy["namespaces"]:
-        _run_target(policy, target)
-        return
+        _run_target(policy, target)  # leaves with os._exit
     from checker.sandbox import namespaces
     try:
         namespaces.enter(policy["uid"], policy["gid"])

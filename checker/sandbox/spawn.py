@@ -14,7 +14,7 @@ import dataclasses
 import subprocess
 import tempfile
 
-from checker.sandbox import jail
+from checker.sandbox import jail, template
 
 CHILD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "Agg", "CHECKER_IN_SANDBOX": "1"}
 CHILD_CODE = "from checker.sandbox.child import main; main({in_fd}, {out_fd})"
@@ -31,7 +31,7 @@ class Limits:
 @dataclasses.dataclass
 class Child:
     """A started child: its process, the two pipe ends the parent keeps, its output log and its jail."""
-    proc: subprocess.Popen
+    proc: subprocess.Popen  # or a template.ForkedProcess, which answers the same calls
     to_child: int
     from_child: int
     log: object  # a binary temporary file holding the child's stdout and stderr
@@ -48,7 +48,7 @@ def spawn(limits: Limits, log=None) -> Child:
     from_child_r, from_child_w = os.pipe()
     log = log if log is not None else tempfile.TemporaryFile()
     try:
-        proc = subprocess.Popen(
+        proc = _forked(box, to_child_r, from_child_w, log) or subprocess.Popen(
             box.command(["-c", CHILD_CODE.format(in_fd=to_child_r, out_fd=from_child_w)]),
             pass_fds=(to_child_r, from_child_w), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
             cwd=box.scratch, env=box.env, start_new_session=True,
@@ -60,6 +60,16 @@ def spawn(limits: Limits, log=None) -> Child:
         os.close(to_child_r)
         os.close(from_child_w)
     return Child(proc, to_child_w, from_child_r, log, limits, box)
+
+
+def _forked(box: jail.Jail, to_child_r: int, from_child_w: int, log):
+    """A child forked by the class's template (see checker.sandbox.template), or None: start one afresh."""
+    if template.address() is None:
+        return None
+    try:
+        return template.fork_child(box.policy(), to_child_r, from_child_w, log)
+    except template.TemplateUnavailable:
+        return None
 
 
 _warm: Child | None = None

@@ -1,0 +1,316 @@
+"""A template process that has imported torch and the child's code, and forks checker children.
+
+Starting a checker child costs about 2 s of CPU, nearly all of it ``import torch``. A template
+imports it once and computes nothing (no torch op, no thread, no event loop); each child is a
+fork of it (tens of milliseconds), which then does exactly what a freshly started jail does
+(:func:`checker.sandbox.launcher.launch`): joins the jail's cgroup, enters new namespaces,
+forks pid 1, confines itself and runs :func:`checker.sandbox.child.main`. Nothing a child
+does reaches the template or the next child: each is a copy of the template's memory.
+
+The template listens on an abstract UNIX socket: another network namespace (every jail has
+one) cannot even see it, and Landlock's scoping (ABI 6+) refuses it from inside a jail. Each
+request carries a secret token. The grader starts one per class (:func:`start`) and hands its
+address to its nbgrader processes in ``$FOUNDATIONS_TEMPLATE``, which no jail inherits.
+Where there is no template, or it died, :func:`connect` says so once and children start fresh.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+
+ADDRESS_ENV = "FOUNDATIONS_TEMPLATE"  # "<abstract socket name> <token>"
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+START_SECONDS = 60.0
+REAP_SECONDS = 0.05
+FALLBACK = "checker: {reason}; starting each checker process afresh (the same results, slower)"
+BOOT = ("import sys; sys.path.insert(0, {lib!r}); from checker.sandbox.template import serve; "
+        "serve(sys.argv[1], sys.argv[2])")
+
+
+class TemplateUnavailable(Exception):
+    """No template to fork from; ``reason`` says why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# -- the template's side ----------------------------------------------------------------------------
+def _threads() -> int:
+    return len(os.listdir("/proc/self/task"))
+
+
+def serve(name: str, token: str) -> None:
+    """Import, listen, and fork a confined child per request until the grader goes."""
+    from checker.sandbox import namespaces
+
+    namespaces.die_with_parent(signal.SIGKILL)
+    import torch  # noqa: F401 - the point of the template
+
+    from checker.sandbox import child, launcher  # noqa: F401 - imported once, for every fork
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind("\0" + name)
+    listener.listen(64)
+    lib = sys.path[0]
+    waiting: dict[int, socket.socket] = {}
+    print("ready", flush=True)
+    while True:
+        readable, _, _ = select.select([listener], [], [], REAP_SECONDS)
+        if readable:
+            conn, _ = listener.accept()
+            try:
+                pid = _fork_child(conn, token, lib, listener, waiting)
+            except (OSError, ValueError, KeyError) as exc:
+                _reply(conn, {"error": f"{type(exc).__name__}: {exc}"})
+                conn.close()
+                continue
+            waiting[pid] = conn
+        _reap(waiting)
+
+
+def _reply(conn: socket.socket, message: dict) -> None:
+    data = json.dumps(message).encode()
+    conn.sendall(struct.pack("!I", len(data)) + data)
+
+
+def _fork_child(conn, token: str, lib: str, listener, waiting: dict) -> int:
+    conn.settimeout(10)
+    data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
+    request = json.loads(data.decode())
+    if not secrets.compare_digest(str(request.get("token", "")), token) or len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        raise ValueError("refused: wrong token or file descriptors")
+    if _threads() != 1:  # unshare and Landlock need a single-threaded process
+        for fd in fds:
+            os.close(fd)
+        raise ValueError(f"the template has {_threads()} threads")
+    policy = request["policy"]
+    policy["read"] = [*policy["read"], lib]
+    pid = os.fork()
+    if pid == 0:
+        try:
+            listener.close()
+            conn.close()
+            for other in waiting.values():
+                other.close()
+            to_child, from_child, log = fds
+            os.dup2(log, 1)
+            os.dup2(log, 2)
+            _close_all_but({0, 1, 2, to_child, from_child})  # as Popen(close_fds=True) would
+            os.setsid()
+            _run_child(policy, to_child, from_child)
+        finally:
+            os._exit(70)
+    for fd in fds:
+        os.close(fd)
+    _reply(conn, {"pid": pid})
+    return pid
+
+
+def _close_all_but(keep: set[int]) -> None:
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _run_child(policy: dict, to_child: int, from_child: int) -> None:
+    from checker.sandbox import child, launcher
+
+    def target() -> None:
+        import random
+        random.seed()  # a fresh interpreter seeds from the OS; a fork would repeat the template's sequence
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed()
+        child.main(to_child, from_child)
+
+    launcher.launch(policy, target)
+
+
+def _reap(waiting: dict[int, socket.socket]) -> None:
+    while waiting:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        conn = waiting.pop(pid, None)
+        if conn is not None:
+            try:
+                _reply(conn, {"status": status})
+            except OSError:
+                pass
+            conn.close()
+
+
+# -- the grader's side --------------------------------------------------------------------------------
+class Template:
+    """A running template process (the grader's handle on it)."""
+
+    def __init__(self, proc: subprocess.Popen, name: str, token: str):
+        self.proc, self.name, self.token = proc, name, token
+
+    @property
+    def address(self) -> str:
+        return f"{self.name} {self.token}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def start() -> Template:
+    """Start a template (about the cost of one fresh child); raises TemplateUnavailable."""
+    from checker.sandbox import jail
+
+    name, token = f"foundations-template-{os.getpid()}-{secrets.token_hex(8)}", secrets.token_hex(16)
+    env = {**jail.clean_env(dict(os.environ), {}), **THREAD_ENV, "CHECKER_IN_SANDBOX": "1", "MPLBACKEND": "Agg"}
+    proc = subprocess.Popen([sys.executable, "-E", "-P", "-c", BOOT.format(lib=jail._lib_dir()), name, token],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                            cwd="/", start_new_session=True)
+    ready, _, _ = select.select([proc.stdout], [], [], START_SECONDS)
+    line = proc.stdout.readline() if ready else b""
+    if line.strip() != b"ready":
+        proc.kill()
+        proc.wait()
+        raise TemplateUnavailable(f"the fork template did not start (exit {proc.returncode})")
+    return Template(proc, name, token)
+
+
+_told = False
+
+
+def _say_once(reason: str) -> None:
+    global _told
+    if not _told:
+        _told = True
+        print(FALLBACK.format(reason=reason), file=sys.stderr)
+
+
+def address() -> str | None:
+    return os.environ.get(ADDRESS_ENV) or None
+
+
+class ForkedProcess:
+    """A child forked by the template, with the part of ``subprocess.Popen`` the sandbox uses."""
+
+    def __init__(self, conn: socket.socket, pid: int):
+        self.conn, self.pid, self.returncode = conn, pid, None
+
+    def _read_status(self, timeout: float | None) -> None:
+        self.conn.settimeout(timeout)
+        try:
+            header = _recv_exact(self.conn, 4)
+            message = json.loads(_recv_exact(self.conn, struct.unpack("!I", header)[0]).decode())
+            self.returncode = os.waitstatus_to_exitcode(message["status"])
+        except (socket.timeout, BlockingIOError):
+            return
+        except (OSError, ValueError, KeyError, EOFError):
+            self.returncode = -signal.SIGKILL  # the template died: so did its children (pdeathsig)
+        self.conn.close()
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self._read_status(0.0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            self._read_status(timeout)
+            if self.returncode is None:
+                raise subprocess.TimeoutExpired("forked checker child", timeout)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+def _recv_exact(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            raise EOFError("the template closed the connection")
+        data += chunk
+    return data
+
+
+def fork_child(policy: dict, to_child_r: int, from_child_w: int, log) -> ForkedProcess:
+    """Ask the template for a child running in ``policy``'s jail; raises TemplateUnavailable."""
+    where = address()
+    if where is None:
+        raise TemplateUnavailable("no fork template")
+    name, token = where.split(" ", 1)
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.settimeout(10)
+        conn.connect("\0" + name)
+        socket.send_fds(conn, [json.dumps({"token": token, "policy": policy}).encode()],
+                        [to_child_r, from_child_w, log.fileno()])
+        header = _recv_exact(conn, 4)
+        answer = json.loads(_recv_exact(conn, struct.unpack("!I", header)[0]).decode())
+    except (OSError, EOFError, ValueError) as exc:
+        conn.close()
+        _say_once(f"the fork template is not answering ({type(exc).__name__}: {exc})")
+        raise TemplateUnavailable(str(exc)) from None
+    if "pid" not in answer:
+        conn.close()
+        _say_once(f"the fork template refused: {answer.get('error')}")
+        raise TemplateUnavailable(str(answer.get("error")))
+    return ForkedProcess(conn, int(answer["pid"]))
+
+
+class running:
+    """``with template.running(say):`` every checker child started here, and by the processes started
+    here (nbgrader's, through ``$FOUNDATIONS_TEMPLATE``), is forked from one template; where none can
+    start, ``say`` hears why once and children start afresh."""
+
+    STARTED = "checker processes: forked from one template that imported torch once ({seconds:.1f} s to start)"
+
+    def __init__(self, say=print):
+        self.say = say
+        self.template: Template | None = None
+        self.previous: str | None = None
+
+    def __enter__(self) -> "running":
+        import time as _time
+
+        self.previous = os.environ.get(ADDRESS_ENV)
+        started = _time.monotonic()
+        try:
+            self.template = start()
+        except (TemplateUnavailable, OSError) as exc:
+            self.say(FALLBACK.format(reason=getattr(exc, "reason", str(exc))))
+            return self
+        os.environ[ADDRESS_ENV] = self.template.address
+        self.say(self.STARTED.format(seconds=_time.monotonic() - started))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.template is not None:
+            self.template.stop()
+        if self.previous is None:
+            os.environ.pop(ADDRESS_ENV, None)
+        else:
+            os.environ[ADDRESS_ENV] = self.previous

@@ -1,0 +1,114 @@
+"""Checker children forked from one template: the same verdicts, and no student reaches the next one.
+
+A template imports torch once and forks every checker child (checker/sandbox/template.py). A
+student who patches torch, builtins or the checker in her child changes nothing for the student
+forked after her; a child cannot reach the template; a dead or hung child costs only its own
+exercise; a template that is gone means fresh processes, said once, with the same verdicts.
+"""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from checker import errors
+from checker.grading import Options, grade
+from checker.sandbox import template
+from checker.sandbox.runner import Limits, Sandbox
+from tests.helpers import matches, submission
+
+FAST = Options(limits=Limits(cell_seconds=5.0))
+ONLY = ["matmul_broadcast", "outer", "frobenius_norm"]
+WRONG_OUTER = "def outer(u, v):\n    return u[None, :] * v[:, None]"
+TAMPER = """
+import builtins, torch, sys
+torch.allclose = lambda *a, **k: True
+torch.equal = lambda *a, **k: True
+torch.Tensor.__matmul__ = lambda a, b: torch.zeros(a.shape[0], b.shape[-1])
+builtins.sum = lambda *a, **k: 0
+for name, module in list(sys.modules.items()):
+    if name.startswith("checker"):
+        for attr in dir(module):
+            if callable(getattr(module, attr, None)) and not attr.startswith("__"):
+                try:
+                    setattr(module, attr, lambda *a, **k: {"result": None})
+                except Exception:
+                    pass
+"""
+
+
+@pytest.fixture(scope="module")
+def forked():
+    with template.running(say=lambda line: None) as run:
+        if run.template is None:
+            pytest.skip("no fork template on this machine")
+        yield run.template
+
+
+def verdicts(tmp_path, name: str, **kw) -> dict[str, str]:
+    folder = tmp_path / name
+    folder.mkdir()
+    result = grade(submission(folder, "01_matmul", **kw), only=ONLY, options=FAST)
+    return {e.name: e.status for e in result.exercises}
+
+
+def test_a_forked_child_gives_the_verdicts_of_a_fresh_one(tmp_path, forked):
+    with_template = verdicts(tmp_path, "forked", replace={"outer": WRONG_OUTER})
+    saved = os.environ.pop(template.ADDRESS_ENV)  # the module's template (the fixture set it)
+    try:
+        fresh = verdicts(tmp_path, "fresh", replace={"outer": WRONG_OUTER})
+    finally:
+        os.environ[template.ADDRESS_ENV] = saved
+    assert with_template == fresh == {"matmul_broadcast": "passed", "outer": "failed", "frobenius_norm": "passed"}
+
+
+@pytest.mark.parametrize("order", ["tampering first", "honest first"])
+def test_a_tampering_student_changes_nothing_for_the_next_one(tmp_path, forked, order):
+    honest = {"matmul_broadcast": "passed", "outer": "failed", "frobenius_norm": "passed"}
+    students = [("tamper", dict(replace={"outer": WRONG_OUTER}, extra_cells=[TAMPER])),
+                ("honest", dict(replace={"outer": WRONG_OUTER}))]
+    if order == "honest first":
+        students.reverse()
+    got = {name: verdicts(tmp_path, name, **kw) for name, kw in students}
+    assert got["honest"] == honest
+    assert got["tamper"]["outer"] == "failed"  # her patches did not make her wrong answer pass
+
+
+def test_a_child_cannot_reach_the_template(forked):
+    name = forked.name
+    probe = ("import socket\ns = socket.socket(socket.AF_UNIX)\n"
+             f"try:\n    s.connect('\\0{name}')\n    print('REACHED')\nexcept OSError as e:\n    print('REFUSED', e)\n"
+             "print('LISTED' if 'foundations-template' in open('/proc/net/unix').read() else 'UNLISTED')")
+    with Sandbox([(0, probe)], Limits(cell_seconds=5.0)) as box:
+        report = box.load()[0]
+    assert "REFUSED" in report.output and "UNLISTED" in report.output, report.output
+    assert forked.proc.poll() is None
+
+
+def test_a_dead_or_hung_child_costs_only_its_own_exercise(tmp_path, forked):
+    folder = tmp_path / "hostile"
+    folder.mkdir()
+    result = grade(submission(folder, "01_matmul", replace={
+        "outer": "def outer(u, v):\n    import os\n    os._exit(3)",
+        "frobenius_norm": "def frobenius_norm(m):\n    while True:\n        pass"}), only=ONLY, options=FAST)
+    got = {e.name: e for e in result.exercises}
+    assert got["matmul_broadcast"].status == "passed"
+    assert got["outer"].status == "error" and matches(errors.CHILD_DIED, got["outer"].feedback)
+    assert got["frobenius_norm"].status == "error" and matches(errors.PROBE_TIMEOUT, got["frobenius_norm"].feedback)
+    assert forked.proc.poll() is None
+
+
+def test_without_a_template_children_start_fresh_and_it_is_said_once(tmp_path, capfd):
+    template._told = False
+    previous = os.environ.get(template.ADDRESS_ENV)
+    os.environ[template.ADDRESS_ENV] = "foundations-template-gone 0000"
+    try:
+        first = verdicts(tmp_path, "a", replace={"outer": WRONG_OUTER})
+        second = verdicts(tmp_path, "b")
+    finally:
+        os.environ.pop(template.ADDRESS_ENV, None)
+        if previous is not None:
+            os.environ[template.ADDRESS_ENV] = previous
+    assert first["outer"] == "failed" and second["outer"] == "passed"
+    said = capfd.readouterr().err
+    assert said.count("starting each checker process afresh") == 1, said
