@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from checker.registry import NOTEBOOKS, Exercise, entries
-from instructor import tool_env
+from instructor import nbgrader_command, tool_env
 
 ASSIGNMENT = "foundations"
 from instructor.verdicts import CONFINEMENT_LOG, KERNEL_PROBLEM_LOG  # noqa: E402
@@ -88,7 +88,7 @@ def students(submitted: Path) -> list[str]:
 
 
 def _autograde_one(root: Path, student: str, extra: list[str], seconds: float) -> Run:
-    command = [sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--student", student, "--force", *extra]
+    command = nbgrader_command.command("autograde", ASSIGNMENT, "--student", student, "--force", *extra)
     started = time.monotonic()
     for attempt in range(2):
         try:

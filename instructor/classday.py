@@ -12,7 +12,7 @@ from checker.sandbox import template
 from instructor import autograde as ag
 from instructor import mistakes as mk
 from instructor import mistakes_report
-from instructor import tool_env
+from instructor import nbgrader_command, tool_env
 from instructor.notebooks import ROOT
 
 
@@ -38,7 +38,7 @@ def grade_class(root: Path = ROOT, jobs: int | None = None, only: list[str] | No
     ag.save_flags(root, flags + ag.run_flags(runs), graded)
     ag.save_confinement(root, runs)
     seconds = time.monotonic() - started
-    feedback = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", ag.ASSIGNMENT, "--force"]
+    feedback = subprocess.run(nbgrader_command.command("generate_feedback", ag.ASSIGNMENT, "--force")
                               + [arg for s in (only or []) for arg in ("--student", s)],
                               cwd=root, capture_output=True, text=True, env=tool_env())
     if feedback.returncode != 0:
