@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -223,12 +224,41 @@ def section_d(students: int) -> None:
           ["pipeline", "students", "wall time", "students/min", "CPU per student", "points in the gradebook"], rows)
 
 
+CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+
+
 def _children_cpu() -> float:
-    """CPU seconds of every reaped descendant (nbgrader, its kernels, the template and its forks)."""
+    """CPU seconds used so far by this process's descendants, all of them: counted by a cpuacct cgroup
+    this process joins (getrusage misses the kernels that are killed before their jail reaps them);
+    where there is none, the whole machine's busy time (/proc/stat), which also counts anything else."""
+    group = _cpu_group()
+    if group is not None:
+        return int((group / "cpuacct.usage").read_text()) / 1e9 - _own_cpu()
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    busy = sum(int(v) for i, v in enumerate(fields) if i not in (3, 4))  # all but idle and iowait
+    return busy / os.sysconf("SC_CLK_TCK") - _own_cpu()
+
+
+def _own_cpu() -> float:
     import resource
 
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
+
+
+_GROUP: list = []
+
+
+def _cpu_group() -> Path | None:
+    if not _GROUP:
+        group = CPUACCT / f"foundations-bench-{os.getpid()}"
+        try:
+            group.mkdir()
+            (group / "cgroup.procs").write_text(str(os.getpid()))
+            _GROUP.append(group)
+        except OSError:
+            _GROUP.append(None)
+    return _GROUP[0]
 
 
 def section_g(rounds: int) -> None:

@@ -69,7 +69,8 @@ class Lab:
             folder.mkdir(parents=True, exist_ok=True)
             (folder / f"{name}.jupyterlab-settings").write_text(json.dumps(values))
         self.log_path = self.folder.parent / f"{self.folder.name}-lab.log"
-        self.env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(settings), **(env or {})}
+        student = {k: v for k, v in os.environ.items() if k != "FOUNDATIONS_TEMPLATE"}  # a student's machine has none
+        self.env = {**student, "JUPYTERLAB_SETTINGS_DIR": str(settings), **(env or {})}
         self.process: subprocess.Popen | None = None
 
     def url(self, path: str = "") -> str:
@@ -131,8 +132,10 @@ class Browser:
 
     # -- a student's actions -------------------------------------------------------------------
     def open(self, lab: Lab, notebook: str) -> None:
+        """Open the notebook and wait until its kernel has started and is idle (the status bar says so)."""
         self.page.goto(lab.url(notebook))
         self.page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+        self.page.locator(".jp-StatusBar-Widget", has_text="Idle").first.wait_for(timeout=120_000)
         self.wait_idle()
 
     def menu(self, top: str, item: str) -> None:
@@ -153,7 +156,14 @@ class Browser:
         raise TimeoutError("the notebook is still running")
 
     def run_all(self) -> None:
-        self.menu("Run", "Run All Cells")
+        """Run → Run All Cells, until every cell has run (clicked again if the first click did not start it)."""
+        for _ in range(3):
+            self.menu("Run", "Run All Cells")
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and all(p.strip() == "[ ]:" for p in self.prompts()):
+                time.sleep(0.3)
+            if not all(p.strip() == "[ ]:" for p in self.prompts()):
+                break
         self.wait_idle()
 
     def interrupt(self) -> None:

@@ -10,6 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from checker.sandbox import template
 from solutions.source import entry_sources
 from tests.helpers import stub_of, submission
 from instructor.wrong_answers import WRONG
@@ -36,7 +37,8 @@ def show(path: Path, title: str) -> None:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    # the eight checks fork their checker processes from one template: torch is imported once
+    with template.running(say=lambda line: print(line, flush=True)), tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         complete, partial = root / "complete", root / "partial"
         complete.mkdir()

@@ -128,7 +128,8 @@ def venv(kit, tmp_path_factory):
 
 def student_env() -> dict:
     """The environment of a student's shell: nothing pointing into this repository or its venv."""
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    dropped = ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "FOUNDATIONS_TEMPLATE")  # the last: this suite's fork template
+    return {k: v for k, v in os.environ.items() if k not in dropped}
 
 
 def run(python: Path, args: list[str], cwd: Path) -> subprocess.CompletedProcess:

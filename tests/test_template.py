@@ -112,3 +112,20 @@ def test_without_a_template_children_start_fresh_and_it_is_said_once(tmp_path, c
     assert first["outer"] == "failed" and second["outer"] == "passed"
     said = capfd.readouterr().err
     assert said.count("starting each checker process afresh") == 1, said
+
+
+def test_a_client_of_another_installation_gets_no_fork(forked, monkeypatch, tmp_path):
+    import os as _os
+    from checker.sandbox import jail
+
+    monkeypatch.setattr(template, "installation", lambda: "/elsewhere/python /elsewhere/checker")
+    monkeypatch.setattr(template, "_told", True)  # quiet: the refusal is the point here
+    box = jail.Jail()
+    read, write = _os.pipe()
+    try:
+        with open(tmp_path / "log", "wb") as log, pytest.raises(template.TemplateUnavailable, match="refused"):
+            template.fork_child(box.policy(), read, write, log)
+    finally:
+        _os.close(read)
+        _os.close(write)
+        box.cleanup()

@@ -29,6 +29,7 @@ ADDRESS_ENV = "FOUNDATIONS_TEMPLATE"  # "<abstract socket name> <token>"
 THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 START_SECONDS = 60.0
 REAP_SECONDS = 0.05
+SESSION_SECONDS = 10.0
 FALLBACK = "checker: {reason}; starting each checker process afresh (the same results, slower)"
 BOOT = ("import sys; sys.path.insert(0, {lib!r}); from checker.sandbox.template import serve; "
         "serve(sys.argv[1], sys.argv[2])")
@@ -40,6 +41,12 @@ class TemplateUnavailable(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+def installation() -> str:
+    """Which Python and checker a template serves: a client of another installation gets no fork."""
+    from checker.sandbox import jail
+    return f"{sys.executable} {jail.CHECKER_DIR}"
 
 
 # -- the template's side ----------------------------------------------------------------------------
@@ -89,15 +96,22 @@ def _fork_child(conn, token: str, lib: str, listener, waiting: dict) -> int:
         for fd in fds:
             os.close(fd)
         raise ValueError("refused: wrong token or file descriptors")
+    if request.get("installation") != installation():
+        for fd in fds:
+            os.close(fd)
+        raise ValueError(f"refused: it serves {installation()}, not {request.get('installation')}")
     if _threads() != 1:  # unshare and Landlock need a single-threaded process
         for fd in fds:
             os.close(fd)
         raise ValueError(f"the template has {_threads()} threads")
     policy = request["policy"]
     policy["read"] = [*policy["read"], lib]
+    started_r, started_w = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
+            os.setsid()  # first: the grader kills the child's whole session, from the moment it has its pid
+            os.write(started_w, b"s")
             listener.close()
             conn.close()
             for other in waiting.values():
@@ -106,12 +120,17 @@ def _fork_child(conn, token: str, lib: str, listener, waiting: dict) -> int:
             os.dup2(log, 1)
             os.dup2(log, 2)
             _close_all_but({0, 1, 2, to_child, from_child})  # as Popen(close_fds=True) would
-            os.setsid()
             _run_child(policy, to_child, from_child)
         finally:
             os._exit(70)
+    os.close(started_w)
     for fd in fds:
         os.close(fd)
+    ready, _, _ = select.select([started_r], [], [], SESSION_SECONDS)
+    started = os.read(started_r, 1) if ready else b""
+    os.close(started_r)
+    if started != b"s":  # it did not get as far as its own session: it must not run on unaccounted
+        os.kill(pid, signal.SIGKILL)
     _reply(conn, {"pid": pid})
     return pid
 
@@ -266,7 +285,7 @@ def fork_child(policy: dict, to_child_r: int, from_child_w: int, log) -> ForkedP
     try:
         conn.settimeout(10)
         conn.connect("\0" + name)
-        socket.send_fds(conn, [json.dumps({"token": token, "policy": policy}).encode()],
+        socket.send_fds(conn, [json.dumps({"token": token, "policy": policy, "installation": installation()}).encode()],
                         [to_child_r, from_child_w, log.fileno()])
         header = _recv_exact(conn, 4)
         answer = json.loads(_recv_exact(conn, struct.unpack("!I", header)[0]).decode())
