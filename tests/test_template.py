@@ -129,3 +129,42 @@ def test_a_client_of_another_installation_gets_no_fork(forked, monkeypatch, tmp_
         _os.close(read)
         _os.close(write)
         box.cleanup()
+
+
+TAMPER_KERNEL = ("import torch, builtins\ntorch.allclose = lambda *a, **k: True\n"
+                 "torch.Tensor.__matmul__ = lambda a, b: 0\nbuiltins.sum = lambda *a, **k: 0\nprint('tampered')")
+PRISTINE = ("import torch, builtins\nprint(torch.allclose(torch.zeros(1), torch.ones(1)), "
+            "(torch.ones(1, 1) @ torch.ones(1, 1)).item(), sum([1, 2]))")
+
+
+def _in_kernel(code: str) -> tuple[str, str]:
+    """Run ``code`` in a new jailed kernel (as autograde starts one); its stdout and its process's type."""
+    import asyncio
+
+    from checker.sandbox.kernel import JailedKernelManager
+
+    async def run():
+        km = JailedKernelManager(kernel_name="python3")
+        await km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        out: list[str] = []
+        try:
+            await kc.wait_for_ready(timeout=60)
+            await kc.execute_interactive(code, timeout=60, output_hook=lambda m: out.append(
+                m["content"].get("text", "")) if m["msg_type"] == "stream" else None)
+            return "".join(out), type(km.provisioner.process).__name__
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("order", ["tampering first", "pristine first"])
+def test_a_kernel_forked_after_a_tampering_one_is_pristine(forked, order):
+    codes = [TAMPER_KERNEL, PRISTINE] if order == "tampering first" else [PRISTINE, TAMPER_KERNEL, PRISTINE]
+    results = [_in_kernel(code) for code in codes]
+    assert all(kind == "ForkedProcess" for _, kind in results), results
+    for code, (out, _) in zip(codes, results):
+        assert out.strip() == ("tampered" if code is TAMPER_KERNEL else "False 1.0 3"), (code, out)

@@ -14,7 +14,7 @@ import sys
 
 from jupyter_client.manager import AsyncKernelManager
 
-from checker.sandbox import jail
+from checker.sandbox import jail, template
 
 # no debugger warning about frozen modules on stderr; JPY_PARENT_PID=1: the jail's pid 1 is the parent, and
 # ipykernel neither polls for it (it kills the kernel when its parent dies) nor prints its console banner
@@ -28,6 +28,14 @@ def jailed_command(box: jail.Jail, cmd: list[str]) -> list[str]:
             if arg in ("-m", "-c"):
                 return box.command(cmd[i:], python_options=cmd[1:i])
     return box.command(["-x", *cmd])
+
+
+def _ipykernel_argv(cmd: list[str]) -> list[str] | None:
+    """The arguments of ``python -m ipykernel_launcher ARGS`` (this Python), which a template can fork; else None."""
+    if len(cmd) >= 3 and os.path.realpath(cmd[0]) == os.path.realpath(sys.executable) and \
+            cmd[1:3] == ["-m", template.KERNEL_MODULE]:
+        return cmd[3:]
+    return None
 
 
 class JailedKernelManager(AsyncKernelManager):
@@ -47,7 +55,25 @@ class JailedKernelManager(AsyncKernelManager):
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         spec_env = dict(self.kernel_spec.env) if self.kernel_spec is not None else {}
         self.jail.env.update(jail.clean_env(spec_env, {}))
-        return jailed_command(self.jail, super().format_kernel_cmd(extra_arguments))
+        plain = super().format_kernel_cmd(extra_arguments)
+        self._kernel_argv = _ipykernel_argv(plain)
+        return jailed_command(self.jail, plain)
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw) -> None:
+        """A kernel forked from the class's template when there is one (torch already imported), else
+        the jailed command started afresh. Either way the kernel confines itself before it starts."""
+        argv = getattr(self, "_kernel_argv", None)
+        if argv is not None and template.address() is not None:
+            try:
+                process = template.fork_kernel(self.jail.policy(), argv)
+            except template.TemplateUnavailable:
+                process = None
+            if process is not None:
+                provisioner = self.provisioner
+                provisioner.process, provisioner.pid, provisioner.pgid = process, process.pid, process.pid
+                self._reconcile_connection_info(provisioner.connection_info)
+                return
+        await super()._async_launch_kernel(kernel_cmd, **kw)
 
     async def _async_cleanup_resources(self, restart: bool = False) -> None:
         await super()._async_cleanup_resources(restart=restart)

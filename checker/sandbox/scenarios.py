@@ -23,6 +23,8 @@ _detach = torch.Tensor.detach
 _as_subclass = torch.Tensor.as_subclass
 _equal = torch.equal
 _manual_seed = torch.manual_seed
+_full = torch.full
+POISON = 1.0e6  # what freed memory holds before each sampled call (see samples)
 _perf_counter = time.perf_counter
 _gradcheck = torch.autograd.gradcheck
 _storage = torch.Tensor.untyped_storage
@@ -219,14 +221,29 @@ def nn_module(ns, target, init_args, call_args=None, backward=False, seed=None, 
 
 
 def samples(ns, target, args, seed):
-    """Two unseeded calls and two calls after the same manual_seed."""
+    """Two unseeded calls and two calls after the same manual_seed. Before each call, memory the size of
+    the result is filled with a constant and freed, so that torch.empty (whatever memory held) shows
+    itself whatever this process computed before, rather than by chance."""
     fn = resolve(ns, target)
-    first, second = fn(*args), fn(*args)
+
+    def call():
+        _poison(args)
+        return fn(*args)
+
+    first, second = call(), call()
     _manual_seed(seed)
-    seeded_a = fn(*args)
+    seeded_a = call()
     _manual_seed(seed)
-    seeded_b = fn(*args)
+    seeded_b = call()
     return {"first": pack(first), "second": pack(second), "seeded_a": pack(seeded_a), "seeded_b": pack(seeded_b)}
+
+
+def _poison(args) -> None:
+    numel = 1
+    for n in args:
+        numel *= int(n) if _isinstance(n, int) else 1
+    blocks = [_full((numel,), POISON) for _ in range(4)]
+    del blocks
 
 
 def _timed(fn, args):

@@ -29,6 +29,9 @@ ADDRESS_ENV = "FOUNDATIONS_TEMPLATE"  # "<abstract socket name> <token>"
 THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 START_SECONDS = 60.0
 REAP_SECONDS = 0.05
+CHECKER, KERNEL = "checker", "kernel"
+FDS = {CHECKER: 3, KERNEL: 2}
+KERNEL_MODULE = "ipykernel_launcher"
 SESSION_SECONDS = 10.0
 FALLBACK = "checker: {reason}; starting each checker process afresh (the same results, slower)"
 BOOT = ("import sys; sys.path.insert(0, {lib!r}); from checker.sandbox.template import serve; "
@@ -61,6 +64,10 @@ def serve(name: str, token: str) -> None:
     namespaces.die_with_parent(signal.SIGKILL)
     import torch  # noqa: F401 - the point of the template
 
+    import ipykernel.ipkernel  # noqa: F401 - and a notebook kernel's (no zmq context, no event loop yet)
+    import ipykernel.kernelapp  # noqa: F401
+    import ipykernel.zmqshell  # noqa: F401
+
     from checker.sandbox import child, launcher  # noqa: F401 - imported once, for every fork
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -89,21 +96,22 @@ def _reply(conn: socket.socket, message: dict) -> None:
 
 
 def _fork_child(conn, token: str, lib: str, listener, waiting: dict) -> int:
+    """A checker child (fds: to_child, from_child, log) or a kernel (fds: stdout, stderr, and argv)."""
     conn.settimeout(10)
     data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
     request = json.loads(data.decode())
-    if not secrets.compare_digest(str(request.get("token", "")), token) or len(fds) != 3:
+    kind = request.get("kind", CHECKER)
+    try:
+        if not secrets.compare_digest(str(request.get("token", "")), token) or len(fds) != FDS[kind]:
+            raise ValueError("refused: wrong token or file descriptors")
+        if request.get("installation") != installation():
+            raise ValueError(f"refused: it serves {installation()}, not {request.get('installation')}")
+        if _threads() != 1:  # unshare and Landlock need a single-threaded process
+            raise ValueError(f"the template has {_threads()} threads")
+    except ValueError:
         for fd in fds:
             os.close(fd)
-        raise ValueError("refused: wrong token or file descriptors")
-    if request.get("installation") != installation():
-        for fd in fds:
-            os.close(fd)
-        raise ValueError(f"refused: it serves {installation()}, not {request.get('installation')}")
-    if _threads() != 1:  # unshare and Landlock need a single-threaded process
-        for fd in fds:
-            os.close(fd)
-        raise ValueError(f"the template has {_threads()} threads")
+        raise
     policy = request["policy"]
     policy["read"] = [*policy["read"], lib]
     started_r, started_w = os.pipe()
@@ -116,11 +124,18 @@ def _fork_child(conn, token: str, lib: str, listener, waiting: dict) -> int:
             conn.close()
             for other in waiting.values():
                 other.close()
-            to_child, from_child, log = fds
-            os.dup2(log, 1)
-            os.dup2(log, 2)
-            _close_all_but({0, 1, 2, to_child, from_child})  # as Popen(close_fds=True) would
-            _run_child(policy, to_child, from_child)
+            if kind == CHECKER:
+                to_child, from_child, log = fds
+                os.dup2(log, 1)
+                os.dup2(log, 2)
+                _close_all_but({0, 1, 2, to_child, from_child})  # as Popen(close_fds=True) would
+                _run_child(policy, lambda: _checker_child(to_child, from_child))
+            else:
+                out, err = fds
+                os.dup2(out, 1)
+                os.dup2(err, 2)
+                _close_all_but({0, 1, 2})
+                _run_child(policy, lambda: _kernel(request["argv"]))
         finally:
             os._exit(70)
     os.close(started_w)
@@ -135,6 +150,29 @@ def _fork_child(conn, token: str, lib: str, listener, waiting: dict) -> int:
     return pid
 
 
+def _reseed() -> None:
+    import random
+    random.seed()  # a fresh interpreter seeds from the OS; a fork would repeat the template's sequence
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+
+
+def _checker_child(to_child: int, from_child: int) -> None:
+    from checker.sandbox import child
+    _reseed()
+    child.main(to_child, from_child)
+
+
+def _kernel(argv: list[str]) -> None:
+    """What ``python -m ipykernel_launcher ARGV`` does, in the imported interpreter."""
+    from ipykernel.kernelapp import IPKernelApp
+    _reseed()
+    # the traits read from the environment when ipykernel was imported (in the template) read it again
+    parent = os.environ.get("JPY_PARENT_PID", "0")
+    sys.argv = ["ipykernel_launcher", *argv, f"--IPKernelApp.parent_handle={parent}"]
+    IPKernelApp.launch_instance()
+
+
 def _close_all_but(keep: set[int]) -> None:
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
@@ -145,16 +183,10 @@ def _close_all_but(keep: set[int]) -> None:
                 pass
 
 
-def _run_child(policy: dict, to_child: int, from_child: int) -> None:
-    from checker.sandbox import child, launcher
+def _run_child(policy: dict, target) -> None:
+    from checker.sandbox import launcher
 
-    def target() -> None:
-        import random
-        random.seed()  # a fresh interpreter seeds from the OS; a fork would repeat the template's sequence
-        if "numpy" in sys.modules:
-            sys.modules["numpy"].random.seed()
-        child.main(to_child, from_child)
-
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     launcher.launch(policy, target)
 
 
@@ -227,6 +259,8 @@ def address() -> str | None:
 class ForkedProcess:
     """A child forked by the template, with the part of ``subprocess.Popen`` the sandbox uses."""
 
+    stdin = stdout = stderr = None  # as a Popen without pipes: jupyter_client closes these when set
+
     def __init__(self, conn: socket.socket, pid: int):
         self.conn, self.pid, self.returncode = conn, pid, None
 
@@ -264,6 +298,9 @@ class ForkedProcess:
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
 
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
 
 def _recv_exact(conn: socket.socket, size: int) -> bytes:
     data = b""
@@ -276,7 +313,16 @@ def _recv_exact(conn: socket.socket, size: int) -> bytes:
 
 
 def fork_child(policy: dict, to_child_r: int, from_child_w: int, log) -> ForkedProcess:
-    """Ask the template for a child running in ``policy``'s jail; raises TemplateUnavailable."""
+    """Ask the template for a checker child running in ``policy``'s jail; raises TemplateUnavailable."""
+    return _ask({"kind": CHECKER, "policy": policy}, [to_child_r, from_child_w, log.fileno()])
+
+
+def fork_kernel(policy: dict, argv: list[str], stdout: int = 1, stderr: int = 2) -> ForkedProcess:
+    """Ask the template for a notebook kernel (``ipykernel_launcher ARGV``) in ``policy``'s jail."""
+    return _ask({"kind": KERNEL, "policy": policy, "argv": list(argv)}, [stdout, stderr])
+
+
+def _ask(request: dict, fds: list[int]) -> ForkedProcess:
     where = address()
     if where is None:
         raise TemplateUnavailable("no fork template")
@@ -285,8 +331,8 @@ def fork_child(policy: dict, to_child_r: int, from_child_w: int, log) -> ForkedP
     try:
         conn.settimeout(10)
         conn.connect("\0" + name)
-        socket.send_fds(conn, [json.dumps({"token": token, "policy": policy, "installation": installation()}).encode()],
-                        [to_child_r, from_child_w, log.fileno()])
+        socket.send_fds(conn, [json.dumps({**request, "token": token, "installation": installation()}).encode()],
+                        fds)
         header = _recv_exact(conn, 4)
         answer = json.loads(_recv_exact(conn, struct.unpack("!I", header)[0]).decode())
     except (OSError, EOFError, ValueError) as exc:
