@@ -1,11 +1,13 @@
-"""A template process that has imported torch and the child's code, and forks checker children.
+"""A template process that has imported torch, ipykernel and the child's code, and forks checker
+children and notebook kernels.
 
-Starting a checker child costs about 2 s of CPU, nearly all of it ``import torch``. A template
-imports it once and computes nothing (no torch op, no thread, no event loop); each child is a
-fork of it (tens of milliseconds), which then does exactly what a freshly started jail does
-(:func:`checker.sandbox.launcher.launch`): joins the jail's cgroup, enters new namespaces,
-forks pid 1, confines itself and runs :func:`checker.sandbox.child.main`. Nothing a child
-does reaches the template or the next child: each is a copy of the template's memory.
+Starting a checker child or a kernel costs about 2 s of CPU, nearly all of it ``import torch``. A
+template imports it once and computes nothing (no torch op, no thread, no zmq context, no event
+loop); each child is a fork of it (tens of milliseconds), which then does exactly what a freshly
+started jail does (:func:`checker.sandbox.launcher.launch`): joins the jail's cgroup, enters new
+namespaces, forks pid 1, confines itself and runs :func:`checker.sandbox.child.main` or
+ipykernel's kernel app. Nothing a child does reaches the template or the next child: each is a
+copy of the template's memory.
 
 The template listens on an abstract UNIX socket: another network namespace (every jail has
 one) cannot even see it, and Landlock's scoping (ABI 6+) refuses it from inside a jail. Each
