@@ -26,6 +26,7 @@ import socket
 import struct
 import subprocess
 import sys
+import time
 
 ADDRESS_ENV = "FOUNDATIONS_TEMPLATE"  # "<abstract socket name> <token>"
 THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -361,17 +362,15 @@ class running:
         self.previous: str | None = None
 
     def __enter__(self) -> "running":
-        import time as _time
-
         self.previous = os.environ.get(ADDRESS_ENV)
-        started = _time.monotonic()
+        started = time.monotonic()
         try:
             self.template = start()
         except (TemplateUnavailable, OSError) as exc:
             self.say(FALLBACK.format(reason=getattr(exc, "reason", str(exc))))
             return self
         os.environ[ADDRESS_ENV] = self.template.address
-        self.say(self.STARTED.format(seconds=_time.monotonic() - started))
+        self.say(self.STARTED.format(seconds=time.monotonic() - started))
         return self
 
     def __exit__(self, *exc) -> None:
