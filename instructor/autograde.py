@@ -3,8 +3,8 @@
 1. ``prepare``: look at every submission before nbgrader does. A renamed notebook is graded
    under its real name; a file that is not valid JSON is set aside and graded as missing;
    a missing notebook is noted. Each becomes a flag with its reason.
-2. ``autograde``: one ``nbgrader autograde --student S`` process per student, ``jobs`` at a
-   time, with a progress line. The course's nbgrader_config.py wires the checker into
+2. ``autograde``: ``nbgrader autograde --student S`` for each student, ``jobs`` at a time, each a
+   fork of a pre-imported nbgrader (:mod:`instructor.nbgrader_host`), with a progress line. The course's nbgrader_config.py wires the checker into
    nbgrader's pipeline, so scores never come from the student's kernel. A student whose
    run fails is retried once and then flagged, never silently zeroed.
 3. ``export``: read the gradebook through nbgrader's API into grades.csv with the flags.
@@ -17,13 +17,11 @@ import dataclasses
 import json
 import os
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 from checker.registry import NOTEBOOKS, Exercise, entries
-from instructor import nbgrader_command, tool_env
+from instructor import nbgrader_host, tool_env
 
 ASSIGNMENT = "foundations"
 from instructor.verdicts import CONFINEMENT_LOG, KERNEL_PROBLEM_LOG  # noqa: E402
@@ -87,15 +85,11 @@ def students(submitted: Path) -> list[str]:
     return sorted(p.parent.name for p in submitted.glob(f"*/{ASSIGNMENT}") if p.is_dir())
 
 
-def _autograde_one(root: Path, student: str, extra: list[str], seconds: float) -> Run:
-    command = nbgrader_command.command("autograde", ASSIGNMENT, "--student", student, "--force", *extra)
+def _autograde_one(lanes: nbgrader_host.Lanes, student: str, extra: list[str], seconds: float) -> Run:
+    args = ["autograde", ASSIGNMENT, "--student", student, "--force", *extra]
     started = time.monotonic()
     for attempt in range(2):
-        try:
-            proc = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=seconds, env=tool_env())
-            log, code = proc.stdout + proc.stderr, proc.returncode
-        except subprocess.TimeoutExpired as exc:
-            log, code = f"stopped after {seconds:.0f} s\n{exc.stdout or ''}{exc.stderr or ''}", -1
+        code, log = lanes.run(args, seconds)
         if code == 0 or not any(marker in log for marker in RETRY_MARKERS):
             break
     return Run(student, code, time.monotonic() - started, log)
@@ -110,14 +104,16 @@ def progress_line(done: int, total: int, run: Run, started: float) -> str:
 
 
 def autograde(root: Path, only: list[str] | None = None, jobs: int | None = None, extra: list[str] = (),
-              seconds: float = STUDENT_SECONDS, progress=None) -> list[Run]:
-    """Run nbgrader autograde for every student (or ``only`` these), ``jobs`` processes at a time."""
+              seconds: float = STUDENT_SECONDS, progress=None, say=None) -> list[Run]:
+    """Run nbgrader autograde for every student (or ``only`` these), ``jobs`` at a time: each a fork of
+    one of ``jobs`` pre-imported nbgrader processes (:mod:`instructor.nbgrader_host`)."""
     names = only or students(root / "submitted")
-    jobs = jobs or os.cpu_count() or 1
+    jobs = max(1, min(jobs or os.cpu_count() or 1, len(names)))
     runs: list[Run] = []
     started = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_autograde_one, root, name, list(extra), seconds) for name in names]
+    with nbgrader_host.Lanes(root, tool_env(), jobs, say or progress or (lambda line: None)) as lanes, \
+            concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(_autograde_one, lanes, name, list(extra), seconds) for name in names]
         for future in concurrent.futures.as_completed(futures):
             runs.append(future.result())
             if progress:

@@ -25,7 +25,7 @@ def progress(line: str) -> None:
 
 
 def grade_class(root: Path = ROOT, jobs: int | None = None, only: list[str] | None = None,
-                extra: list[str] = ()) -> dict:
+                extra: list[str] = (), say=say) -> dict:
     """Autograde (all, or ``only`` these students), generate feedback, export; returns the figures."""
     started = time.monotonic()
     ensure_assignment(root)
@@ -33,7 +33,7 @@ def grade_class(root: Path = ROOT, jobs: int | None = None, only: list[str] | No
     if only:
         flags = [f for f in flags if f.student in only]
     with template.running(say):  # every checker child of every student is forked from one template
-        runs = ag.autograde(root, only=only, jobs=jobs, extra=list(extra), progress=progress)
+        runs = ag.autograde(root, only=only, jobs=jobs, extra=list(extra), progress=progress, say=say)
     graded = [r.student for r in runs]
     ag.save_flags(root, flags + ag.run_flags(runs), graded)
     ag.save_confinement(root, runs)

@@ -92,6 +92,27 @@ def test_regrading_one_student_is_idempotent(graded_class):
     assert [r.returncode for r in again["runs"]] == [0, 0]
 
 
+def test_without_the_nbgrader_host_the_grades_are_the_same_and_it_is_said_once(graded_class, monkeypatch):
+    """The class was graded by forks of pre-imported nbgrader processes; where none can start, each student
+    gets a fresh nbgrader process, the grader hears why once, and every grade is the same."""
+    from instructor import nbgrader_host
+
+    def unavailable(*args, **kwargs):
+        raise nbgrader_host.HostUnavailable("test: no host")
+
+    monkeypatch.setattr(nbgrader_host, "Host", unavailable)
+    root, roster, _ = graded_class
+    before = {r["student"]: r for r in csv.DictReader((root / "grades.csv").open())}
+    chosen = sorted(s.id for s in roster if s.kind in ("complete", "tamper-clock"))[:2]
+    said = []
+    again = classday.grade_class(root, jobs=2, only=chosen, extra=["--Execute.timeout=15"], say=said.append)
+    after = {r["student"]: r for r in csv.DictReader((root / "grades.csv").open())}
+    assert after == before
+    assert [r.returncode for r in again["runs"]] == [0, 0]
+    assert said.count(nbgrader_host.HOST_FAILED.format(reason="test: no host")) == 1
+    assert not any(line.startswith("nbgrader: one pre-imported") for line in said)
+
+
 def test_gradebook_is_consistent_through_nbgrader_api(graded_class):
     from nbgrader.api import Gradebook
 
