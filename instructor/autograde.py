@@ -27,6 +27,7 @@ ASSIGNMENT = "foundations"
 from instructor.verdicts import CONFINEMENT_LOG, KERNEL_PROBLEM_LOG  # noqa: E402
 STUDENT_SECONDS = 900
 RETRY_MARKERS = ("database is locked",)
+FEEDBACK_FAILED = "nbgrader generate_feedback failed (exit {code}): {last}"
 
 
 @dataclasses.dataclass
@@ -42,6 +43,7 @@ class Run:
     returncode: int
     seconds: float
     log: str
+    feedback: str = ""  # why generate_feedback failed for this student, if it did
 
 
 def grade_ids(path: Path) -> set[str]:
@@ -85,14 +87,28 @@ def students(submitted: Path) -> list[str]:
     return sorted(p.parent.name for p in submitted.glob(f"*/{ASSIGNMENT}") if p.is_dir())
 
 
-def _autograde_one(lanes: nbgrader_host.Lanes, student: str, extra: list[str], seconds: float) -> Run:
-    args = ["autograde", ASSIGNMENT, "--student", student, "--force", *extra]
+def _autograde_one(lanes: nbgrader_host.Lanes, student: str, extra: list[str], seconds: float,
+                   feedback: bool) -> Run:
     started = time.monotonic()
+    code, log = _retried(lanes, ["autograde", ASSIGNMENT, "--student", student, "--force", *extra], seconds)
+    problem = ""
+    if feedback and code == 0:
+        done, text = _retried(lanes, ["generate_feedback", ASSIGNMENT, "--student", student, "--force"], seconds)
+        if done != 0:
+            problem = FEEDBACK_FAILED.format(code=done, last=_last_line(text))
+    return Run(student, code, time.monotonic() - started, log, problem)
+
+
+def _retried(lanes: nbgrader_host.Lanes, args: list[str], seconds: float) -> tuple[int, str]:
     for attempt in range(2):
         code, log = lanes.run(args, seconds)
         if code == 0 or not any(marker in log for marker in RETRY_MARKERS):
             break
-    return Run(student, code, time.monotonic() - started, log)
+    return code, log
+
+
+def _last_line(log: str) -> str:
+    return ([line for line in log.strip().splitlines() if line.strip()][-1:] or ["no output"])[0][:200]
 
 
 def progress_line(done: int, total: int, run: Run, started: float) -> str:
@@ -104,16 +120,17 @@ def progress_line(done: int, total: int, run: Run, started: float) -> str:
 
 
 def autograde(root: Path, only: list[str] | None = None, jobs: int | None = None, extra: list[str] = (),
-              seconds: float = STUDENT_SECONDS, progress=None, say=None) -> list[Run]:
+              seconds: float = STUDENT_SECONDS, progress=None, say=None, feedback: bool = False) -> list[Run]:
     """Run nbgrader autograde for every student (or ``only`` these), ``jobs`` at a time: each a fork of
-    one of ``jobs`` pre-imported nbgrader processes (:mod:`instructor.nbgrader_host`)."""
+    one of ``jobs`` pre-imported nbgrader processes (:mod:`instructor.nbgrader_host`). With ``feedback``,
+    each graded student's feedback is generated right after, in the same lane."""
     names = only or students(root / "submitted")
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(names)))
     runs: list[Run] = []
     started = time.monotonic()
     with nbgrader_host.Lanes(root, tool_env(), jobs, say or progress or (lambda line: None)) as lanes, \
             concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_autograde_one, lanes, name, list(extra), seconds) for name in names]
+        futures = [pool.submit(_autograde_one, lanes, name, list(extra), seconds, feedback) for name in names]
         for future in concurrent.futures.as_completed(futures):
             runs.append(future.result())
             if progress:
@@ -125,8 +142,7 @@ def run_flags(runs: list[Run]) -> list[Flag]:
     flags = []
     for run in runs:
         if run.returncode != 0:
-            last = [line for line in run.log.strip().splitlines() if line.strip()][-1:] or ["no output"]
-            flags.append(Flag(run.student, "not_graded", f"nbgrader autograde failed: {last[0][:200]}"))
+            flags.append(Flag(run.student, "not_graded", f"nbgrader autograde failed: {_last_line(run.log)}"))
         elif KERNEL_PROBLEM_LOG in run.log:
             lines = [l.split(KERNEL_PROBLEM_LOG, 1)[1].strip(" :") for l in run.log.splitlines() if KERNEL_PROBLEM_LOG in l]
             flags.append(Flag(run.student, "kernel", "; ".join(lines)[:300]))

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,7 +11,7 @@ from checker.sandbox import template
 from instructor import autograde as ag
 from instructor import mistakes as mk
 from instructor import mistakes_report
-from instructor import nbgrader_command, tool_env
+
 from instructor.notebooks import ROOT
 
 
@@ -33,16 +32,14 @@ def grade_class(root: Path = ROOT, jobs: int | None = None, only: list[str] | No
     if only:
         flags = [f for f in flags if f.student in only]
     with template.running(say):  # every checker child of every student is forked from one template
-        runs = ag.autograde(root, only=only, jobs=jobs, extra=list(extra), progress=progress, say=say)
+        runs = ag.autograde(root, only=only, jobs=jobs, extra=list(extra), progress=progress, say=say, feedback=True)
     graded = [r.student for r in runs]
     ag.save_flags(root, flags + ag.run_flags(runs), graded)
     ag.save_confinement(root, runs)
     seconds = time.monotonic() - started
-    feedback = subprocess.run(nbgrader_command.command("generate_feedback", ag.ASSIGNMENT, "--force")
-                              + [arg for s in (only or []) for arg in ("--student", s)],
-                              cwd=root, capture_output=True, text=True, env=tool_env())
-    if feedback.returncode != 0:
-        say(f"nbgrader generate_feedback failed:\n{feedback.stderr[-2000:]}")
+    for run in runs:
+        if run.feedback:
+            say(f"{run.student}: {run.feedback}")
     csv_path, table = ag.export(root)
     return {"runs": runs, "seconds": seconds, "table": table, "csv": csv_path}
 
@@ -90,7 +87,7 @@ def summary(root: Path, table: list[dict], seconds: float, students: int,
     flagged = sum(r["status"] != "graded" for r in table)
     layers = sorted({r.get("confinement", "") for r in table} - {""})
     lines += ["", "sandbox (student code in every kernel and checker process): " + (" / ".join(layers) or "unknown")]
-    lines += ["", f"{students} students autograded in {seconds:.0f} s ({60 * students / max(seconds, 1e-9):.1f}/min); "
+    lines += ["", f"{students} students autograded, with feedback, in {seconds:.0f} s ({60 * students / max(seconds, 1e-9):.1f}/min); "
                   f"{flagged} flagged. grades: {root / 'grades.csv'}"]
     pairs = [(f"{mk.short_label(nb, ex)}: {kind}", n) for nb, ex, kind, n in found.pairs()]
     chart = ag.chart(table, rates, root / "grades.png", pairs)

@@ -42,6 +42,8 @@ PRELOAD = (
     "nbgrader.converters.autograde", "nbgrader.converters.generate_feedback", "nbgrader.preprocessors",
     "nbgrader.api", "nbconvert.exporters", "nbconvert.preprocessors", "nbclient", "jupyter_client.manager",
     "jupyter_client.provisioning", "sqlalchemy.dialects.sqlite", "instructor.verdicts", "checker.sandbox.kernel",
+    "nbconvert.exporters.html", "nbconvert.filters.markdown_mistune", "pygments.lexers.python",
+    "pygments.formatters.html", "bs4",
 )
 
 
@@ -54,13 +56,12 @@ def serve(requests=sys.stdin, answers=None) -> None:
     """Import once, then run one forked nbgrader per request line until stdin closes."""
     answers = answers or os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything printed by an import goes to stderr, never into the protocol
-    for name in nbgrader_command.SKIPPED_IMPORTS:
-        sys.modules.setdefault(name, None)
     # torch and numpy start a thread pool at import unless told one thread: a forked thread pool is
     # broken. The workers get the environment back for the kernels they start (none of them computes).
     saved = {name: os.environ.get(name) for name in THREAD_ENV}
     os.environ.update(THREAD_ENV)
     try:
+        nbgrader_command.prepare()
         import importlib
         for module in PRELOAD:
             importlib.import_module(module)
