@@ -28,6 +28,7 @@ from instructor.verdicts import CONFINEMENT_LOG, KERNEL_PROBLEM_LOG  # noqa: E40
 STUDENT_SECONDS = 900
 RETRY_MARKERS = ("database is locked",)
 FEEDBACK_FAILED = "nbgrader generate_feedback failed (exit {code}): {last}"
+FEEDBACK_GROUP = 8  # students per generate_feedback run: its HTML templates are compiled once per run
 
 
 @dataclasses.dataclass
@@ -87,16 +88,29 @@ def students(submitted: Path) -> list[str]:
     return sorted(p.parent.name for p in submitted.glob(f"*/{ASSIGNMENT}") if p.is_dir())
 
 
-def _autograde_one(lanes: nbgrader_host.Lanes, student: str, extra: list[str], seconds: float,
-                   feedback: bool) -> Run:
+def _autograde_one(lanes: nbgrader_host.Lanes, student: str, extra: list[str], seconds: float) -> Run:
     started = time.monotonic()
     code, log = _retried(lanes, ["autograde", ASSIGNMENT, "--student", student, "--force", *extra], seconds)
-    problem = ""
-    if feedback and code == 0:
-        done, text = _retried(lanes, ["generate_feedback", ASSIGNMENT, "--student", student, "--force"], seconds)
-        if done != 0:
-            problem = FEEDBACK_FAILED.format(code=done, last=_last_line(text))
-    return Run(student, code, time.monotonic() - started, log, problem)
+    return Run(student, code, time.monotonic() - started, log)
+
+
+def _feedback(lanes: nbgrader_host.Lanes, root: Path, chunk: list[str], seconds: float) -> dict[str, str]:
+    """generate_feedback for these students in one nbgrader run (its HTML templates compiled once for
+    all of them); per student, why it failed ("" where it did not)."""
+    args = ["generate_feedback", ASSIGNMENT, "--force"]
+    others = sorted({p.parent.name for p in root.glob(f"autograde/*/{ASSIGNMENT}")} - set(chunk))
+    if len(chunk) == 1 or any("," in name for name in chunk + others):
+        return {name: problem for one in chunk for name, problem in _feedback_one(lanes, one, seconds).items()}
+    if others:
+        args.append(f"--CourseDirectory.student_id_exclude={','.join(others)}")
+    code, text = _retried(lanes, args, seconds * len(chunk))
+    problem = "" if code == 0 else FEEDBACK_FAILED.format(code=code, last=_last_line(text))
+    return {name: problem for name in chunk}
+
+
+def _feedback_one(lanes: nbgrader_host.Lanes, student: str, seconds: float) -> dict[str, str]:
+    code, text = _retried(lanes, ["generate_feedback", ASSIGNMENT, "--student", student, "--force"], seconds)
+    return {student: "" if code == 0 else FEEDBACK_FAILED.format(code=code, last=_last_line(text))}
 
 
 def _retried(lanes: nbgrader_host.Lanes, args: list[str], seconds: float) -> tuple[int, str]:
@@ -123,19 +137,36 @@ def autograde(root: Path, only: list[str] | None = None, jobs: int | None = None
               seconds: float = STUDENT_SECONDS, progress=None, say=None, feedback: bool = False) -> list[Run]:
     """Run nbgrader autograde for every student (or ``only`` these), ``jobs`` at a time: each a fork of
     one of ``jobs`` pre-imported nbgrader processes (:mod:`instructor.nbgrader_host`). With ``feedback``,
-    each graded student's feedback is generated right after, in the same lane."""
+    graded students get their feedback in groups of ``FEEDBACK_GROUP``, in the same lanes, as soon as
+    a group is graded."""
     names = only or students(root / "submitted")
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(names)))
-    runs: list[Run] = []
+    runs: dict[str, Run] = {}
+    problems: dict[str, str] = {}
     started = time.monotonic()
     with nbgrader_host.Lanes(root, tool_env(), jobs, say or progress or (lambda line: None)) as lanes, \
             concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = [pool.submit(_autograde_one, lanes, name, list(extra), seconds, feedback) for name in names]
-        for future in concurrent.futures.as_completed(futures):
-            runs.append(future.result())
-            if progress:
-                progress(progress_line(len(runs), len(names), runs[-1], started))
-    return sorted(runs, key=lambda r: r.student)
+        grading = {pool.submit(_autograde_one, lanes, name, list(extra), seconds) for name in names}
+        writing: set = set()
+        ready: list[str] = []
+        while grading or writing:
+            done, _ = concurrent.futures.wait(grading | writing, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                if future in writing:
+                    writing.discard(future)
+                    problems.update(future.result())
+                    continue
+                grading.discard(future)
+                run = runs.setdefault(future.result().student, future.result())
+                ready += [run.student] if run.returncode == 0 and feedback else []
+                if progress:
+                    progress(progress_line(len(runs), len(names), run, started))
+            while ready and (len(ready) >= FEEDBACK_GROUP or not grading):
+                group, ready = ready[:FEEDBACK_GROUP], ready[FEEDBACK_GROUP:]
+                writing.add(pool.submit(_feedback, lanes, root, group, seconds))
+    for name, problem in problems.items():
+        runs[name].feedback = problem
+    return sorted(runs.values(), key=lambda r: r.student)
 
 
 def run_flags(runs: list[Run]) -> list[Flag]:

@@ -54,24 +54,32 @@ def test_nbgrader_s_validator_uses_it_once_prepared():
 
 
 class ScriptedLanes:
-    def __init__(self, answers: dict[str, tuple[int, str]]):
-        self.answers, self.asked = answers, []
+    def __init__(self, code: int, log: str):
+        self.code, self.log, self.asked = code, log, []
 
     def run(self, args, seconds):
-        self.asked.append(args[0])
-        return self.answers[args[0]]
+        self.asked.append(args)
+        return self.code, self.log
 
 
-def test_feedback_follows_a_graded_student_and_its_failure_is_reported():
-    lanes = ScriptedLanes({"autograde": (0, "graded"), "generate_feedback": (1, "...\nTemplateNotFound: x")})
-    run = ag._autograde_one(lanes, "s1", [], 60, feedback=True)
-    assert lanes.asked == ["autograde", "generate_feedback"]
-    assert run.returncode == 0 and run.feedback == ag.FEEDBACK_FAILED.format(code=1, last="TemplateNotFound: x")
-    lanes = ScriptedLanes({"autograde": (0, "graded"), "generate_feedback": (0, "done")})
-    assert ag._autograde_one(lanes, "s1", [], 60, feedback=True).feedback == ""
+@pytest.fixture
+def autograded(tmp_path):
+    for name in ("s1", "s2", "s3", "s4"):
+        (tmp_path / "autograde" / name / ag.ASSIGNMENT).mkdir(parents=True)
+    return tmp_path
 
 
-def test_no_feedback_for_a_student_who_was_not_graded():
-    lanes = ScriptedLanes({"autograde": (1, "boom")})
-    run = ag._autograde_one(lanes, "s1", [], 60, feedback=True)
-    assert lanes.asked == ["autograde"] and run.returncode == 1 and run.feedback == ""
+def test_feedback_for_a_group_leaves_the_others_out_and_a_failure_is_reported_for_each(autograded):
+    lanes = ScriptedLanes(0, "done")
+    assert ag._feedback(lanes, autograded, ["s1", "s3"], 60) == {"s1": "", "s3": ""}
+    assert lanes.asked == [["generate_feedback", ag.ASSIGNMENT, "--force",
+                            "--CourseDirectory.student_id_exclude=s2,s4"]]
+    lanes = ScriptedLanes(1, "...\nTemplateNotFound: x")
+    failed = ag.FEEDBACK_FAILED.format(code=1, last="TemplateNotFound: x")
+    assert ag._feedback(lanes, autograded, ["s1", "s3"], 60) == {"s1": failed, "s3": failed}
+
+
+def test_feedback_for_one_student_names_her(autograded):
+    lanes = ScriptedLanes(0, "done")
+    assert ag._feedback(lanes, autograded, ["s2"], 60) == {"s2": ""}
+    assert lanes.asked == [["generate_feedback", ag.ASSIGNMENT, "--student", "s2", "--force"]]

@@ -23,7 +23,11 @@ def human_seconds(seconds: float) -> str:
 
 @dataclasses.dataclass
 class SpeedBar(Check):
-    """median(student) / median(yardstick) must be at most ``bar``."""
+    """median(student) / median(yardstick) must be at most ``bar``. A ratio over the bar is measured once
+    more and the lower ratio counts: on a loaded machine the scheduler can stretch most of one batch of
+    short calls (seen once in 168 autograded notebooks: 8.2x for the lesson's own code, 1.4x on every
+    re-run), and a second batch stretched alike is far less likely than one; a slow solution is slow
+    in both."""
 
     spec: Callable[[int], dict]
     names: Sequence[str]
@@ -48,12 +52,20 @@ class SpeedBar(Check):
         wrong = difference(where, expected, result["out"], Tolerance.for_dtype(expected.dtype, scale=10))
         if wrong:  # right on the visible inputs, wrong on fresh ones: as wrong as any wrong answer
             return Outcome(self.name, False, [msg.SPEED_WRONG_ANSWERS.format(input=where, detail=wrong)], CORRECTNESS)
-        student = statistics.median(result["student"])
-        reference = statistics.median(result["yardstick"])
-        ratio = student / max(reference, 1e-9)
+        student, reference, ratio = self.medians(result)
+        if ratio > self.bar:
+            again = ctx.probe("timing", yardstick=self.yardstick, spec=spec, rounds=self.rounds)
+            if not again.raised and self.medians(again.result)[2] < ratio:
+                student, reference, ratio = self.medians(again.result)
         facts = dict(input=where, student=human_seconds(student), reference=human_seconds(reference),
                      yardstick=self.yardstick_label, ratio=ratio, bar=self.bar)
         timing = {"student_seconds": student, "reference_seconds": reference, "ratio": ratio, "bar": self.bar}
         if ratio > self.bar:
             return self.outcome([msg.SPEED_FAILED.format(**facts)], timing=timing)
         return self.outcome([], [msg.SPEED_PASSED.format(**facts)], timing=timing)
+
+    @staticmethod
+    def medians(result: dict) -> tuple[float, float, float]:
+        """(student, yardstick, ratio) of one timing probe's medians."""
+        student, reference = statistics.median(result["student"]), statistics.median(result["yardstick"])
+        return student, reference, student / max(reference, 1e-9)
