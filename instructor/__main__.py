@@ -17,6 +17,11 @@ def main(argv=None) -> int:
     grade = sub.add_parser("autograde", help="autograde submitted/ in parallel, generate feedback, export grades.csv")
     grade.add_argument("--student", nargs="+", help="only these students (regrade)")
     grade.add_argument("--jobs", type=int, default=None, help="parallel nbgrader processes (default: the core count)")
+    grade.add_argument("--db", metavar="URL", default=None,
+                       help="the gradebook (default: $FOUNDATIONS_DB_URL, else gradebook.db beside the course), "
+                            "e.g. postgresql://grader:secret@dbhost/foundations")
+    grade.add_argument("--cluster", metavar="ADDRESS", default=None,
+                       help="grade on the Dask scheduler at ADDRESS (tcp://host:8786), one task per student")
     grade.add_argument("--require-confinement", action="store_true",
                        help="refuse to grade unless every confinement layer is active (see doctor)")
     sub.add_parser("doctor", help="which confinement layers student code gets here, proven with a real kernel")
@@ -45,7 +50,17 @@ def main(argv=None) -> int:
                 print(f"instructor: {jail.NotConfined(jail.available())}", file=sys.stderr)
                 return 2
             os.environ[jail.REQUIRE_ENV] = "1"  # the nbgrader processes refuse too
-        result = classday.grade_class(jobs=args.jobs, only=args.student)
+        if args.db:
+            from instructor import gradebook
+            os.environ[gradebook.DB_ENV] = args.db  # nbgrader_config.py and every nbgrader process read it
+        if args.cluster:
+            from instructor import cluster
+            try:
+                cluster.connect(args.cluster).close()
+            except cluster.ClusterUnavailable as exc:
+                print(f"instructor: {exc}", file=sys.stderr)
+                return 2
+        result = classday.grade_class(jobs=args.jobs, only=args.student, cluster=args.cluster)
         print(classday.summary(classday.ROOT, result["table"], result["seconds"], len(result["runs"])))
         return 0
     if args.command == "demo":

@@ -21,13 +21,14 @@ import time
 from pathlib import Path
 
 from checker.registry import NOTEBOOKS, Exercise, entries
-from instructor import nbgrader_host, tool_env
+from instructor import gradebook, nbgrader_host, tool_env
 
 ASSIGNMENT = "foundations"
 from instructor.verdicts import CONFINEMENT_LOG, KERNEL_PROBLEM_LOG  # noqa: E402
 STUDENT_SECONDS = 900
 RETRY_MARKERS = ("database is locked",)
 FEEDBACK_FAILED = "nbgrader generate_feedback failed (exit {code}): {last}"
+NOT_GRADED = "not graded"  # a log that starts so is already the reason (a task the cluster gave up on)
 FEEDBACK_GROUP = 8  # students per generate_feedback run: its HTML templates are compiled once per run
 
 
@@ -88,29 +89,29 @@ def students(submitted: Path) -> list[str]:
     return sorted(p.parent.name for p in submitted.glob(f"*/{ASSIGNMENT}") if p.is_dir())
 
 
-def _autograde_one(lanes: nbgrader_host.Lanes, student: str, extra: list[str], seconds: float) -> Run:
+def grade_student(lanes: nbgrader_host.Lanes, student: str, extra: list[str], seconds: float) -> Run:
     started = time.monotonic()
     code, log = _retried(lanes, ["autograde", ASSIGNMENT, "--student", student, "--force", *extra], seconds)
     return Run(student, code, time.monotonic() - started, log)
 
 
-def _feedback(lanes: nbgrader_host.Lanes, root: Path, chunk: list[str], seconds: float) -> dict[str, str]:
+def feedback_for(lanes: nbgrader_host.Lanes, root: Path, chunk: list[str], seconds: float) -> dict[str, str]:
     """generate_feedback for these students in one nbgrader run (its HTML templates compiled once for
     all of them); per student, why it failed ("" where it did not)."""
     args = ["generate_feedback", ASSIGNMENT, "--force"]
     others = sorted({p.parent.name for p in root.glob(f"autograde/*/{ASSIGNMENT}")} - set(chunk))
     if len(chunk) == 1 or any("," in name for name in chunk + others):
-        return {name: problem for one in chunk for name, problem in _feedback_one(lanes, one, seconds).items()}
+        return {name: problem for one in chunk for name, problem in feedback_one(lanes, one, seconds).items()}
     if others:
         args.append(f"--CourseDirectory.student_id_exclude={','.join(others)}")
     code, text = _retried(lanes, args, seconds * len(chunk))
-    problem = "" if code == 0 else FEEDBACK_FAILED.format(code=code, last=_last_line(text))
+    problem = "" if code == 0 else FEEDBACK_FAILED.format(code=code, last=last_line(text))
     return {name: problem for name in chunk}
 
 
-def _feedback_one(lanes: nbgrader_host.Lanes, student: str, seconds: float) -> dict[str, str]:
+def feedback_one(lanes: nbgrader_host.Lanes, student: str, seconds: float) -> dict[str, str]:
     code, text = _retried(lanes, ["generate_feedback", ASSIGNMENT, "--student", student, "--force"], seconds)
-    return {student: "" if code == 0 else FEEDBACK_FAILED.format(code=code, last=_last_line(text))}
+    return {student: "" if code == 0 else FEEDBACK_FAILED.format(code=code, last=last_line(text))}
 
 
 def _retried(lanes: nbgrader_host.Lanes, args: list[str], seconds: float) -> tuple[int, str]:
@@ -121,7 +122,7 @@ def _retried(lanes: nbgrader_host.Lanes, args: list[str], seconds: float) -> tup
     return code, log
 
 
-def _last_line(log: str) -> str:
+def last_line(log: str) -> str:
     return ([line for line in log.strip().splitlines() if line.strip()][-1:] or ["no output"])[0][:200]
 
 
@@ -146,7 +147,7 @@ def autograde(root: Path, only: list[str] | None = None, jobs: int | None = None
     started = time.monotonic()
     with nbgrader_host.Lanes(root, tool_env(), jobs, say or progress or (lambda line: None)) as lanes, \
             concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-        grading = {pool.submit(_autograde_one, lanes, name, list(extra), seconds) for name in names}
+        grading = {pool.submit(grade_student, lanes, name, list(extra), seconds) for name in names}
         writing: set = set()
         ready: list[str] = []
         while grading or writing:
@@ -163,7 +164,7 @@ def autograde(root: Path, only: list[str] | None = None, jobs: int | None = None
                     progress(progress_line(len(runs), len(names), run, started))
             while ready and (len(ready) >= FEEDBACK_GROUP or not grading):
                 group, ready = ready[:FEEDBACK_GROUP], ready[FEEDBACK_GROUP:]
-                writing.add(pool.submit(_feedback, lanes, root, group, seconds))
+                writing.add(pool.submit(feedback_for, lanes, root, group, seconds))
     for name, problem in problems.items():
         runs[name].feedback = problem
     return sorted(runs.values(), key=lambda r: r.student)
@@ -173,7 +174,8 @@ def run_flags(runs: list[Run]) -> list[Flag]:
     flags = []
     for run in runs:
         if run.returncode != 0:
-            flags.append(Flag(run.student, "not_graded", f"nbgrader autograde failed: {_last_line(run.log)}"))
+            why = run.log if run.log.startswith(NOT_GRADED) else f"nbgrader autograde failed: {last_line(run.log)}"
+            flags.append(Flag(run.student, "not_graded", why.splitlines()[0][:300]))
         elif KERNEL_PROBLEM_LOG in run.log:
             lines = [l.split(KERNEL_PROBLEM_LOG, 1)[1].strip(" :") for l in run.log.splitlines() if KERNEL_PROBLEM_LOG in l]
             flags.append(Flag(run.student, "kernel", "; ".join(lines)[:300]))
@@ -220,10 +222,10 @@ def load_flags(root: Path) -> list[Flag]:
 
 def gradebook_rows(root: Path) -> list[dict]:
     """Per student and exercise, the autograded score, read through nbgrader's Gradebook API."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
     rows = []
-    with Gradebook(os.environ.get("FOUNDATIONS_DB_URL") or f"sqlite:///{root / 'gradebook.db'}") as gb:
+    with gradebook.opened(gradebook.url(root)) as gb:
         for student in gb.students:
             for notebook in NOTEBOOKS:
                 try:

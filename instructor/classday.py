@@ -1,6 +1,7 @@
 """The instructor's day in one call: collect -> autograde -> feedback -> grades.csv -> summary."""
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
@@ -10,7 +11,7 @@ from checker.registry import NOTEBOOKS
 from checker.sandbox import template
 from instructor import autograde as ag
 from instructor import mistakes as mk
-from instructor import mistakes_report
+from instructor import gradebook, mistakes_report
 
 from instructor.notebooks import ROOT
 
@@ -24,15 +25,21 @@ def progress(line: str) -> None:
 
 
 def grade_class(root: Path = ROOT, jobs: int | None = None, only: list[str] | None = None,
-                extra: list[str] = (), say=say) -> dict:
-    """Autograde (all, or ``only`` these students), generate feedback, export; returns the figures."""
+                extra: list[str] = (), say=say, cluster=None) -> dict:
+    """Autograde (all, or ``only`` these students), generate feedback, export; returns the figures. With
+    ``cluster`` (a Dask scheduler's address, or a ``distributed.Client``), students are graded there."""
     started = time.monotonic()
     ensure_assignment(root)
     flags = ag.prepare(root / "submitted")
     if only:
         flags = [f for f in flags if f.student in only]
-    with template.running(say):  # every checker child of every student is forked from one template
-        runs = ag.autograde(root, only=only, jobs=jobs, extra=list(extra), progress=progress, say=say, feedback=True)
+    if cluster is not None:
+        from instructor import cluster as on_cluster
+        runs = on_cluster.autograde(root, cluster, only=only, extra=list(extra), progress=progress, say=say)
+    else:
+        with template.running(say):  # every checker child of every student is forked from one template
+            runs = ag.autograde(root, only=only, jobs=jobs, extra=list(extra), progress=progress, say=say,
+                                feedback=True)
     graded = [r.student for r in runs]
     ag.save_flags(root, flags + ag.run_flags(runs), graded)
     ag.save_confinement(root, runs)
@@ -46,13 +53,12 @@ def grade_class(root: Path = ROOT, jobs: int | None = None, only: list[str] | No
 
 def ensure_assignment(root: Path) -> None:
     """autograde needs the assignment and its graded cells in the gradebook: generate_assignment puts them there."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import MissingEntry
 
     from instructor import release
 
-    db = root / "gradebook.db"
-    if db.exists():
-        with Gradebook(f"sqlite:///{db}") as gb:
+    if gradebook.DB_ENV in os.environ or (root / "gradebook.db").exists():
+        with gradebook.opened(gradebook.url(root)) as gb:
             try:
                 if len(gb.find_assignment(ag.ASSIGNMENT).notebooks) == len(NOTEBOOKS):
                     return

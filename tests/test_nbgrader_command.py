@@ -71,15 +71,15 @@ def autograded(tmp_path):
 
 def test_feedback_for_a_group_leaves_the_others_out_and_a_failure_is_reported_for_each(autograded):
     lanes = ScriptedLanes(0, "done")
-    assert ag._feedback(lanes, autograded, ["s1", "s3"], 60) == {"s1": "", "s3": ""}
+    assert ag.feedback_for(lanes, autograded, ["s1", "s3"], 60) == {"s1": "", "s3": ""}
     assert lanes.asked == [["generate_feedback", ag.ASSIGNMENT, "--force",
                             "--CourseDirectory.student_id_exclude=s2,s4"]]
     lanes = ScriptedLanes(1, "...\nTemplateNotFound: x")
     failed = ag.FEEDBACK_FAILED.format(code=1, last="TemplateNotFound: x")
-    assert ag._feedback(lanes, autograded, ["s1", "s3"], 60) == {"s1": failed, "s3": failed}
+    assert ag.feedback_for(lanes, autograded, ["s1", "s3"], 60) == {"s1": failed, "s3": failed}
 
 
 def test_feedback_for_one_student_names_her(autograded):
     lanes = ScriptedLanes(0, "done")
-    assert ag._feedback(lanes, autograded, ["s2"], 60) == {"s2": ""}
+    assert ag.feedback_for(lanes, autograded, ["s2"], 60) == {"s2": ""}
     assert lanes.asked == [["generate_feedback", ag.ASSIGNMENT, "--student", "s2", "--force"]]
