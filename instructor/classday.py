@@ -25,7 +25,7 @@ def progress(line: str) -> None:
 
 
 def grade_class(root: Path = ROOT, jobs: int | None = None, only: list[str] | None = None,
-                extra: list[str] = (), say=say, cluster=None) -> dict:
+                extra: list[str] = (), say=say, cluster=None, progress=progress) -> dict:
     """Autograde (all, or ``only`` these students), generate feedback, export; returns the figures. With
     ``cluster`` (a Dask scheduler's address, or a ``distributed.Client``), students are graded there."""
     started = time.monotonic()
