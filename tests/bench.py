@@ -7,9 +7,11 @@
 (e) what confinement adds to starting a process for student code: a bare interpreter against the
     jail launcher with every layer, for an empty program and one that imports torch;
 (f) the mutation score: every mutant of the reference solutions through the checker (``make mutants``);
-(g) a confined checker child ready to work: started afresh against forked from the template.
+(g) a confined checker child ready to work: started afresh against forked from the template;
+(h) students per minute on a Dask cluster of 1 and 2 local worker processes, and a 1,000-student
+    class extrapolated from the CPU per student measured there.
 
-    python -m tests.bench [--section a b c d e f g] [--rounds 20] [--students 6]
+    python -m tests.bench [--section a b c d e f g h] [--rounds 20] [--students 6]
 """
 from __future__ import annotations
 
@@ -224,6 +226,44 @@ def section_d(students: int) -> None:
           ["pipeline", "students", "wall time", "students/min", "CPU per student", "points in the gradebook"], rows)
 
 
+def section_h(students: int) -> None:
+    """Students per minute on a Dask cluster of 1 and 2 local worker processes, and a 1,000-student class
+    extrapolated from the CPU per student measured here."""
+    import distributed
+
+    from instructor import cluster, sample_class
+
+    roster = sample_class.build_roster(complete=students // 2, partial=students - students // 2, size=0)
+    roster = [s for s in roster if s.kind in ("complete", "partial")][:students]
+    rows, per_student = [], []
+    _cpu_group()  # joined before the clusters start, so that their processes are counted
+    with tempfile.TemporaryDirectory() as tmp:
+        for workers in (1, 2):
+            root = course_copy(Path(tmp) / f"workers{workers}", True)
+            from instructor import classday
+            classday.ensure_assignment(root)
+            sample_class.write_class(root / "release" / "foundations", root / "submitted", roster)
+            with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                          dashboard_address=None, silence_logs=40) as local, \
+                    distributed.Client(local) as client:
+                client.wait_for_workers(workers)
+                start, cpu = time.perf_counter(), _children_cpu()
+                runs = cluster.autograde(root, client, extra=["--Execute.timeout=30"], say=lambda line: None)
+                seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu
+            got, want = gradebook_total(root, roster), sum(sample_class.expected_total(s) for s in roster)
+            per_student.append(cpu / len(roster))
+            rows.append([workers, len(roster), f"{seconds:.0f} s", f"{60 * len(roster) / seconds:.2f}",
+                         f"{cpu / len(roster):.1f} s", f"{got:g} of {want:g}", sum(r.returncode != 0 for r in runs)])
+    table(f"(h) a Dask cluster of local worker processes, {len(roster)} students (each worker sets up once: "
+          "the course, a template, a pre-imported nbgrader)",
+          ["workers", "students", "wall time", "students/min", "CPU per student", "points", "not graded"], rows)
+    cpu = per_student[-1]
+    print(f"  1,000 students at {cpu:.1f} s of CPU each (measured above with 2 workers, their set-up included: an upper bound) = {1000 * cpu / 3600:.1f} "
+          f"CPU hours: about {1000 * cpu / 2 / 60:.0f} min on this 2-core machine, {1000 * cpu / 16 / 60:.0f} min "
+          f"on 2 machines of 8 cores, {1000 * cpu / 80 / 60:.1f} min on 10 (one worker per core; assumes "
+          "throughput grows with cores as it did from 1 to 2 workers here, and the gradebook keeps up)")
+
+
 CPUACCT = Path("/sys/fs/cgroup/cpuacct")
 
 
@@ -319,14 +359,14 @@ def section_f() -> None:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench")
-    parser.add_argument("--section", nargs="+", choices="abcdefg", default=list("abcdefg"))
+    parser.add_argument("--section", nargs="+", choices="abcdefgh", default=list("abcdefgh"))
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--students", type=int, default=6)
     args = parser.parse_args(argv)
     for name in args.section:
         {"a": section_a, "b": section_b, "c": lambda: section_c(args.rounds),
          "d": lambda: section_d(args.students), "e": lambda: section_e(args.rounds), "f": section_f,
-         "g": lambda: section_g(args.rounds)}[name]()
+         "g": lambda: section_g(args.rounds), "h": lambda: section_h(args.students)}[name]()
 
 
 if __name__ == "__main__":
