@@ -301,8 +301,32 @@ def _cpu_group() -> Path | None:
     return _GROUP[0]
 
 
+def _kernel_ready_seconds() -> float:
+    """A jailed notebook kernel (as autograde starts one) started and through ``import torch``."""
+    import asyncio
+
+    from checker.sandbox.kernel import JailedKernelManager
+
+    async def run() -> float:
+        start = time.perf_counter()
+        km = JailedKernelManager(kernel_name="python3")
+        await km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        try:
+            await kc.wait_for_ready(timeout=60)
+            await kc.execute_interactive("import torch", timeout=60)
+            return time.perf_counter() - start
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+
+    return asyncio.run(run())
+
+
 def section_g(rounds: int) -> None:
-    """A checker child ready to work (torch imported, confined): started afresh against forked from a template."""
+    """A checker child ready to work (torch imported, confined), and a notebook kernel through ``import
+    torch``: started afresh against forked from a template."""
     from checker.sandbox.runner import Limits, Sandbox
 
     def ready_seconds() -> float:
@@ -311,14 +335,18 @@ def section_g(rounds: int) -> None:
             box.start()
             return time.perf_counter() - start
 
-    fresh = [ready_seconds() for _ in range(max(3, rounds // 4))]
-    with template.running(say=lambda line: None) as run:
-        forked = [ready_seconds() for _ in range(rounds)] if run.template else []
-    rows = [["started afresh", len(fresh), f"{1000 * statistics.median(fresh):.0f} ms", f"{1000 * min(fresh):.0f} ms"]]
-    if forked:
-        rows.append(["forked from the template", len(forked), f"{1000 * statistics.median(forked):.0f} ms",
-                     f"{1000 * min(forked):.0f} ms"])
-    table("(g) a confined checker child, ready: fresh against forked", ["how", "runs", "median", "min"], rows)
+    rows = []
+    for what, measure, count in (("checker child", ready_seconds, rounds),
+                                 ("notebook kernel", _kernel_ready_seconds, max(3, rounds // 4))):
+        fresh = [measure() for _ in range(max(3, count // 4))]
+        with template.running(say=lambda line: None) as run:
+            forked = [measure() for _ in range(count)] if run.template else []
+        rows.append([what, "started afresh", len(fresh), f"{1000 * statistics.median(fresh):.0f} ms",
+                     f"{1000 * min(fresh):.0f} ms"])
+        if forked:
+            rows.append([what, "forked from the template", len(forked), f"{1000 * statistics.median(forked):.0f} ms",
+                         f"{1000 * min(forked):.0f} ms"])
+    table("(g) confined and ready: fresh against forked", ["process", "how", "runs", "median", "min"], rows)
 
 
 def _start_seconds(command: list[str], env: dict | None = None) -> float:
