@@ -12,8 +12,8 @@ c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograde"
 c.CourseDirectory.feedback_directory = "feedback"
 c.CourseDirectory.solution_directory = "solutions"
-# The gradebook lives with the course; set FOUNDATIONS_DB_URL to use PostgreSQL instead
-# (postgresql://user:password@host/foundations) when grading on several machines.
+# The gradebook lives with the course; set FOUNDATIONS_DB_URL (or pass `python -m instructor autograde
+# --db URL`) to use PostgreSQL instead (postgresql://user:password@host/foundations): README, "Past one machine".
 c.CourseDirectory.db_url = os.environ.get(
     "FOUNDATIONS_DB_URL", "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db"))
 

@@ -108,3 +108,12 @@ def test_cluster_a_task_that_keeps_failing_is_flagged_not_graded_with_its_reason
     row = next(r for r in csv.DictReader((root / "grades.csv").open()) if r["student"] == BROKEN)
     assert row["status"] == "not graded" and row["autograded_score"] == ""
     assert row["flags"].startswith("not_graded: " + cluster.TASK_FAILED.format(kind="BadZipFile", reason=""))
+
+
+def test_cluster_cli_says_when_there_is_no_scheduler(monkeypatch, capsys):
+    from instructor.__main__ import main
+
+    monkeypatch.setattr(cluster, "CONNECT_SECONDS", 2)
+    assert main(["autograde", "--cluster", "tcp://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("instructor: no Dask scheduler at tcp://127.0.0.1:9: ")
