@@ -29,6 +29,7 @@ STUDENT_SECONDS = 900
 RETRY_MARKERS = ("database is locked",)
 FEEDBACK_FAILED = "nbgrader generate_feedback failed (exit {code}): {last}"
 NOT_GRADED = "not graded"  # a log that starts so is already the reason (a task the cluster gave up on)
+FEEDBACK_PROGRESS = "feedback written for {done} students ({graded} of {total} graded)"
 FEEDBACK_GROUP = 8  # students per generate_feedback run: its HTML templates are compiled once per run
 
 
@@ -156,6 +157,8 @@ def autograde(root: Path, only: list[str] | None = None, jobs: int | None = None
                 if future in writing:
                     writing.discard(future)
                     problems.update(future.result())
+                    if progress:
+                        progress(FEEDBACK_PROGRESS.format(done=len(problems), graded=len(runs), total=len(names)))
                     continue
                 grading.discard(future)
                 run = runs.setdefault(future.result().student, future.result())

@@ -83,3 +83,44 @@ def test_feedback_for_one_student_names_her(autograded):
     lanes = ScriptedLanes(0, "done")
     assert ag.feedback_for(lanes, autograded, ["s2"], 60) == {"s2": ""}
     assert lanes.asked == [["generate_feedback", ag.ASSIGNMENT, "--student", "s2", "--force"]]
+
+
+def test_the_class_loop_writes_feedback_in_groups_as_students_are_graded_and_says_so(tmp_path, monkeypatch):
+    from instructor import nbgrader_host
+
+    names = [f"s{i:02d}" for i in range(10)]
+    for name in names:
+        (tmp_path / "submitted" / name / ag.ASSIGNMENT).mkdir(parents=True)
+    asked: list[list[str]] = []
+
+    class FakeLanes(ScriptedLanes):
+        def __init__(self, *args):
+            super().__init__(0, "ok")
+            self.asked = asked
+
+        def run(self, args, seconds):
+            if args[0] == "autograde":
+                (tmp_path / "autograde" / args[3] / ag.ASSIGNMENT).mkdir(parents=True, exist_ok=True)
+            code = 1 if args[0] == "autograde" and args[3] == "s09" else 0
+            asked.append(args)
+            return code, "boom" if code else "ok"
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            pass
+
+    monkeypatch.setattr(nbgrader_host, "Lanes", FakeLanes)
+    groups: list[int] = []
+    real_feedback_for = ag.feedback_for
+    monkeypatch.setattr(ag, "feedback_for", lambda lanes, root, chunk, seconds: (
+        groups.append(len(chunk)), real_feedback_for(lanes, root, chunk, seconds))[1])
+    lines: list[str] = []
+    runs = ag.autograde(tmp_path, jobs=2, progress=lines.append, feedback=True)
+    assert [r.student for r in runs] == names and [r.returncode for r in runs] == [0] * 9 + [1]
+    assert len([a for a in asked if a[0] == "generate_feedback"]) == 2
+    assert sorted(groups) == [1, 8]  # nine graded students: a group of eight, then the last one alone
+    assert lines[-1] == ag.FEEDBACK_PROGRESS.format(done=9, graded=10, total=10)
+    assert sum(line.startswith("feedback written for") for line in lines) == 2
+    assert sum("students/min" in line for line in lines) == 10
