@@ -53,14 +53,19 @@ def main(argv=None) -> int:
         if args.db:
             from instructor import gradebook
             os.environ[gradebook.DB_ENV] = args.db  # nbgrader_config.py and every nbgrader process read it
+        client = None
         if args.cluster:
             from instructor import cluster
             try:
-                cluster.connect(args.cluster).close()
+                client = cluster.connect(args.cluster)
             except cluster.ClusterUnavailable as exc:
                 print(f"instructor: {exc}", file=sys.stderr)
                 return 2
-        result = classday.grade_class(jobs=args.jobs, only=args.student, cluster=args.cluster)
+        try:
+            result = classday.grade_class(jobs=args.jobs, only=args.student, cluster=client)
+        finally:
+            if client is not None:
+                client.close()
         print(classday.summary(classday.ROOT, result["table"], result["seconds"], len(result["runs"])))
         return 0
     if args.command == "demo":

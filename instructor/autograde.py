@@ -4,9 +4,10 @@
    under its real name; a file that is not valid JSON is set aside and graded as missing;
    a missing notebook is noted. Each becomes a flag with its reason.
 2. ``autograde``: ``nbgrader autograde --student S`` for each student, ``jobs`` at a time, each a
-   fork of a pre-imported nbgrader (:mod:`instructor.nbgrader_host`), with a progress line. The course's nbgrader_config.py wires the checker into
-   nbgrader's pipeline, so scores never come from the student's kernel. A student whose
-   run fails is retried once and then flagged, never silently zeroed.
+   fork of a pre-imported nbgrader (:mod:`instructor.nbgrader_host`), with a progress line; then
+   feedback, in groups. The course's nbgrader_config.py wires the checker into nbgrader's pipeline,
+   so scores never come from the student's kernel. A student whose run fails is retried once and
+   then flagged, never silently zeroed.
 3. ``export``: read the gradebook through nbgrader's API into grades.csv with the flags.
 """
 from __future__ import annotations
@@ -28,7 +29,6 @@ from instructor.verdicts import CONFINEMENT_LOG, KERNEL_PROBLEM_LOG  # noqa: E40
 STUDENT_SECONDS = 900
 RETRY_MARKERS = ("database is locked",)
 FEEDBACK_FAILED = "nbgrader generate_feedback failed (exit {code}): {last}"
-NOT_GRADED = "not graded"  # a log that starts so is already the reason (a task the cluster gave up on)
 FEEDBACK_PROGRESS = "feedback written for {done} students ({graded} of {total} graded)"
 FEEDBACK_GROUP = 8  # students per generate_feedback run: its HTML templates are compiled once per run
 
@@ -47,6 +47,7 @@ class Run:
     seconds: float
     log: str
     feedback: str = ""  # why generate_feedback failed for this student, if it did
+    failure: str = ""  # why she was not graded, where no nbgrader log says it (a task the cluster gave up on)
 
 
 def grade_ids(path: Path) -> set[str]:
@@ -99,20 +100,17 @@ def grade_student(lanes: nbgrader_host.Lanes, student: str, extra: list[str], se
 def feedback_for(lanes: nbgrader_host.Lanes, root: Path, chunk: list[str], seconds: float) -> dict[str, str]:
     """generate_feedback for these students in one nbgrader run (its HTML templates compiled once for
     all of them); per student, why it failed ("" where it did not)."""
-    args = ["generate_feedback", ASSIGNMENT, "--force"]
     others = sorted({p.parent.name for p in root.glob(f"autograde/*/{ASSIGNMENT}")} - set(chunk))
-    if len(chunk) == 1 or any("," in name for name in chunk + others):
-        return {name: problem for one in chunk for name, problem in feedback_one(lanes, one, seconds).items()}
-    if others:
-        args.append(f"--CourseDirectory.student_id_exclude={','.join(others)}")
+    if len(chunk) == 1:
+        args = ["generate_feedback", ASSIGNMENT, "--student", chunk[0], "--force"]
+    elif any("," in name for name in chunk + others):  # the exclusion list is comma-separated
+        return {name: problem for one in chunk for name, problem in feedback_for(lanes, root, [one], seconds).items()}
+    else:
+        args = ["generate_feedback", ASSIGNMENT, "--force"]
+        args += [f"--CourseDirectory.student_id_exclude={','.join(others)}"] if others else []
     code, text = _retried(lanes, args, seconds * len(chunk))
     problem = "" if code == 0 else FEEDBACK_FAILED.format(code=code, last=last_line(text))
     return {name: problem for name in chunk}
-
-
-def feedback_one(lanes: nbgrader_host.Lanes, student: str, seconds: float) -> dict[str, str]:
-    code, text = _retried(lanes, ["generate_feedback", ASSIGNMENT, "--student", student, "--force"], seconds)
-    return {student: "" if code == 0 else FEEDBACK_FAILED.format(code=code, last=last_line(text))}
 
 
 def _retried(lanes: nbgrader_host.Lanes, args: list[str], seconds: float) -> tuple[int, str]:
@@ -177,8 +175,8 @@ def run_flags(runs: list[Run]) -> list[Flag]:
     flags = []
     for run in runs:
         if run.returncode != 0:
-            why = run.log if run.log.startswith(NOT_GRADED) else f"nbgrader autograde failed: {last_line(run.log)}"
-            flags.append(Flag(run.student, "not_graded", why.splitlines()[0][:300]))
+            why = run.failure or f"nbgrader autograde failed: {last_line(run.log)}"
+            flags.append(Flag(run.student, "not_graded", why[:300]))
         elif KERNEL_PROBLEM_LOG in run.log:
             lines = [l.split(KERNEL_PROBLEM_LOG, 1)[1].strip(" :") for l in run.log.splitlines() if KERNEL_PROBLEM_LOG in l]
             flags.append(Flag(run.student, "kernel", "; ".join(lines)[:300]))

@@ -12,7 +12,6 @@ from checker.sandbox import template
 from instructor import autograde as ag
 from instructor import mistakes as mk
 from instructor import gradebook, mistakes_report
-
 from instructor.notebooks import ROOT
 
 

@@ -34,7 +34,7 @@ from instructor import gradebook, nbgrader_host, tool_env
 
 COURSE_PARTS = ("nbgrader_config.py", "source", "release", "solutions")
 CONNECT_SECONDS = 30
-TASK_FAILED = ag.NOT_GRADED + " on the cluster: {kind}: {reason}"
+TASK_FAILED = "the cluster gave up on her task: {kind}: {reason}"
 CONNECTED = "cluster: {address}, {workers} workers ({threads} threads); {students} students sent"
 
 
@@ -116,8 +116,7 @@ class Station:
             _unzip(files, folder)
             run = ag.grade_student(self.lanes, student, extra, seconds)
             answer = {"student": student, "returncode": run.returncode, "seconds": run.seconds, "log": run.log,
-                      "feedback_problem": "", "autograded": b"", "feedback": b"", "result": None,
-                      "worker": os.uname().nodename + f":{os.getpid()}"}
+                      "feedback_problem": "", "autograded": b"", "feedback": b"", "result": None}
             if run.returncode == 0:
                 answer["feedback_problem"] = ag.feedback_for(self.lanes, self.root, [student], seconds)[student]
                 answer["result"] = gradebook.read_result(self.env[gradebook.DB_ENV], ag.ASSIGNMENT, student)
@@ -190,7 +189,8 @@ def autograde(root: Path, address, only: list[str] | None = None, extra: list[st
                 run = write_back(root, future.result())
             except Exception as exc:  # noqa: BLE001 - KilledWorker, a task that raised twice, a lost worker
                 reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else "no reason given"
-                run = ag.Run(name, -1, 0.0, TASK_FAILED.format(kind=type(exc).__name__, reason=reason))
+                why = TASK_FAILED.format(kind=type(exc).__name__, reason=reason)
+                run = ag.Run(name, -1, 0.0, why, failure=why)
             runs.append(run)
             if progress:
                 progress(ag.progress_line(len(runs), len(names), run, started))

@@ -33,15 +33,6 @@ def opened(address: str):
     return Gradebook(address)
 
 
-def shown(address: str) -> str:
-    """The address without its password, for messages."""
-    from sqlalchemy.engine import make_url
-    try:
-        return make_url(address).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable URL is shown as nbgrader would fail on it
-        return address.split("@")[-1]
-
-
 def read_result(address: str, assignment: str, student: str) -> dict:
     """One student's submission as plain data: per notebook, each grade's automatic score and whether it
     needs a human, each comment's automatic text, the late penalty; and the submission's timestamp."""

@@ -28,6 +28,7 @@ import sys
 import tempfile
 import time
 
+from checker.sandbox import template
 from instructor import nbgrader_command
 
 READY_SECONDS = 60.0
@@ -36,7 +37,6 @@ STOPPED = "stopped after {seconds:.0f} s"
 HOST_FAILED = "nbgrader host: {reason}; starting nbgrader afresh for each student (the same results, slower)"
 HOST_STARTED = "nbgrader: one pre-imported process per lane ({lanes}), a fork per student ({seconds:.1f} s to start)"
 # What an autograde run imports, so that no worker imports it again.
-THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 PRELOAD = (
     "nbgrader.apps.nbgraderapp", "nbgrader.apps.autogradeapp", "nbgrader.apps.generatefeedbackapp",
     "nbgrader.converters.autograde", "nbgrader.converters.generate_feedback", "nbgrader.preprocessors",
@@ -48,25 +48,21 @@ PRELOAD = (
 
 
 # -- the host's side -----------------------------------------------------------------------------
-def _threads() -> int:
-    return len(os.listdir("/proc/self/task"))
-
-
 def serve(requests=sys.stdin, answers=None) -> None:
     """Import once, then run one forked nbgrader per request line until stdin closes."""
     answers = answers or os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything printed by an import goes to stderr, never into the protocol
     # torch and numpy start a thread pool at import unless told one thread: a forked thread pool is
     # broken. The workers get the environment back for the kernels they start (none of them computes).
-    saved = {name: os.environ.get(name) for name in THREAD_ENV}
-    os.environ.update(THREAD_ENV)
+    saved = {name: os.environ.get(name) for name in template.THREAD_ENV}
+    os.environ.update(template.THREAD_ENV)
     try:
         nbgrader_command.prepare()
         import importlib
         for module in PRELOAD:
             importlib.import_module(module)
-        if _threads() != 1:
-            raise RuntimeError(f"after its imports the host has {_threads()} threads; forking it is unsafe")
+        if template.thread_count() != 1:
+            raise RuntimeError(f"after its imports the host has {template.thread_count()} threads; forking it is unsafe")
     except Exception as exc:  # noqa: BLE001 - any failure means: start nbgrader afresh instead
         _answer(answers, {"ready": False, "reason": f"{type(exc).__name__}: {exc}"})
         return

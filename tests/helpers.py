@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -64,3 +65,31 @@ def submission(tmp_path: Path, notebook: str, replace=None, drop=(), extra_cells
 
 def load_json(text: str) -> dict:
     return json.loads(text)
+
+
+def course_folder(parent: Path) -> Path:
+    """A copy of the course to grade a class in: its config, source, release and solutions (a course
+    folder holds them: the jailbreak's target)."""
+    from instructor.notebooks import ROOT
+
+    root = parent / "course"
+    root.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", root)
+    for part in ("source", "release", "solutions"):
+        shutil.copytree(ROOT / part, root / part)
+    return root
+
+
+def class_problems(rows: dict[str, dict], roster) -> list[tuple]:
+    """Students of a sample class whose grades.csv row differs from what the roster expects: the total,
+    the status (flagged or graded) and the flag's kind."""
+    from instructor import sample_class
+
+    problems = []
+    for s in roster:
+        row = rows[s.id]
+        status = "flagged" if s.flag else "graded"
+        flag_ok = not s.flag or row["flags"].startswith(s.flag) or f"| {s.flag}:" in row["flags"]
+        if float(row["autograded_score"]) != sample_class.expected_total(s) or row["status"] != status or not flag_ok:
+            problems.append((s.id, row["autograded_score"], sample_class.expected_total(s), row["status"], row["flags"]))
+    return problems

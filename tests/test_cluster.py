@@ -17,7 +17,7 @@ import pytest
 from checker.registry import NOTEBOOKS
 from instructor import autograde as ag
 from instructor import classday, cluster, gradebook, sample_class
-from instructor.notebooks import ROOT
+from tests.helpers import class_problems, course_folder
 
 distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")
 
@@ -27,11 +27,7 @@ BROKEN = "zz-broken-task"  # her task cannot even be unpacked on a worker, on ev
 
 @pytest.fixture(scope="module")
 def cluster_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("clusterclass") / "course"
-    root.mkdir()
-    shutil.copy(ROOT / "nbgrader_config.py", root)
-    for part in ("source", "release", "solutions"):
-        shutil.copytree(ROOT / part, root / part)
+    root = course_folder(tmp_path_factory.mktemp("clusterclass"))
     roster = sample_class.build_roster(**sample_class.CI_ROSTER)
     sample_class.write_class(root / "release" / "foundations", root / "submitted", roster)
     shutil.copytree(root / "submitted" / roster[0].id, root / "submitted" / BROKEN)
@@ -74,15 +70,7 @@ def test_cluster_grades_every_student_as_the_local_run_does(cluster_run):
     root, roster, result, _, said = cluster_run
     rows = {r["student"]: r for r in csv.DictReader((root / "grades.csv").open())}
     assert set(rows) == {s.id for s in roster} | {BROKEN}
-    wrong = []
-    for s in roster:
-        row = rows[s.id]
-        status = "flagged" if s.flag else "graded"
-        if float(row["autograded_score"]) != sample_class.expected_total(s) or row["status"] != status:
-            wrong.append((s.id, row["autograded_score"], sample_class.expected_total(s), row["status"], row["flags"]))
-        if s.flag:
-            assert row["flags"].startswith(s.flag) or f"| {s.flag}:" in row["flags"], (s.id, row["flags"])
-    assert wrong == []
+    assert class_problems(rows, roster) == []
     assert any(line.startswith("cluster: ") and "2 workers" in line for line in said)
     assert len(result["progress"]) == len(roster) + 1 and "students/min" in result["progress"][-1]
 

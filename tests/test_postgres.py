@@ -7,7 +7,6 @@ class equals (tests/test_autograde.py asserts it student by student).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -17,7 +16,7 @@ import pytest
 from checker.registry import NOTEBOOKS
 from instructor import autograde as ag
 from instructor import classday, gradebook, nbgrader_command, sample_class, tool_env
-from instructor.notebooks import ROOT
+from tests.helpers import course_folder
 
 pgserver = pytest.importorskip("pgserver", reason="pgserver (PostgreSQL's binaries from PyPI) is not installed")
 pytest.importorskip("psycopg2", reason="the PostgreSQL driver psycopg2 is not installed")
@@ -38,18 +37,9 @@ def postgres_url(tmp_path_factory):
     server.cleanup()
 
 
-def course(tmp_path_factory):
-    root = tmp_path_factory.mktemp("pgclass") / "course"
-    root.mkdir()
-    shutil.copy(ROOT / "nbgrader_config.py", root)
-    for part in ("source", "release", "solutions"):
-        shutil.copytree(ROOT / part, root / part)
-    return root
-
-
 @pytest.fixture(scope="module")
 def graded_into_postgres(postgres_url, tmp_path_factory):
-    root = course(tmp_path_factory)
+    root = course_folder(tmp_path_factory.mktemp("pgclass"))
     roster = sample_class.build_roster(**sample_class.CI_ROSTER)
     sample_class.write_class(root / "release" / "foundations", root / "submitted", roster)
     result = classday.grade_class(root, jobs=JOBS, extra=["--Execute.timeout=15"], say=lambda line: None)

@@ -56,7 +56,8 @@ def installation() -> str:
 
 
 # -- the template's side ----------------------------------------------------------------------------
-def _threads() -> int:
+def thread_count() -> int:
+    """This process's threads: forking is safe with one (a forked thread pool is broken)."""
     return len(os.listdir("/proc/self/task"))
 
 
@@ -109,8 +110,8 @@ def _fork_child(conn, token: str, lib: str, listener, waiting: dict) -> int:
             raise ValueError("refused: wrong token or file descriptors")
         if request.get("installation") != installation():
             raise ValueError(f"refused: it serves {installation()}, not {request.get('installation')}")
-        if _threads() != 1:  # unshare and Landlock need a single-threaded process
-            raise ValueError(f"the template has {_threads()} threads")
+        if thread_count() != 1:  # unshare and Landlock need a single-threaded process
+            raise ValueError(f"the template has {thread_count()} threads")
     except ValueError:
         for fd in fds:
             os.close(fd)
