@@ -44,6 +44,7 @@ PRELOAD = (
     "jupyter_client.provisioning", "sqlalchemy.dialects.sqlite", "instructor.verdicts", "checker.sandbox.kernel",
     "nbconvert.exporters.html", "nbconvert.filters.markdown_mistune", "pygments.lexers.python",
     "pygments.formatters.html", "bs4",
+    "torch.fx.experimental.symbolic_shapes",  # torch imports it at the checker's first backward pass with a gradient
 )
 
 

@@ -155,6 +155,15 @@ JAILBREAK_TARGETS = ("nbgrader_config.py", "jailbreak.txt")  # in the course roo
 
 
 CI_ROSTER = dict(complete=1, partial=2, size=20)  # every hostile case, fewer of the ordinary ones
+# The kinds a test of where grades are stored or graded (PostgreSQL, a cluster) needs: graded ones, zero
+# and partial scores, a tampering kernel, and each way a submission is flagged without waiting for a timeout.
+SCALE_KINDS = ("complete", "partial", "forbidden-op", "tamper-checker", "dead-kernel", "invalid-json",
+               "missing-notebook", "renamed-notebook")
+
+
+def scale_roster() -> list[Student]:
+    """The CI class without the students who only test the kernel's confinement and time limits."""
+    return [s for s in build_roster(**CI_ROSTER) if s.kind in SCALE_KINDS]
 
 
 def expected_total(student: Student) -> float:

@@ -1,4 +1,4 @@
-"""Graders on a Dask cluster of separate worker processes (a LocalCluster): the CI class graded there,
+"""Graders on a Dask cluster of separate worker processes (a LocalCluster): the scale class (sample_class.scale_roster) graded there,
 a worker killed while it grades, and a task that keeps failing.
 
 Totals and flags are compared with the sample class's expected ones, which the local run of the
@@ -28,7 +28,7 @@ BROKEN = "zz-broken-task"  # her task cannot even be unpacked on a worker, on ev
 @pytest.fixture(scope="module")
 def cluster_run(tmp_path_factory):
     root = course_folder(tmp_path_factory.mktemp("clusterclass"))
-    roster = sample_class.build_roster(**sample_class.CI_ROSTER)
+    roster = sample_class.scale_roster()
     sample_class.write_class(root / "release" / "foundations", root / "submitted", roster)
     shutil.copytree(root / "submitted" / roster[0].id, root / "submitted" / BROKEN)
     real_bundle = cluster.student_bundle

@@ -137,8 +137,9 @@ PRISTINE = ("import torch, builtins\nprint(torch.allclose(torch.zeros(1), torch.
             "(torch.ones(1, 1) @ torch.ones(1, 1)).item(), sum([1, 2]))")
 
 
-def _in_kernel(code: str) -> tuple[str, str]:
-    """Run ``code`` in a new jailed kernel (as autograde starts one); its stdout and its process's type."""
+def _in_kernel(code: str, shown: list[str] | None = None) -> tuple[str, str]:
+    """Run ``code`` in a new jailed kernel (as autograde starts one); its stdout and its process's type
+    (the mime types of what it displayed go into ``shown``)."""
     import asyncio
 
     from checker.sandbox.kernel import JailedKernelManager
@@ -151,8 +152,13 @@ def _in_kernel(code: str) -> tuple[str, str]:
         out: list[str] = []
         try:
             await kc.wait_for_ready(timeout=60)
-            await kc.execute_interactive(code, timeout=60, output_hook=lambda m: out.append(
-                m["content"].get("text", "")) if m["msg_type"] == "stream" else None)
+            def hook(message: dict) -> None:
+                if message["msg_type"] == "stream":
+                    out.append(message["content"].get("text", ""))
+                elif message["msg_type"] == "display_data" and shown is not None:
+                    shown.extend(message["content"]["data"])
+
+            await kc.execute_interactive(code, timeout=60, output_hook=hook)
             return "".join(out), type(km.provisioner.process).__name__
         finally:
             kc.stop_channels()
@@ -168,3 +174,19 @@ def test_a_kernel_forked_after_a_tampering_one_is_pristine(forked, order):
     assert all(kind == "ForkedProcess" for _, kind in results), results
     for code, (out, _) in zip(codes, results):
         assert out.strip() == ("tampered" if code is TAMPER_KERNEL else "False 1.0 3"), (code, out)
+
+
+PLOT = "import matplotlib, matplotlib.pyplot as plt\nprint(matplotlib.get_backend())\nplt.plot([1, 2])\nplt.show()"
+
+
+def test_a_forked_kernel_draws_inline_as_a_fresh_one_does(forked, monkeypatch):
+    """The template imported pyplot under Agg; a kernel forked from it draws with the inline backend, as
+    a fresh kernel does (a figure in the notebook, not nothing)."""
+    forked_shown: list[str] = []
+    forked_out, forked_kind = _in_kernel(PLOT, forked_shown)
+    monkeypatch.delenv(template.ADDRESS_ENV)
+    fresh_shown: list[str] = []
+    fresh_out, fresh_kind = _in_kernel(PLOT, fresh_shown)
+    assert (forked_kind, fresh_kind) == ("ForkedProcess", "Popen")
+    assert forked_out.strip() == fresh_out.strip() == template.INLINE_BACKEND
+    assert "image/png" in forked_shown and "image/png" in fresh_shown

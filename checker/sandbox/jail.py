@@ -273,7 +273,7 @@ def _kill_cgroup(path: str) -> None:
 
 
 @functools.lru_cache(maxsize=1)
-def _matplotlib_cache() -> str | None:
+def matplotlib_cache() -> str | None:
     """Matplotlib's font list, built once per machine by the grader (in its cache folder), so that a jail
     never spends a second building one, nor warns on stderr that it does."""
     import importlib.metadata
@@ -302,7 +302,7 @@ def _listdir(path: str) -> list[str]:
 
 
 def _seed_matplotlib_cache(target: str) -> None:
-    cache = _matplotlib_cache()
+    cache = matplotlib_cache()
     if cache:
         for name in _listdir(cache):
             if name.startswith("fontlist") and name.endswith(".json"):

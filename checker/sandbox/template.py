@@ -17,6 +17,7 @@ Where there is no template, or it died, :func:`connect` says so once and childre
 """
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import secrets
@@ -37,6 +38,16 @@ FDS = {CHECKER: 3, KERNEL: 2}
 KERNEL_MODULE = "ipykernel_launcher"
 SESSION_SECONDS = 10.0
 FALLBACK = "checker: {reason}; starting each checker process afresh (the same results, slower)"
+# Imported once, for every fork. Each costs every child that needs it a second or so of CPU more
+# than a fork: torch (the point of the template); a kernel's ipykernel, its debugger (which a kernel
+# resolves at start) and matplotlib's pyplot (two of the four notebooks import it, in the kernel and
+# in the checker child that runs the setup cell); and what torch imports at the first backward pass
+# with an explicit gradient (sympy, through symbolic_shapes). Importing them computes nothing: no
+# thread, no zmq context, no event loop, no figure (matplotlib's backend is chosen per child).
+PRELOAD = ("torch", "torch.fx.experimental.symbolic_shapes", "ipykernel.ipkernel", "ipykernel.kernelapp",
+           "ipykernel.zmqshell", "ipykernel.debugger", "matplotlib", "matplotlib.pyplot",
+           "checker.sandbox.child", "checker.sandbox.launcher")
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what ipykernel sets where MPLBACKEND is unset
 BOOT = ("import sys; sys.path.insert(0, {lib!r}); from checker.sandbox.template import serve; "
         "serve(sys.argv[1], sys.argv[2])")
 
@@ -66,13 +77,8 @@ def serve(name: str, token: str) -> None:
     from checker.sandbox import namespaces
 
     namespaces.die_with_parent(signal.SIGKILL)
-    import torch  # noqa: F401 - the point of the template
-
-    import ipykernel.ipkernel  # noqa: F401 - and a notebook kernel's (no zmq context, no event loop yet)
-    import ipykernel.kernelapp  # noqa: F401
-    import ipykernel.zmqshell  # noqa: F401
-
-    from checker.sandbox import child, launcher  # noqa: F401 - imported once, for every fork
+    for module in PRELOAD:
+        importlib.import_module(module)
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind("\0" + name)
@@ -161,9 +167,18 @@ def _reseed() -> None:
         sys.modules["numpy"].random.seed()
 
 
+def _matplotlib_backend() -> None:
+    """matplotlib read ``$MPLBACKEND`` when the template imported it; a fresh interpreter would read the
+    child's own (Agg for a checker child, the inline backend in a kernel), before any figure exists."""
+    import matplotlib
+    backend = os.environ.get("MPLBACKEND")
+    matplotlib.rcParams["backend"] = backend or matplotlib.rcsetup._auto_backend_sentinel
+
+
 def _checker_child(to_child: int, from_child: int) -> None:
     from checker.sandbox import child
     _reseed()
+    _matplotlib_backend()
     child.main(to_child, from_child)
 
 
@@ -171,6 +186,8 @@ def _kernel(argv: list[str]) -> None:
     """What ``python -m ipykernel_launcher ARGV`` does, in the imported interpreter."""
     from ipykernel.kernelapp import IPKernelApp
     _reseed()
+    os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)  # as the kernel app's start would, before matplotlib's import
+    _matplotlib_backend()
     # the traits read from the environment when ipykernel was imported (in the template) read it again
     parent = os.environ.get("JPY_PARENT_PID", "0")
     sys.argv = ["ipykernel_launcher", *argv, f"--IPKernelApp.parent_handle={parent}"]
@@ -234,6 +251,9 @@ def start() -> Template:
 
     name, token = f"foundations-template-{os.getpid()}-{secrets.token_hex(8)}", secrets.token_hex(16)
     env = {**jail.clean_env(dict(os.environ), {}), **THREAD_ENV, "CHECKER_IN_SANDBOX": "1", "MPLBACKEND": "Agg"}
+    fonts = jail.matplotlib_cache()  # matplotlib's font list, built once per installation: read, never rebuilt
+    if fonts:
+        env["MPLCONFIGDIR"] = fonts
     proc = subprocess.Popen([sys.executable, "-E", "-P", "-c", BOOT.format(lib=jail._lib_dir()), name, token],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
                             cwd="/", start_new_session=True)
