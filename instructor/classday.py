@@ -117,9 +117,9 @@ def reset(root: Path) -> None:
 def demo(root: Path = ROOT, jobs: int | None = None) -> int:
     from instructor import release, sample_class
 
+    reset(root)  # the gradebook too: the release below puts the assignment back into a new one
     say("== release: nbgrader generate_assignment foundations")
     release.release(root)
-    reset(root)
     roster = sample_class.build_roster()
     say(f"== a sample class of {len(roster)} students into {root / 'submitted'}")
     sample_class.write_class(root / "release" / "foundations", root / "submitted", roster)

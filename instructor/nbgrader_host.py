@@ -157,12 +157,16 @@ class HostUnavailable(Exception):
 
 
 class Host:
-    """A running host (the grader's handle). ``run`` is ``subprocess.run`` of one nbgrader command."""
+    """A running host (the grader's handle): started here, serving once ``ready()`` returns. ``run`` is
+    ``subprocess.run`` of one nbgrader command."""
 
     def __init__(self, cwd, env: dict):
         self.proc = subprocess.Popen([sys.executable, "-m", "instructor.nbgrader_host"], cwd=cwd, env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True, start_new_session=True)
+
+    def ready(self) -> None:
+        """Wait until it has imported everything; raises HostUnavailable (and stops it) if it cannot serve."""
         ready, _, _ = select.select([self.proc.stdout], [], [], READY_SECONDS)
         hello = self._read() if ready else {}
         if not hello.get("ready"):
@@ -212,11 +216,19 @@ class Lanes:
         self.free: queue.Queue = queue.Queue()
         self._told = False
         started = time.monotonic()
-        for _ in range(lanes):
+        starting = []
+        for _ in range(lanes):  # all at once: each imports on its own core
             try:
-                self.free.put(Host(cwd, env))
-            except (HostUnavailable, OSError) as exc:
-                self._fallback(getattr(exc, "reason", str(exc)))
+                starting.append(Host(cwd, env))
+            except OSError as exc:
+                self._fallback(str(exc))
+                self.free.put(None)
+        for host in starting:
+            try:
+                host.ready()
+                self.free.put(host)
+            except HostUnavailable as exc:
+                self._fallback(exc.reason)
                 self.free.put(None)
         if not self._told:
             say(HOST_STARTED.format(lanes=lanes, seconds=time.monotonic() - started))

@@ -41,13 +41,12 @@ class SpeedBar(Check):
 
     def run(self, ctx: Context):
         spec = self.spec(ctx.seed)
-        sample = build(spec)
-        where = label(self.names, sample)
         answer = ctx.probe("timing", yardstick=self.yardstick, spec=spec, rounds=self.rounds)
         if answer.raised:
-            return self.outcome([answer.raised_problem(where)])
+            return self.outcome([answer.raised_problem(label(self.names, build(spec)))])
         result = answer.result
-        last = build(dict(spec, seed=result["last_seed"]))
+        last = build(dict(spec, seed=result["last_seed"]))  # every round's inputs have the same shapes
+        where = label(self.names, last)
         expected = self.expected(*last)
         wrong = difference(where, expected, result["out"], Tolerance.for_dtype(expected.dtype, scale=10))
         if wrong:  # right on the visible inputs, wrong on fresh ones: as wrong as any wrong answer
