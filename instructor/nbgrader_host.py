@@ -220,8 +220,8 @@ class Lanes:
         for _ in range(lanes):  # all at once: each imports on its own core
             try:
                 starting.append(Host(cwd, env))
-            except OSError as exc:
-                self._fallback(str(exc))
+            except (HostUnavailable, OSError) as exc:
+                self._fallback(getattr(exc, "reason", str(exc)))
                 self.free.put(None)
         for host in starting:
             try:
