@@ -53,10 +53,15 @@ def light_schema_checks() -> None:
         common.jsonschema = _SchemaOnceJsonschema(jsonschema)
 
 
-def prepare() -> None:
-    """Everything above, before nbgrader is imported."""
+def skip_optional_imports() -> None:
+    """1. above, before nbformat is imported (the instructor's own command calls it too)."""
     for name in SKIPPED_IMPORTS:
         sys.modules.setdefault(name, None)  # `import rfc3987_syntax` now raises ImportError
+
+
+def prepare() -> None:
+    """Everything above, before nbgrader is imported."""
+    skip_optional_imports()
     light_schema_checks()
 
 
