@@ -1,5 +1,6 @@
-"""Graders on a Dask cluster of separate worker processes (a LocalCluster): the scale class (sample_class.scale_roster) graded there,
-a worker killed while it grades, and a task that keeps failing.
+"""Graders on a Dask cluster of separate worker processes (a LocalCluster): the scale class
+(``sample_class.scale_roster``) graded there, a worker killed while it grades, and a task that keeps
+failing.
 
 Totals and flags are compared with the sample class's expected ones, which the local run of the
 same class equals (tests/test_autograde.py asserts it student by student).

@@ -13,8 +13,9 @@ import os
 import re
 import sys
 
+MATPLOTLIB_BACKEND = "Agg"  # a checker process draws nothing anyone sees
 os.environ["CHECKER_IN_SANDBOX"] = "1"
-os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("MPLBACKEND", MATPLOTLIB_BACKEND)
 
 import torch  # noqa: E402
 

@@ -167,18 +167,17 @@ def _reseed() -> None:
         sys.modules["numpy"].random.seed()
 
 
-def _matplotlib_backend() -> None:
+def _matplotlib_backend(default: str) -> None:
     """matplotlib read ``$MPLBACKEND`` when the template imported it; a fresh interpreter would read the
-    child's own (Agg for a checker child, the inline backend in a kernel), before any figure exists."""
+    child's own (``default`` where it has none), before any figure exists."""
     import matplotlib
-    backend = os.environ.get("MPLBACKEND")
-    matplotlib.rcParams["backend"] = backend or matplotlib.rcsetup._auto_backend_sentinel
+    matplotlib.rcParams["backend"] = os.environ.setdefault("MPLBACKEND", default)
 
 
 def _checker_child(to_child: int, from_child: int) -> None:
     from checker.sandbox import child
     _reseed()
-    _matplotlib_backend()
+    _matplotlib_backend(child.MATPLOTLIB_BACKEND)  # as the child module does at its import
     child.main(to_child, from_child)
 
 
@@ -186,8 +185,7 @@ def _kernel(argv: list[str]) -> None:
     """What ``python -m ipykernel_launcher ARGV`` does, in the imported interpreter."""
     from ipykernel.kernelapp import IPKernelApp
     _reseed()
-    os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)  # as the kernel app's start would, before matplotlib's import
-    _matplotlib_backend()
+    _matplotlib_backend(INLINE_BACKEND)  # as the kernel app's start would set it, before any import of matplotlib
     # the traits read from the environment when ipykernel was imported (in the template) read it again
     parent = os.environ.get("JPY_PARENT_PID", "0")
     sys.argv = ["ipykernel_launcher", *argv, f"--IPKernelApp.parent_handle={parent}"]
