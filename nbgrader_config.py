@@ -35,15 +35,13 @@ c.OverwriteCells.add_missing_cells = True
 # instructor/ is not installed (no Python of the venv, a student's kernel included, may import it):
 # nbgrader finds it, and the solutions it reads, in this folder.
 sys.path.insert(0, c.CourseDirectory.root)
-from nbconvert.preprocessors import ClearMetadataPreprocessor  # noqa: E402
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, IgnorePattern,  # noqa: E402
-                                    LimitOutput, SaveAutoGrades)
-
-from instructor.verdicts import CheckerVerdicts, ResilientExecute  # noqa: E402
-
+# Named, not imported: nbgrader imports them when it autogrades, and every other command (a release,
+# feedback, an export) starts without the checker and torch (about 1.7 s of CPU each).
 c.Autograde.autograde_preprocessors = [
-    ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-    CheckerVerdicts, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+    "instructor.verdicts.ResilientExecute", "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
+    "instructor.verdicts.CheckerVerdicts", "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties", "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.CheckerVerdicts.hidden_seed = 20261122
 # A kernel is killed (its whole jail) once its notebook has run, not asked to exit: with torch

@@ -124,3 +124,23 @@ def test_the_class_loop_writes_feedback_in_groups_as_students_are_graded_and_say
     assert lines[-1] == ag.FEEDBACK_PROGRESS.format(done=9, graded=10, total=10)
     assert sum(line.startswith("feedback written for") for line in lines) == 2
     assert sum("students/min" in line for line in lines) == 10
+
+
+def test_the_course_config_loads_without_torch_and_names_preprocessors_that_import():
+    """A release or a feedback run reads nbgrader_config.py too: it must not pay for the checker's torch."""
+    import subprocess
+    import sys
+
+    from instructor.notebooks import ROOT
+
+    probe = ("import sys\n"
+             "from traitlets.config.loader import PyFileConfigLoader\n"
+             f"config = PyFileConfigLoader('nbgrader_config.py', path={str(ROOT)!r}).load_config()\n"
+             "print('torch' in sys.modules)\n"
+             "from traitlets.utils.importstring import import_item\n"
+             "print([import_item(name).__name__ for name in config.Autograde.autograde_preprocessors])\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
+    loaded_torch, names = out.stdout.splitlines()
+    assert loaded_torch == "False"
+    assert names == str(["ResilientExecute", "IgnorePattern", "ClearMetadataPreprocessor", "LimitOutput",
+                         "CheckerVerdicts", "SaveAutoGrades", "AssignLatePenalties", "CheckCellMetadata"])
