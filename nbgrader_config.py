@@ -44,6 +44,8 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.AssignLatePenalties", "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.CheckerVerdicts.hidden_seed = 20261122
+# The feedback pages as nbconvert writes them, without its whole-page BeautifulSoup pass (half their CPU).
+c.GenerateFeedback.exporter_class = "instructor.feedback_html.FeedbackHTMLExporter"
 # A kernel is killed (its whole jail) once its notebook has run, not asked to exit: with torch
 # loaded, a graceful exit costs ~0.5 s of CPU and ~1.5 s per notebook, and saves nothing.
 c.Execute.shutdown_kernel = "immediate"

@@ -43,7 +43,7 @@ PRELOAD = (
     "nbgrader.api", "nbconvert.exporters", "nbconvert.preprocessors", "nbclient", "jupyter_client.manager",
     "jupyter_client.provisioning", "sqlalchemy.dialects.sqlite", "instructor.verdicts", "checker.sandbox.kernel",
     "nbconvert.exporters.html", "nbconvert.filters.markdown_mistune", "pygments.lexers.python",
-    "pygments.formatters.html", "bs4",
+    "pygments.formatters.html", "bs4", "instructor.feedback_html",
     "torch.fx.experimental.symbolic_shapes",  # torch imports it at the checker's first backward pass with a gradient
 )
 
