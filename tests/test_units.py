@@ -107,10 +107,12 @@ def test_errors_are_also_builtin_exceptions():
 
 # -- protocol ------------------------------------------------------------------------------------
 def test_protocol_round_trip_and_refuses_huge_messages():
+    from checker.sandbox.runner import _safe_load
+
     r, w = os.pipe()
-    protocol.write_message(w, {"x": torch.ones(2)}, torch.save)
-    got = protocol.read_message(r, lambda f: torch.load(f, weights_only=True))
-    assert torch.equal(got["x"], torch.ones(2))
+    protocol.write_message(w, {"x": torch.ones(2), "t": (torch.arange(3), 1.5, "s")}, protocol.saver(torch.save))
+    got = protocol.read_message(r, _safe_load)
+    assert torch.equal(got["x"], torch.ones(2)) and torch.equal(got["t"][0], torch.arange(3)) and got["t"][1:] == (1.5, "s")
     os.write(w, protocol.HEADER.pack(protocol.MAX_MESSAGE_BYTES + 1))
     with pytest.raises(ValueError):
         protocol.read_message(r, torch.load)
@@ -119,18 +121,28 @@ def test_protocol_round_trip_and_refuses_huge_messages():
         protocol.read_message(r, torch.load)
 
 
-def test_parent_refuses_pickled_code_from_the_child():
+@pytest.mark.parametrize("save", [protocol.saver(torch.save), torch.save], ids=["legacy format", "zip format"])
+def test_parent_refuses_pickled_code_from_the_child(save, tmp_path):
+    """Whichever format a hostile child writes its answer in, the parent's load runs none of its code."""
     import io
+
+    from checker.sandbox.runner import _safe_load
+
+    target = tmp_path / "pwned"
 
     class Evil:
         def __reduce__(self):
-            return (os.system, ("echo pwned",))
+            return (os.mkdir, (str(target),))
 
     data = io.BytesIO()
-    torch.save({"x": Evil()}, data)
+    save({"x": Evil()}, data)
     data.seek(0)
-    with pytest.raises(Exception):
-        torch.load(data, weights_only=True)
+    with pytest.raises(Exception, match="(?i)weights_only|unsupported|global"):
+        _safe_load(data)
+    assert not target.exists()
+    data.seek(0)
+    torch.load(data, weights_only=False)  # the same bytes, loaded unsafely: the code runs (the test can fail)
+    assert target.exists()
 
 
 # -- inputs --------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ import torch  # noqa: E402
 
 from checker.sandbox import protocol, scenarios  # noqa: E402
 
-_save, _load = torch.save, torch.load
+_save, _load = protocol.saver(torch.save), torch.load
 _write, _read = protocol.write_message, protocol.read_message
 _run = scenarios.run
 _describe = scenarios.describe_exception

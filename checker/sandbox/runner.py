@@ -28,6 +28,9 @@ class CellReport:
         return self.error is None and self.stopped is None
 
 
+_SAVE = protocol.saver(torch.save)
+
+
 def _safe_load(f):
     return torch.load(f, weights_only=True)
 
@@ -126,7 +129,7 @@ class Sandbox:
             self.restart()
         self._sent_at = time.monotonic()
         try:
-            protocol.write_message(self._to_child, message, torch.save)
+            protocol.write_message(self._to_child, message, _SAVE)
         except (BrokenPipeError, OSError):
             code = self.proc.wait() if self.proc else None
             self.stop()
