@@ -56,8 +56,8 @@ class FeedbackHTMLExporter(HTMLExporter):
         self.register_filter("highlight_code",
                              self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
         resources = self._init_resources(resources)
-        self.register_filter("filter_data_type",
-                             WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self, resources=resources))
+        data_types = WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self, resources=resources)
+        self.register_filter("filter_data_type", data_types)
         html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
         if LAB_CELLS in html:  # cells to make focusable: nbconvert's own pass
             return super().from_notebook_node(nb, resources, **kw)

@@ -190,3 +190,67 @@ def test_a_forked_kernel_draws_inline_as_a_fresh_one_does(forked, monkeypatch):
     assert (forked_kind, fresh_kind) == ("ForkedProcess", "Popen")
     assert forked_out.strip() == fresh_out.strip() == template.INLINE_BACKEND
     assert "image/png" in forked_shown and "image/png" in fresh_shown
+
+
+BUSY_REQUESTER = """import sys, time, torch
+from checker.sandbox import protocol, spawn
+child = spawn.spawn(spawn.Limits(cell_seconds=600.0))
+assert type(child.proc).__name__ == "ForkedProcess", "not forked"
+protocol.write_message(child.to_child, {"op": "exec_cell", "index": 0, "source": "while True:\\n    pass"},
+                       protocol.saver(torch.save))
+print(child.proc.pid, flush=True)
+time.sleep(600)
+"""
+
+
+def _gone(session: int, seconds: float) -> bool:
+    """Whether every process of ``session`` (a forked child, its jail's pid 1 and student code) has ended."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(session, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _busy_child(env=None) -> tuple[object, int]:
+    import subprocess
+    import sys
+
+    from instructor import tool_env
+
+    requester = subprocess.Popen([sys.executable, "-c", BUSY_REQUESTER], stdout=subprocess.PIPE, text=True,
+                                 env={**tool_env(), **(env or {})})
+    return requester, int(requester.stdout.readline())
+
+
+def test_a_grader_killed_mid_grading_leaves_no_child_running(forked):
+    """Its forked child runs student code in a loop; the grader is killed (its time was up, say): the
+    template ends the child's whole session instead of leaving it to burn a core for no one."""
+    import signal
+
+    requester, session = _busy_child()
+    assert not _gone(session, 1.0)  # it runs while its grader waits for it
+    requester.send_signal(signal.SIGKILL)
+    requester.wait()
+    assert _gone(session, 10.0), "the child outlived the grader that asked for it"
+    assert forked.proc.poll() is None
+
+
+def test_children_end_with_their_template():
+    import signal
+
+    with template.running(say=lambda line: None) as run:
+        if run.template is None:
+            pytest.skip("no fork template on this machine")
+        requester, session = _busy_child({template.ADDRESS_ENV: run.template.address})
+        try:
+            run.template.proc.send_signal(signal.SIGKILL)
+            assert _gone(session, 10.0), "a forked child outlived its template"
+        finally:
+            requester.kill()
+            requester.wait()

@@ -13,7 +13,12 @@ The template listens on an abstract UNIX socket: another network namespace (ever
 one) cannot even see it, and Landlock's scoping (ABI 6+) refuses it from inside a jail. Each
 request carries a secret token. The grader starts one per class (:func:`start`) and hands its
 address to its nbgrader processes in ``$FOUNDATIONS_TEMPLATE``, which no jail inherits.
-Where there is no template, or it died, :func:`connect` says so once and children start fresh.
+Where there is no template, or it died, :func:`fork_child` and :func:`fork_kernel` say so once and
+children start fresh.
+
+A child lives no longer than the one who asked for it: when a requester goes away (a grader killed
+mid-grading, its time up), the template ends that child's whole session; when the template ends,
+every child ends with it (``PR_SET_PDEATHSIG``; its jail's pid 1 has the same).
 """
 from __future__ import annotations
 
@@ -84,11 +89,15 @@ def serve(name: str, token: str) -> None:
     listener.bind("\0" + name)
     listener.listen(64)
     lib = sys.path[0]
-    waiting: dict[int, socket.socket] = {}
+    waiting: dict[int, socket.socket | None] = {}
     print("ready", flush=True)
     while True:
-        readable, _, _ = select.select([listener], [], [], REAP_SECONDS)
-        if readable:
+        requesters = [c for c in waiting.values() if c is not None]
+        readable, _, _ = select.select([listener, *requesters], [], [], REAP_SECONDS)
+        for ready in readable:
+            if ready is not listener:
+                _orphaned(ready, waiting)
+                continue
             conn, _ = listener.accept()
             try:
                 pid = _fork_child(conn, token, lib, listener, waiting)
@@ -98,6 +107,18 @@ def serve(name: str, token: str) -> None:
                 continue
             waiting[pid] = conn
         _reap(waiting)
+
+
+def _orphaned(conn: socket.socket, waiting: dict[int, socket.socket | None]) -> None:
+    """A requester sends nothing after its request: readable means it went away (killed, say, mid-grading).
+    Its child goes too, whole session and jail, instead of running student code for no one."""
+    pid = next(p for p, c in waiting.items() if c is conn)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    waiting[pid] = None  # reaped as usual, with no one to tell
+    conn.close()
 
 
 def _reply(conn: socket.socket, message: dict) -> None:
@@ -125,15 +146,21 @@ def _fork_child(conn, token: str, lib: str, listener, waiting: dict) -> int:
     policy = request["policy"]
     policy["read"] = [*policy["read"], lib]
     started_r, started_w = os.pipe()
+    template_pid = os.getpid()
     pid = os.fork()
     if pid == 0:
         try:
             os.setsid()  # first: the grader kills the child's whole session, from the moment it has its pid
+            from checker.sandbox import namespaces
+            namespaces.die_with_parent(signal.SIGKILL)  # the template's end is the child's (and its jail's)
+            if os.getppid() != template_pid:
+                os._exit(70)
             os.write(started_w, b"s")
             listener.close()
             conn.close()
             for other in waiting.values():
-                other.close()
+                if other is not None:
+                    other.close()
             if kind == CHECKER:
                 to_child, from_child, log = fds
                 os.dup2(log, 1)
@@ -209,7 +236,7 @@ def _run_child(policy: dict, target) -> None:
     launcher.launch(policy, target)
 
 
-def _reap(waiting: dict[int, socket.socket]) -> None:
+def _reap(waiting: dict[int, socket.socket | None]) -> None:
     while waiting:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
@@ -217,7 +244,9 @@ def _reap(waiting: dict[int, socket.socket]) -> None:
             return
         if pid == 0:
             return
-        conn = waiting.pop(pid, None)
+        if pid not in waiting:
+            continue
+        conn = waiting.pop(pid)
         if conn is not None:
             try:
                 _reply(conn, {"status": status})
