@@ -14,7 +14,6 @@ import time
 import pytest
 
 from checker.registry import NOTEBOOKS
-from checker.sandbox import template
 from instructor import autograde as ag
 from instructor import classday, gradebook, nbgrader_command, sample_class, tool_env
 from tests.helpers import course_folder
@@ -125,26 +124,25 @@ def test_postgres_a_grader_killed_mid_write_leaves_it_consistent_and_the_regrade
             for grade in notebook.grades:
                 grade.auto_score = 0.0
         gb.db.commit()
-    with template.running(lambda line: None):  # its kernels and checker children are forked, as in a class run
-        proc = subprocess.Popen(nbgrader_command.command("autograde", ag.ASSIGNMENT, "--student", student.id,
-                                                         "--force", "--Execute.timeout=15"),
-                                cwd=root, env=tool_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
-        deadline, partial = time.monotonic() + 120, 0.0
-        while time.monotonic() < deadline and proc.poll() is None and not partial:
-            with Gradebook(postgres_url) as gb:
-                partial = submissions_of(gb, student.id)[0].score
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    proc = subprocess.Popen(nbgrader_command.command("autograde", ag.ASSIGNMENT, "--student", student.id, "--force",
+                                                     "--Execute.timeout=15"),
+                            cwd=root, env=tool_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline, partial = time.monotonic() + 120, 0.0
+    while time.monotonic() < deadline and proc.poll() is None and not partial:
+        with Gradebook(postgres_url) as gb:
+            partial = submissions_of(gb, student.id)[0].score
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
     assert 0 < partial < sample_class.expected_total(student), "the grader was not caught half-way"
     with Gradebook(postgres_url) as gb:
         counts = cell_counts(gb)
         [submission] = submissions_of(gb, student.id)
         assert {nb.name: (len(nb.grades), len(nb.comments)) for nb in submission.notebooks} == counts
         assert submission.score < sample_class.expected_total(student)  # half-written: a regrade is due
-    again = classday.grade_class(root, jobs=1, only=[student.id], extra=["--Execute.timeout=15"], say=lambda line: None)
-    assert [r.returncode for r in again["runs"]] == [0]
+    runs = ag.autograde(root, only=[student.id], jobs=1, extra=["--Execute.timeout=15"])
+    assert [r.returncode for r in runs] == [0]
     with Gradebook(postgres_url) as gb:
         [submission] = submissions_of(gb, student.id)
         assert {nb.name: (len(nb.grades), len(nb.comments)) for nb in submission.notebooks} == cell_counts(gb)
