@@ -23,27 +23,27 @@ MISSING_ALT = "No description has been provided for this image"  # nbconvert's o
 MISSING_ALT_LOG = "Alternative text is missing on %s image(s)."
 LAB_CELLS = "jp-Notebook"  # the class that nbconvert's focusable-cell selectors start from
 
-# What an HTML parser does not read as tags: comments, and the raw text of <script> and <style>.
-_NOT_TAGS = re.compile(r"<!--.*?-->|<(script|style)\b.*?</\1\s*>", re.S | re.I)
-_IMG = re.compile(r"<img\b((?:[^>\"']|\"[^\"]*\"|'[^']*')*?)(\s*/?)>", re.I)
+# What an HTML parser does not read as tags (comments, the raw text of <script> and <style>), matched
+# first and left as they are; then an <img> tag, its attributes and its end ("/>" or ">").
+_IMG_OUTSIDE_RAW_TEXT = re.compile(
+    r"<!--.*?-->|<(script|style)\b.*?</\1\s*>|<img\b(?P<attributes>(?:[^>\"']|\"[^\"]*\"|'[^']*')*?)(?P<end>\s*/?)>",
+    re.S | re.I)
 _ATTRIBUTE_NAME = re.compile(r"""(?:^|\s)([^\s"'=<>/]+)(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+))?""")
 
 
 def add_missing_alt(html: str) -> tuple[str, int]:
     """``html`` with ``alt="..."`` (nbconvert's text) on every ``<img>`` that has none; how many it added."""
-    skipped = [m.span() for m in _NOT_TAGS.finditer(html)]
     added = 0
 
     def fix(match: re.Match) -> str:
         nonlocal added
-        inside = any(start <= match.start() < end for start, end in skipped)
-        names = {name.lower() for name in _ATTRIBUTE_NAME.findall(match.group(1))}
-        if inside or "alt" in names:
+        attributes = match.group("attributes")
+        if attributes is None or "alt" in {name.lower() for name in _ATTRIBUTE_NAME.findall(attributes)}:
             return match.group(0)
         added += 1
-        return f'<img{match.group(1)} alt="{MISSING_ALT}"{match.group(2)}>'
+        return f'<img{attributes} alt="{MISSING_ALT}"{match.group("end")}>'
 
-    return _IMG.sub(fix, html), added
+    return _IMG_OUTSIDE_RAW_TEXT.sub(fix, html), added
 
 
 class FeedbackHTMLExporter(HTMLExporter):

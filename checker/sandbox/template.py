@@ -89,14 +89,14 @@ def serve(name: str, token: str) -> None:
     listener.bind("\0" + name)
     listener.listen(64)
     lib = sys.path[0]
-    waiting: dict[int, socket.socket | None] = {}
+    waiting: dict[int, socket.socket] = {}  # a running child's pid -> its requester's connection
     print("ready", flush=True)
     while True:
-        requesters = [c for c in waiting.values() if c is not None]
+        requesters = {conn: pid for pid, conn in waiting.items()}
         readable, _, _ = select.select([listener, *requesters], [], [], REAP_SECONDS)
         for ready in readable:
             if ready is not listener:
-                _orphaned(ready, waiting)
+                _orphaned(requesters[ready], waiting)
                 continue
             conn, _ = listener.accept()
             try:
@@ -109,16 +109,14 @@ def serve(name: str, token: str) -> None:
         _reap(waiting)
 
 
-def _orphaned(conn: socket.socket, waiting: dict[int, socket.socket | None]) -> None:
+def _orphaned(pid: int, waiting: dict[int, socket.socket]) -> None:
     """A requester sends nothing after its request: readable means it went away (killed, say, mid-grading).
     Its child goes too, whole session and jail, instead of running student code for no one."""
-    pid = next(p for p, c in waiting.items() if c is conn)
     try:
         os.killpg(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
-    waiting[pid] = None  # reaped as usual, with no one to tell
-    conn.close()
+    waiting.pop(pid).close()  # reaped as usual, with no one to tell
 
 
 def _reply(conn: socket.socket, message: dict) -> None:
@@ -159,8 +157,7 @@ def _fork_child(conn, token: str, lib: str, listener, waiting: dict) -> int:
             listener.close()
             conn.close()
             for other in waiting.values():
-                if other is not None:
-                    other.close()
+                other.close()
             if kind == CHECKER:
                 to_child, from_child, log = fds
                 os.dup2(log, 1)
@@ -236,17 +233,15 @@ def _run_child(policy: dict, target) -> None:
     launcher.launch(policy, target)
 
 
-def _reap(waiting: dict[int, socket.socket | None]) -> None:
-    while waiting:
+def _reap(waiting: dict[int, socket.socket]) -> None:
+    while True:  # every exited child, an orphaned one too (no longer waited for)
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
             return
-        if pid not in waiting:
-            continue
-        conn = waiting.pop(pid)
+        conn = waiting.pop(pid, None)
         if conn is not None:
             try:
                 _reply(conn, {"status": status})
