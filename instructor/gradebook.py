@@ -23,9 +23,14 @@ def url(root: Path) -> str:
 
 
 def opened(address: str):
-    """nbgrader's ``Gradebook(address)``. A new database gets its tables from the ``alembic`` command,
-    which nbgrader runs from PATH: this Python's bin folder goes first on it, as for nbgrader's processes."""
+    """nbgrader's ``Gradebook(address)``. A new database is stamped with the schema's revision, read in this
+    process (:func:`instructor.nbgrader_command.known_alembic_head`); where nbgrader runs the ``alembic``
+    command for it instead, it finds it on PATH: this Python's bin folder goes first on it."""
     from nbgrader.api import Gradebook
+
+    from instructor import nbgrader_command
+
+    nbgrader_command.known_alembic_head()
 
     bin_dir = os.path.dirname(sys.executable)
     if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):

@@ -144,3 +144,44 @@ def test_the_course_config_loads_without_torch_and_names_preprocessors_that_impo
     assert loaded_torch == "False"
     assert names == str(["ResilientExecute", "IgnorePattern", "ClearMetadataPreprocessor", "LimitOutput",
                          "CheckerVerdicts", "SaveAutoGrades", "AssignLatePenalties", "CheckCellMetadata"])
+
+
+@pytest.fixture
+def nbgrader_s_alembic_head(monkeypatch):
+    """nbgrader's own ``get_alembic_version`` (which runs ``alembic heads``) in place, restored afterwards."""
+    from nbgrader import api
+
+    own = nbgrader_command._NBGRADER_S_ALEMBIC_HEAD or api.get_alembic_version
+    monkeypatch.setattr(api, "get_alembic_version", own)
+    monkeypatch.setattr(nbgrader_command, "_NBGRADER_S_ALEMBIC_HEAD", None)
+    return own
+
+
+def test_a_new_gradebook_is_stamped_with_nbgrader_s_revision_without_the_alembic_command(
+        nbgrader_s_alembic_head, tmp_path, monkeypatch):
+    import os
+    import sys
+
+    from nbgrader import api
+    from sqlalchemy import text
+
+    monkeypatch.setenv("PATH", os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
+    theirs = nbgrader_s_alembic_head()  # nbgrader's way: a new `alembic heads` process
+    monkeypatch.setenv("PATH", str(tmp_path))  # from here on there is no alembic command to run
+    with pytest.raises(FileNotFoundError):
+        nbgrader_s_alembic_head()
+    nbgrader_command.known_alembic_head()
+    nbgrader_command.known_alembic_head()  # twice is once: nbgrader's own function is still the fallback
+    assert nbgrader_command._NBGRADER_S_ALEMBIC_HEAD is nbgrader_s_alembic_head
+    with api.Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gb:
+        stamped = gb.db.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    assert stamped == [theirs]
+
+
+def test_other_than_one_head_is_left_to_nbgrader_s_own_way(nbgrader_s_alembic_head, monkeypatch):
+    from alembic.script import ScriptDirectory
+
+    nbgrader_command.known_alembic_head()
+    monkeypatch.setattr(nbgrader_command, "_NBGRADER_S_ALEMBIC_HEAD", lambda: "nbgrader's answer")
+    monkeypatch.setattr(ScriptDirectory, "get_heads", lambda self: ("a1", "b2"))
+    assert nbgrader_command.alembic_head() == "nbgrader's answer"
