@@ -192,10 +192,14 @@ def test_a_forked_kernel_draws_inline_as_a_fresh_one_does(forked, monkeypatch):
     assert "image/png" in forked_shown and "image/png" in fresh_shown
 
 
-BUSY_REQUESTER = """import sys, time, torch
+BUSY_REQUESTER = """import sys, threading, time, torch
 from checker.sandbox import protocol, spawn
-child = spawn.spawn(spawn.Limits(cell_seconds=600.0))
-assert type(child.proc).__name__ == "ForkedProcess", "not forked"
+started = []
+worker = threading.Thread(target=lambda: started.append(spawn.spawn(spawn.Limits(cell_seconds=600.0))))
+worker.start()
+worker.join()  # started from a thread that has ended, as the checker's pool of threads may do
+child = started[0]
+assert type(child.proc).__name__ == sys.argv[1], type(child.proc).__name__
 protocol.write_message(child.to_child, {"op": "exec_cell", "index": 0, "source": "while True:\\n    pass"},
                        protocol.saver(torch.save))
 print(child.proc.pid, flush=True)
@@ -217,26 +221,32 @@ def _gone(session: int, seconds: float) -> bool:
     return False
 
 
-def _busy_child(env=None) -> tuple[object, int]:
+def _busy_child(env=None, kind: str = "ForkedProcess") -> tuple[object, int]:
     import subprocess
     import sys
 
     from instructor import tool_env
 
-    requester = subprocess.Popen([sys.executable, "-c", BUSY_REQUESTER], stdout=subprocess.PIPE, text=True,
+    requester = subprocess.Popen([sys.executable, "-c", BUSY_REQUESTER, kind], stdout=subprocess.PIPE, text=True,
                                  env={**tool_env(), **(env or {})})
-    return requester, int(requester.stdout.readline())
+    line = requester.stdout.readline()
+    assert line.strip().isdigit(), f"the requester did not start its child: {requester.wait()}"
+    return requester, int(line)
 
 
-def test_a_grader_killed_mid_grading_leaves_no_child_running(forked):
-    """Its forked child runs student code in a loop; the grader is killed (its time was up, say): the
-    template ends the child's whole session instead of leaving it to burn a core for no one."""
+@pytest.mark.parametrize("kind", ["ForkedProcess", "Popen"])
+def test_a_grader_killed_mid_grading_leaves_no_child_running(forked, kind):
+    """Its child (forked by the template, or started afresh where there is none) runs student code in a
+    loop; the grader is killed (its time was up, say): the child's whole session ends instead of being
+    left to burn a core for no one (the template ends a forked one; a fresh one's launcher ends itself)."""
     import signal
 
-    requester, session = _busy_child()
-    assert not _gone(session, 1.0)  # it runs while its grader waits for it
-    requester.send_signal(signal.SIGKILL)
-    requester.wait()
+    requester, session = _busy_child({} if kind == "ForkedProcess" else {template.ADDRESS_ENV: ""}, kind)
+    try:
+        assert not _gone(session, 1.5)  # it runs while its grader waits for it
+    finally:
+        requester.send_signal(signal.SIGKILL)
+        requester.wait()
     assert _gone(session, 10.0), "the child outlived the grader that asked for it"
     assert forked.proc.poll() is None
 

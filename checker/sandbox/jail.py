@@ -238,7 +238,8 @@ class Jail:
     def command(self, target: list[str], python_options: list[str] = ()) -> list[str]:
         """The argv that runs ``target`` in this jail: ``["-m", module, ...]`` or ``["-c", code, ...]`` in the
         launcher's interpreter (started with ``python_options``), or ``["-x", program, ...]`` executed."""
-        return [sys.executable, *python_options, "-E", "-P", "-c", BOOT.format(lib=_lib_dir()), json.dumps(self.policy()),
+        policy = {**self.policy(), "parent": os.getpid()}  # the process that starts it: the jail ends with it
+        return [sys.executable, *python_options, "-E", "-P", "-c", BOOT.format(lib=_lib_dir()), json.dumps(policy),
                 "--", *target]
 
     def cleanup(self) -> None:

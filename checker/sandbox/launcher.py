@@ -6,6 +6,12 @@ pid 1 of the new PID namespace (which only reaps and relays the exit status), an
 below it sets its limits, confines itself while it still has a single thread, and runs the target
 (``-m module``, ``-c code`` or ``-x program``) in the same interpreter. It imports as little as it
 can: every module here is paid for at every start.
+
+The launcher waits for the jail and watches the process that started it (``policy["parent"]``): when
+that one is gone (a grader killed, a terminal closed), the launcher kills pid 1, and with it every
+process of the jail. ``PR_SET_PDEATHSIG`` cannot say this: it fires when the *thread* that started
+the launcher ends, and the checker starts children from a pool of threads. (A child forked by the
+template is watched by the template instead.)
 """
 from __future__ import annotations
 
@@ -16,6 +22,8 @@ import struct
 import sys
 
 JAIL_FAILED_EXIT = 121
+ORPHANED_EXIT = 122  # the process that started the jail is gone: the jail was ended
+PARENT_POLL_SECONDS = 0.5
 PROC_FILES = ("/proc/cpuinfo", "/proc/meminfo", "/proc/stat", "/proc/self")
 
 
@@ -119,11 +127,32 @@ def _init(policy: dict, target: list[str], report: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    launch(json.loads(argv[0]), argv[2:])
+    policy = json.loads(argv[0])
+    launch(policy, argv[2:], parent=policy.get("parent"))
 
 
-def launch(policy: dict, target) -> None:
-    """Put this process in the jail ``policy`` describes and run ``target`` there; never returns."""
+def _report_or_orphaned(read: int, init: int, parent: int | None) -> bytes:
+    """The jailed process's status from pid 1; if ``parent`` goes first, pid 1 is killed and this ends."""
+    import select
+
+    while True:
+        if parent is not None and os.getppid() != parent:
+            os.kill(init, signal.SIGKILL)
+            os._exit(ORPHANED_EXIT)
+        ready, _, _ = select.select([read], [], [], PARENT_POLL_SECONDS)
+        if ready:
+            data = b""
+            while len(data) < 4:
+                chunk = os.read(read, 4 - len(data))
+                if not chunk:
+                    break
+                data += chunk
+            return data
+
+
+def launch(policy: dict, target, parent: int | None = None) -> None:
+    """Put this process in the jail ``policy`` describes and run ``target`` there; never returns.
+    With ``parent`` (the pid of the process that started this one), the jail ends when that process does."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt is for the kernel below, not the launcher
     if policy.get("cgroup"):
         from checker.sandbox import namespaces
@@ -151,7 +180,7 @@ def launch(policy: dict, target) -> None:
             os._exit(JAIL_FAILED_EXIT)
     os.close(write)
     signal.signal(signal.SIGTERM, lambda *_: os.kill(init, signal.SIGKILL) or os._exit(128 + signal.SIGTERM))
-    with os.fdopen(read, "rb") as f:
-        data = f.read(4)
+    data = _report_or_orphaned(read, init, parent)
+    os.close(read)
     _, init_status = os.waitpid(init, 0)
     _relay(struct.unpack("!i", data)[0] if len(data) == 4 else init_status)
