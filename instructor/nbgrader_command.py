@@ -66,7 +66,9 @@ def alembic_head() -> str:
 
     heads = ScriptDirectory(os.path.join(os.path.dirname(nbgrader.__file__), "alembic")).get_heads()
     if len(heads) != 1:
-        return _NBGRADER_S_ALEMBIC_HEAD()
+        from nbgrader import api
+
+        return (_NBGRADER_S_ALEMBIC_HEAD or api.get_alembic_version)()  # nbgrader's, kept when it was replaced
     return heads[0]
 
 
