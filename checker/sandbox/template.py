@@ -149,10 +149,10 @@ def _fork_child(conn, token: str, lib: str, listener, waiting: dict) -> int:
     if pid == 0:
         try:
             os.setsid()  # first: the grader kills the child's whole session, from the moment it has its pid
-            from checker.sandbox import namespaces
+            from checker.sandbox import launcher, namespaces
             namespaces.die_with_parent(signal.SIGKILL)  # the template's end is the child's (and its jail's)
-            if os.getppid() != template_pid:
-                os._exit(70)
+            if os.getppid() != template_pid:  # it ended before that was set
+                os._exit(launcher.ORPHANED_EXIT)
             os.write(started_w, b"s")
             listener.close()
             conn.close()
