@@ -29,8 +29,10 @@ def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
 
 def test_student_path(tmp_path):
     steps = commands("student-path")
-    assert [s[0] for s in steps] == ["cp", "jupyter", "python", "pytest"]
-    shutil.copy(ROOT / steps[0][1], tmp_path)  # cp release/foundations/01_matmul.ipynb .
+    assert [s[0] for s in steps] == ["cd", "jupyter", "python", "pytest"]
+    tmp_path = tmp_path / steps[0][1]  # cd foundations: the folder the notebooks' zip unpacks to
+    tmp_path.mkdir()
+    shutil.copy(ROOT / "release" / "foundations" / "01_matmul.ipynb", tmp_path)
     path = tmp_path / "01_matmul.ipynb"
     untouched = run(steps[2], tmp_path)
     assert untouched.returncode == 1 and "not attempted" in untouched.stdout

@@ -145,6 +145,7 @@ def test_the_wheel_is_the_checker_with_its_dependencies_declared(kit):
     declared = {Requirement(r).name: Requirement(r).specifier for r in PYPROJECT["project"]["dependencies"]}
     assert {Requirement(r).name: Requirement(r).specifier for r in kit.requires} == declared
     assert {"torch", "numpy", "nbformat", "nbclient", "ipython", "ipykernel", "pytest"} <= set(declared)
+    assert {"matplotlib", "scikit-learn"} <= set(declared)  # the notebooks plot, and the digits are the data
     with zipfile.ZipFile(kit.notebooks) as zf:
         assert sorted(zf.namelist()) == [f"foundations/{p.name}" for p in sorted((ROOT / "release" / "foundations")
                                                                                   .glob("*.ipynb"))]
@@ -174,3 +175,41 @@ def test_the_installed_checker_checks_notebooks(venv, kit, tmp_path):
 def test_the_installed_venv_cannot_import_the_course(venv, tmp_path, module):
     proc = run(venv, ["-c", f"import {module}"], tmp_path)
     assert proc.returncode == 1 and f"ModuleNotFoundError: No module named '{module}'" in proc.stderr, proc.stderr
+
+
+# Run All, as a student's Jupyter does, in the venv that has the wheel and nothing else: every code cell runs.
+RUN_ALL = """
+import sys, nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+failures = []
+for path in sys.argv[1:]:
+    nb = nbformat.read(path, as_version=4)
+    try:
+        NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": "."}}).execute()
+    except CellExecutionError as exc:
+        failures.append(f"{path}: {str(exc)[-1500:]}")
+    ran = [c for c in nb.cells if c.cell_type == "code" and c.get("execution_count")]
+    total = [c for c in nb.cells if c.cell_type == "code"]
+    print(f"{path}: {len(ran)} of {len(total)} code cells ran")
+print(chr(10).join(failures) or "every notebook ran to the end")
+sys.exit(1 if failures else 0)
+"""
+
+
+@pytest.mark.slow
+def test_run_all_of_every_untouched_notebook_reaches_the_end_in_the_wheels_venv(venv, kit, tmp_path):
+    """Day one of a student: nothing but the wheel installed (its declared dependencies bring matplotlib and
+    the digits' scikit-learn), every notebook opened and run top to bottom without one cell stopping it."""
+    with zipfile.ZipFile(kit.notebooks) as zf:
+        zf.extractall(tmp_path)
+    work = tmp_path / "foundations"
+    names = sorted(p.name for p in work.glob("*.ipynb"))
+    proc = run(venv, ["-c", RUN_ALL, *names], work)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    for name in names:
+        assert f"{name}: " in proc.stdout and " of " in proc.stdout, proc.stdout
+    lines = [line for line in proc.stdout.splitlines() if " code cells ran" in line]
+    for line in lines:
+        ran, total = line.split(": ")[1].split(" code cells")[0].split(" of ")
+        assert ran == total, line
