@@ -48,7 +48,7 @@ def _main(argv: list[str] | None) -> int:
     show_progress = not args.quiet and not args.json and sys.stderr.isatty()
 
     def progress(line: str) -> None:
-        print(f"\r\033[K{line} ...", end="", file=sys.stderr, flush=True)
+        print(f"\r\033[K{render.plain(line)} ...", end="", file=sys.stderr, flush=True)
 
     options = Options() if args.seed is None else Options(seed=args.seed)
     try:

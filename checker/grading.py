@@ -15,7 +15,9 @@ from checker.exercises.cases import VISIBLE_SEED
 from checker.registry import Exercise, Question, entries
 from checker.results import ERROR, FAILED, MANUAL, NOT_ATTEMPTED, PASSED, ExerciseResult, NotebookResult
 from checker.sandbox.runner import CellReport, Limits, Sandbox
+from checker.source_evidence import Program, tampering
 from checker.submission import Submission, read_submission
+
 
 OVERALL_SECONDS = 240.0
 EXERCISE_SECONDS_CAP = 60.0
@@ -80,11 +82,11 @@ def _cell_problem(exercise: Exercise, submission: Submission, reports: dict[int,
     return ExerciseResult(exercise.name, ERROR, 0.0, exercise.points, [text])
 
 
-def evaluate(exercise: Exercise, sandbox: Sandbox, options: Options) -> ExerciseResult:
+def evaluate(exercise: Exercise, sandbox: Sandbox, options: Options, program: Program | None = None) -> ExerciseResult:
     """Run every check of one exercise and decide its status and score."""
     started = time.monotonic()
     ctx = Context(exercise, sandbox, exercise_seconds(exercise), options.seed,
-                  human_bytes(options.limits.memory_bytes), options.missing)
+                  human_bytes(options.limits.memory_bytes), options.missing, program)
     outcomes = []
     try:
         for check in exercise.checks:
@@ -121,6 +123,18 @@ class GradingSession:
         cells = [(c.index, c.source) for c in submission.cells]
         self.sandbox = Sandbox(cells, options.limits)
         self.reports: dict[int, CellReport] | None = None
+        self._program: Program | None = None
+
+    @property
+    def program(self) -> Program:
+        """The submitted source, parsed in this process: evidence student code cannot rewrite."""
+        if self._program is None:
+            self._program = Program((c.index, c.source) for c in self.submission.cells)
+        return self._program
+
+    def tampering(self) -> list[str]:
+        """Where the submission reaches into the checker's process (empty for an honest notebook)."""
+        return [msg.TAMPERING_NOTE.format(what=f.what, where=f.where()) for f in tampering(self.program)]
 
     def __enter__(self):
         return self
@@ -160,6 +174,7 @@ class GradingSession:
                     self._running_cell(cell.index, submission)
                 self.reports[cell.index] = self.sandbox.run_cell(cell.index, cell.source)
             self.submission = submission
+            self._program = None
             self._results.clear()
         return True
 
@@ -179,16 +194,21 @@ class GradingSession:
         if time.monotonic() - self.started > self.options.overall_seconds:
             return ExerciseResult(entry.name, ERROR, 0.0, entry.points,
                                   [msg.OVERALL_LIMIT.format(seconds=self.options.overall_seconds)])
+        found = tampering(self.program)
+        if found:
+            where = f"{found[0].where()}" + (f" and {len(found) - 1} more places" if len(found) > 1 else "")
+            return ExerciseResult(entry.name, FAILED, 0.0, entry.points, [msg.TAMPERED.format(where=where)])
         self.load()
         if self.progress:
             self.progress(f"checking {entry.name}")
-        return _cell_problem(entry, self.submission, self.reports) or evaluate(entry, self.sandbox, options)
+        return _cell_problem(entry, self.submission, self.reports) or \
+            evaluate(entry, self.sandbox, options, self.program)
 
     def notebook_result(self, chosen: Iterable[Exercise | Question]) -> NotebookResult:
         results = [self.result(e) for e in chosen]
         return NotebookResult(self.submission.notebook, results, self.submission.notes + self.notes,
                               time.monotonic() - self.started,
-                              self.sandbox.layers.describe())
+                              self.sandbox.layers.describe(), self.tampering())
 
 
 def grade(path: str | Path, notebook: str | None = None, only: Iterable[str] | None = None,

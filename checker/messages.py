@@ -27,6 +27,8 @@ OUT_OF_MEMORY = "your code ran out of memory (the limit is {limit}) while {what}
 OVERALL_LIMIT = "not checked: the overall time limit of {seconds:.0f} s for this notebook was reached"
 PARTIAL_CREDIT = "half points: the answers are right but {check} failed"
 
+CONTROL_SHOWN = "\\x{code:02x}"  # a control character of student output, shown instead of obeyed by a terminal
+
 # -- values --------------------------------------------------------------------------------
 RAISED_ON_VALID_INPUT = "on {input}: raised {type}: {message}{where}"
 NOT_A_TENSOR = "on {input}: expected a tensor, got {type} ({repr})"
@@ -67,6 +69,19 @@ GRADCHECK_FAILED = "torch.autograd.gradcheck in float64 failed on {input}{detail
 
 # -- operations ----------------------------------------------------------------------------
 FORBIDDEN_OP = "on {input}: calls {ops}, which this exercise does not allow ({why})"
+# read from the submitted source in the grader (checker.source_evidence): what student code cannot rewrite
+SOURCE_FORBIDDEN_OP = "your code calls {ops} ({where}), which this exercise does not allow ({why})"
+SOURCE_OTHER_LIBRARY = ("your code computes with {what} ({where}): this exercise's work must be done by torch "
+                        "itself ({why})")
+SOURCE_BELOW_API = ("your code calls {what} ({where}), a layer below torch's API that this exercise does not "
+                    "allow ({why})")
+SOURCE_DYNAMIC = ("your code looks up at run time what it calls ({what}, {where}), so which operation runs cannot "
+                  "be checked; this exercise does not allow that: write the call out")
+SOURCE_LEAVES_TORCH = ("your {name} leaves torch for Python numbers ({what}, {where}): a loop over Python numbers is "
+                       "still a loop; {expected}")
+TAMPERED = ("not graded: this notebook reaches into the checker's process ({where}); no exercise of it is graded "
+            "while that code is there: remove it and check again")
+TAMPERING_NOTE = "tampering: {what}, {where}"
 REQUIRED_OP_MISSING = "on {input}: never calls {ops}; this exercise is about {why}"
 OPS_GROW = (
     "your {name} still loops over {dim}: {count} tensor ops for {base} and {bigger} for {grown}; "

@@ -11,6 +11,15 @@ COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#9a6700", "not_at
            "manual": "#0969da"}
 
 
+_CONTROL = {c: msg.CONTROL_SHOWN.format(code=c) for c in [*range(0x00, 0x09), *range(0x0b, 0x20), *range(0x7f, 0xa0)]}
+
+
+def plain(line: str) -> str:
+    """A line for a terminal: control characters (ESC sequences that move the cursor, recolour or erase what
+    the report printed) shown as escapes, never obeyed."""
+    return str(line).translate(_CONTROL)
+
+
 def _points(e: ExerciseResult) -> str:
     return f"{e.score:g}/{e.max_score:g}"
 
@@ -30,11 +39,13 @@ def text(result: NotebookResult, verbose: bool = False) -> str:
         if e.status in ("manual", "not_attempted") and not verbose:
             continue
         for line in shown:
-            lines.append(f"         {'':<{width}}  {line}")
+            lines.append(f"         {'':<{width}}  {plain(line)}")
         if not verbose and e.status not in (PASSED,) and len(e.feedback) > 1:
             lines.append(f"         {'':<{width}}  (+{len(e.feedback) - 1} more: --verbose)")
+    for line in result.tampering:
+        lines.append(f"  {plain(line)}")
     for note in result.notes:
-        lines.append(f"  note: {note}")
+        lines.append(f"  note: {plain(note)}")
     counts = {s: sum(e.status == s for e in result.exercises) for s in SYMBOLS}
     summary = ", ".join(f"{n} {msg.STATUS_TEXT[s]}" for s, n in counts.items() if n)
     lines += ["", f"  {summary} ({result.seconds:.1f} s)"]
@@ -66,8 +77,8 @@ def exercise_html(e: ExerciseResult) -> str:
     )
 
 
-def notes_html(notes: list[str]) -> str:
-    return "".join(f'<div style="color:#57606a;text-align:left">note: {html.escape(n)}</div>' for n in notes)
+def notes_html(notes: list[str], prefix: str = "note: ") -> str:
+    return "".join(f'<div style="color:#57606a;text-align:left">{prefix}{html.escape(n)}</div>' for n in notes)
 
 
 def notebook_html(result: NotebookResult) -> str:
@@ -84,7 +95,7 @@ def notebook_html(result: NotebookResult) -> str:
     return (f'<div style="text-align:left"><b>{html.escape(result.notebook)}</b>: '
             f"{result.score:g}/{result.max_score:g} points"
             f'<table style="margin:4px 0"><tr>{header}</tr>{rows}</table>'
-            f"{notes_html(result.notes)}{_confinement_html(result.confinement)}</div>")
+            f"{notes_html(result.tampering, '')}{notes_html(result.notes)}{_confinement_html(result.confinement)}</div>")
 
 
 def _confinement_html(confinement: str) -> str:

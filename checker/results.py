@@ -35,6 +35,7 @@ class NotebookResult:
     notes: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
     confinement: str = ""  # the sandbox's layers, "confined: ..." or "NOT CONFINED: ..."
+    tampering: list[str] = dataclasses.field(default_factory=list)  # where the code reaches into the checker
 
     @property
     def score(self) -> float:

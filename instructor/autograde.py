@@ -25,7 +25,7 @@ from checker.registry import NOTEBOOKS, Exercise, entries
 from instructor import gradebook, nbgrader_host, tool_env
 
 ASSIGNMENT = "foundations"
-from instructor.verdicts import CONFINEMENT_LOG, KERNEL_PROBLEM_LOG  # noqa: E402
+from instructor.verdicts import CONFINEMENT_LOG, KERNEL_PROBLEM_LOG, TAMPERING_LOG  # noqa: E402
 STUDENT_SECONDS = 900
 RETRY_MARKERS = ("database is locked",)
 FEEDBACK_FAILED = "nbgrader generate_feedback failed (exit {code}): {last}"
@@ -171,15 +171,21 @@ def autograde(root: Path, only: list[str] | None = None, jobs: int | None = None
     return sorted(runs.values(), key=lambda r: r.student)
 
 
+def _logged(log: str, marker: str) -> list[str]:
+    return [line.split(marker, 1)[1].strip(" :") for line in log.splitlines() if marker in line]
+
+
 def run_flags(runs: list[Run]) -> list[Flag]:
     flags = []
     for run in runs:
         if run.returncode != 0:
             why = run.failure or f"nbgrader autograde failed: {last_line(run.log)}"
             flags.append(Flag(run.student, "not_graded", why[:300]))
-        elif KERNEL_PROBLEM_LOG in run.log:
-            lines = [l.split(KERNEL_PROBLEM_LOG, 1)[1].strip(" :") for l in run.log.splitlines() if KERNEL_PROBLEM_LOG in l]
-            flags.append(Flag(run.student, "kernel", "; ".join(lines)[:300]))
+            continue
+        if KERNEL_PROBLEM_LOG in run.log:
+            flags.append(Flag(run.student, "kernel", "; ".join(_logged(run.log, KERNEL_PROBLEM_LOG))[:300]))
+        if TAMPERING_LOG in run.log:
+            flags.append(Flag(run.student, "tampering", " | ".join(_logged(run.log, TAMPERING_LOG))[:300]))
     return flags
 
 

@@ -93,8 +93,10 @@ def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int
     add_wrong(s, "01_matmul", "matmul_broadcast", "loops-over-columns")
     s = new("tamper-checker", extra_cells={"01_matmul": [
         "import checker.compare, checker.grading\nchecker.compare.difference = lambda *a, **k: None\n"
-        "checker.grading.evaluate = lambda *a, **k: None"]})
+        "checker.grading.evaluate = lambda *a, **k: None"]}, flag="tampering")
     add_wrong(s, "01_matmul", "frobenius_norm", "forgot-sqrt")
+    for e in exercises("01_matmul"):  # reaching into the checker's modules is a verdict: the notebook earns nothing
+        s.expected[("01_matmul", e.name)] = (FAILED, 0.0)
     s = new("tamper-test-cell", edit_test_cells={("01_matmul", "matmul_loops"): "pass  # all good, trust me"})
     add_wrong(s, "01_matmul", "matmul_loops", "never-raises")
     s = new("deleted-test-cell", edit_test_cells={("01_matmul", "outer"): None})

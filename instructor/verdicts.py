@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import copy
+import dataclasses
 import json
 import os
 import tempfile
@@ -37,6 +38,7 @@ HIDDEN_SEED_ENV = "FOUNDATIONS_HIDDEN_SEED"
 KERNEL_PROBLEM = "kernel_problem"
 KERNEL_PROBLEM_LOG = "kernel problem while executing"
 HIDDEN_PREFIX = "hidden check (other inputs): "
+TAMPERING_LOG = "tampering in"  # "tampering in NOTEBOOK: where": the driver reads it into a flag
 CONFINEMENT_LOG = "student code ran"  # the nbgrader log line the autograde driver reads into grades.csv
 
 
@@ -112,8 +114,14 @@ def combine(visible: ExerciseResult, hidden: ExerciseResult | None) -> ExerciseR
                           hidden.outcomes)
 
 
-def judge_notebook(nb: NotebookNode, notebook: str, hidden_seed: int | None) -> dict[str, ExerciseResult]:
-    """Grade the notebook's cells (as submitted) with the checker; name -> result."""
+@dataclasses.dataclass
+class Judgement:
+    verdicts: dict[str, ExerciseResult]  # exercise name -> the result that counts
+    tampering: list[str]  # where the submitted code reaches into the checker's process (read from its source)
+
+
+def judge_notebook(nb: NotebookNode, notebook: str, hidden_seed: int | None) -> Judgement:
+    """Grade the notebook's cells (as submitted) with the checker."""
     with tempfile.TemporaryDirectory(prefix="foundations-") as tmp:
         path = Path(tmp) / f"{notebook}.ipynb"
         sources = json.loads(json.dumps(nb))  # a plain copy
@@ -127,7 +135,8 @@ def judge_notebook(nb: NotebookNode, notebook: str, hidden_seed: int | None) -> 
             visible = {e.name: session.result(e) for e in chosen}
             hidden = {e.name: session.result(e, hidden_seed=hidden_seed) for e in chosen
                       if hidden_seed is not None and visible[e.name].status == PASSED}
-    return {name: combine(result, hidden.get(name)) for name, result in visible.items()}
+            tampering = session.tampering()
+    return Judgement({name: combine(result, hidden.get(name)) for name, result in visible.items()}, tampering)
 
 
 def verdict_outputs(result: ExerciseResult) -> list[NotebookNode]:
@@ -159,8 +168,11 @@ class CheckerVerdicts(NbGraderPreprocessor):
         notebook = resources["nbgrader"]["notebook"]
         self.log.info("%s %s", CONFINEMENT_LOG, jail.available().describe())
         future = resources.get("foundations", {}).pop("verdicts_future", None)
-        verdicts = future.result() if future is not None else \
+        judgement = future.result() if future is not None else \
             judge_notebook(nb, notebook, hidden_seed_from(self.hidden_seed))
+        verdicts = judgement.verdicts
+        if judgement.tampering:
+            self.log.warning("%s %s: %s", TAMPERING_LOG, notebook, "; ".join(judgement.tampering)[:250])
         resources.setdefault("foundations", {})["verdicts"] = {
             name: {"status": r.status, "score": r.score, "max_score": r.max_score, "feedback": r.feedback}
             for name, r in verdicts.items()}

@@ -50,13 +50,14 @@ class Context:
     """One exercise's view of the sandbox: probes it, within that exercise's time limit."""
 
     def __init__(self, exercise, sandbox, seconds: float, seed: int, memory_limit: str,
-                 missing: str = msg.NOT_ATTEMPTED_MISSING):
+                 missing: str = msg.NOT_ATTEMPTED_MISSING, program=None):
         self.exercise = exercise
         self.missing = missing  # the text for a name the code never defined
         self.sandbox = sandbox
         self.seconds = seconds
         self.seed = seed
         self.memory_limit = memory_limit
+        self.program = program  # the submitted source, parsed here (checker.source_evidence.Program), or None
 
     def probe(self, scenario: str, **params: Any) -> Answer:
         what = msg.PROBE_ACTIVITY.get(scenario, "{name} (" + scenario + ")").format(name=self.exercise.name)

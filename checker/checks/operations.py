@@ -8,6 +8,7 @@ from checker import messages as msg
 from checker.checks.base import CONSTRAINT, CORRECTNESS, RULE, Check, Context, Outcome
 from checker.compare import Tolerance, difference
 from checker.inputs import Case
+from checker import source_evidence as source
 
 # Families of torch operations, decided by what an op is, not by a list of call names: the trace's
 # names are canonical (``a @ b``, ``torch.matmul``, ``a.matmul_`` are all "matmul"; everything under
@@ -65,6 +66,49 @@ def matching(names, families: frozenset, allowed: frozenset = frozenset()) -> li
                   if base_name(n) not in allowed and (op_families(n) | {base_name(n)}) & families)
 
 
+def _first_per_what(findings):
+    seen = {}
+    for f in findings:
+        seen.setdefault(f.what, f)
+    return list(seen.values())
+
+
+def source_problems(ctx: Context, forbidden: frozenset, allowed: frozenset, why: str) -> list[str]:
+    """What the submitted source shows the exercise using that its rule forbids: a forbidden op by any name or
+    alias, another array library, a layer below torch's API, or a call looked up at run time."""
+    if ctx.program is None or not forbidden:
+        return []
+    findings = source.uses(ctx.program, ctx.exercise.name)
+    problems = []
+    named = [f for f in findings if f.kind == source.FORBIDDEN]
+    bad = set(matching([f.what for f in named], forbidden, allowed))
+    hits = _first_per_what(f for f in named if display_name(f.what) in bad)
+    if any(f.what.startswith("linalg_") for f in hits):  # torch.linalg.norm, not also "linalg"
+        hits = [f for f in hits if f.what != "linalg"]
+    if hits:
+        problems.append(msg.SOURCE_FORBIDDEN_OP.format(ops=", ".join(sorted(display_name(f.what) for f in hits)),
+                                                       where=hits[0].where(), why=why))
+    for kind, template in ((source.OTHER_LIBRARY, msg.SOURCE_OTHER_LIBRARY), (source.BELOW_API, msg.SOURCE_BELOW_API),
+                           (source.DYNAMIC, msg.SOURCE_DYNAMIC)):
+        hits = _first_per_what(f for f in findings if f.kind == kind)
+        if hits:
+            longest = max(hits, key=lambda f: (not f.what.startswith("Tensor."), len(f.what)))  # numpy.matmul, not numpy
+            problems.append(template.format(what=longest.what, where=longest.where(), why=why))
+    return problems
+
+
+LEAVING_TORCH = frozenset({"tolist", "item", "__float__", "__int__"})
+
+
+def leaves_torch(ctx: Context):
+    """The first place where the exercise turns tensors into Python numbers or another library's arrays."""
+    if ctx.program is None:
+        return None
+    findings = source.uses(ctx.program, ctx.exercise.name)
+    return next((f for f in findings if f.kind == source.OTHER_LIBRARY
+                 or (f.kind == source.FORBIDDEN and f.what in LEAVING_TORCH)), None)
+
+
 def _traced(ctx: Context, case: Case, large_bytes: int | None = None, whole: bool = False):
     trace = {} if large_bytes is None else {"large_bytes": large_bytes}
     answer = ctx.probe("call", args=list(case.args), trace=trace)
@@ -108,6 +152,8 @@ class Ops(Check):
         used = matching(counts, self.forbidden, self.allowed)
         if used:
             problems.append(msg.FORBIDDEN_OP.format(input=case.label, ops=", ".join(used), why=self.why))
+        else:  # the trace is the student's process's account; the source is read here and cannot be rewritten
+            problems += source_problems(ctx, self.forbidden, self.allowed, self.why)
         if self.required and not matching(counts, self.required):
             problems.append(msg.REQUIRED_OP_MISSING.format(input=case.label, ops=" or ".join(sorted(self.required)),
                                                            why=self.required_why))
@@ -128,6 +174,11 @@ class OpGrowth(Check):
     slack = 1.25
 
     def run(self, ctx: Context):
+        left = leaves_torch(ctx)
+        if left is not None:
+            return self.outcome([msg.SOURCE_LEAVES_TORCH.format(name=ctx.exercise.name, what=left.what,
+                                                                where=left.where(),
+                                                                expected=self.expected.format(**self.base))])
         try:
             base_count = _traced(ctx, self.make(ctx.seed, self.base))["total"]
             for dim, label in self.flat_in.items():

@@ -1,0 +1,310 @@
+"""Evidence from the submitted source, read in the grader: what student code cannot edit.
+
+The op trace is recorded in the process that runs the student's cells, so student code can rewrite
+it, or call below it (numpy, ``torch._C``, ``torch.ops``, a disabled or popped mode). The source text
+is read here, in the grader, from the submission itself. Two things are read from it:
+
+- **what an exercise uses**: the exercise's definition and every definition of the submission it
+  reaches (helpers, base classes, globals), with the names of the modules they were imported as, so
+  that ``np.matmul``, ``from torch import mm``, ``a @ b``, ``torch.ops.aten.mm`` and
+  ``operator.matmul`` are all seen as what they are; plus the ways of calling what the source does
+  not name (``getattr`` with a computed name, ``eval``, ``importlib`` ...), which hide a call from
+  this reading and so count as forbidden where an exercise forbids anything;
+- **tampering**, in any cell: reaching the checker's frames, objects or channel (``sys._getframe``,
+  ``f_back``, ``gc.get_objects``, ``ctypes``, ``/proc/self``, writing to raw file descriptors), the
+  torch mode stack, or the checker's internal modules.
+
+Only the code the student submitted is read: the kit's test cells are not part of a submission.
+"""
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+from typing import Iterable, Iterator
+
+# What a finding is about
+FORBIDDEN, OTHER_LIBRARY, BELOW_API, DYNAMIC, TAMPERING = "forbidden", "other_library", "below_api", "dynamic", \
+    "tampering"
+
+# Array libraries other than torch: work done there is not done in torch, whatever it computes.
+ARRAY_LIBRARIES = frozenset({"numpy", "scipy", "jax", "jaxlib", "cupy", "tensorflow", "numba", "mlx", "pandas",
+                             "dask", "sklearn", "sympy", "numexpr", "array", "autograd", "theano", "paddle", "mxnet"})
+# Modules whose private names are lower layers of torch's API.
+TORCH = "torch"
+# Lower layers of torch, reached by a public name
+BELOW_API_NAMES = frozenset({"torch.ops", "torch.overrides", "torch.library", "torch.fx", "torch.jit",
+                             "torch.compile", "torch.export", "torch.func"})
+# Calls that look a name up at run time (the source cannot say what they call).
+DYNAMIC_BUILTINS = frozenset({"getattr", "eval", "exec", "compile", "__import__", "globals", "vars", "locals",
+                              "breakpoint"})
+DYNAMIC_QUALIFIED = ("importlib", "operator.attrgetter", "operator.methodcaller", "pydoc.locate",
+                     "pkgutil.resolve_name", "runpy", "code.", "codeop", "types.FunctionType", "types.CodeType",
+                     "marshal", "pickle", "dill", "builtins")
+DYNAMIC_ATTRIBUTES = frozenset({"__dict__", "__getattribute__", "__getattr__", "__builtins__", "__import__",
+                                "__subclasses__", "__bases__", "__mro__", "__reduce__", "__reduce_ex__"})
+# Reaching the process's own frames, objects, memory and channel.
+TAMPERING_ATTRIBUTES = frozenset({"f_back", "f_globals", "f_locals", "f_builtins", "f_code", "tb_frame", "tb_next",
+                                  "gi_frame", "cr_frame", "ag_frame", "gi_code", "__globals__", "__closure__",
+                                  "__code__", "__self__", "__func__", "__wrapped__", "cell_contents"})
+TAMPERING_QUALIFIED = (
+    "sys._getframe", "sys._current_frames", "sys._current_exceptions", "sys.settrace", "sys.setprofile",
+    "sys.addaudithook", "sys.audit", "sys.modules", "sys.monitoring", "sys.exc_info", "sys.exception",
+    "sys.last_traceback", "sys.stdout.fileno", "sys.__stdout__", "sys.__stderr__",
+    "threading.settrace", "threading.setprofile", "threading.enumerate", "_thread",
+    "gc.get_objects", "gc.get_referrers", "gc.get_referents", "gc.garbage",
+    "inspect.currentframe", "inspect.stack", "inspect.trace", "inspect.getouterframes", "inspect.getinnerframes",
+    "inspect.getmembers", "inspect.getclosurevars", "inspect.getmodule",
+    "traceback.walk_stack", "traceback.walk_tb", "traceback.extract_stack",
+    "ctypes", "_ctypes", "cffi", "mmap", "posix", "_posixsubprocess", "faulthandler",
+    "os.write", "os.writev", "os.pwrite", "os.pwritev", "os.sendfile", "os.splice", "os.dup", "os.dup2", "os.fdopen",
+    "os.close", "os.closerange", "os.open", "os.read", "os.readv", "os.pread", "os.kill", "os.killpg",
+    "os.set_blocking", "os.fstat", "os.lseek", "os.truncate", "os.ftruncate", "os.memfd_create", "os.pipe",
+    "io.FileIO", "_io", "socket", "signal.signal", "signal.setitimer", "signal.alarm", "signal.pthread_kill",
+    "multiprocessing.connection", "torch._C._push_on_torch_function_stack",
+    "torch._C._pop_torch_function_stack", "torch._C._get_function_stack_at", "torch._C.DisableTorchFunction",
+    "torch._C.DisableTorchFunctionSubclass", "torch._C._DisableTorchDispatch", "torch.overrides._pop_mode",
+    "torch.overrides._push_mode", "torch.utils._python_dispatch", "torch._C._set_torch_function_mode",
+    "torch.overrides.TorchFunctionMode", "torch.utils._python_dispatch.TorchDispatchMode",
+)
+TAMPERING_STRINGS = re.compile(r"/proc/(self|thread-self|\d+)|/dev/fd|/dev/stdout|/dev/stderr")
+# What a student's own notebook imports from the checker (everything else is its inside)
+STAR_IMPORTS_READ = frozenset({"math", "torch", "checker", "checker.lesson", "checker.data"})  # nothing hidden there
+PUBLIC_CHECKER_MODULES = frozenset({"checker", "checker.lesson", "checker.data"})
+PUBLIC_CHECKER_NAMES = frozenset({"check", "check_all", "grade_cell", "lesson", "data"})
+
+
+@dataclasses.dataclass(frozen=True)
+class Finding:
+    kind: str  # one of the kinds above
+    what: str  # the op or construct, as a person names it ("numpy.matmul", "sys._getframe")
+    cell: int  # the submission's cell index
+    line: int  # the line in that cell
+    text: str  # the source line, stripped
+
+    def where(self) -> str:
+        return f"cell {self.cell}, line {self.line}: `{self.text[:80]}`"
+
+
+@dataclasses.dataclass
+class _Binding:
+    name: str
+    cell: int
+    node: ast.AST
+    lines: list[str]
+
+
+class Program:
+    """A submission's code cells, parsed, with their top-level definitions and import aliases."""
+
+    def __init__(self, cells: Iterable[tuple[int, str]]):
+        self.cells: list[tuple[int, ast.Module, list[str]]] = []
+        self.bindings: dict[str, list[_Binding]] = {}
+        self.aliases: dict[str, str] = {}  # local name -> dotted name it was imported as
+        self.star_imports: list[tuple[int, str, ast.AST, list[str]]] = []  # from MODULE import *: names unknown here
+        for index, source in cells:
+            try:
+                tree = ast.parse(source)
+            except SyntaxError:
+                continue
+            lines = source.splitlines()
+            self.cells.append((index, tree, lines))
+            for node in tree.body:
+                self._bind(index, node, lines)
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.Import, ast.ImportFrom)):
+                    self._alias(node)
+                    if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+                        self.star_imports.append((index, node.module or "", node, lines))
+
+    def _bind(self, cell: int, node: ast.AST, lines: list[str]) -> None:
+        names: list[str] = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names = [node.name]
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+        elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.stmt):
+                    self._bind(cell, child, lines)
+        for name in names:
+            self.bindings.setdefault(name, []).append(_Binding(name, cell, node, lines))
+
+    def _alias(self, node: ast.Import | ast.ImportFrom) -> None:
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.asname:
+                    self.aliases[a.asname] = a.name
+                else:
+                    root = a.name.split(".")[0]
+                    self.aliases[root] = root
+        else:
+            module = "." * node.level + (node.module or "")
+            for a in node.names:
+                self.aliases[a.asname or a.name] = f"{module}.{a.name}" if a.name != "*" else f"{module}.*"
+
+    # -- names ---------------------------------------------------------------------------------
+    def qualified(self, node: ast.AST) -> str | None:
+        """The dotted name an expression stands for when it is rooted at an import (``np.linalg.norm`` ->
+        ``numpy.linalg.norm``), else None."""
+        parts = []
+        while isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name) or node.id not in self.aliases or node.id in self.bindings:
+            return None
+        return ".".join([self.aliases[node.id], *reversed(parts)])
+
+    def reachable(self, name: str) -> list[_Binding]:
+        """The definitions of ``name`` and of every top-level name of the submission they use, transitively."""
+        seen: set[str] = set()
+        order: list[_Binding] = []
+        todo = [name]
+        while todo:
+            current = todo.pop()
+            if current in seen or current not in self.bindings:
+                continue
+            seen.add(current)
+            for binding in self.bindings[current]:
+                order.append(binding)
+                todo.extend(n.id for n in ast.walk(binding.node) if isinstance(n, ast.Name) and n.id not in seen)
+        return order
+
+    def all_code(self) -> Iterator[tuple[int, ast.AST, list[str]]]:
+        for index, tree, lines in self.cells:
+            yield index, tree, lines
+
+
+def _line(lines: list[str], node: ast.AST) -> tuple[int, str]:
+    number = getattr(node, "lineno", 1)
+    text = lines[number - 1].strip() if 0 < number <= len(lines) else ""
+    return number, text
+
+
+def _own_methods(bindings: list[_Binding]) -> set[str]:
+    """Names of functions and methods the submission itself defines in this code (``self.loss.backward()``
+    calls the student's backward, not torch's)."""
+    return {n.name for b in bindings for n in ast.walk(b.node) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+
+
+def op_name(dotted: str) -> str:
+    """The canonical op name of a dotted torch-like name: ``torch.linalg.norm`` -> ``linalg_norm``,
+    ``torch.nn.functional.linear`` -> ``linear``, ``operator.matmul`` -> ``matmul``."""
+    parts = [p for p in dotted.split(".") if p not in ("default", "Tensor", "out")]
+    if len(parts) >= 2 and parts[-2] == "linalg":
+        return f"linalg_{parts[-1]}"
+    return parts[-1] if parts else dotted
+
+
+def _below_api(dotted: str) -> bool:
+    parts = dotted.split(".")
+    if parts[0] != TORCH:
+        return False
+    if any(p.startswith("_") and not (p.startswith("__") and p.endswith("__")) for p in parts[1:]):
+        return True
+    return any(dotted == n or dotted.startswith(n + ".") for n in BELOW_API_NAMES)
+
+
+def _matches(dotted: str, names: Iterable[str]) -> bool:
+    return any(dotted == n or dotted.startswith(n + ".") or (n.endswith(".") and dotted.startswith(n))
+               for n in names)
+
+
+def uses(program: Program, name: str) -> list[Finding]:
+    """What the exercise ``name`` (and everything of the submission it reaches) calls or leaves to run time:
+    ``forbidden`` findings name an op (canonical, for the families of checker.checks.operations), the others
+    another array library, a layer below torch's API, or a dynamic lookup."""
+    bindings = program.reachable(name)
+    own = _own_methods(bindings)
+    found: list[Finding] = []
+    for cell, module, node, lines in program.star_imports:
+        if module not in STAR_IMPORTS_READ:
+            line, text = _line(lines, node)
+            found.append(Finding(DYNAMIC, f"from {module} import *", cell, line, text))
+    for b in bindings:
+        for node in ast.walk(b.node):
+            found.extend(_use_of(program, node, b, own))
+    return found
+
+
+def _use_of(program: Program, node: ast.AST, b: _Binding, own: set[str]) -> Iterator[Finding]:
+    line, text = _line(b.lines, node)
+    if isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(node.op, ast.MatMult):
+        yield Finding(FORBIDDEN, "matmul", b.cell, line, text)
+    elif isinstance(node, (ast.Attribute, ast.Name)) and isinstance(node.ctx, ast.Load):
+        dotted = program.qualified(node)
+        if dotted is None:
+            if isinstance(node, ast.Attribute) and node.attr in DYNAMIC_ATTRIBUTES:
+                yield Finding(DYNAMIC, node.attr, b.cell, line, text)
+            return
+        root = dotted.split(".")[0]
+        if root in ARRAY_LIBRARIES:
+            yield Finding(OTHER_LIBRARY, dotted, b.cell, line, text)
+        elif _below_api(dotted):
+            yield Finding(BELOW_API, dotted, b.cell, line, text)
+        elif _matches(dotted, DYNAMIC_QUALIFIED):
+            yield Finding(DYNAMIC, dotted, b.cell, line, text)
+        else:
+            yield Finding(FORBIDDEN, op_name(dotted), b.cell, line, text)
+    if isinstance(node, ast.Call):
+        func = node.func
+        if isinstance(func, ast.Name) and func.id in DYNAMIC_BUILTINS and func.id not in program.bindings:
+            constant_getattr = func.id == "getattr" and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)
+            if constant_getattr:
+                yield Finding(FORBIDDEN, op_name(str(node.args[1].value)), b.cell, line, text)
+            else:
+                yield Finding(DYNAMIC, func.id, b.cell, line, text)
+        elif isinstance(func, ast.Attribute) and program.qualified(func) is None and func.attr not in own:
+            if func.attr in ("numpy", "__array__"):
+                yield Finding(OTHER_LIBRARY, "Tensor.numpy", b.cell, line, text)
+            else:
+                yield Finding(FORBIDDEN, func.attr, b.cell, line, text)
+
+
+def tampering(program: Program) -> list[Finding]:
+    """Every place in the submission that reaches the process's own frames, objects, memory, channel or mode
+    stack, or the checker's internal modules."""
+    found: list[Finding] = []
+    for index, tree, lines in program.all_code():
+        for node in ast.walk(tree):
+            found.extend(_tampering_in(program, node, index, lines))
+    unique = {(f.cell, f.line, f.what): f for f in found}
+    return sorted(unique.values(), key=lambda f: (f.cell, f.line))
+
+
+def _tampering_in(program: Program, node: ast.AST, cell: int, lines: list[str]) -> Iterator[Finding]:
+    line, text = _line(lines, node)
+    if isinstance(node, ast.Attribute) and node.attr in TAMPERING_ATTRIBUTES:
+        yield Finding(TAMPERING, node.attr, cell, line, text)
+    elif isinstance(node, (ast.Attribute, ast.Name)):
+        dotted = program.qualified(node)
+        if dotted and _matches(dotted, TAMPERING_QUALIFIED):
+            yield Finding(TAMPERING, dotted, cell, line, text)
+        elif dotted and dotted.split(".")[0] == "checker" and not _public_checker(dotted):
+            yield Finding(TAMPERING, dotted, cell, line, text)
+    elif isinstance(node, ast.Constant) and isinstance(node.value, str) and TAMPERING_STRINGS.search(node.value):
+        yield Finding(TAMPERING, repr(node.value)[:40], cell, line, text)
+    elif isinstance(node, (ast.Import, ast.ImportFrom)):
+        for dotted in _imported(node):
+            star_of_tampering = dotted.endswith(".*") and any(t.startswith(dotted[:-1]) for t in TAMPERING_QUALIFIED)
+            if star_of_tampering or _matches(dotted, TAMPERING_QUALIFIED) or (dotted.split(".")[0] == "checker"
+                                                          and not _public_checker(dotted)):
+                yield Finding(TAMPERING, f"import {dotted}", cell, line, text)
+
+
+def _imported(node: ast.Import | ast.ImportFrom) -> list[str]:
+    if isinstance(node, ast.Import):
+        return [a.name for a in node.names]
+    module = node.module or ""
+    return [module] + [f"{module}.{a.name}" for a in node.names if a.name != "*"] + \
+        ([f"{module}.*"] if any(a.name == "*" for a in node.names) else [])
+
+
+def _public_checker(dotted: str) -> bool:
+    if dotted in PUBLIC_CHECKER_MODULES:
+        return True
+    parts = dotted.split(".")
+    if len(parts) >= 2 and parts[1] in PUBLIC_CHECKER_NAMES:
+        return True
+    return ".".join(parts[:2]) in PUBLIC_CHECKER_MODULES and len(parts) >= 3

@@ -1,0 +1,129 @@
+"""Evidence the student cannot forge: forbidden work done below or beside torch's Python API, loops over
+Python numbers, and code that reaches into the checker's process, each written as a student would.
+
+Every attack is graded with the checker, as the CLI, the plugin and autograde grade (the source is read in
+the grader, the op trace comes from the student's process): the attacked exercise earns nothing (or half,
+for a loop), with the message a student should read; an honest submission is untouched.
+"""
+from __future__ import annotations
+
+import pytest
+
+from checker import messages as msg
+from checker.grading import grade
+from checker.results import FAILED, PASSED
+from checker.source_evidence import Program, tampering, uses
+from tests.helpers import cells_for, matches, submission
+
+CHECK_PAIR = "    if a.shape[1] != b.shape[0]:\n        raise ValueError('inner dimensions differ')\n"
+
+# (exercise, its source, the message template, the status, the score)
+FORBIDDEN_ELSEWHERE = [
+    ("matmul_elementwise", "numpy", "import numpy as np\ndef matmul_elementwise(a, b):\n" + CHECK_PAIR
+     + "    return torch.from_numpy(np.matmul(a.numpy(), b.numpy()))", msg.SOURCE_OTHER_LIBRARY),
+    ("matmul_elementwise", "numpy-star", "from numpy import *\ndef matmul_elementwise(a, b):\n" + CHECK_PAIR
+     + "    return torch.from_numpy(dot(a.numpy(), b.numpy()))", msg.SOURCE_OTHER_LIBRARY),
+    ("matmul_broadcast", "operator-matmul", "import operator\ndef matmul_broadcast(a, b):\n" + CHECK_PAIR
+     + "    return operator.matmul(a, b)", msg.FORBIDDEN_OP),
+    ("matmul_broadcast", "aten-overload", "def matmul_broadcast(a, b):\n" + CHECK_PAIR
+     + "    return torch.ops.aten.mm.default(a, b)", msg.SOURCE_BELOW_API),
+    ("matmul_broadcast", "getattr-built-name", "def matmul_broadcast(a, b):\n" + CHECK_PAIR
+     + "    return getattr(torch, 'm' + 'm')(a, b)", msg.FORBIDDEN_OP),
+    ("matmul_broadcast", "helper-elsewhere", "import numpy\ndef _product(a, b):\n    return numpy.einsum('ik,kj->ij', a, b)\n"
+     "def matmul_broadcast(a, b):\n" + CHECK_PAIR + "    return torch.from_numpy(_product(a.numpy(), b.numpy()))",
+     msg.SOURCE_OTHER_LIBRARY),
+    ("frobenius_norm", "aten-norm", "def frobenius_norm(m):\n    return torch.ops.aten.linalg_vector_norm.default(m)",
+     (msg.SOURCE_BELOW_API, msg.FORBIDDEN_OP)),  # torch's function mode sees this one; either says so
+    ("outer", "numpy-outer", "import numpy as np\ndef outer(u, v):\n    return torch.from_numpy(np.outer(u.numpy(), v.numpy()))",
+     msg.SOURCE_OTHER_LIBRARY),
+]
+
+
+@pytest.mark.parametrize("exercise, id, source, template", FORBIDDEN_ELSEWHERE,
+                         ids=[f"{e}-{i}" for e, i, _, _ in FORBIDDEN_ELSEWHERE])
+def test_forbidden_work_outside_torchs_python_api_earns_nothing(tmp_path, exercise, id, source, template):
+    path = submission(tmp_path, "01_matmul", replace={exercise: source})
+    result = next(e for e in grade(path).exercises if e.name == exercise)
+    assert (result.status, result.score) == (FAILED, 0.0), result.feedback
+    templates = template if isinstance(template, tuple) else (template,)
+    assert any(matches(t, result.feedback) for t in templates), result.feedback
+
+
+def test_a_dynamic_lookup_the_source_cannot_resolve_is_refused(tmp_path):
+    source = ("def matmul_broadcast(a, b):\n" + CHECK_PAIR +
+              "    name = ''.join(['m', 'm'])\n    return getattr(torch, name)(a, b)")
+    program = Program(enumerate(cells_for("01_matmul", replace={"matmul_broadcast": source})))
+    assert any(f.kind == "dynamic" and f.what == "getattr" for f in uses(program, "matmul_broadcast"))
+    result = next(e for e in grade(submission(tmp_path, "01_matmul", replace={"matmul_broadcast": source})).exercises
+                  if e.name == "matmul_broadcast")
+    # the trace sees torch.mm through getattr too: either way no points
+    assert (result.status, result.score) == (FAILED, 0.0), result.feedback
+
+
+LOOPS_OVER_PYTHON_NUMBERS = [
+    ("01_matmul", "matmul_elementwise", "def matmul_elementwise(a, b):\n" + CHECK_PAIR +
+     "    A, B = a.tolist(), b.tolist()\n"
+     "    rows = [[sum(x * y for x, y in zip(A[i], [r[j] for r in B])) for j in range(len(B[0]))] for i in range(len(A))]\n"
+     "    return torch.tensor(rows, dtype=a.dtype)"),
+    ("02_forward", "relu", "def relu(x):\n    values = [max(v, 0.0) for v in x.flatten().tolist()]\n"
+     "    return torch.tensor(values, dtype=x.dtype).reshape(x.shape)"),
+]
+
+
+@pytest.mark.parametrize("notebook, exercise, source", LOOPS_OVER_PYTHON_NUMBERS,
+                         ids=[e for _, e, _ in LOOPS_OVER_PYTHON_NUMBERS])
+def test_a_loop_over_python_numbers_is_a_loop(tmp_path, notebook, exercise, source):
+    path = submission(tmp_path, notebook, replace={exercise: source})
+    result = next(e for e in grade(path).exercises if e.name == exercise)
+    assert result.status == FAILED and result.score == result.max_score / 2, result.feedback
+    assert matches(msg.SOURCE_LEAVES_TORCH, result.feedback), result.feedback
+
+
+TAMPERING = [
+    ("frame-walk", "import sys\ndef _clean():\n    sys._getframe(1).f_globals['_perf_counter'] = lambda: 0.0\n"),
+    ("gc-walk", "import gc\nfor _o in gc.get_objects():\n    pass\n"),
+    ("channel-fds", "import os\n_fds = os.listdir('/proc/self/fd')\n"),
+    ("raw-write", "import os\ntry:\n    os.write(5, b'forged')\nexcept OSError:\n    pass\n"),
+    ("mode-stack", "import torch\n_mode = torch._C._pop_torch_function_stack()\n"),
+    ("disable-torch-function", "import torch\nwith torch._C.DisableTorchFunction():\n    pass\n"),
+    ("checker-modules", "import checker.compare\nchecker.compare.difference = lambda *a, **k: None\n"),
+    ("ctypes", "import ctypes\n_libc = ctypes.CDLL(None)\n"),
+    ("closure-globals", "_g = print.__self__\n_h = (lambda: 0).__globals__\n"),
+]
+
+
+@pytest.mark.parametrize("id, cell", TAMPERING, ids=[i for i, _ in TAMPERING])
+def test_tampering_is_a_verdict_that_names_the_place(tmp_path, id, cell):
+    path = submission(tmp_path, "01_matmul", extra_cells=[cell])
+    result = grade(path)
+    assert result.score == 0 and all(e.status in (FAILED, "manual") for e in result.exercises), \
+        [(e.name, e.status) for e in result.exercises]
+    graded = [e for e in result.exercises if e.status == FAILED]
+    assert all(matches(msg.TAMPERED, e.feedback) for e in graded)
+    last = len(cells_for("01_matmul"))  # the extra cell's index
+    assert result.tampering and all(f"cell {last}," in line for line in result.tampering), result.tampering
+
+
+def test_an_honest_notebook_has_no_findings_and_full_marks(tmp_path):
+    honest_extras = ["import numpy as np\nimport time\nstart = time.perf_counter()\nprint(np.arange(3))\n"
+                     "%timeit matmul_broadcast(torch.randn(3, 4), torch.randn(4, 2))",
+                     "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nimport traceback\n"
+                     "try:\n    1 / 0\nexcept ZeroDivisionError:\n    traceback.print_exc()"]
+    cells = cells_for("01_matmul", extra_cells=honest_extras)
+    assert tampering(Program(enumerate(cells))) == []
+    result = grade(submission(tmp_path, "01_matmul", extra_cells=honest_extras))
+    assert all(e.status in (PASSED, "manual") for e in result.exercises), \
+        [(e.name, e.feedback) for e in result.exercises if e.status != PASSED]
+    assert result.tampering == []
+
+
+@pytest.mark.parametrize("notebook", ["01_matmul", "02_forward", "03_backprop", "04_modules"])
+def test_the_reference_solutions_reach_nothing_forbidden(notebook):
+    """Each exercise of the reference (rules and all) has no finding outside torch's API, and no tampering."""
+    from checker.registry import entries
+
+    program = Program(enumerate(cells_for(notebook)))
+    assert tampering(program) == []
+    for entry in entries(notebook):
+        odd = [f for f in uses(program, entry.name) if f.kind not in ("forbidden",)]
+        assert odd == [], (entry.name, odd)
