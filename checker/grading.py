@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -82,11 +83,27 @@ def _cell_problem(exercise: Exercise, submission: Submission, reports: dict[int,
     return ExerciseResult(exercise.name, ERROR, 0.0, exercise.points, [text])
 
 
-def evaluate(exercise: Exercise, sandbox: Sandbox, options: Options, program: Program | None = None) -> ExerciseResult:
-    """Run every check of one exercise and decide its status and score."""
+def evaluate(exercise: Exercise, sandbox: Sandbox, options: Options, program: Program | None = None,
+             reference: Callable[[], Sandbox] | None = None) -> ExerciseResult:
+    """Run every check of one exercise and decide its status and score. ``reference`` gives the process that
+    times the yardsticks (it never runs student code)."""
     started = time.monotonic()
+    own: list[Sandbox] = []
+    if reference is None:
+        def reference() -> Sandbox:
+            if not own:
+                own.append(Sandbox([], options.limits))
+            return own[0]
     ctx = Context(exercise, sandbox, exercise_seconds(exercise), options.seed,
-                  human_bytes(options.limits.memory_bytes), options.missing, program)
+                  human_bytes(options.limits.memory_bytes), options.missing, program, reference)
+    try:
+        return _run_checks(exercise, ctx, options, started)
+    finally:
+        for box in own:
+            box.close()
+
+
+def _run_checks(exercise: Exercise, ctx: Context, options: Options, started: float) -> ExerciseResult:
     outcomes = []
     try:
         for check in exercise.checks:
@@ -124,6 +141,16 @@ class GradingSession:
         self.sandbox = Sandbox(cells, options.limits)
         self.reports: dict[int, CellReport] | None = None
         self._program: Program | None = None
+        self._reference: Sandbox | None = None
+
+    def reference(self) -> Sandbox:
+        """A process that has only ever run the checker's code: it times the yardsticks of the speed bars."""
+        if self._reference is None or not self._reference.alive():
+            if self._reference is not None:
+                self._reference.close()
+            self._reference = Sandbox([], self.options.limits)
+            self._reference.start()
+        return self._reference
 
     @property
     def program(self) -> Program:
@@ -133,8 +160,30 @@ class GradingSession:
         return self._program
 
     def tampering(self) -> list[str]:
-        """Where the submission reaches into the checker's process (empty for an honest notebook)."""
-        return [msg.TAMPERING_NOTE.format(what=f.what, where=f.where()) for f in tampering(self.program)]
+        """Where the submission reaches into the checker's process (empty for an honest notebook): read from
+        its source here, and what the child's tripwire refused while it ran."""
+        found = [msg.TAMPERING_NOTE.format(what=f.what, where=f.where()) for f in tampering(self.program)]
+        return found + [msg.TAMPERING_NOTE.format(what=str(r.get("what"))[:80], where=self._quoted(str(r.get("where"))))
+                        for r in self.sandbox.tampering]
+
+    def _quoted(self, where: str) -> str:
+        """"cell 3, line 6" with that line of the submission quoted (the child's word is only the place)."""
+        found = re.fullmatch(r"cell (\d+), line (\d+)", where)
+        cell = next((c for c in self.submission.cells if found and c.index == int(found[1])), None)
+        lines = cell.source.splitlines() if cell else []
+        if not found or not 0 < int(found[2]) <= len(lines):
+            return where[:80]
+        return f"{where}: `{lines[int(found[2]) - 1].strip()[:80]}`"
+
+    def final(self, results: list[ExerciseResult]) -> list[ExerciseResult]:
+        """The verdicts that stand: none of a notebook whose code was caught reaching into the checker's
+        process while it ran (what its source shows is judged before any check runs)."""
+        if not self.sandbox.tampering:
+            return results
+        where = self.tampering()[-len(self.sandbox.tampering)].split(", ", 1)[-1]
+        return [r if r.status == MANUAL else ExerciseResult(r.name, FAILED, 0.0, r.max_score,
+                                                            [msg.TAMPERED.format(where=where)])
+                for r in results]
 
     def __enter__(self):
         return self
@@ -144,6 +193,8 @@ class GradingSession:
 
     def close(self) -> None:
         self.sandbox.close()
+        if self._reference is not None:
+            self._reference.close()
 
     def load(self) -> None:
         if self.reports is not None:
@@ -186,7 +237,7 @@ class GradingSession:
             options = self.options if hidden_seed is None else \
                 dataclasses.replace(self.options, seed=hidden_seed, speed=False)
             self._results[key] = self._judge(entry, options)
-        return self._results[key]
+        return self.final([self._results[key]])[0]
 
     def _judge(self, entry: Exercise | Question, options: Options) -> ExerciseResult:
         if isinstance(entry, Question):
@@ -202,10 +253,10 @@ class GradingSession:
         if self.progress:
             self.progress(f"checking {entry.name}")
         return _cell_problem(entry, self.submission, self.reports) or \
-            evaluate(entry, self.sandbox, options, self.program)
+            evaluate(entry, self.sandbox, options, self.program, self.reference)
 
     def notebook_result(self, chosen: Iterable[Exercise | Question]) -> NotebookResult:
-        results = [self.result(e) for e in chosen]
+        results = self.final([self.result(e) for e in chosen])
         return NotebookResult(self.submission.notebook, results, self.submission.notes + self.notes,
                               time.monotonic() - self.started,
                               self.sandbox.layers.describe(), self.tampering())

@@ -12,6 +12,8 @@ from typing import Any, Callable
 
 import torch
 
+VISIBLE_SEED = 0  # the visible checks' seed: their inputs are the ones students see; hidden checks use another
+
 
 @dataclasses.dataclass
 class Case:

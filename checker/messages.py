@@ -102,6 +102,8 @@ SPEED_FAILED = (
 )
 SPEED_PASSED = ("speed on {input}: {student} against {reference} for {yardstick}: {ratio:.3g}x its time "
                 "(lower is faster; at most {bar:.3g}x passes)")
+YARDSTICK_FAILED = ("the checker could not time its own yardstick {yardstick} ({reason}): not your code's fault; "
+                    "check again, and tell your instructor if it persists")
 SPEED_WRONG_ANSWERS = "the answers produced while being timed were wrong (on {input}): {detail}"
 
 # -- statistics ----------------------------------------------------------------------------
@@ -130,7 +132,7 @@ PROBE_ACTIVITY = {
     "nn_module": "building {name} and running it",
     "samples": "calling {name} to measure its statistics",
     "subclass_of": "looking up {name}",
-    "timing": "timing {name} against the reference",
+    "timed_call": "timing {name} against the reference",
 }
 
 # -- hints for the classic mistakes ---------------------------------------------------------

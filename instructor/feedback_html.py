@@ -8,10 +8,17 @@ left to add: :func:`add_missing_alt` does that in the page's text, and the page 
 (tests/test_feedback_html.py compares the two parsed). A page that does have JupyterLab cells goes
 through nbconvert's own pass.
 
+It also renders what the student wrote as inert content (:func:`inert_student_parts`): the outputs of her
+code cells and her markdown go through nbconvert's ``SanitizeHTML`` (bleach), so a ``<script>``, an event
+handler (``onerror=``), an ``<iframe>`` or a ``javascript:`` link the kernel displayed, or she wrote, is shown
+as text or dropped, never run in the page an instructor opens. The test cells' outputs are the checker's
+verdicts (written by ``CheckerVerdicts`` outside her kernel) and keep their markup.
+
 nbgrader_config.py makes it the feedback exporter (``GenerateFeedback.exporter_class``).
 """
 from __future__ import annotations
 
+import copy
 import re
 
 from nbconvert.exporters import HTMLExporter
@@ -46,10 +53,38 @@ def add_missing_alt(html: str) -> tuple[str, int]:
     return _IMG_OUTSIDE_RAW_TEXT.sub(fix, html), added
 
 
+# What a student's output or markdown may keep: text formatting, tables, lists, images, links; no scripts,
+# styles, frames, forms or embedded objects, and no attribute that runs code (bleach drops any not listed).
+INERT_TAGS = ["a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em", "h1", "h2", "h3",
+              "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "ol", "p", "pre", "q", "s", "samp", "small",
+              "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul"]
+INERT_ATTRIBUTES = {"*": ["class", "title", "align", "colspan", "rowspan"], "a": ["href", "title"],
+                    "img": ["src", "alt", "width", "height"]}
+
+
+def _is_test_cell(cell) -> bool:
+    grading = cell.get("metadata", {}).get("nbgrader", {}) or {}
+    return bool(grading.get("grade")) and not grading.get("solution")
+
+
+def inert_student_parts(nb, parent=None):
+    """A copy of ``nb`` whose student-made HTML (code outputs, markdown) cannot run anything in a browser."""
+    from nbconvert.preprocessors.sanitize import SanitizeHTML
+
+    sanitizer = SanitizeHTML(tags=INERT_TAGS, attributes=INERT_ATTRIBUTES, strip=False, parent=parent)
+    nb = copy.deepcopy(nb)
+    for index, cell in enumerate(nb.cells):
+        if cell.get("cell_type") == "code" and _is_test_cell(cell):
+            continue  # the checker's verdicts, written outside the student's kernel
+        sanitizer.preprocess_cell(cell, {}, index)
+    return nb
+
+
 class FeedbackHTMLExporter(HTMLExporter):
     """HTMLExporter, with the ``alt`` texts added in the page's text instead of a BeautifulSoup round trip."""
 
     def from_notebook_node(self, nb, resources=None, **kw):
+        nb = inert_student_parts(nb, parent=self)
         # What HTMLExporter.from_notebook_node does before it renders (nbconvert 7.17).
         langinfo = nb.metadata.get("language_info", {})
         lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))

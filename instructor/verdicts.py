@@ -43,6 +43,15 @@ CONFINEMENT_LOG = "student code ran"  # the nbgrader log line the autograde driv
 
 
 TIMEOUT_ERRORS = ("CellTimeoutError", "KeyboardInterrupt", "TimeoutError")
+OUTPUT_KEPT_BYTES = 2 * 2**20  # of one cell's output, kept as it arrives from the kernel; the rest is counted
+OUTPUT_DROPPED = "[output cut by the grader: {bytes:,} more bytes of this cell's output were not kept]"
+
+
+def message_bytes(msg: dict) -> int:
+    """About how much one iopub message adds to the notebook: its text and its data."""
+    content = msg.get("content", {}) or {}
+    size = len(str(content.get("text", ""))) + sum(len(str(v)) for v in (content.get("data") or {}).values())
+    return size + sum(len(str(line)) for line in content.get("traceback", []) or [])
 
 
 def hidden_seed_from(config_value: int | None) -> int | None:
@@ -61,12 +70,31 @@ class ResilientExecute(Execute):
     require_confinement = Bool(False, help="refuse to grade (the student is flagged not_graded) unless every "
                                f"confinement layer is active; ${jail.REQUIRE_ENV}=1 does the same").tag(config=True)
 
+    def output(self, outs, msg, display_id, cell_index):
+        """nbclient's, except that a cell keeps at most OUTPUT_KEPT_BYTES of output as it arrives: a kernel
+        printing without end never makes this process hold more than that (nbgrader's LimitOutput cuts
+        what is kept to its own limits afterwards)."""
+        kept = self.__dict__.setdefault("_output_kept", {})  # cell -> [bytes kept, bytes dropped, the note]
+        size = message_bytes(msg)
+        record = kept.setdefault(cell_index, [0, 0, None])
+        capped = msg.get("msg_type") in ("stream", "display_data", "execute_result", "update_display_data")
+        if not capped or record[0] + size <= OUTPUT_KEPT_BYTES:
+            record[0] += size
+            return super().output(outs, msg, display_id, cell_index)
+        record[1] += size
+        if record[2] is None:
+            record[2] = NotebookNode(output_type="stream", name="stdout", text="")
+            outs.append(record[2])
+        record[2]["text"] = OUTPUT_DROPPED.format(bytes=record[1]) + "\n"
+        return None
+
     def create_kernel_manager(self):
         # every kernel runs in a jail of its own (set here: preprocess() re-initialises the traits)
         self.kernel_manager_class = JailedKernelManager
         return super().create_kernel_manager()
 
     def preprocess(self, nb, resources, km=None):
+        self.__dict__["_output_kept"] = {}  # output() counts per cell of this notebook
         if self.require_confinement:
             os.environ[jail.REQUIRE_ENV] = "1"  # the checker's children refuse too
         layers = jail.available()  # probed here, in the main thread, before any grading thread starts
@@ -135,8 +163,9 @@ def judge_notebook(nb: NotebookNode, notebook: str, hidden_seed: int | None) -> 
             visible = {e.name: session.result(e) for e in chosen}
             hidden = {e.name: session.result(e, hidden_seed=hidden_seed) for e in chosen
                       if hidden_seed is not None and visible[e.name].status == PASSED}
+            combined = session.final([combine(result, hidden.get(name)) for name, result in visible.items()])
             tampering = session.tampering()
-    return Judgement({name: combine(result, hidden.get(name)) for name, result in visible.items()}, tampering)
+    return Judgement({r.name: r for r in combined}, tampering)
 
 
 def verdict_outputs(result: ExerciseResult) -> list[NotebookNode]:

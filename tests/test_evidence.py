@@ -127,3 +127,39 @@ def test_the_reference_solutions_reach_nothing_forbidden(notebook):
     for entry in entries(notebook):
         odd = [f for f in uses(program, entry.name) if f.kind not in ("forbidden",)]
         assert odd == [], (entry.name, odd)
+
+
+# Written so that no reading of the source can see them: the tripwire in the child refuses them as they run.
+RUNTIME_TAMPERING = [
+    ("getattr-frame", "import sys\n    f = getattr(sys, '_get' + 'frame')(1)"),
+    ("inspect-frame", "import inspect\n    f = getattr(inspect, 'current' + 'frame')()"),
+    ("traceback-frame", "try:\n        raise ValueError\n    except ValueError as e:\n"
+                        "        f = getattr(e.__traceback__, 'tb_' + 'frame')"),
+    ("gc-objects", "import gc\n    objs = getattr(gc, 'get_' + 'objects')()"),
+    ("proc-fds", "import os\n    fds = os.listdir('/proc/' + 'self/fd')"),
+    ("raw-fd-open", "f = open(int('5'), 'wb', closefd=False)"),
+]
+
+
+@pytest.mark.parametrize("id, body", RUNTIME_TAMPERING, ids=[i for i, _ in RUNTIME_TAMPERING])
+def test_tampering_the_source_cannot_see_is_refused_as_it_runs(tmp_path, id, body):
+    source = f"def outer(u, v):\n    {body}\n    return u[:, None] * v[None, :]"
+    program = Program(enumerate(cells_for("01_matmul", replace={"outer": source})))
+    assert tampering(program) == [], "this attack must be invisible to the source reading to test the tripwire"
+    result = grade(submission(tmp_path, "01_matmul", replace={"outer": source}), only=["outer", "matmul_einsum"])
+    assert all(e.status == FAILED and e.score == 0 for e in result.exercises), [(e.name, e.feedback) for e in result.exercises]
+    assert all(matches(msg.TAMPERED, e.feedback) for e in result.exercises)
+    assert len(result.tampering) >= 1 and "line" in result.tampering[0], result.tampering
+
+
+def test_libraries_that_ask_for_frames_for_themselves_are_not_tampering(tmp_path):
+    """warnings, logging, dataclasses, typing, namedtuple and a caught traceback printed: all honest."""
+    extra = ("import warnings, logging, dataclasses, typing, collections, traceback\n"
+             "warnings.warn('careful')\nlogging.getLogger('x').warning('note')\n"
+             "@dataclasses.dataclass\nclass P:\n    x: int = 0\n"
+             "T = typing.TypeVar('T')\nPair = collections.namedtuple('Pair', 'a b')\n"
+             "try:\n    1 / 0\nexcept ZeroDivisionError:\n    traceback.print_exc()\n"
+             "print(traceback.format_exc()[:20])")
+    result = grade(submission(tmp_path, "01_matmul", extra_cells=[extra]), only=["outer", "matmul_einsum"])
+    assert result.tampering == [] and all(e.status == PASSED for e in result.exercises), \
+        (result.tampering, [(e.name, e.feedback) for e in result.exercises])

@@ -40,19 +40,20 @@ def parsed(html: str) -> str:
 @pytest.mark.parametrize("template", ["classic", "basic"])
 def test_the_page_is_the_document_nbconvert_writes(template, caplog):
     nb = notebook_with_images()
-    theirs, _ = HTMLExporter(template_name=template).from_notebook_node(nb)
+    theirs, _ = HTMLExporter(template_name=template).from_notebook_node(feedback_html.inert_student_parts(nb))
     with caplog.at_level(logging.WARNING):
         ours, _ = FeedbackHTMLExporter(template_name=template).from_notebook_node(nb)
     assert parsed(ours) == theirs
     soup = BeautifulSoup(ours, features="html.parser")
     alts = [img.get("alt") for img in soup.find_all("img")]
-    assert alts == ["the loss", MISSING_ALT, MISSING_ALT, MISSING_ALT]  # b.png, the plot, f.png
-    assert feedback_html.MISSING_ALT_LOG % 3 in caplog.text
+    # b.png, the plot, d.png (the student's <script> is shown as text, so the tag in it is a tag), f.png
+    assert alts == ["the loss", MISSING_ALT, MISSING_ALT, MISSING_ALT, MISSING_ALT]
+    assert feedback_html.MISSING_ALT_LOG % 4 in caplog.text
 
 
 def test_a_jupyterlab_page_goes_through_nbconvert_s_own_pass():
     nb = notebook_with_images()
-    theirs, _ = HTMLExporter(template_name="lab").from_notebook_node(nb)
+    theirs, _ = HTMLExporter(template_name="lab").from_notebook_node(feedback_html.inert_student_parts(nb))
     ours, _ = FeedbackHTMLExporter(template_name="lab").from_notebook_node(nb)
     assert feedback_html.LAB_CELLS in ours and 'tabindex="0"' in ours
     assert ours == theirs
@@ -77,3 +78,39 @@ def test_the_course_s_feedback_uses_it():
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
     assert GenerateFeedback(config=config).exporter_class is FeedbackHTMLExporter
+
+
+def test_active_content_a_student_made_never_runs_in_the_page():
+    """Scripts, event handlers, frames and javascript: links from her outputs and markdown are shown as text or
+    dropped; the checker's verdict in a test cell keeps its markup (its styles)."""
+    from checker import render
+    from checker.results import ExerciseResult
+
+    verdict = render.exercise_html(ExerciseResult("outer", "failed", 0.0, 2.0, ["on u (3,): values differ"]))
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["language_info"] = {"name": "python"}
+    attack = ('<script>document.title="pwned"</script><img src="x.png" onerror="alert(1)">'
+              '<iframe src="http://example.org"></iframe><a href="javascript:alert(2)">click</a>')
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("My answer. " + attack),
+        nbformat.v4.new_code_cell("show()", outputs=[
+            nbformat.v4.new_output("display_data", data={"text/html": attack, "text/plain": "x"}),
+            nbformat.v4.new_output("display_data", data={"application/javascript": "alert(3)", "text/plain": "y"})]),
+        nbformat.v4.new_code_cell("check('outer')", metadata={"nbgrader": {"grade": True, "solution": False,
+                                                                           "grade_id": "test_outer", "points": 2}},
+                                  outputs=[nbformat.v4.new_output("display_data",
+                                                                  data={"text/html": verdict, "text/plain": "v"})]),
+    ]
+    page, _ = FeedbackHTMLExporter(template_name="classic").from_notebook_node(nb)
+    body = page.split("<body", 1)[1]
+    soup = BeautifulSoup(body, features="html.parser")
+    scripts = [s.get_text() for s in soup.find_all("script")]
+    assert not any("pwned" in s or "alert" in s for s in scripts), scripts
+    assert not any(tag.get("onerror") for tag in soup.find_all(True))
+    assert not soup.find_all("iframe")
+    assert not any("javascript:" in (a.get("href") or "") for a in soup.find_all("a"))
+    assert "document.title" in soup.get_text()  # shown as text, not lost
+    assert verdict.split(">", 1)[0] in page  # the verdict's own styled markup
+    unsafe, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
+    assert "onerror" in unsafe  # what nbconvert alone would have served
+

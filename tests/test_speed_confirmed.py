@@ -6,7 +6,6 @@ import pytest
 from checker import messages as msg
 from checker.checks.base import Answer
 from checker.checks.speed import SpeedBar
-from checker.inputs import build
 from checker.registry import locate
 
 
@@ -15,23 +14,23 @@ def speed_bar() -> SpeedBar:
 
 
 class ScriptedContext:
-    """Answers each timing probe with the next of ``ratios`` (student time over yardstick time)."""
+    """Answers each measurement with the next of ``ratios`` (student CPU time over yardstick CPU time)."""
 
     seed = 7
 
     def __init__(self, bar: SpeedBar, ratios: list[float]):
-        self.bar, self.ratios, self.asked = bar, list(ratios), 0
+        self.bar, self.ratios, self.asked, self.calls = bar, list(ratios), 0, 0
 
-    def probe(self, scenario, **params):
-        assert scenario == "timing"
+    def yardstick_seconds(self, yardstick, args):
+        assert yardstick == self.bar.yardstick
+        return 1e-4
+
+    def timed_call(self, args):
         ratio = self.ratios[self.asked]
-        self.asked += 1
-        spec = params["spec"]
-        last = build(dict(spec, seed=spec["seed"] + params["rounds"] - 1))
-        out = self.bar.expected(*last)
-        rounds = params["rounds"]
-        return Answer({"student": [ratio * 1e-4] * rounds, "yardstick": [1e-4] * rounds,
-                       "last_seed": spec["seed"] + rounds - 1, "out": {"tensor": out}}, None)
+        self.calls += 1
+        if self.calls == self.bar.rounds:  # one measurement done: the next one gets the next ratio
+            self.asked, self.calls = self.asked + 1, 0
+        return Answer({"out": {"tensor": self.bar.expected(*args)}}, None), ratio * 1e-4
 
 
 @pytest.mark.parametrize("ratios, asked, passed, shown", [

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from typing import Any
 
 from checker import messages as msg
+from checker.inputs import VISIBLE_SEED
 
 CORRECTNESS = "correctness"  # right answers: a failure costs every point
 RULE = "rule"  # what the exercise is about (forbidden or required ops, subclassing): likewise
@@ -50,7 +52,7 @@ class Context:
     """One exercise's view of the sandbox: probes it, within that exercise's time limit."""
 
     def __init__(self, exercise, sandbox, seconds: float, seed: int, memory_limit: str,
-                 missing: str = msg.NOT_ATTEMPTED_MISSING, program=None):
+                 missing: str = msg.NOT_ATTEMPTED_MISSING, program=None, reference=None):
         self.exercise = exercise
         self.missing = missing  # the text for a name the code never defined
         self.sandbox = sandbox
@@ -58,11 +60,40 @@ class Context:
         self.seed = seed
         self.memory_limit = memory_limit
         self.program = program  # the submitted source, parsed here (checker.source_evidence.Program), or None
+        self._reference = reference  # () -> a Sandbox that has run no student code: the yardsticks' process
+
+    def child_seed(self, offset: int) -> int:
+        """A seed for torch's generator in the student's process (which can read it back with
+        ``torch.initial_seed()``): the visible checks' fixed one, or for hidden checks a fresh random
+        one that says nothing of the hidden seed (whose inputs are built here, in the grader)."""
+        if self.seed == VISIBLE_SEED:
+            return offset + self.seed
+        return offset + secrets.randbits(30)
+
+    def _what(self, scenario: str) -> str:
+        return msg.PROBE_ACTIVITY.get(scenario, "{name} (" + scenario + ")").format(name=self.exercise.name)
 
     def probe(self, scenario: str, **params: Any) -> Answer:
-        what = msg.PROBE_ACTIVITY.get(scenario, "{name} (" + scenario + ")").format(name=self.exercise.name)
         params.setdefault("target", self.exercise.name)
-        answer = self.sandbox.probe(scenario, params, self.seconds, what)
+        return self._answer(self.sandbox.probe(scenario, params, self.seconds, self._what(scenario)),
+                            self._what(scenario))
+
+    def timed_call(self, args: list) -> tuple[Answer, float]:
+        """The student's function on ``args`` and the CPU seconds her jail spent on it (read from outside)."""
+        answer, seconds = self.sandbox.timed_probe("timed_call", {"target": self.exercise.name, "args": args},
+                                                   self.seconds, self._what("timed_call"))
+        return self._answer(answer, self._what("timed_call")), seconds
+
+    def yardstick_seconds(self, yardstick: str, args: list) -> float:
+        """CPU seconds a yardstick takes on ``args`` in a process that never ran student code."""
+        sandbox = self._reference()
+        answer, seconds = sandbox.timed_probe("timed_call", {"target": yardstick, "args": args,
+                                                             "yardstick": yardstick}, self.seconds, "a yardstick")
+        if "result" not in answer:
+            raise ExerciseStopped(msg.YARDSTICK_FAILED.format(yardstick=yardstick, reason=str(answer)[:200]))
+        return seconds
+
+    def _answer(self, answer: dict, what: str) -> Answer:
         if "missing" in answer:
             raise NotAttempted(self.missing.format(name=answer["missing"]))
         raised = answer.get("raised")

@@ -1,4 +1,4 @@
-"""Speed: the student's time over a yardstick's, timed interleaved in one process on fresh inputs."""
+"""Speed: the student's CPU time over a yardstick's, each read from the kernel outside its process."""
 from __future__ import annotations
 
 import dataclasses
@@ -23,11 +23,15 @@ def human_seconds(seconds: float) -> str:
 
 @dataclasses.dataclass
 class SpeedBar(Check):
-    """median(student) / median(yardstick) must be at most ``bar``. A ratio over the bar is measured once
-    more and the lower ratio counts: on a loaded machine the scheduler can stretch most of one batch of
-    short calls (seen once in 168 autograded notebooks: 8.2x for the lesson's own code, 1.4x on every
-    re-run), and a second batch stretched alike is far less likely than one; a slow solution is slow
-    in both."""
+    """median(student) / median(yardstick) must be at most ``bar``.
+
+    Both are CPU time as the kernel counts it for each process's whole jail (every thread and process in
+    it), read by the grader around each call: the student's function in her process, the yardstick in a
+    process that has only ever run the checker's code, turn about, on the same fresh inputs built here.
+    Nothing the student's process measures or reports is used. A ratio over the bar is measured once more
+    and the lower ratio counts: on a loaded machine the scheduler can stretch one batch of short calls
+    (cache and frequency effects reach CPU time too), and a second batch stretched alike is far less
+    likely than one; a slow solution is slow in both."""
 
     spec: Callable[[int], dict]
     names: Sequence[str]
@@ -39,23 +43,40 @@ class SpeedBar(Check):
     name = "speed"
     category = CONSTRAINT
 
+    def measure(self, ctx: Context, rounds: list[tuple]) -> dict:
+        """Per round, the student's and the yardstick's CPU seconds (interleaved, alternating who goes first),
+        the student's last answer, or the raised answer that stopped it."""
+        student, yardstick, out = [], [], None
+        for r, args in enumerate(rounds):
+            if r % 2:
+                answer, seconds = ctx.timed_call(list(args))
+                reference = ctx.yardstick_seconds(self.yardstick, list(args))
+            else:
+                reference = ctx.yardstick_seconds(self.yardstick, list(args))
+                answer, seconds = ctx.timed_call(list(args))
+            if answer.raised:
+                return {"raised": answer}
+            student.append(seconds)
+            yardstick.append(reference)
+            out = answer.result["out"]
+        return {"student": student, "yardstick": yardstick, "out": out}
+
     def run(self, ctx: Context):
         spec = self.spec(ctx.seed)
-        answer = ctx.probe("timing", yardstick=self.yardstick, spec=spec, rounds=self.rounds)
-        if answer.raised:
-            return self.outcome([answer.raised_problem(label(self.names, build(spec)))])
-        result = answer.result
-        last = build(dict(spec, seed=result["last_seed"]))  # every round's inputs have the same shapes
-        where = label(self.names, last)
-        expected = self.expected(*last)
+        rounds = [build(dict(spec, seed=spec["seed"] + r)) for r in range(self.rounds)]  # built here, sent
+        where = label(self.names, rounds[-1])  # every round's inputs have the same shapes
+        result = self.measure(ctx, rounds)
+        if "raised" in result:
+            return self.outcome([result["raised"].raised_problem(where)])
+        expected = self.expected(*rounds[-1])
         wrong = difference(where, expected, result["out"], Tolerance.for_dtype(expected.dtype, scale=10))
         if wrong:  # right on the visible inputs, wrong on fresh ones: as wrong as any wrong answer
             return Outcome(self.name, False, [msg.SPEED_WRONG_ANSWERS.format(input=where, detail=wrong)], CORRECTNESS)
         student, reference, ratio = self.medians(result)
         if ratio > self.bar:
-            again = ctx.probe("timing", yardstick=self.yardstick, spec=spec, rounds=self.rounds)
-            if not again.raised and self.medians(again.result)[2] < ratio:
-                student, reference, ratio = self.medians(again.result)
+            again = self.measure(ctx, rounds)
+            if "raised" not in again and self.medians(again)[2] < ratio:
+                student, reference, ratio = self.medians(again)
         facts = dict(input=where, student=human_seconds(student), reference=human_seconds(reference),
                      yardstick=self.yardstick_label, ratio=ratio, bar=self.bar)
         timing = {"student_seconds": student, "reference_seconds": reference, "ratio": ratio, "bar": self.bar}
@@ -65,6 +86,6 @@ class SpeedBar(Check):
 
     @staticmethod
     def medians(result: dict) -> tuple[float, float, float]:
-        """(student, yardstick, ratio) of one timing probe's medians."""
+        """(student, yardstick, ratio) of one measurement's medians."""
         student, reference = statistics.median(result["student"]), statistics.median(result["yardstick"])
         return student, reference, student / max(reference, 1e-9)

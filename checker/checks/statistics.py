@@ -60,7 +60,7 @@ class InitStatistics(Check):
         problems: list[str] = []
         notes: list[str] = []
         for n_in, n_out in self.sizes:
-            answer = ctx.probe("samples", args=[n_in, n_out], seed=1000 + ctx.seed)
+            answer = ctx.probe("samples", args=[n_in, n_out], seed=ctx.child_seed(1000))
             if answer.raised:
                 return self.outcome([answer.raised_problem(f"n_in={n_in}, n_out={n_out}")])
             r = answer.result

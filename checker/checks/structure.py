@@ -137,7 +137,7 @@ class LinearLayerCheck(Check):
         x = randn(generator(ctx.seed + 13), 16, n_in)
         args = f"{n_in}, {n_out}"
         bias = randn(generator(ctx.seed + 14), n_out)
-        answer = ctx.probe("nn_module", init_args=[n_in, n_out], call_args=[x], seed=ctx.seed + 17, bias=bias)
+        answer = ctx.probe("nn_module", init_args=[n_in, n_out], call_args=[x], seed=ctx.child_seed(17), bias=bias)
         where = label(("x",), (x,))
         if answer.raised:
             return self.outcome([answer.raised_problem(where)])

@@ -9,9 +9,7 @@ import random
 
 import torch
 
-from checker.inputs import Case, generator, label, randn
-
-VISIBLE_SEED = 0
+from checker.inputs import VISIBLE_SEED, Case, generator, label, randn  # noqa: F401 - re-exported
 
 
 def pick(seed: int, default: tuple[int, ...], low: int = 1, high: int = 9) -> tuple[int, ...]:

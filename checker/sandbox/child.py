@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import linecache
 import os
-import re
 import sys
 
 MATPLOTLIB_BACKEND = "Agg"  # a checker process draws nothing anyone sees
@@ -19,7 +18,8 @@ os.environ.setdefault("MPLBACKEND", MATPLOTLIB_BACKEND)
 
 import torch  # noqa: E402
 
-from checker.sandbox import protocol, scenarios  # noqa: E402
+from checker.sandbox import protocol, scenarios, tripwire  # noqa: E402
+from checker.sandbox.magic_shim import MagicShim  # noqa: E402
 
 _save, _load = protocol.saver(torch.save), torch.load
 _write, _read = protocol.write_message, protocol.read_message
@@ -57,43 +57,6 @@ class CappedText(io.TextIOBase):
         return out
 
 
-_TIMEIT_OPTIONS = re.compile(r"^\s*((-[nrp]\s*\d+|-[oqc])\s+)*")
-
-
-class MagicShim:
-    """Stands in for ``get_ipython()``: timing magics run their code once, the rest is ignored."""
-
-    def __init__(self, ns):
-        self.ns = ns
-
-    def _run_code(self, code):
-        code = _TIMEIT_OPTIONS.sub("", code, count=1)
-        try:
-            return _eval(_compile(code, "<magic>", "eval"), self.ns)
-        except SyntaxError:
-            _exec(_compile(code, "<magic>", "exec"), self.ns)
-            return None
-
-    def run_line_magic(self, name, line, *args, **kwargs):
-        if name in ("time", "timeit", "prun", "capture"):
-            return self._run_code(line)
-        return None
-
-    def run_cell_magic(self, name, line, cell, *args, **kwargs):
-        if name in ("time", "timeit", "prun", "capture"):
-            _exec(_compile(cell, "<magic>", "exec"), self.ns)
-        return None
-
-    def system(self, *args, **kwargs):
-        return 0
-
-    def getoutput(self, *args, **kwargs):
-        return []
-
-    def __getattr__(self, name):
-        return lambda *args, **kwargs: None
-
-
 def _hide_checker_modules():
     for name in list(sys.modules):
         if name == "checker" or name.startswith("checker.") or name == "solutions" or name.startswith("solutions."):
@@ -128,9 +91,10 @@ def exec_cell(ns, index, source):
 def main(in_fd: int, out_fd: int) -> None:
     torch.set_num_threads(1)
     ns: dict = {"__name__": "__main__"}
-    ns["get_ipython"] = lambda: shim
     shim = MagicShim(ns)
+    ns["get_ipython"] = shim.itself  # a method of a class whose module holds nothing of the checker's
     _hide_checker_modules()
+    drain = tripwire.install()  # for good, before any student code runs
     _write(out_fd, {"ready": True, "pid": os.getpid()}, _save)
     while True:
         try:
@@ -149,6 +113,9 @@ def main(in_fd: int, out_fd: int) -> None:
             answer = {"names": sorted(k for k in ns if not k.startswith("_"))}
         else:
             answer = {"unknown_op": op}
+        refused = drain()
+        if refused:
+            answer["tampering"] = refused
         _write(out_fd, answer, _save)
 
 

@@ -29,6 +29,7 @@ import tempfile
 from pathlib import Path
 
 CHECKER_DIR = str(Path(__file__).resolve().parents[1])
+from checker.sandbox import cgroups  # noqa: E402
 from checker.sandbox.launcher import JAIL_FAILED_EXIT  # noqa: E402,F401 - re-exported
 BOOT = "import sys; sys.path.insert(0, {lib!r}); from checker.sandbox.launcher import main; main(sys.argv[1:])"
 NPROC = 256  # processes and threads a jail may have
@@ -143,9 +144,9 @@ def available() -> Layers:
     if ns_problem:
         why.append(ns_problem)
     cap = ""
-    cgroup = namespaces.make_pids_cgroup(NPROC)
+    cgroup = cgroups.make_pids(NPROC)
     if cgroup:
-        namespaces.remove_cgroup(cgroup, wait=0)
+        cgroups.remove(cgroup, wait=0)
         cap = "pids cgroup"
     elif os.getuid() != 0:
         cap = "RLIMIT_NPROC"
@@ -214,7 +215,11 @@ class Jail:
         for sub in ("home", "tmp", "mpl", "ipython"):
             os.mkdir(os.path.join(self.scratch, sub))
         _seed_matplotlib_cache(os.path.join(self.scratch, "mpl"))
-        self.cgroup = namespaces.make_pids_cgroup(limits.tasks) if self.layers.process_cap == "pids cgroup" else None
+        self.cgroup = cgroups.make_pids(limits.tasks) if self.layers.process_cap == "pids cgroup" else None
+        # what the kernel counts for the whole jail, read by the grader (checker.sandbox.cgroups); and one
+        # memory cap for all its processes together, where the machine has a memory cgroup
+        self.cpu_cgroup = cgroups.make(cgroups.CPU)
+        self.memory_cgroup = cgroups.make_memory(limits.memory_bytes)
         self.limits = limits
         scratch_env = {"HOME": f"{self.scratch}/home", "TMPDIR": f"{self.scratch}/tmp", "TMP": f"{self.scratch}/tmp",
                        "TEMP": f"{self.scratch}/tmp", "MPLCONFIGDIR": f"{self.scratch}/mpl",
@@ -229,7 +234,8 @@ class Jail:
         return {
             "read": [*_python_paths(), CHECKER_DIR, _lib_dir(), *SYSTEM_READ, *_data_paths()],
             "write": [self.scratch, *SYSTEM_WRITE], "cwd": self.scratch, "env": self.env,
-            "landlock": self.layers.landlock, "namespaces": self.layers.namespaces, "cgroup": self.cgroup,
+            "landlock": self.layers.landlock, "namespaces": self.layers.namespaces,
+            "cgroups": [p for p in (self.cgroup, self.cpu_cgroup, self.memory_cgroup) if p],
             "restrict_tcp": restrict_tcp, "memory": self.limits.memory_bytes,
             "fsize": self.limits.output_file_bytes, "nproc": self.limits.tasks,
             "uid": os.getuid(), "gid": os.getgid(),
@@ -242,11 +248,18 @@ class Jail:
         return [sys.executable, *python_options, "-E", "-P", "-c", BOOT.format(lib=_lib_dir()), json.dumps(policy),
                 "--", *target]
 
-    def cleanup(self) -> None:
-        from checker.sandbox import namespaces
+    def cpu_seconds(self, proc) -> float:
+        """CPU time the jail has used (every process and thread in it), as the kernel counts it."""
+        if self.cpu_cgroup:
+            used = cgroups.cgroup_cpu_seconds(self.cpu_cgroup)
+            if used is not None:
+                return used
+        return cgroups.tree_cpu_seconds(proc.pid)
 
-        namespaces.remove_cgroup(self.cgroup)
-        self.cgroup = None
+    def cleanup(self) -> None:
+        for path in (self.cgroup, self.cpu_cgroup, self.memory_cgroup):
+            cgroups.remove(path)
+        self.cgroup = self.cpu_cgroup = self.memory_cgroup = None
         shutil.rmtree(self.scratch, ignore_errors=True)
 
     def kill(self, proc) -> None:

@@ -154,12 +154,12 @@ def launch(policy: dict, target, parent: int | None = None) -> None:
     """Put this process in the jail ``policy`` describes and run ``target`` there; never returns.
     With ``parent`` (the pid of the process that started this one), the jail ends when that process does."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # an interrupt is for the kernel below, not the launcher
-    if policy.get("cgroup"):
-        from checker.sandbox import namespaces
+    for path in policy.get("cgroups", []):
+        from checker.sandbox import cgroups
         try:
-            namespaces.join_cgroup(policy["cgroup"])
+            cgroups.join(path)
         except OSError as exc:
-            print(f"jail: cannot join the pids cgroup: {exc}", file=sys.stderr)
+            print(f"jail: cannot join the cgroup {path}: {exc}", file=sys.stderr)
             os._exit(JAIL_FAILED_EXIT)
     if not policy["namespaces"]:
         _run_target(policy, target)  # leaves with os._exit

@@ -22,7 +22,6 @@ ALL = CLONE_NEWUSER | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
 PR_SET_PDEATHSIG = 1
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
-CGROUP_PREFIX = "foundations-jail-"
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -65,75 +64,3 @@ def mount_proc() -> None:
 
 def die_with_parent(sig: int) -> None:
     _check("pdeathsig", _libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0))
-
-
-# -- pids cgroup (created and removed by the parent, joined by the launcher) ------------------
-def _pids_roots() -> list[str]:
-    roots = []
-    try:
-        with open("/proc/self/cgroup") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return roots
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if "pids" in controllers.split(","):
-            roots.append(os.path.join("/sys/fs/cgroup/pids", path.lstrip("/")))
-        elif controllers == "":
-            unified = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
-            roots.append(os.path.join(unified, path.lstrip("/")))
-    return roots
-
-
-def make_pids_cgroup(max_tasks: int) -> str | None:
-    """A new cgroup capping processes + threads at ``max_tasks``; None where none is writable."""
-    for root in _pids_roots():
-        if not os.path.exists(os.path.join(root, "cgroup.procs")):
-            continue
-        sweep_stale(root)
-        path = os.path.join(root, f"{CGROUP_PREFIX}{os.getpid()}-{os.urandom(4).hex()}")
-        try:
-            os.mkdir(path)
-        except OSError:
-            continue
-        try:
-            with open(os.path.join(path, "pids.max"), "w") as f:
-                f.write(str(max_tasks))
-            return path
-        except OSError:
-            remove_cgroup(path, wait=0)
-    return None
-
-
-def join_cgroup(path: str) -> None:
-    with open(os.path.join(path, "cgroup.procs"), "w") as f:
-        f.write(str(os.getpid()))
-
-
-def remove_cgroup(path: str | None, wait: float = 2.0) -> bool:
-    """Remove a jail's cgroup once its last task has gone (killed tasks take a moment to be reaped)."""
-    if not path:
-        return True
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            os.rmdir(path)
-            return True
-        except FileNotFoundError:
-            return True
-        except OSError:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-
-
-def sweep_stale(root: str) -> None:
-    """Remove empty jail cgroups left by grading processes that are gone (killed before their cleanup)."""
-    try:
-        names = [n for n in os.listdir(root) if n.startswith(CGROUP_PREFIX)]
-    except OSError:
-        return
-    for name in names:
-        owner = name[len(CGROUP_PREFIX):].split("-")[0]
-        if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
-            remove_cgroup(os.path.join(root, name), wait=0)

@@ -66,6 +66,7 @@ class Sandbox:
         self._child: spawn.Child | None = None
         self.reports: dict[int, CellReport] = {}
         self._log = None
+        self.tampering: list[dict] = []  # what the child's tripwire refused: {"what", "where"}
 
     # -- process life -------------------------------------------------------------------------
     def _spawn(self) -> None:
@@ -122,6 +123,9 @@ class Sandbox:
         if not isinstance(answer, dict):
             self.stop()
             raise ProtocolBroken(reason=f"expected a dict, got {type(answer).__name__}")
+        refused = answer.pop("tampering", None)
+        if isinstance(refused, list):
+            self.tampering += [r for r in refused if isinstance(r, dict) and r not in self.tampering][:20]
         return answer
 
     def _request(self, message: dict, seconds: float, what: str) -> dict:
@@ -181,6 +185,18 @@ class Sandbox:
     # -- probing ------------------------------------------------------------------------------
     def probe(self, scenario: str, params: dict, seconds: float, what: str) -> dict:
         return self._request({"op": "probe", "scenario": scenario, "params": params}, seconds, what)
+
+    def cpu_seconds(self) -> float:
+        """CPU time the child's jail has used so far, as the kernel counts it (see checker.sandbox.cgroups)."""
+        return self._child.jail.cpu_seconds(self.proc)
+
+    def timed_probe(self, scenario: str, params: dict, seconds: float, what: str) -> tuple[dict, float]:
+        """A probe and the CPU time its whole jail spent on it, read from outside the jail before and after."""
+        if not self.alive():
+            self.restart()
+        before = self.cpu_seconds()
+        answer = self.probe(scenario, params, seconds, what)
+        return answer, self.cpu_seconds() - before
 
     def names(self) -> list[str]:
         return list(self._request({"op": "names"}, 10.0, "listing names").get("names", []))

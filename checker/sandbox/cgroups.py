@@ -1,0 +1,174 @@
+"""A jail's cgroups: its process cap, its memory cap, and what the kernel counts for it, read from outside.
+
+Student code can rewrite anything its own process measures (a timer, a trace), but not the kernel's
+accounting of it. Each jail gets, where the machine lets this process make them, a ``cpuacct`` cgroup
+(cgroup v1; under v2 the jail's one cgroup has ``cpu.stat``) whose usage covers every process and thread
+of the jail, and a ``memory`` cgroup that caps the whole jail (all its processes, its memfds and its
+tmpfs pages together) and records its peak. The grader reads them around each call it times.
+
+Where there is no such cgroup, CPU time is the sum over the jail's processes the grader can see
+(``/proc/PID/task/*/schedstat``, nanoseconds, every thread of the process that runs the student's code and
+of its descendants), and the memory cap is the per-process ``RLIMIT_AS`` of the launcher.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+PREFIX = "foundations-jail-"
+PIDS, CPU, MEMORY = "pids", "cpuacct", "memory"
+
+
+def _roots(controller: str) -> list[str]:
+    """Where this process's cgroup is in the hierarchy that has ``controller`` (v1), else in the unified one."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    v1, v2 = [], []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            v1.append(os.path.join("/sys/fs/cgroup", controller, path.lstrip("/")))
+        elif controllers == "":
+            unified = "/sys/fs/cgroup/unified" if os.path.isdir("/sys/fs/cgroup/unified") else "/sys/fs/cgroup"
+            v2.append(os.path.join(unified, path.lstrip("/")))
+    return v1 or v2
+
+
+def sweep_stale(root: str) -> None:
+    """Remove empty jail cgroups left by graders that are gone (killed before their cleanup)."""
+    try:
+        names = [n for n in os.listdir(root) if n.startswith(PREFIX)]
+    except OSError:
+        return
+    for name in names:
+        owner = name[len(PREFIX):].split("-")[0]
+        if owner.isdigit() and not os.path.exists(f"/proc/{owner}"):
+            remove(os.path.join(root, name), wait=0)
+
+
+def make(controller: str, settings: dict[str, str] | None = None) -> str | None:
+    """A new cgroup of ``controller`` for one jail, with ``settings`` written into it; None where none can be."""
+    for root in _roots(controller):
+        if not os.path.exists(os.path.join(root, "cgroup.procs")):
+            continue
+        sweep_stale(root)
+        path = os.path.join(root, f"{PREFIX}{os.getpid()}-{os.urandom(4).hex()}")
+        try:
+            os.mkdir(path)
+        except OSError:
+            continue
+        try:
+            for name, value in (settings or {}).items():
+                with open(os.path.join(path, name), "w") as f:
+                    f.write(value)
+            return path
+        except OSError:
+            remove(path, wait=0)
+    return None
+
+
+def make_pids(max_tasks: int) -> str | None:
+    """A cgroup capping a jail's processes and threads at ``max_tasks``."""
+    return make(PIDS, {"pids.max": str(max_tasks)})
+
+
+def make_memory(limit_bytes: int) -> str | None:
+    """A memory cgroup capping a whole jail at ``limit_bytes`` (v1 ``memory.limit_in_bytes``, v2 ``memory.max``)."""
+    roots = _roots(MEMORY)
+    if roots and os.path.exists(os.path.join(roots[0], "memory.limit_in_bytes")):
+        return make(MEMORY, {"memory.limit_in_bytes": str(limit_bytes)})
+    return make(MEMORY, {"memory.max": str(limit_bytes)})
+
+
+def join(path: str) -> None:
+    with open(os.path.join(path, "cgroup.procs"), "w") as f:
+        f.write(str(os.getpid()))
+
+
+def remove(path: str | None, wait: float = 2.0) -> bool:
+    """Remove a jail's cgroup once its last task has gone (killed tasks take a moment to be reaped)."""
+    if not path:
+        return True
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            os.rmdir(path)
+            return True
+        except FileNotFoundError:
+            return True
+        except OSError:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+
+
+def _read(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def cgroup_cpu_seconds(path: str) -> float | None:
+    text = _read(os.path.join(path, "cpuacct.usage"))
+    if text is not None:
+        return int(text) / 1e9
+    text = _read(os.path.join(path, "cpu.stat"))
+    for line in (text or "").splitlines():
+        if line.startswith("usage_usec "):
+            return int(line.split()[1]) / 1e6
+    return None
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for tid in _tasks(pid):
+        text = _read(f"/proc/{pid}/task/{tid}/children") or ""
+        out += [int(c) for c in text.split()]
+    return out
+
+
+def _tasks(pid: int) -> list[str]:
+    try:
+        return os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid``, its threads and its descendants' (those alive now), from the scheduler's counters."""
+    total, todo, seen = 0, [pid], set()
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for tid in _tasks(current):
+            text = _read(f"/proc/{current}/task/{tid}/schedstat")
+            if text:
+                total += int(text.split()[0])
+        todo += _children(current)
+    return total / 1e9
+
+
+def memory_peak_bytes(path: str) -> int | None:
+    for name in ("memory.max_usage_in_bytes", "memory.peak"):
+        text = _read(os.path.join(path, name))
+        if text is not None and text.strip().isdigit():
+            return int(text)
+    return None
+
+
+def reset_memory_peak(path: str) -> bool:
+    for name in ("memory.max_usage_in_bytes", "memory.peak"):
+        try:
+            with open(os.path.join(path, name), "w") as f:
+                f.write("0")
+            return True
+        except OSError:
+            continue
+    return False

@@ -1,0 +1,93 @@
+"""A tripwire in the process that runs student code: an audit hook (PEP 578) that cannot be removed.
+
+Installed by the checker's child after it has imported torch and before the first student cell runs.
+When student code itself asks for a frame (``sys._getframe``, ``inspect.currentframe``, a traceback's
+``tb_frame``, a generator's ``gi_frame``, a function's ``__code__``), walks the garbage collector, loads
+``ctypes``, installs a tracer or opens ``/proc/self`` or ``/dev/fd``, the hook refuses (the call raises
+``PermissionError``) and records where: the child reports the records with every answer, and the grader
+turns them into a tampering verdict.
+
+"Student code" is code compiled from a string: the child's cells (``<cell N>``), the timing magics'
+``<magic>``, anything the student ``exec``s. Libraries that ask for frames for their own use
+(``warnings``, ``logging``, ``dataclasses``, ``typing``, torch, matplotlib) are left alone: only the
+functions that hand a frame back to their caller (``inspect.currentframe`` ...) count as the student's
+request when student code called them.
+
+It is a tripwire, not the evidence: a verdict never rests on what this process says alone (see
+``checker.source_evidence`` for what the grader reads itself).
+"""
+from __future__ import annotations
+
+import sys
+
+WATCHED = frozenset({"sys._getframe", "sys._current_frames", "sys._current_exceptions", "sys.settrace",
+                     "sys.setprofile", "object.__getattr__", "gc.get_objects", "gc.get_referrers",
+                     "gc.get_referents", "ctypes.dlopen", "ctypes.dlsym", "ctypes.addressof", "ctypes.cdata",
+                     "ctypes.string_at", "ctypes.wstring_at", "ctypes.call_function", "open", "os.listdir",
+                     "os.scandir", "sys.addaudithook"})
+# object.__getattr__ is raised for these (and others that reveal nothing)
+FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_code", "__code__", "gi_code",
+                              "cr_code", "ag_code", "f_back"})
+PRIVATE_PATHS = ("/proc/self", "/proc/thread-self", "/dev/fd", "/proc/1/", "/proc/1")
+# Library functions that hand a frame to whoever called them: their caller is the requester.
+FRAME_GIVERS = frozenset({"currentframe", "stack", "trace", "getouterframes", "getinnerframes", "walk_stack",
+                          "walk_tb", "_getframe"})
+REFUSED = "tampering refused: {what} from {where} (the checker's process is out of bounds for student code)"
+
+
+def is_student_file(filename: str) -> bool:
+    return filename.startswith("<") and not filename.startswith("<frozen")
+
+
+def _requester(frame):
+    """The frame that asked: the nearest one, or the caller of a library function that hands frames back."""
+    while frame is not None and frame.f_code.co_name in FRAME_GIVERS and not is_student_file(frame.f_code.co_filename):
+        frame = frame.f_back
+    return frame
+
+
+def _what(event: str, args: tuple) -> str | None:
+    """What the event reaches, when it is watched; None when it is harmless."""
+    if event == "object.__getattr__":
+        name = args[1] if len(args) > 1 else ""
+        return f".{name}" if name in FRAME_ATTRIBUTES else None
+    if event in ("open", "os.listdir", "os.scandir"):
+        path = args[0] if args else None
+        if isinstance(path, int):
+            return f"{event} of file descriptor {path}"
+        text = str(path) if isinstance(path, (str, bytes)) else ""
+        if isinstance(path, bytes):
+            text = path.decode(errors="replace")
+        return f"{event} {text}" if text.startswith(PRIVATE_PATHS) else None
+    return event
+
+
+def install(getframe=sys._getframe):
+    """Add the hook to this process (for good) and return a function that hands over, and clears, its records."""
+    records: list[dict] = []
+    busy = [False]
+
+    def hook(event: str, args: tuple) -> None:
+        if event not in WATCHED or busy[0]:
+            return
+        what = _what(event, args)
+        if what is None:
+            return
+        busy[0] = True
+        try:
+            frame = _requester(getframe(1))
+            if frame is None or not is_student_file(frame.f_code.co_filename):
+                return
+            where = f"{frame.f_code.co_filename.strip('<>')}, line {frame.f_lineno}"
+            records.append({"what": what, "where": where})
+        finally:
+            busy[0] = False
+        raise PermissionError(REFUSED.format(what=what, where=where))
+
+    def drain() -> list[dict]:
+        out = list(records)
+        records.clear()
+        return out
+
+    sys.addaudithook(hook)
+    return drain
