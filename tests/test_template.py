@@ -264,3 +264,74 @@ def test_children_end_with_their_template():
         finally:
             requester.kill()
             requester.wait()
+
+
+SECRET_HUNT = """import gc, os, sys
+token = {token!r}
+found = [where for where, text in (("argv", " ".join(sys.argv)), ("cmdline", open("/proc/self/cmdline", "rb").read().decode()),
+                                   ("environ", repr(dict(os.environ)))) if token in text]
+for obj in gc.get_objects():
+    if isinstance(obj, (bytes, bytearray, str)) and token.encode() in (obj if not isinstance(obj, str) else obj.encode()):
+        found.append(type(obj).__name__)
+print("FOUND" if found else "CLEAN", found)
+"""
+
+
+def test_no_forked_kernel_holds_the_template_s_secret(forked):
+    """The token travels on the template's stdin (not argv or its environment), and each forked child wipes the
+    template's copy before it runs anything: a kernel searching its argv, environment and the objects its
+    garbage collector tracks finds nothing."""
+    out, kind = _in_kernel(SECRET_HUNT.format(token=forked.token))
+    assert kind == "ForkedProcess"
+    assert out.startswith("CLEAN"), out
+    with open(f"/proc/{forked.proc.pid}/cmdline", "rb") as f:
+        assert forked.token.encode() not in f.read()
+
+
+def test_the_template_enforces_its_own_jail_whatever_a_client_asks(forked, tmp_path):
+    """A client holding the token that asks for no Landlock, no namespaces and read access to everything still
+    gets a child that cannot read the course (here: a file outside the jail's read list)."""
+    from checker.sandbox import jail
+
+    if not jail.available().landlock:
+        pytest.skip("no Landlock on this machine: nothing for the template to enforce")
+    secret = tmp_path / "nbgrader_config.py"
+    secret.write_text("c.CheckerVerdicts.hidden_seed = 1234567\n")
+    box = jail.Jail()
+    wide = {**box.policy(), "landlock": 0, "namespaces": False, "read": ["/"], "write": ["/"], "memory": 2**40}
+    read_r, read_w = os.pipe()
+    to_r, to_w = os.pipe()
+    try:
+        with open(tmp_path / "log", "wb+") as log:
+            child = template.fork_child(wide, to_r, read_w, log)
+            os.close(to_r)
+            os.close(read_w)
+            import torch
+
+            from checker.sandbox import protocol
+            protocol.read_message(read_r, lambda f: torch.load(f, weights_only=True), None)  # ready
+            cell = f"try:\n    print(open({str(secret)!r}).read())\nexcept OSError as e:\n    print('REFUSED', e)"
+            protocol.write_message(to_w, {"op": "exec_cell", "index": 0, "source": cell}, protocol.saver(torch.save))
+            answer = protocol.read_message(read_r, lambda f: torch.load(f, weights_only=True), None)
+            child.kill() if hasattr(child, "kill") else None
+    finally:
+        for fd in (read_r, to_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        box.cleanup()
+    assert "REFUSED" in answer["output"] and "1234567" not in answer["output"], answer
+
+
+def test_a_client_cannot_name_its_own_cgroup_or_scratch(forked, tmp_path):
+    from checker.sandbox import jail
+
+    box = jail.Jail()
+    try:
+        for bad in ({"cwd": str(tmp_path)}, {"cgroups": ["/sys/fs/cgroup/pids"]}):
+            with pytest.raises(ValueError, match="refused"):
+                template.enforced({**box.policy(), **bad}, "/lib")
+        assert template.enforced(box.policy(), "/lib")["read"][-1] == "/lib"
+    finally:
+        box.cleanup()

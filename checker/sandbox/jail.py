@@ -33,11 +33,15 @@ from checker.sandbox import cgroups  # noqa: E402
 from checker.sandbox.launcher import JAIL_FAILED_EXIT  # noqa: E402,F401 - re-exported
 BOOT = "import sys; sys.path.insert(0, {lib!r}); from checker.sandbox.launcher import main; main(sys.argv[1:])"
 NPROC = 256  # processes and threads a jail may have
+MAX_MEMORY = 4 * 2**30  # the most memory a jail may be given, whoever asks (the template enforces it)
+MAX_FILE = 64 * 2**20  # the largest file a jail may write
+SCRATCH_PREFIX = "fj-"
 KEPT_ENV = ("PATH", "LANG", "LANGUAGE", "TERM", "TZ", "USER", "LOGNAME", "JPY_SESSION_NAME",
             "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MNIST_PATH", "PYTHONHASHSEED", "PYTHONIOENCODING",
             "NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "FOUNDATIONS_VERDICTS_OUTSIDE_KERNEL", "CHECKER_IN_SANDBOX",
             "COLUMNS", "LINES", "FORCE_COLOR", "CLICOLOR", "NO_COLOR")
 KEPT_ENV_PREFIXES = ("LC_", "PYDEVD_")
+CHILD_KEYS = ("MPLBACKEND", "JPY_PARENT_PID")  # set for a child by its grader (besides KEPT_ENV and its scratch)
 SYSTEM_READ = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc/ld.so.cache", "/etc/ld.so.conf",
                "/etc/ld.so.conf.d", "/etc/localtime", "/etc/passwd", "/etc/group", "/etc/nsswitch.conf",
                "/etc/hosts", "/etc/fonts", "/etc/mime.types", "/etc/os-release", "/etc/ssl",
@@ -186,6 +190,16 @@ def _data_paths() -> list[str]:
     return [p for p in candidates if p and os.path.isfile(p)]
 
 
+def read_paths() -> list[str]:
+    """What a jail may read: Python and its packages, the checker, system libraries, the lesson's data."""
+    return [*_python_paths(), CHECKER_DIR, *SYSTEM_READ, *_data_paths()]
+
+
+def scratch_base() -> str:
+    """Where scratch folders are made: short, since a kernel's UNIX socket path is at most 107 bytes."""
+    return "/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir()
+
+
 def clean_env(env: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
     """Only what student code may see: nothing of the grader's secrets, paths or Python settings."""
     kept = {k: v for k, v in env.items() if k in KEPT_ENV or k.startswith(KEPT_ENV_PREFIXES)}
@@ -195,8 +209,8 @@ def clean_env(env: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
 
 @dataclasses.dataclass(frozen=True)
 class ResourceLimits:
-    memory_bytes: int = 4 * 2**30
-    output_file_bytes: int = 64 * 2**20
+    memory_bytes: int = MAX_MEMORY
+    output_file_bytes: int = MAX_FILE
     tasks: int = NPROC
 
 
@@ -210,8 +224,7 @@ class Jail:
         self.layers = available() if layers is None else layers
         if require_full() and not self.layers.full:
             raise NotConfined(self.layers)
-        base = "/tmp" if os.path.isdir("/tmp") else None  # short: a kernel's UNIX socket path is <= 107 bytes
-        self.scratch = tempfile.mkdtemp(prefix="fj-", dir=base)
+        self.scratch = tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=scratch_base())
         for sub in ("home", "tmp", "mpl", "ipython"):
             os.mkdir(os.path.join(self.scratch, sub))
         _seed_matplotlib_cache(os.path.join(self.scratch, "mpl"))
@@ -232,7 +245,7 @@ class Jail:
     def policy(self) -> dict:
         restrict_tcp = not (self.tcp == "loopback" and self.layers.namespaces)
         return {
-            "read": [*_python_paths(), CHECKER_DIR, _lib_dir(), *SYSTEM_READ, *_data_paths()],
+            "read": [*read_paths(), _lib_dir()],
             "write": [self.scratch, *SYSTEM_WRITE], "cwd": self.scratch, "env": self.env,
             "landlock": self.layers.landlock, "namespaces": self.layers.namespaces,
             "cgroups": [p for p in (self.cgroup, self.cpu_cgroup, self.memory_cgroup) if p],

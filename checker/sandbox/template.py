@@ -53,8 +53,10 @@ PRELOAD = ("torch", "torch.fx.experimental.symbolic_shapes", "ipykernel.ipkernel
            "ipykernel.zmqshell", "ipykernel.debugger", "matplotlib", "matplotlib.pyplot",
            "checker.sandbox.child", "checker.sandbox.launcher")
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # what ipykernel sets where MPLBACKEND is unset
+# The token comes on stdin, never in argv or the environment: every forked child and kernel inherits those
+# (``sys.argv``, ``/proc/self/cmdline``, ``os.environ``), and student code runs there.
 BOOT = ("import sys; sys.path.insert(0, {lib!r}); from checker.sandbox.template import serve; "
-        "serve(sys.argv[1], sys.argv[2])")
+        "serve(sys.argv[1], bytearray(sys.stdin.buffer.readline().strip()))")
 
 
 class TemplateUnavailable(Exception):
@@ -77,9 +79,14 @@ def thread_count() -> int:
     return len(os.listdir("/proc/self/task"))
 
 
-def serve(name: str, token: str) -> None:
-    """Import, listen, and fork a confined child per request until the grader goes."""
+def serve(name: str, token: bytearray) -> None:
+    """Import, listen, and fork a confined child per request until the grader goes. ``token`` is a bytearray
+    that every forked child overwrites before it runs anything: no child holds the secret."""
     from checker.sandbox import namespaces
+
+    sys.stdin.close()
+    os.close(0)
+    os.open(os.devnull, os.O_RDONLY)  # fd 0 again, for the children to inherit
 
     namespaces.die_with_parent(signal.SIGKILL)
     for module in PRELOAD:
@@ -124,14 +131,39 @@ def _reply(conn: socket.socket, message: dict) -> None:
     conn.sendall(struct.pack("!I", len(data)) + data)
 
 
-def _fork_child(conn, token: str, lib: str, listener, waiting: dict) -> int:
+def enforced(policy: dict, lib: str) -> dict:
+    """The jail a child gets: what the client asked, but never less confined than what this process itself
+    finds on the machine, with the files it may read and write decided here (the client names only its
+    scratch folder, which must be a jail's). A client that could reach the template gets no wider jail."""
+    from checker.sandbox import cgroups, jail
+
+    scratch = str(policy.get("cwd", ""))
+    if not os.path.isdir(scratch) or not os.path.basename(scratch).startswith(jail.SCRATCH_PREFIX) or \
+            os.path.dirname(scratch) != jail.scratch_base():
+        raise ValueError(f"refused: {scratch!r} is not a jail's scratch folder")
+    for path in policy.get("cgroups", []):
+        if not str(path).startswith("/sys/fs/cgroup/") or not os.path.basename(str(path)).startswith(cgroups.PREFIX):
+            raise ValueError(f"refused: {path!r} is not a jail's cgroup")
+    layers = jail.available()
+    namespaces = bool(policy.get("namespaces")) or layers.namespaces
+    env = {k: str(v) for k, v in dict(policy.get("env", {})).items()}
+    mine = {k: v for k, v in env.items() if v.startswith(scratch) or k in jail.CHILD_KEYS}  # its scratch, its threads
+    return {**policy, "env": jail.clean_env(env, mine), "read": [*jail.read_paths(), lib], "write": [scratch, *jail.SYSTEM_WRITE], "cwd": scratch,
+            "landlock": max(int(policy.get("landlock") or 0), layers.landlock), "namespaces": namespaces,
+            "restrict_tcp": bool(policy.get("restrict_tcp", True)) or not namespaces,
+            "memory": min(int(policy.get("memory") or jail.MAX_MEMORY), jail.MAX_MEMORY),
+            "fsize": min(int(policy.get("fsize") or jail.MAX_FILE), jail.MAX_FILE),
+            "nproc": min(int(policy.get("nproc") or jail.NPROC), jail.NPROC)}
+
+
+def _fork_child(conn, token: bytearray, lib: str, listener, waiting: dict) -> int:
     """A checker child (fds: to_child, from_child, log) or a kernel (fds: stdout, stderr, and argv)."""
     conn.settimeout(10)
     data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 3)
     request = json.loads(data.decode())
     kind = request.get("kind", CHECKER)
     try:
-        if not secrets.compare_digest(str(request.get("token", "")), token) or len(fds) != FDS[kind]:
+        if not secrets.compare_digest(str(request.get("token", "")).encode(), bytes(token)) or len(fds) != FDS[kind]:
             raise ValueError("refused: wrong token or file descriptors")
         if request.get("installation") != installation():
             raise ValueError(f"refused: it serves {installation()}, not {request.get('installation')}")
@@ -141,13 +173,18 @@ def _fork_child(conn, token: str, lib: str, listener, waiting: dict) -> int:
         for fd in fds:
             os.close(fd)
         raise
-    policy = request["policy"]
-    policy["read"] = [*policy["read"], lib]
+    try:
+        policy = enforced(request["policy"], lib)
+    except (ValueError, TypeError):
+        for fd in fds:
+            os.close(fd)
+        raise
     started_r, started_w = os.pipe()
     template_pid = os.getpid()
     pid = os.fork()
     if pid == 0:
         try:
+            token[:] = bytes(len(token))  # the secret is the template's, not its children's
             os.setsid()  # first: the grader kills the child's whole session, from the moment it has its pid
             from checker.sandbox import launcher, namespaces
             namespaces.die_with_parent(signal.SIGKILL)  # the template's end is the child's (and its jail's)
@@ -276,9 +313,11 @@ def start() -> Template:
     fonts = jail.matplotlib_cache()  # matplotlib's font list, built once per installation: read, never rebuilt
     if fonts:
         env["MPLCONFIGDIR"] = fonts
-    proc = subprocess.Popen([sys.executable, "-E", "-P", "-c", BOOT.format(lib=jail._lib_dir()), name, token],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+    proc = subprocess.Popen([sys.executable, "-E", "-P", "-c", BOOT.format(lib=jail._lib_dir()), name],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
                             cwd="/", start_new_session=True)
+    proc.stdin.write(token.encode() + b"\n")
+    proc.stdin.close()
     ready, _, _ = select.select([proc.stdout], [], [], START_SECONDS)
     line = proc.stdout.readline() if ready else b""
     if line.strip() != b"ready":
