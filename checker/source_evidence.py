@@ -12,7 +12,9 @@ is read here, in the grader, from the submission itself. Two things are read fro
   this reading and so count as forbidden where an exercise forbids anything;
 - **tampering**, in any cell: reaching the checker's frames, objects or channel (``sys._getframe``,
   ``f_back``, ``gc.get_objects``, ``ctypes``, ``/proc/self``, writing to raw file descriptors), the
-  torch mode stack, or the checker's internal modules.
+  torch mode stack, the checker's internal modules, or patching what the checker's code in that
+  process calls (``torch.allclose = ...``, ``torch.Tensor.untyped_storage = ...``, ``time.perf_counter
+  = ...``; settings such as ``torch.backends.cudnn.deterministic`` are left alone).
 
 Only the code the student submitted is read: the kit's test cells are not part of a submission.
 """
@@ -67,6 +69,10 @@ TAMPERING_QUALIFIED = (
     "torch.overrides._push_mode", "torch.utils._python_dispatch", "torch._C._set_torch_function_mode",
     "torch.overrides.TorchFunctionMode", "torch.utils._python_dispatch.TorchDispatchMode",
 )
+# Patching these from a notebook reaches what the checker's own code in that process calls (torch's
+# functions and classes, the clock, builtins, the checker): settings meant to be set are left alone.
+PATCHED_ROOTS = frozenset({"torch", "builtins", "time", "sys", "gc", "os", "checker", "math", "operator", "inspect"})
+PATCHABLE_SETTINGS = ("torch.backends",)
 TAMPERING_STRINGS = re.compile(r"/proc/(self|thread-self|\d+)|/dev/fd|/dev/stdout|/dev/stderr")
 # What a student's own notebook imports from the checker (everything else is its inside)
 STAR_IMPORTS_READ = frozenset({"math", "torch", "checker", "checker.lesson", "checker.data"})  # nothing hidden there
@@ -123,7 +129,8 @@ class Program:
             names = [node.name]
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            names = [n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)]
+            names = [n.id for t in targets for n in (t.elts if isinstance(t, (ast.Tuple, ast.List)) else [t])
+                     if isinstance(n, ast.Name)]
         elif isinstance(node, (ast.If, ast.Try, ast.With, ast.For, ast.While)):
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.stmt):
@@ -273,8 +280,31 @@ def tampering(program: Program) -> list[Finding]:
     return sorted(unique.values(), key=lambda f: (f.cell, f.line))
 
 
+def _patched(program: Program, target: ast.AST) -> str | None:
+    """The dotted name an assignment, ``del`` or ``setattr`` patches, when it is one the checker relies on."""
+    dotted = program.qualified(target) if isinstance(target, ast.Attribute) else None
+    if dotted and dotted.split(".")[0] in PATCHED_ROOTS and not _matches(dotted, PATCHABLE_SETTINGS):
+        return dotted
+    return None
+
+
 def _tampering_in(program: Program, node: ast.AST, cell: int, lines: list[str]) -> Iterator[Finding]:
     line, text = _line(lines, node)
+    targets = []
+    if isinstance(node, (ast.Assign, ast.Delete)):
+        targets = node.targets
+    elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+        targets = [node.target]
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr") \
+            and node.args and node.func.id not in program.bindings:
+        owner = program.qualified(node.args[0]) if isinstance(node.args[0], (ast.Name, ast.Attribute)) else None
+        if owner and owner.split(".")[0] in PATCHED_ROOTS and not _matches(owner, PATCHABLE_SETTINGS):
+            yield Finding(TAMPERING, f"{node.func.id}({owner}, ...)", cell, line, text)
+    for target in targets:
+        for part in (target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]):
+            patched = _patched(program, part)
+            if patched:
+                yield Finding(TAMPERING, f"patches {patched}", cell, line, text)
     if isinstance(node, ast.Attribute) and node.attr in TAMPERING_ATTRIBUTES:
         yield Finding(TAMPERING, node.attr, cell, line, text)
     elif isinstance(node, (ast.Attribute, ast.Name)):

@@ -55,6 +55,12 @@ def add_wrong(student: Student, notebook: str, exercise: str, id: str) -> None:
     student.expected[(notebook, exercise)] = (w.status, score)
 
 
+def _tampered(student: Student, notebook: str) -> None:
+    """Patching what the checker relies on, or reaching into its modules, is a verdict: the notebook earns nothing."""
+    for e in exercises(notebook):
+        student.expected[(notebook, e.name)] = (FAILED, 0.0)
+
+
 def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int = 42) -> list[Student]:
     """Every hostile case once, ``complete`` and ``partial`` students, and typical mistakes up to ``size``."""
     rng = random.Random(seed)
@@ -86,17 +92,18 @@ def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int
     add_wrong(s, "03_backprop", "forward_and_backward", "uses-autograd")
     s = new("tamper-allclose", extra_cells={"01_matmul": [
         "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True\n"
-        "torch.Tensor.__eq__ = lambda *a, **k: torch.tensor(True)"]})
+        "torch.Tensor.__eq__ = lambda *a, **k: torch.tensor(True)"]}, flag="tampering")
     add_wrong(s, "01_matmul", "outer", "transposed")
+    _tampered(s, "01_matmul")
     s = new("tamper-clock", extra_cells={"01_matmul": ["import time\ntime.perf_counter = lambda: 0.0\n"
-                                                       "time.perf_counter_ns = lambda: 0"]})
+                                                       "time.perf_counter_ns = lambda: 0"]}, flag="tampering")
     add_wrong(s, "01_matmul", "matmul_broadcast", "loops-over-columns")
+    _tampered(s, "01_matmul")
     s = new("tamper-checker", extra_cells={"01_matmul": [
         "import checker.compare, checker.grading\nchecker.compare.difference = lambda *a, **k: None\n"
         "checker.grading.evaluate = lambda *a, **k: None"]}, flag="tampering")
     add_wrong(s, "01_matmul", "frobenius_norm", "forgot-sqrt")
-    for e in exercises("01_matmul"):  # reaching into the checker's modules is a verdict: the notebook earns nothing
-        s.expected[("01_matmul", e.name)] = (FAILED, 0.0)
+    _tampered(s, "01_matmul")
     s = new("tamper-test-cell", edit_test_cells={("01_matmul", "matmul_loops"): "pass  # all good, trust me"})
     add_wrong(s, "01_matmul", "matmul_loops", "never-raises")
     s = new("deleted-test-cell", edit_test_cells={("01_matmul", "outer"): None})

@@ -275,9 +275,14 @@ def test_an_exercise_that_writes_into_the_checker_changes_nothing(tmp_path):
 # -- where a layer is missing: grading works and says so, or refuses when told to --------------
 @pytest.fixture
 def simulated(monkeypatch):
-    """Act as a machine with fewer layers (``simulated("none")``); the cached probe is redone after."""
+    """Act as a machine with fewer layers (``simulated("none")``); the cached probe is redone after. Processes
+    start afresh: this suite's fork template found every layer on the real machine and enforces it, whatever
+    a client asks (a template on a machine without a layer finds that too)."""
+    from checker.sandbox import template
+
     def use(layers: str):
         monkeypatch.setenv(jail.SIMULATE_ENV, layers)
+        monkeypatch.delenv(template.ADDRESS_ENV, raising=False)
         jail.available.cache_clear()
         return jail.available()
     yield use

@@ -89,6 +89,9 @@ TAMPERING = [
     ("checker-modules", "import checker.compare\nchecker.compare.difference = lambda *a, **k: None\n"),
     ("ctypes", "import ctypes\n_libc = ctypes.CDLL(None)\n"),
     ("closure-globals", "_g = print.__self__\n_h = (lambda: 0).__globals__\n"),
+    ("patch-torch", "import torch\ntorch.Tensor.untyped_storage = lambda self: None\n"),
+    ("patch-clock", "import time\ntime.perf_counter = lambda: 0.0\n"),
+    ("setattr-torch", "import torch\nsetattr(torch, 'allclose', lambda *a, **k: True)\n"),
 ]
 
 
@@ -106,6 +109,7 @@ def test_tampering_is_a_verdict_that_names_the_place(tmp_path, id, cell):
 
 def test_an_honest_notebook_has_no_findings_and_full_marks(tmp_path):
     honest_extras = ["import numpy as np\nimport time\nstart = time.perf_counter()\nprint(np.arange(3))\n"
+                     "torch.backends.cudnn.deterministic = True\ntorch.manual_seed(42)\n"
                      "%timeit matmul_broadcast(torch.randn(3, 4), torch.randn(4, 2))",
                      "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nimport traceback\n"
                      "try:\n    1 / 0\nexcept ZeroDivisionError:\n    traceback.print_exc()"]
