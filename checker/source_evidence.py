@@ -164,7 +164,8 @@ class Program:
         return ".".join([self.aliases[node.id], *reversed(parts)])
 
     def reachable(self, name: str) -> list[_Binding]:
-        """The definitions of ``name`` and of every top-level name of the submission they use, transitively."""
+        """The definition of ``name`` and of every top-level name of the submission it uses, transitively: the
+        last of each (a function redefined in a later cell is the one that runs)."""
         seen: set[str] = set()
         order: list[_Binding] = []
         todo = [name]
@@ -173,9 +174,9 @@ class Program:
             if current in seen or current not in self.bindings:
                 continue
             seen.add(current)
-            for binding in self.bindings[current]:
-                order.append(binding)
-                todo.extend(n.id for n in ast.walk(binding.node) if isinstance(n, ast.Name) and n.id not in seen)
+            binding = self.bindings[current][-1]
+            order.append(binding)
+            todo.extend(n.id for n in ast.walk(binding.node) if isinstance(n, ast.Name) and n.id not in seen)
         return order
 
     def all_code(self) -> Iterator[tuple[int, ast.AST, list[str]]]:

@@ -32,6 +32,7 @@ from checker.grading import Options, evaluate
 from checker.registry import NOTEBOOKS, Exercise, entries
 from checker.results import PASSED
 from checker.sandbox.runner import Limits, Sandbox
+from checker.source_evidence import Program, tampering
 from instructor.wrong_answers import LOOPS2, LOOPS3
 from solutions.source import entry_sources, imports
 
@@ -374,6 +375,12 @@ MATMUL_MEMBERS = {
     "F.bilinear": "import torch.nn.functional as F\n    return F.bilinear(a, torch.ones(a.shape[0], 1, dtype=a.dtype), "
                   "b.t()[:, :, None]).reshape(a.shape[0], b.shape[1])",
     "einsum": "return torch.einsum('ik,kj->ij', a, b)",
+    # outside torch's Python API: another library, a lower layer, a name looked up at run time
+    "numpy.matmul": "import numpy as np\n    return torch.from_numpy(np.matmul(a.numpy(), b.numpy()))",
+    "torch.ops.aten.mm": "return torch.ops.aten.mm.default(a, b)",
+    "DisableTorchFunction": "with torch._C.DisableTorchFunction():\n        return torch.mm(a, b)",
+    "operator.matmul": "import operator\n    return operator.matmul(a, b)",
+    "getattr(torch, name)": "return getattr(torch, ''.join(['m', 'm']))(a, b)",
 }
 NORM_MEMBERS = {
     "torch.norm": "return torch.norm(m)", "Tensor.norm": "return m.norm()",
@@ -383,6 +390,8 @@ NORM_MEMBERS = {
     "torch.dist": "return torch.dist(m, torch.zeros_like(m))",
     "torch.linalg.vecdot": "return torch.linalg.vecdot(m.flatten(), m.flatten()).sqrt()",
     "@": "return (m.flatten() @ m.flatten()).sqrt()", "torch.dot": "return torch.dot(m.flatten(), m.flatten()).sqrt()",
+    "numpy.linalg.norm": "import numpy as np\n    return torch.tensor(np.linalg.norm(m.numpy()), dtype=m.dtype)",
+    "torch.ops.aten.linalg_vector_norm": "return torch.ops.aten.linalg_vector_norm.default(m)",
 }
 OUTER_MEMBERS = {
     "torch.outer": "return torch.outer(u, v)", "torch.ger": "return torch.ger(u, v)",
@@ -391,6 +400,8 @@ OUTER_MEMBERS = {
     "torch.addr": "return torch.addr(torch.zeros(u.shape[0], v.shape[0], dtype=u.dtype), u, v)",
     "torch.tensordot": "return torch.tensordot(u, v, dims=0)",
     "torch.mm": "return torch.mm(u[:, None], v[None, :])",
+    "numpy.outer": "import numpy as np\n    return torch.from_numpy(np.outer(u.numpy(), v.numpy()))",
+    "torch.ops.aten.outer": "return torch.ops.aten.outer.default(u, v)",
 }
 AUTOGRAD_BODY = (
     "    import torch\n"
@@ -401,6 +412,11 @@ AUTOGRAD_BODY = (
     "    for t, leaf in zip((inp, w1, b1, w2, b2), leaves):\n"
     "        t.g = leaf.grad\n"
     "    return loss.detach()\n")
+PYTHON_FLOATS_MATMUL = (
+    "    import torch\n    if a.shape[1] != b.shape[0]:\n        raise ValueError('inner dimensions differ')\n"
+    "    A, B = a.tolist(), b.tolist()\n"
+    "    rows = [[sum(A[i][p] * B[p][j] for p in range(len(B))) for j in range(len(B[0]))] for i in range(len(A))]\n"
+    "    return torch.tensor(rows, dtype=a.dtype).reshape(a.shape[0], b.shape[1])\n")
 BODIES = {
     ("03_backprop", "forward_and_backward"): {
         "loss.backward()": AUTOGRAD_BODY.format(call="loss.backward()"),
@@ -419,11 +435,18 @@ BODIES = {
         "loop over channels": "    import torch\n    return torch.stack([(x[:, c] - mean[c]) / std[c] for c in range(x.shape[1])], 1)\n"},
     ("01_matmul", "matmul_broadcast"): {"a loop over columns": "    import torch\n    return torch.stack("
                                         "[(a * b[:, j]).sum(1) for j in range(b.shape[1])], 1)\n"},
+    # loops over Python numbers: torch left for lists of floats
+    ("01_matmul", "matmul_elementwise"): {"loops over Python floats": PYTHON_FLOATS_MATMUL},
+    ("01_matmul", "outer"): {"loops over Python floats": "    import torch\n    return torch.tensor("
+                             "[[x * y for y in v.tolist()] for x in u.tolist()], dtype=u.dtype)\n"},
+    ("02_forward", "relu"): {"loops over Python floats": "    import torch\n    return torch.tensor("
+                             "[max(t, 0.0) for t in x.flatten().tolist()], dtype=x.dtype).reshape(x.shape)\n"},
     ("01_matmul", "pairwise_sq_dists"): {
         "loop over points": "    import torch\n    return torch.stack([((x[i] - y) ** 2).sum(1) for i in range(x.shape[0])])\n",
         "no clamp": "    return (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2 * x @ y.T\n"},
 }
-BATCH_MEMBERS = {"torch.bmm": "return torch.bmm(a, b)", "@": "return a @ b", "torch.matmul": "return torch.matmul(a, b)",
+BATCH_MEMBERS = {"numpy.matmul": "import numpy as np\n    return torch.from_numpy(np.matmul(a.numpy(), b.numpy()))",
+                 "torch.bmm": "return torch.bmm(a, b)", "@": "return a @ b", "torch.matmul": "return torch.matmul(a, b)",
                  "einsum per item": "return torch.stack([torch.einsum('ik,kj->ij', x, y) for x, y in zip(a, b)])"}
 
 
@@ -447,12 +470,22 @@ def op_forbidden(notebook, exercise, source):
             for member, body in members.items()] + others
 
 
+TAMPER_LINE = "getattr(__import__('sys'), '_get' + 'frame')(0)"  # no reading of the source sees a frame here
+
+
+def op_tamper(source):
+    """A line that reaches for the checker's frames, spelled so that only the child's tripwire can see it."""
+    lines = source.splitlines()
+    indent = next((line[: len(line) - len(line.lstrip())] for line in lines[1:] if line.strip()), "    ")
+    return [("a frame asked for at run time", "\n".join([lines[0], indent + TAMPER_LINE, *lines[1:]]) + "\n")]
+
+
 OPERATORS = {"arith": op_arith, "compare": op_compare, "constant": op_constant, "negative-axis": op_negative_axis,
              "range": op_range, "axis": op_axis, "keepdim": op_keepdim, "transpose": op_drop_transpose,
              "drop-call": op_drop_call, "swap-sizes": op_swap_sizes, "accumulate": op_accumulate,
              "delete": op_delete_statement, "in-place": op_in_place, "swap-operands": op_swap_operands,
              "swap-index": op_swap_index, "negate": op_negate_return, "random-source": op_random_source,
-             "cached": op_cached}
+             "cached": op_cached, "tamper": op_tamper}
 
 
 def generate(notebooks=NOTEBOOKS) -> list[Mutant]:
@@ -517,13 +550,18 @@ def _judge_notebook(notebook: str, mutants: list[Mutant], options: Options, prog
     with Sandbox(cells, options.limits) as box:
         box.load()
         for name in (sorted({m.exercise for m in mutants}) if references else []):
-            result = evaluate(exercises[name], box, options)
+            result = evaluate(exercises[name], box, options, Program(cells))
             verdicts.append(Verdict(Mutant(f"{notebook}/{name}/{REFERENCE}", notebook, name, REFERENCE,
                                            "the reference solution", sources[name]), result.status,
                                     list(result.feedback)))
         for k, mutant in enumerate(mutants):
+            box.tampering.clear()  # what the tripwire sees from here on is this mutant's
             box.run_cell(10_000 + k, mutant.source)
-            result = evaluate(exercises[mutant.exercise], box, options)
+            program = Program([*cells, (10_000 + k, mutant.source)])
+            result = evaluate(exercises[mutant.exercise], box, options, program)
+            caught = [f.where() for f in tampering(program)] + [str(r) for r in box.tampering]
+            if caught:  # a tampering verdict, as a graded notebook gets (GradingSession does this there)
+                result = dataclasses.replace(result, status="failed", score=0.0, feedback=["tampering: " + caught[0]])
             if not box.alive():
                 box.restart()
             for name in (mutant.exercise, *mutant.replaced):  # the references back, for the next mutant

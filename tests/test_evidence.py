@@ -167,3 +167,11 @@ def test_libraries_that_ask_for_frames_for_themselves_are_not_tampering(tmp_path
     result = grade(submission(tmp_path, "01_matmul", extra_cells=[extra]), only=["outer", "matmul_einsum"])
     assert result.tampering == [] and all(e.status == PASSED for e in result.exercises), \
         (result.tampering, [(e.name, e.feedback) for e in result.exercises])
+
+
+def test_only_the_definition_that_runs_is_read(tmp_path):
+    """A first attempt with torch.outer, redefined correctly in a later cell: the later one is judged."""
+    first = "def outer(u, v):\n    return torch.outer(u, v)"
+    result = grade(submission(tmp_path, "01_matmul", extra_cells=[first, "def outer(u, v):\n    return u[:, None] * v[None, :]"]),
+                   only=["outer"])
+    assert result.exercises[0].status == PASSED, result.exercises[0].feedback
