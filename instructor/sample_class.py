@@ -90,6 +90,10 @@ def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int
     add_wrong(s, "01_matmul", "matmul_loops", "uses-matmul")
     s = new("forbidden-op")
     add_wrong(s, "03_backprop", "forward_and_backward", "uses-autograd")
+    s = new("forbidden-op")
+    add_wrong(s, "01_matmul", "matmul_broadcast", "numpy-matmul")  # work outside torch, no trace sees it
+    s = new("tamper-frames", extra_cells={"02_forward": [TAMPER_FRAMES]}, flag="tampering")
+    _tampered(s, "02_forward")
     s = new("tamper-allclose", extra_cells={"01_matmul": [
         "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True\n"
         "torch.Tensor.__eq__ = lambda *a, **k: torch.tensor(True)"]}, flag="tampering")
@@ -141,6 +145,12 @@ def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int
             for e in exercises(notebook):
                 s.expected.setdefault((notebook, e.name), (PASSED, e.points))
     return roster
+
+
+# A cell that asks for the checker's frames in a spelling no reading of the source resolves: the tripwire in the
+# checker's process refuses it as it runs (her kernel, which has none, runs it without harm).
+TAMPER_FRAMES = ("import builtins\ntry:\n    _f = getattr(builtins.__import__('sys'), '_get' + 'frame')(0)\n"
+                 "except Exception:\n    pass")
 
 
 # The last cell of a student who leaves 01_matmul's stubs untouched and tries to take the reference

@@ -64,6 +64,10 @@ WRONG = [
     W(M, "matmul_broadcast", "loops-over-columns", LOOPS2.format(name="matmul_broadcast").replace(
         '    if k != k2:\n        raise ValueError("inner dimensions differ")\n', ""), msg.OPS_GROW, msg.SPEED_FAILED,
       score=1.5),
+    W(M, "matmul_broadcast", "numpy-matmul",
+      "import numpy as np\ndef matmul_broadcast(a, b):\n    if a.shape[1] != b.shape[0]:\n"
+      "        raise ValueError('inner dimensions differ')\n    return torch.from_numpy(np.matmul(a.numpy(), b.numpy()))",
+      msg.SOURCE_OTHER_LIBRARY),
     W(M, "matmul_broadcast", "row-times-matrix",
       "def matmul_broadcast(a, b):\n    c = torch.zeros(a.shape[0], b.shape[1], dtype=a.dtype)\n"
       "    for i in range(a.shape[0]):\n        c[i] = a[i] @ b\n    return c", msg.FORBIDDEN_OP),
@@ -106,6 +110,8 @@ WRONG = [
     W(F, "lin", "no-bias", "def lin(x, w, b):\n    return x @ w", msg.VALUE_MISMATCH),
     W(F, "lin", "transposed-w", "def lin(x, w, b):\n    return x @ w.t() + b", msg.RAISED_ON_VALID_INPUT),
     W(F, "relu", "in-place", "def relu(x):\n    x[x < 0] = 0\n    return x", msg.INPUT_MODIFIED),
+    W(F, "relu", "python-floats", "def relu(x):\n    values = [max(v, 0.0) for v in x.flatten().tolist()]\n"
+      "    return torch.tensor(values, dtype=x.dtype).reshape(x.shape)", msg.SOURCE_LEAVES_TORCH, score=1.0),
     W(F, "relu", "loops", "def relu(x):\n    flat = x.flatten()\n"
       "    return torch.stack([v if v > 0 else v * 0 for v in flat]).reshape(x.shape)", msg.OPS_GROW, score=1.0),
     W(F, "shifted_relu", "plus-half", "def shifted_relu(x):\n    return x.clamp_min(0.) + 0.5", msg.VALUE_MISMATCH),
