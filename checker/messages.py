@@ -77,8 +77,8 @@ SOURCE_BELOW_API = ("your code calls {what} ({where}), a layer below torch's API
                     "allow ({why})")
 SOURCE_DYNAMIC = ("your code looks up at run time what it calls ({what}, {where}), so which operation runs cannot "
                   "be checked; this exercise does not allow that: write the call out")
-SOURCE_LEAVES_TORCH = ("your {name} leaves torch for Python numbers ({what}, {where}): a loop over Python numbers is "
-                       "still a loop; {expected}")
+SOURCE_LEAVES_TORCH = ("your {name} leaves torch ({what}, {where}): work done on Python numbers or another "
+                       "library's arrays is judged as a loop; {expected}")
 TAMPERED = ("not graded: this notebook reaches into the checker's process ({where}); no exercise of it is graded "
             "while that code is there: remove it and check again")
 TAMPERING_NOTE = "tampering: {what}, {where}"

@@ -298,9 +298,16 @@ def _tampering_in(program: Program, node: ast.AST, cell: int, lines: list[str]) 
         targets = [node.target]
     elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("setattr", "delattr") \
             and node.args and node.func.id not in program.bindings:
-        owner = program.qualified(node.args[0]) if isinstance(node.args[0], (ast.Name, ast.Attribute)) else None
+        target = node.args[0]
+        owner = program.qualified(target) if isinstance(target, (ast.Name, ast.Attribute)) else None
         if owner and owner.split(".")[0] in PATCHED_ROOTS and not _matches(owner, PATCHABLE_SETTINGS):
             yield Finding(TAMPERING, f"{node.func.id}({owner}, ...)", cell, line, text)
+        elif isinstance(target, (ast.Call, ast.Subscript)):  # an owner found at run time: a module, a class ...
+            yield Finding(TAMPERING, f"{node.func.id} on an object looked up at run time", cell, line, text)
+    elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
+            node.func.attr in ("__setattr__", "__delattr__") and isinstance(node.func.value, ast.Name) and \
+            node.func.value.id in ("object", "type") and node.func.value.id not in program.bindings:
+        yield Finding(TAMPERING, f"{node.func.value.id}.{node.func.attr}", cell, line, text)
     for target in targets:
         for part in (target.elts if isinstance(target, (ast.Tuple, ast.List)) else [target]):
             patched = _patched(program, part)

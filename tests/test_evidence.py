@@ -92,6 +92,8 @@ TAMPERING = [
     ("patch-torch", "import torch\ntorch.Tensor.untyped_storage = lambda self: None\n"),
     ("patch-clock", "import time\ntime.perf_counter = lambda: 0.0\n"),
     ("setattr-torch", "import torch\nsetattr(torch, 'allclose', lambda *a, **k: True)\n"),
+    ("setattr-looked-up", "setattr(getattr(__import__('tor' + 'ch'), 'Ten' + 'sor'), 'clone', lambda self: self)\n"),
+    ("type-setattr", "import torch\ntype.__setattr__(torch.Tensor, 'clone', lambda self: self)\n"),
 ]
 
 
@@ -175,3 +177,13 @@ def test_only_the_definition_that_runs_is_read(tmp_path):
     result = grade(submission(tmp_path, "01_matmul", extra_cells=[first, "def outer(u, v):\n    return u[:, None] * v[None, :]"]),
                    only=["outer"])
     assert result.exercises[0].status == PASSED, result.exercises[0].feedback
+
+
+def test_a_loop_rule_needs_calls_the_source_shows(tmp_path):
+    """The loop and memory rules rest on the op trace: an exercise that looks up at run time what it calls (here,
+    the very function that could rewrite the trace) fails them."""
+    source = ("def relu(x):\n    writer = getattr(__import__('os'), 'wr' + 'ite')\n"
+              "    return x.clamp_min(0.)")
+    result = next(e for e in grade(submission(tmp_path, "02_forward", replace={"relu": source})).exercises
+                  if e.name == "relu")
+    assert result.status == FAILED and matches(msg.SOURCE_DYNAMIC, result.feedback), result.feedback

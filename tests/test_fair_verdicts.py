@@ -91,8 +91,12 @@ def test_every_member_of_a_forbidden_family_fails_the_exercise(forbidden_verdict
     assert set(checked) <= set(mine)
     for member in checked:
         verdict = verdicts[mine[member].id]
-        assert verdict.status == "failed", (member, verdict.status, verdict.feedback)
-        assert matches(msg.FORBIDDEN_OP, verdict.feedback), (member, verdict.feedback)
+        assert verdict.status == "failed" and verdict.mutant.exercise == exercise, (member, verdict.status)
+        # by the trace when torch's function mode sees the call, else by the source read in the grader
+        seen_by = (msg.FORBIDDEN_OP, msg.SOURCE_FORBIDDEN_OP, msg.SOURCE_OTHER_LIBRARY, msg.SOURCE_BELOW_API,
+                   msg.SOURCE_DYNAMIC)
+        assert any(matches(t, verdict.feedback) for t in seen_by) or \
+            verdict.feedback[0].startswith("tampering: "), (member, verdict.feedback)
 
 
 def test_a_linalg_call_fails_the_norm_exercise_with_the_rule(tmp_path):

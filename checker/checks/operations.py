@@ -109,6 +109,15 @@ def leaves_torch(ctx: Context):
                  or (f.kind == source.FORBIDDEN and f.what in LEAVING_TORCH)), None)
 
 
+def hidden_calls(ctx: Context) -> list[str]:
+    """A rule judged on the op trace (recorded in the student's process) needs code whose calls the source
+    shows: a call looked up at run time in the exercise fails it."""
+    if ctx.program is None:
+        return []
+    found = next((f for f in source.uses(ctx.program, ctx.exercise.name) if f.kind == source.DYNAMIC), None)
+    return [msg.SOURCE_DYNAMIC.format(what=found.what, where=found.where())] if found else []
+
+
 def _traced(ctx: Context, case: Case, large_bytes: int | None = None, whole: bool = False):
     trace = {} if large_bytes is None else {"large_bytes": large_bytes}
     answer = ctx.probe("call", args=list(case.args), trace=trace)
@@ -174,6 +183,9 @@ class OpGrowth(Check):
     slack = 1.25
 
     def run(self, ctx: Context):
+        hidden = hidden_calls(ctx)
+        if hidden:
+            return self.outcome(hidden)
         left = leaves_torch(ctx)
         if left is not None:
             return self.outcome([msg.SOURCE_LEAVES_TORCH.format(name=ctx.exercise.name, what=left.what,
@@ -213,6 +225,9 @@ class LargestAllocation(Check):
     category = CONSTRAINT
 
     def run(self, ctx: Context):
+        hidden = hidden_calls(ctx)
+        if hidden:
+            return self.outcome(hidden)
         case = self.case(ctx.seed)
         if self.scenario is None:
             try:
@@ -244,6 +259,9 @@ class FullSizeCopies(Check):
     category = CONSTRAINT
 
     def run(self, ctx: Context):
+        hidden = hidden_calls(ctx)
+        if hidden:
+            return self.outcome(hidden)
         case = self.case(ctx.seed)
         try:
             report = _traced(ctx, case, large_bytes=self.size(case))
