@@ -83,24 +83,12 @@ def _cell_problem(exercise: Exercise, submission: Submission, reports: dict[int,
     return ExerciseResult(exercise.name, ERROR, 0.0, exercise.points, [text])
 
 
-def evaluate(exercise: Exercise, sandbox: Sandbox, options: Options, program: Program | None = None,
-             reference: Callable[[], Sandbox] | None = None) -> ExerciseResult:
-    """Run every check of one exercise and decide its status and score. ``reference`` gives the process that
-    times the yardsticks (it never runs student code)."""
+def evaluate(exercise: Exercise, sandbox: Sandbox, options: Options, program: Program | None = None) -> ExerciseResult:
+    """Run every check of one exercise and decide its status and score."""
     started = time.monotonic()
-    own: list[Sandbox] = []
-    if reference is None:
-        def reference() -> Sandbox:
-            if not own:
-                own.append(Sandbox([], options.limits))
-            return own[0]
     ctx = Context(exercise, sandbox, exercise_seconds(exercise), options.seed,
-                  human_bytes(options.limits.memory_bytes), options.missing, program, reference)
-    try:
-        return _run_checks(exercise, ctx, options, started)
-    finally:
-        for box in own:
-            box.close()
+                  human_bytes(options.limits.memory_bytes), options.missing, program)
+    return _run_checks(exercise, ctx, options, started)
 
 
 def _run_checks(exercise: Exercise, ctx: Context, options: Options, started: float) -> ExerciseResult:
@@ -141,16 +129,6 @@ class GradingSession:
         self.sandbox = Sandbox(cells, options.limits)
         self.reports: dict[int, CellReport] | None = None
         self._program: Program | None = None
-        self._reference: Sandbox | None = None
-
-    def reference(self) -> Sandbox:
-        """A process that has only ever run the checker's code: it times the yardsticks of the speed bars."""
-        if self._reference is None or not self._reference.alive():
-            if self._reference is not None:
-                self._reference.close()
-            self._reference = Sandbox([], self.options.limits)
-            self._reference.start()
-        return self._reference
 
     @property
     def program(self) -> Program:
@@ -193,8 +171,6 @@ class GradingSession:
 
     def close(self) -> None:
         self.sandbox.close()
-        if self._reference is not None:
-            self._reference.close()
 
     def load(self) -> None:
         if self.reports is not None:
@@ -253,7 +229,7 @@ class GradingSession:
         if self.progress:
             self.progress(f"checking {entry.name}")
         return _cell_problem(entry, self.submission, self.reports) or \
-            evaluate(entry, self.sandbox, options, self.program, self.reference)
+            evaluate(entry, self.sandbox, options, self.program)
 
     def notebook_result(self, chosen: Iterable[Exercise | Question]) -> NotebookResult:
         results = self.final([self.result(e) for e in chosen])

@@ -102,8 +102,6 @@ SPEED_FAILED = (
 )
 SPEED_PASSED = ("speed on {input}: {student} against {reference} for {yardstick}: {ratio:.3g}x its time "
                 "(lower is faster; at most {bar:.3g}x passes)")
-YARDSTICK_FAILED = ("the checker could not time its own yardstick {yardstick} ({reason}): not your code's fault; "
-                    "check again, and tell your instructor if it persists")
 SPEED_WRONG_ANSWERS = "the answers produced while being timed were wrong (on {input}): {detail}"
 
 # -- statistics ----------------------------------------------------------------------------

@@ -1,12 +1,19 @@
 """Speed yardsticks: the cost of the algorithm an exercise asks for, not its answer.
 
-A speed bar is a ratio: the student's time over a yardstick's time, both measured in
-the same process on the same fresh inputs. A yardstick does the same amount of work
+A speed bar is a ratio: the student's CPU time over a yardstick's, on the same fresh inputs.
+The student's is read from the kernel's accounting of her jail around each call; a yardstick
+runs here, in the grader, which never runs student code, and is timed by this thread's CPU
+clock with the same work around the call that the student's process does (its request read
+from bytes, its answer written to bytes), on one torch thread as the student's process has. A yardstick does the same amount of work
 of the same kind as the expected algorithm (the same number of Python-level tensor
 operations of the same sizes) but does not assemble the answer, so the checker can
 ship to students without shipping solutions.
 """
 from __future__ import annotations
+
+import io
+import threading
+import time
 
 import torch
 
@@ -48,3 +55,29 @@ YARDSTICKS = {
     "one_broadcast_per_row": one_broadcast_per_row,
     "autograd_forward_backward": autograd_forward_backward,
 }
+
+
+_ONE_THREAD = threading.Lock()
+
+
+def cpu_seconds(name: str, args) -> float:
+    """CPU seconds of this thread for one yardstick call on ``args``, framed as the student's process frames
+    her call: the request decoded from bytes, the answer's copy encoded to bytes."""
+    from checker.sandbox import protocol
+
+    save = protocol.saver(torch.save)
+    request = io.BytesIO()
+    save({"op": "probe", "scenario": "timed_call", "params": {"target": name, "args": list(args)}}, request)
+    with _ONE_THREAD:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # as in the student's process: the whole call on this thread's clock
+        try:
+            start = time.thread_time_ns()
+            request.seek(0)
+            params = torch.load(request, weights_only=False)["params"]
+            out = YARDSTICKS[name](*params["args"])
+            answer = {"result": {"out": {"tensor": out.detach().clone()}}, "output": ""}
+            save(answer, io.BytesIO())
+            return (time.thread_time_ns() - start) / 1e9
+        finally:
+            torch.set_num_threads(threads)

@@ -41,7 +41,6 @@ KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("time limit", (msg.OVERALL_LIMIT, errors.PROBE_TIMEOUT, LOADING_LIMIT)),
     ("out of memory", (msg.OUT_OF_MEMORY,)),
     ("crashed the checker's process", (errors.CHILD_DIED, errors.PROTOCOL_BROKEN)),
-    ("the checker's yardstick failed", (msg.YARDSTICK_FAILED,)),
     ("raised an error", (msg.RAISED_ON_VALID_INPUT,)),
     ("not a tensor", (msg.NOT_A_TENSOR,)),
     ("wrong shape", (msg.SHAPE_MISMATCH, msg.STAT_SHAPE)),

@@ -187,3 +187,35 @@ def test_a_loop_rule_needs_calls_the_source_shows(tmp_path):
     result = next(e for e in grade(submission(tmp_path, "02_forward", replace={"relu": source})).exercises
                   if e.name == "relu")
     assert result.status == FAILED and matches(msg.SOURCE_DYNAMIC, result.feedback), result.feedback
+
+
+BURN_ELSEWHERE = '''
+import os, time
+def busy(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+def f(seconds):
+    pid = os.fork()
+    if pid == 0:
+        busy(seconds)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return 0
+'''
+
+
+def test_cpu_time_is_read_for_the_whole_jail_from_outside():
+    """Work handed to another process of the jail (or a thread) is the student's time all the same: the grader
+    reads the jail's cgroup, not anything the student's process reports."""
+    from checker.sandbox import cgroups
+    from checker.sandbox.runner import Limits, Sandbox
+
+    with Sandbox([(0, BURN_ELSEWHERE)], Limits(cell_seconds=20.0)) as box:
+        box.load()
+        if not box._child.jail.cpu_cgroup:
+            pytest.skip("no cpuacct cgroup on this machine: CPU time is read per process (see README)")
+        answer, seconds = box.timed_probe("timed_call", {"target": "f", "args": [0.3]}, 20.0, "f")
+        assert "result" in answer, answer
+        assert seconds >= 0.25, seconds
+        assert cgroups.cgroup_cpu_seconds(box._child.jail.cpu_cgroup) >= seconds

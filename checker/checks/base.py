@@ -52,7 +52,7 @@ class Context:
     """One exercise's view of the sandbox: probes it, within that exercise's time limit."""
 
     def __init__(self, exercise, sandbox, seconds: float, seed: int, memory_limit: str,
-                 missing: str = msg.NOT_ATTEMPTED_MISSING, program=None, reference=None):
+                 missing: str = msg.NOT_ATTEMPTED_MISSING, program=None):
         self.exercise = exercise
         self.missing = missing  # the text for a name the code never defined
         self.sandbox = sandbox
@@ -60,7 +60,6 @@ class Context:
         self.seed = seed
         self.memory_limit = memory_limit
         self.program = program  # the submitted source, parsed here (checker.source_evidence.Program), or None
-        self._reference = reference  # () -> a Sandbox that has run no student code: the yardsticks' process
 
     def child_seed(self, offset: int) -> int:
         """A seed for torch's generator in the student's process (which can read it back with
@@ -85,13 +84,10 @@ class Context:
         return self._answer(answer, self._what("timed_call")), seconds
 
     def yardstick_seconds(self, yardstick: str, args: list) -> float:
-        """CPU seconds a yardstick takes on ``args`` in a process that never ran student code."""
-        sandbox = self._reference()
-        answer, seconds = sandbox.timed_probe("timed_call", {"target": yardstick, "args": args,
-                                                             "yardstick": yardstick}, self.seconds, "a yardstick")
-        if "result" not in answer:
-            raise ExerciseStopped(msg.YARDSTICK_FAILED.format(yardstick=yardstick, reason=str(answer)[:200]))
-        return seconds
+        """CPU seconds a yardstick takes on ``args`` here, in the grader (which never runs student code)."""
+        from checker.yardsticks import cpu_seconds
+
+        return cpu_seconds(yardstick, args)
 
     def _answer(self, answer: dict, what: str) -> Answer:
         if "missing" in answer:

@@ -25,10 +25,10 @@ def human_seconds(seconds: float) -> str:
 class SpeedBar(Check):
     """median(student) / median(yardstick) must be at most ``bar``.
 
-    Both are CPU time as the kernel counts it for each process's whole jail (every thread and process in
-    it), read by the grader around each call: the student's function in her process, the yardstick in a
-    process that has only ever run the checker's code, turn about, on the same fresh inputs built here.
-    Nothing the student's process measures or reports is used. A ratio over the bar is measured once more
+    Both are CPU time, turn about, on the same fresh inputs built here: the student's function in her process,
+    as the kernel counts it for her whole jail (every thread and process in it), read by the grader around
+    each call; the yardstick in the grader itself, which never runs student code, on its own thread's CPU
+    clock (checker.yardsticks.cpu_seconds). Nothing the student's process measures or reports is used. A ratio over the bar is measured once more
     and the lower ratio counts: on a loaded machine the scheduler can stretch one batch of short calls
     (cache and frequency effects reach CPU time too), and a second batch stretched alike is far less
     likely than one; a slow solution is slow in both."""
