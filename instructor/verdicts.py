@@ -25,6 +25,7 @@ from nbformat import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Bool, Integer
 
+from checker import messages as msg
 from checker import render
 from checker.grading import GradingSession, Options, select
 from checker.results import PASSED, ExerciseResult
@@ -38,6 +39,7 @@ HIDDEN_SEED_ENV = "FOUNDATIONS_HIDDEN_SEED"
 KERNEL_PROBLEM = "kernel_problem"
 KERNEL_PROBLEM_LOG = "kernel problem while executing"
 HIDDEN_PREFIX = "hidden check (other inputs): "
+TAMPERING_NOTE_PREFIX = msg.TAMPERING_NOTE.split("{", 1)[0]  # "tampering: ", said once by the flag's kind
 TAMPERING_LOG = "tampering in"  # "tampering in NOTEBOOK: where": the driver reads it into a flag
 CONFINEMENT_LOG = "student code ran"  # the nbgrader log line the autograde driver reads into grades.csv
 
@@ -201,7 +203,8 @@ class CheckerVerdicts(NbGraderPreprocessor):
             judge_notebook(nb, notebook, hidden_seed_from(self.hidden_seed))
         verdicts = judgement.verdicts
         if judgement.tampering:
-            self.log.warning("%s %s: %s", TAMPERING_LOG, notebook, "; ".join(judgement.tampering)[:250])
+            places = [line.removeprefix(TAMPERING_NOTE_PREFIX) for line in judgement.tampering]
+            self.log.warning("%s %s: %s", TAMPERING_LOG, notebook, "; ".join(places)[:250])
         resources.setdefault("foundations", {})["verdicts"] = {
             name: {"status": r.status, "score": r.score, "max_score": r.max_score, "feedback": r.feedback}
             for name, r in verdicts.items()}

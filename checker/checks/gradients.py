@@ -93,7 +93,7 @@ class LayerCase:
     label: str
     init_args: tuple
     runs: list[tuple]
-    out_g: torch.Tensor | None
+    out_g: torch.Tensor | list | None  # a list: one per run (the runs' shapes differ)
     collect_init: tuple[int, ...]
     collect_call: tuple[int, ...]
     names: list[str]

@@ -130,32 +130,44 @@ def network_expected(case: Case):
 
 
 # -- layer classes ----------------------------------------------------------------------------
-SECOND_PASS = ", then a second forward and backward"
+AFTER_ANOTHER = ", after a first forward and backward on {name} of shape {shape} (the layer must keep nothing from it)"
+
+
+def another(t: torch.Tensor, seed: int) -> torch.Tensor:
+    """Other values, one more row: what a layer sees on its next call (a cached mask or shape shows)."""
+    return randn(generator(seed + t.numel() + 101), t.shape[0] + 1, *t.shape[1:], dtype=t.dtype)
 
 
 def relu_layer_cases(seed: int) -> list[LayerCase]:
-    """A second forward and backward on the same x: x.g must be set afresh, not added to."""
+    """Each case follows a first call on another x: the layer computes everything afresh on every call, and
+    sets x.g afresh rather than adding to it (a second run on the same object would hide a cached mask)."""
     out = []
     for case in relu_cases(seed):
         inp = case.args[0]
         out_g = relu_out_g(case)[1]
+        first = another(inp, seed)
+        first_g = randn(generator(seed + 7), *first.shape, dtype=inp.dtype)
         _, grads = autograd_grads(relu_value, [inp], wrt=[0], out_grad=out_g)
-        out.append(LayerCase(label(("x",), (inp,), case.note) + SECOND_PASS, (), [(inp,), (inp,)], out_g, (), (0,),
+        out.append(LayerCase(label(("x",), (inp,), case.note) + AFTER_ANOTHER.format(name="x", shape=tuple(first.shape)),
+                             (), [(first,), (inp,)], [first_g, out_g], (), (0,),
                              ["x.g"], inp.clamp_min(0), grads, [grads[0] + STALE]))
     return out
 
 
 def lin_layer_cases(seed: int) -> list[LayerCase]:
-    """A second batch through the same layer: w.g and b.g must be that batch's, not the sum of both."""
+    """A first batch of another size through the same layer, then the checked one: w.g and b.g must be the
+    checked batch's, not the sum of both, and nothing of the first batch may be kept."""
     out = []
     for case in lin_cases(seed):
         inp, _, w, b = case.args
         out_g = lin_out_g(case)[1]
-        second = randn(generator(seed + inp.numel() + 17), *inp.shape, dtype=inp.dtype)
-        _, first_grads = autograd_grads(lin_value, [inp, w, b], wrt=[0, 1, 2], out_grad=out_g)
-        value, grads = autograd_grads(lin_value, [second, w, b], wrt=[0, 1, 2], out_grad=out_g)
-        out.append(LayerCase(label(("x", "w", "b"), (inp, w, b), case.note) + SECOND_PASS + " on another x",
-                             (w, b), [(inp,), (second,)], out_g, (0, 1), (0,), ["w.g", "b.g", "x.g"], value,
+        first = another(inp, seed)
+        first_g = randn(generator(seed + 19), first.shape[0], w.shape[1], dtype=inp.dtype)
+        _, first_grads = autograd_grads(lin_value, [first, w, b], wrt=[0, 1, 2], out_grad=first_g)
+        value, grads = autograd_grads(lin_value, [inp, w, b], wrt=[0, 1, 2], out_grad=out_g)
+        out.append(LayerCase(label(("x", "w", "b"), (inp, w, b), case.note)
+                             + AFTER_ANOTHER.format(name="x", shape=tuple(first.shape)),
+                             (w, b), [(first,), (inp,)], [first_g, out_g], (0, 1), (0,), ["w.g", "b.g", "x.g"], value,
                              [grads[1], grads[2], grads[0]],
                              [first_grads[1] + grads[1], first_grads[2] + grads[2], grads[0] + STALE]))
     return out
@@ -171,11 +183,14 @@ def big_lin_layer_case(seed: int) -> LayerCase:
 
 
 def mse_layer_cases(seed: int) -> list[LayerCase]:
+    """After a first batch of another size: the loss keeps nothing of it (its shapes, its targets)."""
     out = []
     for case in mse_cases(seed):
         inp, targ = case.args
+        first, first_targ = another(inp, seed), another(targ, seed + 1)
         value, grads = autograd_grads(mse_value, [inp, targ], wrt=[0])
-        out.append(LayerCase(case.label + SECOND_PASS, (), [(inp, targ), (inp, targ)], None, (), (0,), ["inp.g"],
+        out.append(LayerCase(case.label + AFTER_ANOTHER.format(name="inp", shape=tuple(first.shape)), (),
+                             [(first, first_targ), (inp, targ)], None, (), (0,), ["inp.g"],
                              value, grads, [grads[0] + STALE]))
     return out
 

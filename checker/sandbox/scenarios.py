@@ -112,26 +112,28 @@ def call(ns, target, args, preset_g=None, collect_g=None, trace=None):
 
 def layer(ns, target, init_args, runs, out_g=None, collect_init=(), collect_call=(), trace=None, stale=None):
     """Build target(*init_args); for each run: [a stale .g on the collected args], out = obj(*args),
-    [out.g = out_g], backward(); which run arguments the layer changed."""
+    [out.g = out_g, or its k-th item for run k], backward(); the last run's results, and which run arguments
+    the layer changed."""
     cls = resolve(ns, target)
     obj = cls(*init_args)
     result = {}
     report = None
     modified: list[int] = []
-    for run_args in runs:
+    for k, run_args in enumerate(runs):
         run_args = list(run_args)
         if stale is not None:
             for i in collect_call:
                 run_args[int(i)].g = _full_like(run_args[int(i)], stale)
         before = snapshot(run_args)
         out = obj(*run_args)
-        if out_g is not None:
-            out.g = out_g
+        run_g = out_g[k] if _isinstance(out_g, list) else out_g  # one per run when the runs' shapes differ
+        if run_g is not None:
+            out.g = run_g
 
         def backward():
             obj.backward()
 
-        _, report = _traced(trace, list(init_args) + run_args + ([out_g] if out_g is not None else []), backward)
+        _, report = _traced(trace, list(init_args) + run_args + ([run_g] if run_g is not None else []), backward)
         modified += [i for i in changed(run_args, before) if i not in modified]
         result = {"out": pack(out), "g_init": grads_of([init_args[int(i)] for i in collect_init]),
                   "g_call": grads_of([run_args[int(i)] for i in collect_call]), "changed": modified}

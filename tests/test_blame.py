@@ -1,0 +1,44 @@
+"""Each mistake charged to the exercise that has it: state kept from an earlier call fails the layer that keeps it."""
+from __future__ import annotations
+
+import pytest
+
+from checker.grading import grade
+from checker.results import FAILED, PASSED
+from tests.helpers import submission
+
+CACHED_MASK_RELU = {
+    "03_backprop": ("class Relu:\n    def __call__(self, inp):\n        self.inp = inp\n"
+                    "        if not hasattr(self, 'mask'):\n            self.mask = (inp > 0).float()\n"
+                    "        self.out = inp * self.mask\n        return self.out\n"
+                    "    def backward(self):\n        self.inp.g = self.mask * self.out.g"),
+    "04_modules": ("class Relu(Module):\n    def forward(self, inp):\n"
+                   "        if not hasattr(self, 'mask'):\n            self.mask = (inp > 0).float()\n"
+                   "        return inp * self.mask\n"
+                   "    def bwd(self, out, inp):\n        inp.g = self.mask * out.g"),
+}
+STORED_SHAPE_MSE = ("class Mse:\n    def __call__(self, inp, targ):\n        self.inp, self.targ = inp, targ\n"
+                    "        if not hasattr(self, 'n'):\n            self.n = targ.shape[0]\n"
+                    "        self.out = (inp.squeeze(-1) - targ).pow(2).sum() / self.n\n        return self.out\n"
+                    "    def backward(self):\n"
+                    "        self.inp.g = 2. * (self.inp.squeeze(-1) - self.targ).unsqueeze(-1) / self.n")
+
+
+@pytest.mark.parametrize("notebook", sorted(CACHED_MASK_RELU))
+def test_a_layer_that_keeps_its_first_mask_fails_itself(tmp_path, notebook):
+    result = grade(submission(tmp_path, notebook, replace={"Relu": CACHED_MASK_RELU[notebook]}), only=["Relu"])
+    relu = result.exercises[0]
+    assert relu.status == FAILED and relu.score == 0, relu.feedback
+    assert "after a first forward and backward on x of shape" in relu.feedback[0], relu.feedback
+
+
+def test_a_loss_that_keeps_its_first_batch_size_fails_itself(tmp_path):
+    result = grade(submission(tmp_path, "03_backprop", replace={"Mse": STORED_SHAPE_MSE}), only=["Mse"])
+    assert result.exercises[0].status == FAILED, result.exercises[0].feedback
+    assert "after a first forward and backward on inp of shape" in result.exercises[0].feedback[0]
+
+
+@pytest.mark.parametrize("notebook", ["03_backprop", "04_modules"])
+def test_the_reference_layers_pass_after_a_call_on_other_shapes(tmp_path, notebook):
+    result = grade(submission(tmp_path, notebook), only=["Relu", "Lin", "Mse"])
+    assert all(e.status == PASSED for e in result.exercises), [(e.name, e.feedback) for e in result.exercises]
