@@ -83,7 +83,7 @@ KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("wrong parameters", (msg.PARAMETERS_WRONG,)),
     ("bias not zero", (msg.BIAS_NOT_ZERO,)),
     ("bare Module's forward", (msg.BASE_FORWARD,)),
-    ("Module subclass broken", (msg.SUBCLASS_BROKEN,)),
+    ("Module subclass broken", (msg.SUBCLASS_BROKEN, msg.SUBCLASS_TWO_INPUTS)),
     ("wrong layers", (msg.MODULES_WRONG,)),
 )
 # Lines that carry another message in their last field: classified by it, else by this label.

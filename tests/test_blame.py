@@ -42,3 +42,25 @@ def test_a_loss_that_keeps_its_first_batch_size_fails_itself(tmp_path):
 def test_the_reference_layers_pass_after_a_call_on_other_shapes(tmp_path, notebook):
     result = grade(submission(tmp_path, notebook), only=["Relu", "Lin", "Mse"])
     assert all(e.status == PASSED for e in result.exercises), [(e.name, e.feedback) for e in result.exercises]
+
+
+FIRST_ARGUMENT_ONLY = ("class Module:\n    def __call__(self, *args):\n        self.inp = args[0]\n"
+                       "        self.out = self.forward(self.inp)\n        return self.out\n"
+                       "    def forward(self, inp):\n        raise NotImplementedError\n"
+                       "    def backward(self):\n        self.bwd(self.out, self.inp)\n"
+                       "    def bwd(self, out, inp):\n        raise NotImplementedError")
+
+
+def test_a_module_that_keeps_only_its_first_argument_fails_module_itself(tmp_path):
+    from checker import messages as msg
+    from tests.helpers import matches
+
+    result = grade(submission(tmp_path, "04_modules", replace={"Module": FIRST_ARGUMENT_ONLY}), only=["Module"])
+    module = result.exercises[0]
+    assert module.status == FAILED and module.score == 0, module.feedback
+    assert matches(msg.SUBCLASS_TWO_INPUTS, module.feedback), module.feedback
+
+
+def test_the_reference_module_passes_with_two_inputs(tmp_path):
+    result = grade(submission(tmp_path, "04_modules"), only=["Module"])
+    assert result.exercises[0].status == PASSED, result.exercises[0].feedback

@@ -38,7 +38,8 @@ class ModuleBase(Check):
     def run(self, ctx: Context):
         gen = generator(ctx.seed + 7)
         x, out_g = randn(gen, 5, 3), randn(gen, 5, 3)
-        answer = ctx.probe("module_subclass", x=x, out_g=out_g)
+        pair = [(randn(gen, n, 2), randn(gen, n, 2), randn(gen, n, 2)) for n in (4, 6)]
+        answer = ctx.probe("module_subclass", x=x, out_g=out_g, pair=[list(p) for p in pair])
         if answer.raised:
             return self.outcome([msg.SUBCLASS_BROKEN.format(detail=answer.raised_text())])
         problems = []
@@ -48,10 +49,29 @@ class ModuleBase(Check):
             problems.append(msg.SUBCLASS_BROKEN.format(detail=f"forward output {problem}"))
         problems += [msg.SUBCLASS_BROKEN.format(detail=p) for p in
                      grad_problems(where, ["x.g"], [3 * x * x * out_g], [answer.result["g"]])]
+        problems += self.pair_problems(answer.result.get("pair", {}), pair[-1])
         if answer.result["base_forward"] != "NotImplementedError":
             got = "returned" if answer.result["base_forward"] == "returned" else f"raised {answer.result['base_forward']}"
             problems.append(msg.BASE_FORWARD.format(got=got))
         return self.outcome(problems)
+
+
+    @staticmethod
+    def pair_problems(result: dict, last: tuple) -> list[str]:
+        """A subclass whose forward and bwd take two inputs (a * b): every argument reaches bwd, on each call."""
+        a, b, g = last
+        where = label(("a", "b"), (a, b)) + PAIR_CALLS
+        if "raised" in result:
+            r = result["raised"]
+            return [msg.SUBCLASS_TWO_INPUTS.format(detail=f"{r.get('type')}: {r.get('message')}", input=where)]
+        problem = difference(where, a * b, result.get("out"))
+        if problem:
+            return [msg.SUBCLASS_TWO_INPUTS.format(detail=f"forward output {problem}", input=where)]
+        return [msg.SUBCLASS_TWO_INPUTS.format(detail=p, input=where)
+                for p in grad_problems(where, ["a.g", "b.g"], [b * g, a * g], result.get("g", []))]
+
+
+PAIR_CALLS = ", the second call (the first had 4 rows)"
 
 
 @dataclasses.dataclass

@@ -142,8 +142,9 @@ def layer(ns, target, init_args, runs, out_g=None, collect_init=(), collect_call
     return result
 
 
-def module_subclass(ns, target, x, out_g):
-    """A new subclass of the student's Module with only forward and bwd."""
+def module_subclass(ns, target, x, out_g, pair=None):
+    """New subclasses of the student's Module with only forward and bwd: one input (x cubed); with ``pair``
+    ([(a, b, out.g), ...], calls of other shapes), two inputs (a * b), called once per item."""
     base = resolve(ns, target)
 
     class Cube(base):
@@ -159,6 +160,24 @@ def module_subclass(ns, target, x, out_g):
     out.g = out_g
     cube.backward()
     result = {"out": pack(out), "g": grads_of([x])[0]}
+    if pair is not None:  # a layer of two inputs (as Mse is), called twice on other shapes: every argument kept
+        class Product(base):
+            def forward(self, a, b):
+                return a * b
+
+            def bwd(self, out, a, b):
+                a.g, b.g = b * out.g, a * out.g
+
+        Product.__qualname__ = "Product"
+        product = Product()
+        try:
+            for a, b, g in pair:
+                out = product(a, b)
+                out.g = g
+                product.backward()
+            result["pair"] = {"out": pack(out), "g": grads_of([a, b])}
+        except Exception as exc:  # noqa: BLE001 - reported, not judged, here
+            result["pair"] = {"raised": describe_exception(exc)}
     try:
         base()(x)
         result["base_forward"] = "returned"
