@@ -1,6 +1,7 @@
 """Grading one submission: load it in the sandbox, run each exercise's checks, decide here."""
 from __future__ import annotations
 
+import ast
 import dataclasses
 import functools
 import re
@@ -65,11 +66,29 @@ def select(notebook: str, only: Iterable[str] | None) -> list[Exercise | Questio
     return [e for e in chosen if e.name in wanted]
 
 
-def _cell_problem(exercise: Exercise, submission: Submission, reports: dict[int, CellReport]) -> ExerciseResult | None:
-    """An exercise whose defining cell failed: not attempted (a stub) or an error."""
+def _raised_after_def(cell, error: dict, name: str) -> bool:
+    """Whether the cell's error came from a line at or after the line that defines ``name`` (so the def ran)."""
+    found = re.match(r"cell \d+, line (\d+)", error.get("where") or "")
+    try:
+        tree = ast.parse(cell.source)
+    except SyntaxError:
+        return False
+    starts = [n.lineno for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+              and n.name == name]
+    return bool(found and starts and int(found[1]) >= min(starts))
+
+
+def _cell_problem(exercise: Exercise, submission: Submission, reports: dict[int, CellReport],
+                  defined: Callable[[str], bool] = lambda name: False) -> ExerciseResult | None:
+    """An exercise whose defining cell failed: not attempted (a stub) or an error. A cell that raised after its
+    definition ran (``defined(name)``: the name is in the student's namespace) is no problem here: the
+    definition is judged, and the raise is a note of the notebook (see GradingSession.notes)."""
     cell = submission.cell_defining(exercise.name)
     report = reports.get(cell.index) if cell else None
     if report is None or report.ok:
+        return None
+    if report.error and not report.error.get("not_implemented") and _raised_after_def(cell, report.error, exercise.name) \
+            and defined(exercise.name):
         return None
     if report.stopped:
         text = msg.DEFINING_CELL_STOPPED.format(name=exercise.name, reason=report.stopped)
@@ -129,6 +148,7 @@ class GradingSession:
         self.sandbox = Sandbox(cells, options.limits)
         self.reports: dict[int, CellReport] | None = None
         self._program: Program | None = None
+        self._names: set[str] | None = None  # the student's namespace, asked once
 
     @property
     def program(self) -> Program:
@@ -202,6 +222,7 @@ class GradingSession:
                 self.reports[cell.index] = self.sandbox.run_cell(cell.index, cell.source)
             self.submission = submission
             self._program = None
+            self._names = None
             self._results.clear()
         return True
 
@@ -228,8 +249,30 @@ class GradingSession:
         self.load()
         if self.progress:
             self.progress(f"checking {entry.name}")
-        return _cell_problem(entry, self.submission, self.reports) or \
-            evaluate(entry, self.sandbox, options, self.program)
+        problem = _cell_problem(entry, self.submission, self.reports, self._defined)
+        if problem is None:
+            self._note_raised_after(entry.name)
+        return problem or evaluate(entry, self.sandbox, options, self.program)
+
+    def _defined(self, name: str) -> bool:
+        """Whether the student's namespace holds ``name`` (what her kernel held is what she tested)."""
+        if self._names is None:
+            try:
+                self._names = set(self.sandbox.names())
+            except (ProbeTimeout, ChildDied, ProtocolBroken):
+                self._names = set()
+        return name in self._names
+
+    def _note_raised_after(self, name: str) -> None:
+        cell = self.submission.cell_defining(name)
+        report = (self.reports or {}).get(cell.index) if cell else None
+        if report is None or report.ok or report.error is None or report.error.get("not_implemented"):
+            return
+        error = report.error
+        note = msg.DEFINED_THEN_RAISED.format(name=name, where=error.get("where") or f"cell {cell.index}",
+                                              error=f"{error['type']}: {error['message']}")
+        if note not in self.notes:
+            self.notes.append(note)
 
     def notebook_result(self, chosen: Iterable[Exercise | Question]) -> NotebookResult:
         results = self.final([self.result(e) for e in chosen])

@@ -20,6 +20,8 @@ STILL_WAITING = "check: still {activity} after {seconds:.0f} s (the checker stop
 TEST_CELL_FAILED = "{name}: {status} ({points} points)"  # then the first feedback line, wrapped
 CHECKER_DID_NOT_RUN = "{name}: the checker could not run"
 DEFINING_CELL_FAILED = "the cell that defines {name} failed ({where}): {error}"
+DEFINED_THEN_RAISED = ("the cell that defines {name} raised after the definition ran ({where}): {error}; {name} "
+                       "was checked as defined")
 DEFINING_CELL_STOPPED = "the cell that defines {name} could not run: {reason}"
 MANUAL_QUESTION = "written answer: to be graded by hand"
 EXERCISE_STOPPED = "{reason}"

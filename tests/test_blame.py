@@ -64,3 +64,22 @@ def test_a_module_that_keeps_only_its_first_argument_fails_module_itself(tmp_pat
 def test_the_reference_module_passes_with_two_inputs(tmp_path):
     result = grade(submission(tmp_path, "04_modules"), only=["Module"])
     assert result.exercises[0].status == PASSED, result.exercises[0].feedback
+
+
+def test_a_definition_that_ran_counts_when_its_cell_raises_later(tmp_path):
+    """A correct outer, then a demonstration line of the same cell that raises: outer is judged (and passes), and
+    a note says the cell raised after it and where."""
+    from checker import messages as msg
+    from tests.helpers import matches
+
+    source = "def outer(u, v):\n    return u[:, None] * v[None, :]\n\nouter(torch.ones(2), torch.ones(3)) @ torch.ones(2)"
+    result = grade(submission(tmp_path, "01_matmul", replace={"outer": source}), only=["outer"])
+    assert result.exercises[0].status == PASSED, result.exercises[0].feedback
+    assert matches(msg.DEFINED_THEN_RAISED, result.notes), result.notes
+    assert any("line 4" in note for note in result.notes), result.notes
+
+
+def test_a_cell_that_raises_before_its_def_is_still_an_error(tmp_path):
+    source = "1 / 0\ndef outer(u, v):\n    return u[:, None] * v[None, :]"
+    result = grade(submission(tmp_path, "01_matmul", replace={"outer": source}), only=["outer"])
+    assert result.exercises[0].status == "error", result.exercises[0].feedback
