@@ -1,17 +1,25 @@
 """Small helpers for the demonstrations in the lesson notebooks (they play no part in grading).
 
 ``when_ready`` lets a demo that calls an exercise run in a notebook where that exercise is
-still nbgrader's stub: the stub raises ``NotImplementedError``, the demo prints a short note
-instead of a traceback, and the rest of the notebook keeps running. ``timed`` and
+still nbgrader's stub, or is still wrong: the stub's ``NotImplementedError`` becomes a short note,
+any other error becomes a few lines (the error and the student's own line that raised it, no
+frames of the kit) instead of a traceback, and the rest of the notebook keeps running: Run All
+always reaches the end. ``timed`` and
 ``speed_table`` time a function and lay out a speed ladder.
 """
 from __future__ import annotations
 
+import os
 import statistics
+import sys
+import sysconfig
 import time
+import traceback
 from typing import Any, Callable, Mapping
 
 READY_NOTE = "(this demo runs once you have written {names})"
+DEMO_STOPPED = "(this demo stopped: {error}{where}; fix {names} and run this cell again)"
+DEMO_WHERE = "\n  at {function}, line {line}: {code}"
 ANY_EXERCISE = "the exercises above"
 SHORT_CALL_SECONDS = 0.005  # calls faster than this are repeated in a loop and averaged
 MAX_NUMBER = 10_000
@@ -30,8 +38,9 @@ def when_ready(demo: Callable[[], Any], *names: str) -> Any:
     """Run ``demo()`` and return what it returns.
 
     If it raises ``NotImplementedError`` (an exercise it uses is still a stub), print
-    "(this demo runs once you have written <names>)" and return None. Any other error is a
-    real error and is raised as usual.
+    "(this demo runs once you have written <names>)" and return None. Any other error (an exercise
+    that is still wrong) prints the error and the student's line that raised it, and returns None:
+    the notebook goes on. An interrupt (the stop button) still stops the cell.
     """
     try:
         return demo()
@@ -40,6 +49,25 @@ def when_ready(demo: Callable[[], Any], *names: str) -> Any:
         detail = str(exc).strip()
         print(f"{note[:-1]}; it stopped at: {detail})" if detail else note)
         return None
+    except Exception as exc:  # noqa: BLE001 - a wrong exercise must not stop Run All: shown, not raised
+        print(DEMO_STOPPED.format(error=f"{type(exc).__name__}: {str(exc).strip()[:300]}",
+                                  where=_students_line(exc), names=_join(names)))
+        return None
+
+
+_LIBRARY_DIRS = tuple({os.path.dirname(os.path.abspath(__file__)), sysconfig.get_paths()["stdlib"],
+                       sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], sys.prefix,
+                       sys.base_prefix})
+
+
+def _students_line(exc: BaseException) -> str:
+    """The deepest frame of the traceback in the student's own code (not the kit, torch or Python itself)."""
+    mine = [f for f in traceback.extract_tb(exc.__traceback__)
+            if not os.path.abspath(f.filename).startswith(_LIBRARY_DIRS) and f.name != "when_ready"]
+    if not mine:
+        return ""
+    frame = mine[-1]
+    return DEMO_WHERE.format(function=frame.name, line=frame.lineno, code=(frame.line or "").strip()[:120])
 
 
 def timed(f: Callable[..., Any], *args: Any, repeat: int = 5, number: int | None = None, **kwargs: Any) -> float:

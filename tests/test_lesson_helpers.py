@@ -38,12 +38,27 @@ def test_when_ready_shows_a_message_that_is_not_a_bare_stub(capsys):
     assert "written Module" in out and "subclasses define forward" in out
 
 
-def test_when_ready_lets_real_errors_through():
-    def broken():
-        raise RuntimeError("shape mismatch")
+def test_when_ready_shows_a_real_error_in_a_few_lines_and_goes_on(capsys):
+    """A wrong exercise under a demo: the error and the student's own line, no frame of the kit, no raise."""
+    import linecache
 
-    with pytest.raises(RuntimeError, match="shape mismatch"):
-        when_ready(broken, "matmul_loops")
+    source, name = "def matmul_loops(a, b):\n    return a + b\n", "/tmp/ipykernel_1/123.py"
+    linecache.cache[name] = (len(source), None, source.splitlines(True), name)  # as IPython registers a cell
+    namespace = {}
+    exec(compile(source, name, "exec"), namespace)
+
+    assert when_ready(lambda: namespace["matmul_loops"]((1, 2), 3), "matmul_loops") is None
+    out = capsys.readouterr().out
+    assert out.startswith("(this demo stopped: TypeError: can only concatenate tuple") and "fix matmul_loops" in out
+    assert "at matmul_loops, line 2: return a + b" in out and "lesson.py" not in out and "Traceback" not in out
+
+
+def test_when_ready_lets_an_interrupt_stop_the_cell():
+    def interrupted():
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        when_ready(interrupted, "matmul_loops")
 
 
 def test_timed_runs_a_slow_function_once_with_repeat_one():
