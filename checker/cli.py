@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from checker import render
 from checker.errors import CheckerError
@@ -36,14 +37,14 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, started: float | None = None) -> int:
     try:
-        return _main(argv)
+        return _main(argv, time.monotonic() if started is None else started)
     finally:
         spawn.discard_warm()  # a child prestarted for a run that did not need it
 
 
-def _main(argv: list[str] | None) -> int:
+def _main(argv: list[str] | None, started: float) -> int:
     args = parser().parse_args(argv)
     show_progress = not args.quiet and not args.json and sys.stderr.isatty()
 
@@ -59,6 +60,7 @@ def _main(argv: list[str] | None) -> int:
         return EXIT_UNREADABLE
     if show_progress:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
+    result.seconds = time.monotonic() - started
     if args.json:
         print(json.dumps(result.to_json()))
     else:

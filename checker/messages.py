@@ -29,6 +29,8 @@ OUT_OF_MEMORY = "your code ran out of memory (the limit is {limit}) while {what}
 OVERALL_LIMIT = "not checked: the overall time limit of {seconds:.0f} s for this notebook was reached"
 PARTIAL_CREDIT = "half points: the answers are right but {check} failed"
 
+SANDBOX_PARTIAL = ("note: on this machine your code runs with only part of the checker's sandbox (it still checks "
+                   "your work the same way; --verbose says which parts)")
 CONTROL_SHOWN = "\\x{code:02x}"  # a control character of student output, shown instead of obeyed by a terminal
 
 # -- values --------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import html
 from checker import messages as msg
 from checker.results import FAILED, PASSED, ExerciseResult, NotebookResult
 
+CONFINED_PREFIX = "confined"  # checker.sandbox.jail.CONFINED's first word: every layer active
 SYMBOLS = {"passed": "ok", "failed": "FAIL", "error": "ERROR", "not_attempted": "--", "manual": "hand"}
 COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#9a6700", "not_attempted": "#57606a",
            "manual": "#0969da"}
@@ -49,8 +50,10 @@ def text(result: NotebookResult, verbose: bool = False) -> str:
     counts = {s: sum(e.status == s for e in result.exercises) for s in SYMBOLS}
     summary = ", ".join(f"{n} {msg.STATUS_TEXT[s]}" for s, n in counts.items() if n)
     lines += ["", f"  {summary} ({result.seconds:.1f} s)"]
-    if result.confinement:
+    if result.confinement and verbose:
         lines.append(f"  sandbox: {result.confinement}")
+    elif result.confinement and not result.confinement.startswith(CONFINED_PREFIX):
+        lines.append(f"  {msg.SANDBOX_PARTIAL}")
     return "\n".join(lines)
 
 
@@ -99,7 +102,6 @@ def notebook_html(result: NotebookResult) -> str:
 
 
 def _confinement_html(confinement: str) -> str:
-    if not confinement:
-        return ""
-    colour = "#57606a" if confinement.startswith("confined") else "#9a6700"
-    return f'<div style="color:{colour};font-size:smaller">sandbox: {html.escape(confinement)}</div>'
+    if not confinement or confinement.startswith(CONFINED_PREFIX):
+        return ""  # the layers are for instructors (doctor, grades.csv, the autograde summary, --verbose)
+    return f'<div style="color:#9a6700;font-size:smaller">{html.escape(msg.SANDBOX_PARTIAL)}</div>'

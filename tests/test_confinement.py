@@ -21,6 +21,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from checker import messages as msg
 from checker.grading import Options, grade
 from checker.sandbox import jail
 from checker.sandbox.runner import Limits, Sandbox
@@ -297,16 +298,21 @@ def test_without_layers_grading_still_works_and_says_so(tmp_path, simulated):
     result = grade(path, only=["outer"], options=Options(limits=Limits(cell_seconds=10.0)))
     assert result.exercises[0].status == "passed"
     assert result.confinement == layers.describe()
+    from checker import messages as msg
     from checker import render
-    assert f"sandbox: {layers.describe()}" in render.text(result)
+    assert f"sandbox: {layers.describe()}" in render.text(result, verbose=True)  # the layers, for who asks
+    assert msg.SANDBOX_PARTIAL in render.text(result) and "sandbox:" not in render.text(result)  # a student's
 
 
 def test_the_cli_states_the_layers(tmp_path):
     """In the text output (the JSON shape is a fixed contract other tools read: it stays as it is)."""
     path = write_ipynb(tmp_path / "01_matmul.ipynb", cells_for("01_matmul"))
     run = [sys.executable, "-m", "checker", str(path), "--only", "outer"]
-    text = subprocess.run(run, capture_output=True, text=True, cwd=tmp_path).stdout
+    text = subprocess.run([*run, "--verbose"], capture_output=True, text=True, cwd=tmp_path).stdout
     assert f"sandbox: {LAYERS.describe()}" in text
+    plain = subprocess.run(run, capture_output=True, text=True, cwd=tmp_path).stdout
+    assert "landlock" not in plain  # a student sees one plain sentence at most (none when every layer is on)
+    assert (msg.SANDBOX_PARTIAL in plain) is (not LAYERS.full)
 
 
 def test_required_confinement_refuses_where_a_layer_is_missing(simulated, monkeypatch):

@@ -30,7 +30,7 @@ def test_one_test_per_check_with_verdicts(pytester, matmul_file):
     result = pytester.runpytest_subprocess("--submission", str(matmul_file), "-p", "no:cacheprovider")
     n = checks_in("01_matmul")
     outer_checks = len(next(e for e in entries("01_matmul") if e.name == "outer").checks)
-    result.assert_outcomes(passed=n - outer_checks - 1, failed=1, skipped=outer_checks)
+    result.assert_outcomes(passed=n - outer_checks - 1, failed=1 + outer_checks)
     text = result.stdout.str()
     assert template_regex(msg.FORBIDDEN_OP).search(text)
     assert "Traceback" not in text
@@ -49,9 +49,13 @@ def test_keyword_selection(pytester, matmul_file):
     result.stdout.fnmatch_lines(["*matmul_elementwise::speed PASSED*", "*matmul_broadcast::speed PASSED*"])
 
 
-def test_not_attempted_is_skipped_with_the_reason(pytester, matmul_file):
-    result = pytester.runpytest_subprocess("--submission", str(matmul_file), "-m", "outer", "-rs")
-    result.stdout.fnmatch_lines(["*not attempted yet: outer still raises NotImplementedError*"])
+def test_not_attempted_fails_with_the_reason(pytester, matmul_file):
+    """Asked for an exercise still a stub, pytest says "not attempted" and fails (it used to skip: exit 0)."""
+    result = pytester.runpytest_subprocess("--submission", str(matmul_file), "-m", "outer")
+    outer_checks = len(next(e for e in entries("01_matmul") if e.name == "outer").checks)
+    result.assert_outcomes(failed=outer_checks)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*outer [[]*not attempted yet: outer still raises NotImplementedError*"])
 
 
 def test_unreadable_submission_is_a_usage_error(pytester):
