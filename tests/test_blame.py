@@ -83,3 +83,26 @@ def test_a_cell_that_raises_before_its_def_is_still_an_error(tmp_path):
     source = "1 / 0\ndef outer(u, v):\n    return u[:, None] * v[None, :]"
     result = grade(submission(tmp_path, "01_matmul", replace={"outer": source}), only=["outer"])
     assert result.exercises[0].status == "error", result.exercises[0].feedback
+
+
+# The (n,1)-(n,) broadcast, written into each exercise where the mse or its gradient is written
+BROADCAST = {
+    ("02_forward", "mse"): "def mse(output, targ):\n    return (output - targ).pow(2).mean()",
+    ("03_backprop", "mse_grad"): "def mse_grad(inp, targ):\n    inp.g = 2. * (inp - targ) / inp.shape[0]",
+    ("03_backprop", "Mse"): ("class Mse:\n    def __call__(self, inp, targ):\n        self.inp, self.targ = inp, targ\n"
+                             "        self.out = (inp.squeeze(-1) - targ).pow(2).mean()\n        return self.out\n"
+                             "    def backward(self):\n        self.inp.g = 2. * (self.inp - self.targ) / self.targ.shape[0]"),
+    ("04_modules", "Mse"): ("class Mse(Module):\n    def forward(self, inp, targ):\n"
+                            "        return (inp.squeeze(-1) - targ).pow(2).mean()\n"
+                            "    def bwd(self, out, inp, targ):\n        inp.g = 2. * (inp - targ) / targ.shape[0]"),
+}
+
+
+@pytest.mark.parametrize("notebook, exercise", sorted(BROADCAST), ids=[f"{n}-{e}" for n, e in sorted(BROADCAST)])
+def test_one_hint_per_mistake_wherever_it_happens(tmp_path, notebook, exercise):
+    from checker import messages as msg
+    from tests.helpers import matches
+
+    result = grade(submission(tmp_path, notebook, replace={exercise: BROADCAST[(notebook, exercise)]}), only=[exercise])
+    assert result.exercises[0].status == FAILED, result.exercises[0].feedback
+    assert matches(msg.HINT_MSE_BROADCAST, result.exercises[0].feedback), result.exercises[0].feedback

@@ -48,6 +48,17 @@ def mean_hint(name, want, got):
     return None
 
 
+def broadcast_grad_hint(name, want, got):
+    """inp.g of shape (n, n) where (n, 1) was due: inp - targ broadcast, the mse's classic mistake."""
+    if got is not None and want.dim() == 2 and want.shape[1] == 1 and want.shape[0] > 1 \
+            and tuple(got.shape) == (want.shape[0], want.shape[0]):
+        return msg.HINT_MSE_BROADCAST
+    return None
+
+
+MSE_HINTS = (mean_hint, broadcast_grad_hint)  # every exercise where the mse's gradient is written
+
+
 def relu_hint(name, want, got):
     return msg.HINT_RELU_GRAD_MASK if got is not None and got.shape == want.shape else None
 
@@ -221,7 +232,7 @@ ENTRIES = [
     Exercise("mse_grad", NOTEBOOK, 3.0, "inp.g, the gradient of mse w.r.t. its (n,1) input",
              checks=(FunctionGradients(mse_cases, lambda case: {}, (0,), ["inp.g"],
                                        lambda case: (None, autograd_grads(mse_value, list(case.args), wrt=[0])[1]),
-                                       hints=(mean_hint,)),)),
+                                       hints=MSE_HINTS),)),
     Exercise("relu_grad", NOTEBOOK, 2.0, "inp.g from out.g through a ReLU",
              checks=(FunctionGradients(relu_cases, relu_out_g, (0,), ["inp.g"],
                                        lambda case: (None, autograd_grads(relu_value, [case.args[0]],
@@ -253,7 +264,7 @@ ENTRIES = [
     Exercise("Lin", NOTEBOOK, 2.0, "linear layer class: backward sets inp.g, w.g, b.g",
              checks=(LayerGradients(lin_layer_cases, hints=LAYER_HINTS),)),
     Exercise("Mse", NOTEBOOK, 2.0, "loss class: backward sets inp.g",
-             checks=(LayerGradients(mse_layer_cases, hints=(mean_hint,)),)),
+             checks=(LayerGradients(mse_layer_cases, hints=MSE_HINTS),)),
     Exercise("Model", NOTEBOOK, 2.0, "Lin, Relu, Lin and Mse stacked; fresh gradients on every backward",
              checks=(LayerGradients(model_cases, hints=LAYER_HINTS),)),
     Question("q_reverse_order", NOTEBOOK, 2.0,

@@ -18,7 +18,7 @@ ENTRIES = [
              checks=(Subclass(), LayerGradients(backprop.lin_layer_cases, hints=backprop.LAYER_HINTS),
                      BackwardOps(backprop.big_lin_layer_case))),
     Exercise("Mse", NOTEBOOK, 2.0, "Module subclass: forward and bwd of the loss",
-             checks=(Subclass(), LayerGradients(backprop.mse_layer_cases, hints=(backprop.mean_hint,)))),
+             checks=(Subclass(), LayerGradients(backprop.mse_layer_cases, hints=backprop.MSE_HINTS))),
     Exercise("Model", NOTEBOOK, 2.0, "the model built from the Module subclasses",
              checks=(LayerGradients(backprop.model_cases, hints=backprop.LAYER_HINTS),)),
     Exercise("MyRelu", NOTEBOOK, 3.0, "torch.autograd.Function with static forward and backward",
