@@ -25,6 +25,7 @@ from instructor import KIT_ROOT
 ROOT = Path(KIT_ROOT)
 DEFAULT_OUT = ROOT / "dist" / "student-kit"
 NOTEBOOKS_ZIP = "foundations-notebooks.zip"
+STUDENTS_GUIDE = "docs/STUDENTS.md"  # in the zip beside the notebooks: install, open, check, submit, statuses
 SHIPPED_PACKAGE = "checker"
 # Never in a student's wheel, at any depth: the course's secrets and the instructor's tools.
 FORBIDDEN_DIRS = ("solutions", "instructor", "source", "tests", "submitted", "autograde", "feedback")
@@ -184,7 +185,8 @@ def zip_notebooks(out: Path, root: Path = ROOT) -> tuple[Path, list[str]]:
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
         for path in notebooks:
             zf.write(path, f"foundations/{path.name}")
-    return target, [p.name for p in notebooks]
+        zf.write(root / STUDENTS_GUIDE, f"foundations/{Path(STUDENTS_GUIDE).name}")
+    return target, [p.name for p in notebooks] + [Path(STUDENTS_GUIDE).name]
 
 
 def build(out: Path = DEFAULT_OUT, root: Path = ROOT) -> Kit:

@@ -147,8 +147,11 @@ def test_the_wheel_is_the_checker_with_its_dependencies_declared(kit):
     assert {"torch", "numpy", "nbformat", "nbclient", "ipython", "ipykernel", "pytest"} <= set(declared)
     assert {"matplotlib", "scikit-learn"} <= set(declared)  # the notebooks plot, and the digits are the data
     with zipfile.ZipFile(kit.notebooks) as zf:
-        assert sorted(zf.namelist()) == [f"foundations/{p.name}" for p in sorted((ROOT / "release" / "foundations")
-                                                                                  .glob("*.ipynb"))]
+        assert sorted(zf.namelist()) == sorted([f"foundations/{p.name}" for p in (ROOT / "release" / "foundations")
+                                                .glob("*.ipynb")] + ["foundations/STUDENTS.md"])
+        guide = zf.read("foundations/STUDENTS.md").decode()
+    version = PYPROJECT["project"]["version"]
+    assert f"pip install foundations_checker-{version}-py3-none-any.whl" in guide and "not attempted" in guide
 
 
 @pytest.mark.slow
