@@ -21,6 +21,7 @@ from checker.source_evidence import Program, tampering
 from checker.submission import Submission, read_submission
 
 
+_CELL_NUMBER = re.compile(r"\bcell (\d+)\b")  # how the checker's messages name a cell, before located()
 OVERALL_SECONDS = 240.0
 EXERCISE_SECONDS_CAP = 60.0
 CALIBRATION_REFERENCE_SECONDS = 0.004  # the calibration loop on the machine the limits were set on
@@ -173,14 +174,26 @@ class GradingSession:
             return where[:80]
         return f"{where}: `{lines[int(found[2]) - 1].strip()[:80]}`"
 
+    def located(self, text: str) -> str:
+        """``text`` with each "cell N" (the checker's numbering) as the student finds it: In [50] and its first
+        line in a notebook, the cell's first line where no prompt was saved."""
+        cells = {c.index: c for c in self.submission.cells}
+
+        def label(match: re.Match) -> str:
+            cell = cells.get(int(match[1]))
+            return cell.label() if cell is not None else match[0]
+
+        return _CELL_NUMBER.sub(label, text)
+
     def final(self, results: list[ExerciseResult]) -> list[ExerciseResult]:
         """The verdicts that stand: none of a notebook whose code was caught reaching into the checker's
         process while it ran (what its source shows is judged before any check runs)."""
+        results = [dataclasses.replace(r, feedback=[self.located(line) for line in r.feedback]) for r in results]
         if not self.sandbox.tampering:
             return results
         where = self.tampering()[-len(self.sandbox.tampering)].split(", ", 1)[-1]
         return [r if r.status == MANUAL else ExerciseResult(r.name, FAILED, 0.0, r.max_score,
-                                                            [msg.TAMPERED.format(where=where)])
+                                                            [self.located(msg.TAMPERED.format(where=where))])
                 for r in results]
 
     def __enter__(self):
@@ -276,9 +289,10 @@ class GradingSession:
 
     def notebook_result(self, chosen: Iterable[Exercise | Question]) -> NotebookResult:
         results = self.final([self.result(e) for e in chosen])
-        return NotebookResult(self.submission.notebook, results, self.submission.notes + self.notes,
-                              time.monotonic() - self.started,
-                              self.sandbox.layers.describe(), self.tampering())
+        return NotebookResult(self.submission.notebook, results,
+                              [self.located(note) for note in self.submission.notes + self.notes],
+                              time.monotonic() - self.started, self.sandbox.layers.describe(),
+                              [self.located(line) for line in self.tampering()])
 
 
 def grade(path: str | Path, notebook: str | None = None, only: Iterable[str] | None = None,

@@ -73,7 +73,8 @@ def _submission(notebook: str, path: str | None) -> tuple[Submission, bool]:
              for c in cells if c.trimmed]
     # each cell is numbered as the kernel numbered its run: "cell 7" is the cell whose prompt says [7]
     return Submission(Path.cwd() / f"{notebook}.ipynb", notebook,
-                      [Cell(c.count, _transform(c.source), c.source) for c in cells if c.source.strip()], notes), True
+                      [Cell(c.count, _transform(c.source), c.source, c.count) for c in cells if c.source.strip()],
+                      notes), True
 
 
 def _first_line(source: str) -> str:

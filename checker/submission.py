@@ -19,6 +19,13 @@ class Cell:
     index: int
     source: str  # what runs: magics turned into calls on the stand-in get_ipython()
     original: str
+    prompt: int | None = None  # the execution count the student's screen shows (In [50]), when known
+
+    def label(self) -> str:
+        """The cell as the student can find it: its prompt when known, and its first line."""
+        first = next((line.strip() for line in self.original.splitlines() if line.strip()), "")[:50]
+        shown = f" `{first}`" if first else ""
+        return f"In [{self.prompt}]{shown}" if self.prompt is not None else f"the cell{shown}"
 
     def defines(self) -> set[str]:
         try:
@@ -70,7 +77,7 @@ def _is_skipped(cell: dict) -> bool:
     return SKIP_TAG in (meta.get("tags") or [])
 
 
-def _notebook_cells(path: Path) -> list[str]:
+def _notebook_cells(path: Path) -> list[tuple[str, int | None]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -82,7 +89,9 @@ def _notebook_cells(path: Path) -> list[str]:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code" or _is_skipped(cell):
             continue
         source = cell.get("source", "")
-        sources.append("".join(source) if isinstance(source, list) else str(source))
+        count = cell.get("execution_count")
+        sources.append(("".join(source) if isinstance(source, list) else str(source),
+                        count if isinstance(count, int) and not isinstance(count, bool) else None))
     return sources
 
 
@@ -119,9 +128,9 @@ def read_submission(path: str | Path, notebook: str | None = None) -> Submission
     if path.suffix == ".ipynb":
         sources = _notebook_cells(path)
     elif path.suffix == ".py":
-        sources = _python_cells(path)
+        sources = [(source, None) for source in _python_cells(path)]
     else:
         raise SubmissionUnreadable(path=str(path), reason="expected a .ipynb or .py file")
     name = notebook_of(path, notebook)
-    cells = [Cell(i, _transform(src), src) for i, src in enumerate(sources)]
+    cells = [Cell(i, _transform(src), src, count) for i, (src, count) in enumerate(sources)]
     return Submission(path, name, cells)

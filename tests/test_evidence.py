@@ -105,8 +105,9 @@ def test_tampering_is_a_verdict_that_names_the_place(tmp_path, id, cell):
         [(e.name, e.status) for e in result.exercises]
     graded = [e for e in result.exercises if e.status == FAILED]
     assert all(matches(msg.TAMPERED, e.feedback) for e in graded)
-    last = len(cells_for("01_matmul"))  # the extra cell's index
-    assert result.tampering and all(f"cell {last}," in line for line in result.tampering), result.tampering
+    first = cell.splitlines()[0].strip()[:50]  # a .py file has no prompts: the cell is named by its first line
+    assert result.tampering and all(f"the cell `{first}`, line " in line for line in result.tampering), \
+        result.tampering
 
 
 def test_an_honest_notebook_has_no_findings_and_full_marks(tmp_path):
@@ -219,3 +220,21 @@ def test_cpu_time_is_read_for_the_whole_jail_from_outside():
         assert "result" in answer, answer
         assert seconds >= 0.25, seconds
         assert cgroups.cgroup_cpu_seconds(box._child.jail.cpu_cgroup) >= seconds
+
+
+def test_a_place_is_named_as_the_student_s_screen_shows_it(tmp_path):
+    """In a notebook, a cell is named by the prompt it was last run with (In [50]) and its first line."""
+    import nbformat
+
+    from tests.helpers import write_ipynb
+
+    path = write_ipynb(tmp_path / "01_matmul.ipynb", cells_for("01_matmul", extra_cells=["import gc\ngc.get_objects()"]))
+    nb = nbformat.read(str(path), as_version=4)
+    for n, cell in enumerate(nb.cells):
+        cell.execution_count = 40 + n
+    nbformat.write(nb, str(path))
+    result = grade(path, only=["outer"])
+    prompt = 40 + len(nb.cells) - 1
+    assert result.tampering == [f"tampering: gc.get_objects, In [{prompt}] `import gc`, line 2: `gc.get_objects()`"], \
+        result.tampering
+    assert f"In [{prompt}] `import gc`, line 2" in result.exercises[0].feedback[0]
