@@ -12,8 +12,10 @@ wrong reduction axis or a dropped ``keepdim``, dropped transposes, swapped ``n_i
 ``.g`` accumulated instead of set, a dropped call (``clamp``, ``squeeze``, ``clone``, ``sqrt``...),
 a deleted statement, an in-place operation on an input, swapped operands or indices, a negated
 result, ``randn`` replaced by ``rand`` or ``empty``, the body replaced by each member of the
-exercise's forbidden families (or by the next slower algorithm), and a result cached (by input
-shapes) from the first call.
+exercise's forbidden families (or by the next slower algorithm), including the spellings below or beside
+torch's Python API (numpy, ``torch.ops``, ``DisableTorchFunction``, ``operator.matmul``, ``getattr`` with a
+built name) and loops over Python floats, a result cached (by input shapes) from the first call, and a
+frame asked for at run time (``tamper``: only the child's tripwire can see it).
 """
 from __future__ import annotations
 

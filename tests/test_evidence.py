@@ -238,3 +238,24 @@ def test_a_place_is_named_as_the_student_s_screen_shows_it(tmp_path):
     assert result.tampering == [f"tampering: gc.get_objects, In [{prompt}] `import gc`, line 2: `gc.get_objects()`"], \
         result.tampering
     assert f"In [{prompt}] `import gc`, line 2" in result.exercises[0].feedback[0]
+
+
+def test_under_cgroup_v2_one_cgroup_serves_the_whole_jail(monkeypatch):
+    """A process is in one v2 cgroup for every controller: the jail must not join a second one (which would take
+    it out of its process cap)."""
+    from checker.sandbox import cgroups
+
+    made = []
+
+    def fake_make(controller, settings=None):
+        made.append((controller, settings))
+        return f"/sys/fs/cgroup/user.slice/{cgroups.PREFIX}{len(made)}"
+
+    monkeypatch.setattr(cgroups, "make", fake_make)
+    monkeypatch.setattr(cgroups, "_write", lambda path, name, value: name == "memory.max")
+    pids, cpu, memory = cgroups.for_jail(256, 2**30)
+    assert pids == cpu == memory and len(made) == 1 and made[0][1] == {"pids.max": "256"}
+    v1 = iter(["/sys/fs/cgroup/pids/a", "/sys/fs/cgroup/cpuacct/b", "/sys/fs/cgroup/memory/c"])
+    monkeypatch.setattr(cgroups, "make", lambda controller, settings=None: next(v1))
+    monkeypatch.setattr(cgroups, "make_memory", lambda limit: "/sys/fs/cgroup/memory/c")
+    assert cgroups.for_jail(256, 2**30) == ("/sys/fs/cgroup/pids/a", "/sys/fs/cgroup/cpuacct/b", "/sys/fs/cgroup/memory/c")

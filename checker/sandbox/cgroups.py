@@ -75,6 +75,32 @@ def make_pids(max_tasks: int) -> str | None:
     return make(PIDS, {"pids.max": str(max_tasks)})
 
 
+def is_unified(path: str | None) -> bool:
+    """Whether a cgroup is in the unified (v2) hierarchy, where a process is in one cgroup for every controller."""
+    return bool(path) and not any(path.startswith(f"/sys/fs/cgroup/{c}/") for c in (PIDS, CPU, MEMORY))
+
+
+def for_jail(max_tasks: int | None, memory_bytes: int) -> tuple[str | None, str | None, str | None]:
+    """A jail's (process cap, CPU accounting, memory cap) cgroups, each None where it cannot be had. Under v1, one
+    cgroup per controller; under v2 (a process belongs to one cgroup) a single one serves all three, since
+    joining a second would take the jail out of the first."""
+    pids = make_pids(max_tasks) if max_tasks else None
+    cpu = make(CPU) if not is_unified(pids) else pids
+    if is_unified(cpu):  # with no process cap (none asked, or none settable) the one cgroup counts and caps memory
+        memory = cpu if _write(cpu, "memory.max", str(memory_bytes)) else None
+        return pids, cpu, memory
+    return pids, cpu, make_memory(memory_bytes)
+
+
+def _write(path: str, name: str, value: str) -> bool:
+    try:
+        with open(os.path.join(path, name), "w") as f:
+            f.write(value)
+        return True
+    except OSError:
+        return False
+
+
 def make_memory(limit_bytes: int) -> str | None:
     """A memory cgroup capping a whole jail at ``limit_bytes`` (v1 ``memory.limit_in_bytes``, v2 ``memory.max``)."""
     roots = _roots(MEMORY)

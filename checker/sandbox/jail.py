@@ -228,11 +228,10 @@ class Jail:
         for sub in ("home", "tmp", "mpl", "ipython"):
             os.mkdir(os.path.join(self.scratch, sub))
         _seed_matplotlib_cache(os.path.join(self.scratch, "mpl"))
-        self.cgroup = cgroups.make_pids(limits.tasks) if self.layers.process_cap == "pids cgroup" else None
-        # what the kernel counts for the whole jail, read by the grader (checker.sandbox.cgroups); and one
-        # memory cap for all its processes together, where the machine has a memory cgroup
-        self.cpu_cgroup = cgroups.make(cgroups.CPU)
-        self.memory_cgroup = cgroups.make_memory(limits.memory_bytes)
+        # a process cap; what the kernel counts for the whole jail, read by the grader; one memory cap for all
+        # its processes together (checker.sandbox.cgroups: a cgroup per controller, or one under cgroup v2)
+        self.cgroup, self.cpu_cgroup, self.memory_cgroup = cgroups.for_jail(
+            limits.tasks if self.layers.process_cap == "pids cgroup" else None, limits.memory_bytes)
         self.limits = limits
         scratch_env = {"HOME": f"{self.scratch}/home", "TMPDIR": f"{self.scratch}/tmp", "TMP": f"{self.scratch}/tmp",
                        "TEMP": f"{self.scratch}/tmp", "MPLCONFIGDIR": f"{self.scratch}/mpl",
@@ -248,7 +247,7 @@ class Jail:
             "read": [*read_paths(), _lib_dir()],
             "write": [self.scratch, *SYSTEM_WRITE], "cwd": self.scratch, "env": self.env,
             "landlock": self.layers.landlock, "namespaces": self.layers.namespaces,
-            "cgroups": [p for p in (self.cgroup, self.cpu_cgroup, self.memory_cgroup) if p],
+            "cgroups": list(dict.fromkeys(p for p in (self.cgroup, self.cpu_cgroup, self.memory_cgroup) if p)),
             "restrict_tcp": restrict_tcp, "memory": self.limits.memory_bytes,
             "fsize": self.limits.output_file_bytes, "nproc": self.limits.tasks,
             "uid": os.getuid(), "gid": os.getgid(),
