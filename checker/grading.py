@@ -111,6 +111,27 @@ def evaluate(exercise: Exercise, sandbox: Sandbox, options: Options, program: Pr
     return _run_checks(exercise, ctx, options, started)
 
 
+_RAISED = re.compile(re.escape(msg.RAISED_ON_VALID_INPUT.split("{input}")[0]) + r".*?: raised (\w+): .*?(\(.*line \d+.*\))?$")
+
+
+def _said_once(lines: list[str]) -> list[str]:
+    """The exercise's feedback with an error raised from the same line (of the same type) said once: every check
+    that calls the function meets it again, on inputs of its own."""
+    seen: dict[tuple, int] = {}
+    kept = []
+    for line in lines:
+        found = _RAISED.match(line)
+        if found and found[2]:
+            key = (found[1], found[2])
+            if key in seen:
+                seen[key] += 1
+                continue
+            seen[key] = 0
+        kept.append(line)
+    again = sum(seen.values())
+    return kept + ([msg.SAME_ERROR_AGAIN.format(count=again)] if again else [])
+
+
 def _run_checks(exercise: Exercise, ctx: Context, options: Options, started: float) -> ExerciseResult:
     outcomes = []
     try:
@@ -124,7 +145,7 @@ def _run_checks(exercise: Exercise, ctx: Context, options: Options, started: flo
         return ExerciseResult(exercise.name, ERROR, 0.0, exercise.points, [str(exc)], outcomes)
     elapsed = time.monotonic() - started
     failed = [o for o in outcomes if not o.passed]
-    feedback = [line for o in (failed or outcomes) for line in o.feedback]
+    feedback = _said_once([line for o in (failed or outcomes) for line in o.feedback])
     if not failed:
         return ExerciseResult(exercise.name, PASSED, exercise.points, exercise.points, feedback, outcomes, elapsed)
     score = 0.0

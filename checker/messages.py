@@ -35,6 +35,7 @@ CONTROL_SHOWN = "\\x{code:02x}"  # a control character of student output, shown 
 
 # -- values --------------------------------------------------------------------------------
 RAISED_ON_VALID_INPUT = "on {input}: raised {type}: {message}{where}"
+SAME_ERROR_AGAIN = "the same error, from the same line, on {count} more inputs"
 NOT_A_TENSOR = "on {input}: expected a tensor, got {type} ({repr})"
 SHAPE_MISMATCH = "on {input}: expected shape {expected}, got {got}"
 DTYPE_MISMATCH = "on {input}: expected dtype {expected}, got {got}"

@@ -93,7 +93,7 @@ WRAPPERS: tuple[tuple[str, str], ...] = (
     ("its cell could not run", msg.DEFINING_CELL_STOPPED),
 )
 # Notes and passing lines: no mistake, not "other" either.
-IGNORED = (msg.PARTIAL_CREDIT, msg.DTYPE_NARROWED, msg.MANUAL_QUESTION, msg.CASES_PASSED, msg.GRADS_PASSED,
+IGNORED = (msg.SAME_ERROR_AGAIN, msg.PARTIAL_CREDIT, msg.DTYPE_NARROWED, msg.MANUAL_QUESTION, msg.CASES_PASSED, msg.GRADS_PASSED,
            msg.STAT_PASSED, msg.SPEED_PASSED)
 
 

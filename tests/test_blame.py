@@ -106,3 +106,14 @@ def test_one_hint_per_mistake_wherever_it_happens(tmp_path, notebook, exercise):
     result = grade(submission(tmp_path, notebook, replace={exercise: BROADCAST[(notebook, exercise)]}), only=[exercise])
     assert result.exercises[0].status == FAILED, result.exercises[0].feedback
     assert matches(msg.HINT_MSE_BROADCAST, result.exercises[0].feedback), result.exercises[0].feedback
+
+
+def test_the_same_error_on_every_input_is_said_once(tmp_path):
+    from checker import messages as msg
+    from tests.helpers import matches
+
+    source = "def outer(u, v):\n    return u[:, None] * v[None, :] + u[99]"
+    result = grade(submission(tmp_path, "01_matmul", replace={"outer": source}), only=["outer"])
+    feedback = result.exercises[0].feedback
+    raised = [line for line in feedback if "raised IndexError" in line]
+    assert len(raised) == 1 and matches(msg.SAME_ERROR_AGAIN, feedback), feedback
