@@ -145,6 +145,8 @@ RUNTIME_TAMPERING = [
     ("gc-objects", "import gc\n    objs = getattr(gc, 'get_' + 'objects')()"),
     ("proc-fds", "import os\n    fds = os.listdir('/proc/' + 'self/fd')"),
     ("raw-fd-open", "f = open(int('5'), 'wb', closefd=False)"),
+    ("logging-frame", "import logging\n    f = getattr(logging, 'current' + 'frame')()"),
+    ("tracer-on-her-behalf", "import trace\n    getattr(trace, 'Tr' + 'ace')(count=1, trace=0).runfunc(len, [1])"),
 ]
 
 

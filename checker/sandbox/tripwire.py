@@ -32,6 +32,11 @@ PRIVATE_PATHS = ("/proc/self", "/proc/thread-self", "/dev/fd", "/proc/1/", "/pro
 # Library functions that hand a frame to whoever called them: their caller is the requester.
 FRAME_GIVERS = frozenset({"currentframe", "stack", "trace", "getouterframes", "getinnerframes", "walk_stack",
                           "walk_tb", "_getframe"})
+GIVER_MODULES = ("logging",)  # logging.currentframe is a lambda: any lambda of these hands a frame back
+# What no library needs while student code runs: refused whoever asks, whenever a student frame is on the stack
+# (pdb, trace and bdb install a tracer on the student's behalf; its callbacks receive every frame).
+ANYONE_ON_BEHALF = frozenset({"sys.settrace", "sys.setprofile", "sys._current_frames", "sys._current_exceptions",
+                              "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.addaudithook"})
 REFUSED = "tampering refused: {what} from {where} (the checker's process is out of bounds for student code)"
 
 
@@ -39,9 +44,22 @@ def is_student_file(filename: str) -> bool:
     return filename.startswith("<") and not filename.startswith("<frozen")
 
 
-def _requester(frame):
-    """The frame that asked: the nearest one, or the caller of a library function that hands frames back."""
-    while frame is not None and frame.f_code.co_name in FRAME_GIVERS and not is_student_file(frame.f_code.co_filename):
+def _gives_frames(frame) -> bool:
+    code = frame.f_code
+    if is_student_file(code.co_filename):
+        return False
+    return code.co_name in FRAME_GIVERS or (code.co_name == "<lambda>" and frame.f_globals.get("__name__") in
+                                            GIVER_MODULES)
+
+
+def _requester(frame, event: str):
+    """The frame that asked: the nearest one, or the caller of a library function that hands frames back; for
+    what no library needs, the nearest student frame on the stack, whoever asked."""
+    if event in ANYONE_ON_BEHALF:
+        while frame is not None and not is_student_file(frame.f_code.co_filename):
+            frame = frame.f_back
+        return frame
+    while frame is not None and _gives_frames(frame):
         frame = frame.f_back
     return frame
 
@@ -75,7 +93,7 @@ def install(getframe=sys._getframe):
             return
         busy[0] = True
         try:
-            frame = _requester(getframe(1))
+            frame = _requester(getframe(1), event)
             if frame is None or not is_student_file(frame.f_code.co_filename):
                 return
             where = f"{frame.f_code.co_filename.strip('<>')}, line {frame.f_lineno}"
