@@ -179,12 +179,21 @@ class GradingSession:
             self._program = Program((c.index, c.source) for c in self.submission.cells)
         return self._program
 
+    def _places(self) -> list[tuple[str, str]]:
+        """(what, where) of each place the submission reaches into the checker's process: read from its source
+        here, then what the child's tripwire refused while it ran."""
+        return [(f.what, f.where()) for f in tampering(self.program)] + \
+            [(str(r.get("what"))[:80], self._quoted(str(r.get("where")))) for r in self.sandbox.tampering]
+
     def tampering(self) -> list[str]:
-        """Where the submission reaches into the checker's process (empty for an honest notebook): read from
-        its source here, and what the child's tripwire refused while it ran."""
-        found = [msg.TAMPERING_NOTE.format(what=f.what, where=f.where()) for f in tampering(self.program)]
-        return found + [msg.TAMPERING_NOTE.format(what=str(r.get("what"))[:80], where=self._quoted(str(r.get("where"))))
-                        for r in self.sandbox.tampering]
+        """Where the submission reaches into the checker's process (empty for an honest notebook)."""
+        return [msg.TAMPERING_NOTE.format(what=what, where=where) for what, where in self._places()]
+
+    def _tampered(self, result: ExerciseResult) -> ExerciseResult:
+        """The verdict on an exercise of a notebook that tampers: none, and the first place named."""
+        places = self._places()
+        where = places[0][1] + (f" and {len(places) - 1} more places" if len(places) > 1 else "")
+        return ExerciseResult(result.name, FAILED, 0.0, result.max_score, [self.located(msg.TAMPERED.format(where=where))])
 
     def _quoted(self, where: str) -> str:
         """"cell 3, line 6" with that line of the submission quoted (the child's word is only the place)."""
@@ -212,10 +221,7 @@ class GradingSession:
         results = [dataclasses.replace(r, feedback=[self.located(line) for line in r.feedback]) for r in results]
         if not self.sandbox.tampering:
             return results
-        where = self.tampering()[-len(self.sandbox.tampering)].split(", ", 1)[-1]
-        return [r if r.status == MANUAL else ExerciseResult(r.name, FAILED, 0.0, r.max_score,
-                                                            [self.located(msg.TAMPERED.format(where=where))])
-                for r in results]
+        return [r if r.status == MANUAL else self._tampered(r) for r in results]
 
     def __enter__(self):
         return self
@@ -276,10 +282,8 @@ class GradingSession:
         if time.monotonic() - self.started > self.options.overall_seconds:
             return ExerciseResult(entry.name, ERROR, 0.0, entry.points,
                                   [msg.OVERALL_LIMIT.format(seconds=self.options.overall_seconds)])
-        found = tampering(self.program)
-        if found:
-            where = f"{found[0].where()}" + (f" and {len(found) - 1} more places" if len(found) > 1 else "")
-            return ExerciseResult(entry.name, FAILED, 0.0, entry.points, [msg.TAMPERED.format(where=where)])
+        if tampering(self.program):  # read from the source: no check runs
+            return self._tampered(ExerciseResult(entry.name, FAILED, 0.0, entry.points, []))
         self.load()
         if self.progress:
             self.progress(f"checking {entry.name}")
