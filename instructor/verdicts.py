@@ -147,7 +147,7 @@ def combine(visible: ExerciseResult, hidden: ExerciseResult | None) -> ExerciseR
 @dataclasses.dataclass
 class Judgement:
     verdicts: dict[str, ExerciseResult]  # exercise name -> the result that counts
-    tampering: list[str]  # where the submitted code reaches into the checker's process (read from its source)
+    tampering: list[str]  # where the code reaches into the checker's process (its source, and the tripwire)
 
 
 def judge_notebook(nb: NotebookNode, notebook: str, hidden_seed: int | None) -> Judgement:
@@ -166,7 +166,7 @@ def judge_notebook(nb: NotebookNode, notebook: str, hidden_seed: int | None) -> 
             hidden = {e.name: session.result(e, hidden_seed=hidden_seed) for e in chosen
                       if hidden_seed is not None and visible[e.name].status == PASSED}
             combined = session.final([combine(result, hidden.get(name)) for name, result in visible.items()])
-            tampering = session.tampering()
+            tampering = [session.located(line) for line in session.tampering()]  # as the student finds the place
     return Judgement({r.name: r for r in combined}, tampering)
 
 
