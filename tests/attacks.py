@@ -104,5 +104,21 @@ ATTACKS = [
            "for pid in children:\n"
            "    os.kill(pid, 9)\n"
            "    os.waitpid(pid, 0)\n", needs="process-cap"),
+    # files under the per-file cap, many of them: the whole jail's files are capped (a tmpfs), not each one
+    Attack("fill_scratch", "import os\n"
+           "written = []\n"
+           "try:\n"
+           "    while 32 * 2**20 * len(written) < P['scratch_fill']:\n"
+           "        name = f'fill{len(written)}.bin'\n"
+           "        with open(name, 'wb') as f:\n"
+           "            f.write(bytes(32 * 2**20))\n"
+           "        written.append(name)\n"
+           f"    print('{ALLOWED}', len(written) * 32, 'MiB in the working folder')\n"
+           "except OSError as exc:\n"
+           f"    print('{REFUSED} after', len(written) * 32, 'MiB:', exc)\n"
+           "for name in written + [f'fill{len(written)}.bin']:\n"
+           "    if os.path.exists(name):\n"
+           "        os.remove(name)\n", needs="namespaces"),
+    Attack("write_beside_the_working_folder", _write("'../pwned.txt'", "write beside the working folder")),
 ]
 BY_NAME = {a.name: a for a in ATTACKS}

@@ -153,7 +153,8 @@ def attacked(tmp_path_factory):
               "home": str(Path.home()), "gradebook": str(course / "gradebook.db"),
               "other_student": str(other / "01_matmul.ipynb"), "grader_pid": os.getpid(),
               "tcp_port": listeners.tcp.getsockname()[1], "udp_port": listeners.udp.getsockname()[1],
-              "abstract": listeners.abstract_name, "daemon_token": token, "bomb": 2 * jail.NPROC}
+              "abstract": listeners.abstract_name, "daemon_token": token, "bomb": 2 * jail.NPROC,
+              "scratch_fill": 3 * jail.MAX_SCRATCH // 2}
     before = snapshot()
     # an attack this machine's layers cannot refuse is not run at all: unconfined, it would really write
     runnable = [a for a in ATTACKS if a.missing_layer(LAYERS) is None]

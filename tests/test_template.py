@@ -329,9 +329,12 @@ def test_a_client_cannot_name_its_own_cgroup_or_scratch(forked, tmp_path):
 
     box = jail.Jail()
     try:
-        for bad in ({"cwd": str(tmp_path)}, {"cgroups": ["/sys/fs/cgroup/pids"]}):
+        for bad in ({"scratch": str(tmp_path)}, {"cgroups": ["/sys/fs/cgroup/pids"]}):
             with pytest.raises(ValueError, match="refused"):
                 template.enforced({**box.policy(), **bad}, "/lib")
         assert template.enforced(box.policy(), "/lib")["read"][-1] == "/lib"
+        wider = template.enforced({**box.policy(), "cwd": "/", "write": ["/"], "sockets": ["/"], "scratch_bytes": 2**40}, "/lib")
+        assert (wider["cwd"], wider["write"][0], wider["sockets"]) == (box.work, box.work, [box.scratch])
+        assert wider["scratch_bytes"] == jail.MAX_SCRATCH
     finally:
         box.cleanup()

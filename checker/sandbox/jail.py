@@ -35,7 +35,9 @@ BOOT = "import sys; sys.path.insert(0, {lib!r}); from checker.sandbox.launcher i
 NPROC = 256  # processes and threads a jail may have
 MAX_MEMORY = 4 * 2**30  # the most memory a jail may be given, whoever asks (the template enforces it)
 MAX_FILE = 64 * 2**20  # the largest file a jail may write
+MAX_SCRATCH = 512 * 2**20  # all the files a jail may hold at once (a tmpfs of this size, where namespaces allow)
 SCRATCH_PREFIX = "fj-"
+WORK_DIR = "work"  # in a scratch folder: the student's files (cwd, home, tmp); beside it, only a kernel's sockets
 KEPT_ENV = ("PATH", "LANG", "LANGUAGE", "TERM", "TZ", "USER", "LOGNAME", "JPY_SESSION_NAME",
             "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MNIST_PATH", "PYTHONHASHSEED", "PYTHONIOENCODING",
             "NBGRADER_EXECUTION", "NBGRADER_VALIDATING", "FOUNDATIONS_VERDICTS_OUTSIDE_KERNEL", "CHECKER_IN_SANDBOX",
@@ -200,6 +202,10 @@ def scratch_base() -> str:
     return "/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir()
 
 
+def work_folder(scratch: str) -> str:
+    return os.path.join(scratch, WORK_DIR)
+
+
 def clean_env(env: dict[str, str], extra: dict[str, str]) -> dict[str, str]:
     """Only what student code may see: nothing of the grader's secrets, paths or Python settings."""
     kept = {k: v for k, v in env.items() if k in KEPT_ENV or k.startswith(KEPT_ENV_PREFIXES)}
@@ -212,6 +218,7 @@ class ResourceLimits:
     memory_bytes: int = MAX_MEMORY
     output_file_bytes: int = MAX_FILE
     tasks: int = NPROC
+    scratch_bytes: int = MAX_SCRATCH
 
 
 class Jail:
@@ -225,18 +232,20 @@ class Jail:
         if require_full() and not self.layers.full:
             raise NotConfined(self.layers)
         self.scratch = tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=scratch_base())
-        for sub in ("home", "tmp", "mpl", "ipython"):
-            os.mkdir(os.path.join(self.scratch, sub))
-        _seed_matplotlib_cache(os.path.join(self.scratch, "mpl"))
+        self.work = work_folder(self.scratch)
+        for sub in ("", "home", "tmp", "mpl", "ipython"):
+            os.mkdir(os.path.join(self.work, sub))
+        _seed_matplotlib_cache(os.path.join(self.work, "mpl"))
         # a process cap; what the kernel counts for the whole jail, read by the grader; one memory cap for all
         # its processes together (checker.sandbox.cgroups: a cgroup per controller, or one under cgroup v2)
         self.cgroup, self.cpu_cgroup, self.memory_cgroup = cgroups.for_jail(
             limits.tasks if self.layers.process_cap == "pids cgroup" else None, limits.memory_bytes)
         self.limits = limits
-        scratch_env = {"HOME": f"{self.scratch}/home", "TMPDIR": f"{self.scratch}/tmp", "TMP": f"{self.scratch}/tmp",
-                       "TEMP": f"{self.scratch}/tmp", "MPLCONFIGDIR": f"{self.scratch}/mpl",
-                       "IPYTHONDIR": f"{self.scratch}/ipython", "XDG_CACHE_HOME": f"{self.scratch}/home/.cache",
-                       "XDG_CONFIG_HOME": f"{self.scratch}/home/.config", "PYTHONDONTWRITEBYTECODE": "1"}
+        work = self.work
+        scratch_env = {"HOME": f"{work}/home", "TMPDIR": f"{work}/tmp", "TMP": f"{work}/tmp",
+                       "TEMP": f"{work}/tmp", "MPLCONFIGDIR": f"{work}/mpl",
+                       "IPYTHONDIR": f"{work}/ipython", "XDG_CACHE_HOME": f"{work}/home/.cache",
+                       "XDG_CONFIG_HOME": f"{work}/home/.config", "PYTHONDONTWRITEBYTECODE": "1"}
         self.env = clean_env(dict(os.environ) if env is None else env, {**(extra_env or {}), **scratch_env})
         # "none": no TCP at all; "loopback": TCP only inside the jail's own empty network (a kernel's pipe)
         self.tcp = tcp
@@ -245,7 +254,10 @@ class Jail:
         restrict_tcp = not (self.tcp == "loopback" and self.layers.namespaces)
         return {
             "read": [*read_paths(), _lib_dir()],
-            "write": [self.scratch, *SYSTEM_WRITE], "cwd": self.scratch, "env": self.env,
+            # the student's files in work/ (one size-capped tmpfs where namespaces allow); beside it a kernel
+            # may only make its sockets and read its connection file
+            "scratch": self.scratch, "write": [self.work, *SYSTEM_WRITE], "sockets": [self.scratch],
+            "cwd": self.work, "scratch_bytes": self.limits.scratch_bytes, "env": self.env,
             "landlock": self.layers.landlock, "namespaces": self.layers.namespaces,
             "cgroups": list(dict.fromkeys(p for p in (self.cgroup, self.cpu_cgroup, self.memory_cgroup) if p)),
             "restrict_tcp": restrict_tcp, "memory": self.limits.memory_bytes,

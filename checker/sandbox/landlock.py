@@ -31,6 +31,8 @@ READ = EXECUTE | READ_FILE | READ_DIR
 WRITE = READ | WRITE_FILE | REMOVE_DIR | REMOVE_FILE | MAKE_DIR | MAKE_REG | MAKE_SOCK | MAKE_FIFO | MAKE_SYM \
     | REFER | TRUNCATE
 
+SOCKETS = READ | MAKE_SOCK | REMOVE_FILE  # a folder where a process binds UNIX sockets, and writes nothing else
+
 BIND_TCP, CONNECT_TCP = 1 << 0, 1 << 1  # ABI 4
 SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1  # ABI 6
 
@@ -84,11 +86,12 @@ def fs_rights(version: int) -> int:
 
 
 class Rules:
-    """What stays allowed: paths readable, paths writable, TCP ports that may be bound.
+    """What stays allowed: paths readable, paths writable, folders for UNIX sockets, TCP ports that may be bound.
     (A plain class: the launcher imports this module at every start, and dataclasses costs 10 ms.)"""
 
-    def __init__(self, read=(), write=(), bind_ports=(), restrict_tcp: bool = True):
+    def __init__(self, read=(), write=(), bind_ports=(), restrict_tcp: bool = True, sockets=()):
         self.read, self.write, self.bind_ports = list(read), list(write), list(bind_ports)
+        self.sockets = list(sockets)
         self.restrict_tcp = restrict_tcp
 
 
@@ -110,7 +113,7 @@ def restrict(rules: Rules, version: int | None = None) -> int:
     size = ctypes.sizeof(RulesetAttr) if version >= 6 else (16 if version >= 4 else 8)
     ruleset = _call("create_ruleset", SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
     try:
-        for paths, rights in ((rules.read, READ), (rules.write, WRITE)):
+        for paths, rights in ((rules.read, READ), (rules.write, WRITE), (rules.sockets, SOCKETS)):
             for path in paths:
                 _allow_path(ruleset, path, rights & handled)
         if attr.handled_access_net:

@@ -47,8 +47,8 @@ def _confine(policy: dict) -> None:
     if policy["landlock"]:
         read = list(policy["read"])
         read += ["/proc"] if policy["namespaces"] else list(PROC_FILES)
-        landlock.restrict(landlock.Rules(read=read, write=policy["write"], restrict_tcp=policy["restrict_tcp"]),
-                          policy["landlock"])
+        landlock.restrict(landlock.Rules(read=read, write=policy["write"], restrict_tcp=policy["restrict_tcp"],
+                                         sockets=policy.get("sockets", ())), policy["landlock"])
     os.environ.clear()
     os.environ.update(policy["env"])
 
@@ -112,6 +112,8 @@ def _init(policy: dict, target: list[str], report: int) -> None:
 
     namespaces.die_with_parent(signal.SIGKILL)
     namespaces.mount_proc()
+    if policy.get("scratch_bytes"):
+        namespaces.mount_scratch(policy["cwd"], int(policy["scratch_bytes"]))
     child = os.fork()
     if child == 0:
         os.close(report)

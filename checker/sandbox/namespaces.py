@@ -3,7 +3,8 @@
 A new user namespace lets an ordinary user create the others: an empty network namespace
 (no route out, UDP included; only a private loopback), a PID namespace (host processes are
 invisible and every process in it dies with its pid 1), a mount namespace (a private
-``/proc`` showing only the jail's processes) and an IPC namespace. A pids cgroup, where one
+``/proc`` showing only the jail's processes, and the student's files in a size-capped tmpfs)
+and an IPC namespace. A pids cgroup, where one
 is writable, caps how many processes and threads the jail may have (RLIMIT_NPROC does the
 same for users other than root).
 """
@@ -60,6 +61,27 @@ def loopback_up() -> None:
 def mount_proc() -> None:
     """In pid 1 of the new namespace: a /proc that shows only the jail's processes."""
     _check("mount /proc", _libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None))
+
+
+def mount_scratch(folder: str, size: int) -> None:
+    """In pid 1: ``folder`` becomes a tmpfs of ``size`` bytes for the whole jail (what was in it is copied in).
+    Its pages count in the jail's memory cgroup too; the grader's disk never holds the student's files."""
+    kept: list[tuple[str, bytes | None]] = []
+    for top, dirs, files in os.walk(folder):
+        rel = os.path.relpath(top, folder)
+        kept += [(os.path.join(rel, d), None) for d in dirs]
+        for name in files:
+            with open(os.path.join(top, name), "rb") as f:
+                kept.append((os.path.join(rel, name), f.read()))
+    options = f"size={size},mode=0700".encode()
+    _check("mount the scratch tmpfs", _libc.mount(b"tmpfs", folder.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options))
+    for rel, data in kept:
+        path = os.path.normpath(os.path.join(folder, rel))
+        if data is None:
+            os.makedirs(path, exist_ok=True)
+        else:
+            with open(path, "wb") as f:
+                f.write(data)
 
 
 def die_with_parent(sig: int) -> None:

@@ -137,7 +137,7 @@ def enforced(policy: dict, lib: str) -> dict:
     scratch folder, which must be a jail's). A client that could reach the template gets no wider jail."""
     from checker.sandbox import cgroups, jail
 
-    scratch = str(policy.get("cwd", ""))
+    scratch = str(policy.get("scratch", ""))
     if not os.path.isdir(scratch) or not os.path.basename(scratch).startswith(jail.SCRATCH_PREFIX) or \
             os.path.dirname(scratch) != jail.scratch_base():
         raise ValueError(f"refused: {scratch!r} is not a jail's scratch folder")
@@ -147,8 +147,11 @@ def enforced(policy: dict, lib: str) -> dict:
     layers = jail.available()
     namespaces = bool(policy.get("namespaces")) or layers.namespaces
     env = {k: str(v) for k, v in dict(policy.get("env", {})).items()}
-    mine = {k: v for k, v in env.items() if v.startswith(scratch) or k in jail.CHILD_KEYS}  # its scratch, its threads
-    return {**policy, "env": jail.clean_env(env, mine), "read": [*jail.read_paths(), lib], "write": [scratch, *jail.SYSTEM_WRITE], "cwd": scratch,
+    work = jail.work_folder(scratch)
+    mine = {k: v for k, v in env.items() if v.startswith(work) or k in jail.CHILD_KEYS}  # its files, its threads
+    return {**policy, "env": jail.clean_env(env, mine), "read": [*jail.read_paths(), lib],
+            "write": [work, *jail.SYSTEM_WRITE], "sockets": [scratch], "cwd": work,
+            "scratch_bytes": min(int(policy.get("scratch_bytes") or jail.MAX_SCRATCH), jail.MAX_SCRATCH),
             "landlock": max(int(policy.get("landlock") or 0), layers.landlock), "namespaces": namespaces,
             "restrict_tcp": bool(policy.get("restrict_tcp", True)) or not namespaces,
             "memory": min(int(policy.get("memory") or jail.MAX_MEMORY), jail.MAX_MEMORY),
