@@ -30,6 +30,9 @@ class Exercise:
     summary: str
     checks: tuple[Check, ...]
     seconds: float = 10.0  # time limit for all of its probes on a reference machine
+    # the exercises it calls or subclasses: judged with the checker's versions of those in their place
+    # (checker.sandbox.standins), so that its verdict rests on its own code only
+    uses: tuple[str, ...] = ()
 
     kind = "autograded"
 

@@ -163,10 +163,11 @@ class Program:
             return None
         return ".".join([self.aliases[node.id], *reversed(parts)])
 
-    def reachable(self, name: str) -> list[_Binding]:
+    def reachable(self, name: str, judged_apart: Iterable[str] = ()) -> list[_Binding]:
         """The definition of ``name`` and of every top-level name of the submission it uses, transitively: the
-        last of each (a function redefined in a later cell is the one that runs)."""
-        seen: set[str] = set()
+        last of each (a function redefined in a later cell is the one that runs); not ``judged_apart`` (other
+        exercises, replaced by the checker's own while this one is judged)."""
+        seen: set[str] = set(judged_apart) - {name}
         order: list[_Binding] = []
         todo = [name]
         while todo:
@@ -219,11 +220,11 @@ def _matches(dotted: str, names: Iterable[str]) -> bool:
                for n in names)
 
 
-def uses(program: Program, name: str) -> list[Finding]:
-    """What the exercise ``name`` (and everything of the submission it reaches) calls or leaves to run time:
-    ``forbidden`` findings name an op (canonical, for the families of checker.checks.operations), the others
-    another array library, a layer below torch's API, or a dynamic lookup."""
-    bindings = program.reachable(name)
+def uses(program: Program, name: str, judged_apart: Iterable[str] = ()) -> list[Finding]:
+    """What the exercise ``name`` (and everything of the submission it reaches but ``judged_apart``) calls or
+    leaves to run time: ``forbidden`` findings name an op (canonical, for the families of
+    checker.checks.operations), the others another array library, a layer below torch's API, or a dynamic lookup."""
+    bindings = program.reachable(name, judged_apart)
     own = _own_methods(bindings)
     found: list[Finding] = []
     for cell, module, node, lines in program.star_imports:

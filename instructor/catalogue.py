@@ -101,6 +101,11 @@ def _intro(all_entries: list) -> list[str]:
         "scaled up on a slower one and capped at "
         f"{EXERCISE_SECONDS_CAP:g} s. At autograde time the same checks run again on other inputs and shapes "
         "(hidden checks), speed excepted.", "",
+        "Each exercise is judged alone: one that calls or subclasses others (`mlp_forward`, "
+        "`forward_and_backward`, `Model`, the layers of 04) is checked with the checker's own versions of those "
+        "in place of yours, so a mistake is charged to the exercise that has it; and every layer and function "
+        "is called on new inputs of other shapes on every call, so keeping state from a previous call fails "
+        "the exercise that keeps it.", "",
         "Forbidden operations are judged by what an operation is, in whatever form it is called "
         "(`a @ b`, `torch.matmul`, `a.matmul_(...)`, `torch.linalg.*`); the families are:", "",
         *check_rules.family_glossary(), "",
@@ -114,7 +119,15 @@ def _exercise(exercise: Exercise, stubs: dict[str, str]) -> list[str]:
         "```python", signature(exercise, stubs), "```", "",
         f"Checked within {exercise.seconds:g} s:", "",
         *(check_rules.describe(check, exercise.name) for check in exercise.checks), "",
+        *(_judged_alone(exercise) if exercise.uses else []),
     ]
+
+
+def _judged_alone(exercise: Exercise) -> list[str]:
+    names = ", ".join(f"`{name}`" for name in exercise.uses)
+    return [f"Judged alone: while `{exercise.name}` is checked, the checker's versions of {names} take the place of yours, "
+            "so a mistake there costs the points of that exercise, not of this one. Calling yours is right: "
+            "the notebook runs with them.", ""]
 
 
 def _notebook(notebook: str, release: Path) -> list[str]:

@@ -168,11 +168,11 @@ WRONG = [
     W(B, "Mse", "no-mean", "class Mse:\n    def __call__(self, inp, targ):\n        self.inp, self.targ = inp, targ\n"
       "        self.out = (inp.squeeze(-1) - targ).pow(2).mean()\n        return self.out\n\n    def backward(self):\n"
       "        self.inp.g = 2. * (self.inp.squeeze(-1) - self.targ).unsqueeze(-1)", msg.HINT_MSE_GRAD_MEAN),
-    W(B, "Model", "accumulates", "class Lin:\n    def __init__(self, w, b):\n        self.w, self.b = w, b\n\n"
+    W(B, "Lin", "accumulates", "class Lin:\n    def __init__(self, w, b):\n        self.w, self.b = w, b\n\n"
       "    def __call__(self, inp):\n        self.inp = inp\n        self.out = inp @ self.w + self.b\n        return self.out\n\n"
       "    def backward(self):\n        self.inp.g = self.out.g @ self.w.t()\n"
       "        self.w.g = getattr(self.w, 'g', 0) + self.inp.t() @ self.out.g\n"
-      "        self.b.g = getattr(self.b, 'g', 0) + self.out.g.sum(0)", msg.GRAD_NOT_FRESH, name="Lin"),
+      "        self.b.g = getattr(self.b, 'g', 0) + self.out.g.sum(0)", msg.GRAD_NOT_FRESH),
     W(B, "Model", "forward-order-backward", "class Model:\n    def __init__(self, w1, b1, w2, b2):\n"
       "        self.layers = [Lin(w1, b1), Relu(), Lin(w2, b2)]\n        self.loss = Mse()\n\n"
       "    def __call__(self, x, targ):\n        for layer in self.layers:\n            x = layer(x)\n"

@@ -117,3 +117,75 @@ def test_the_same_error_on_every_input_is_said_once(tmp_path):
     feedback = result.exercises[0].feedback
     raised = [line for line in feedback if "raised IndexError" in line]
     assert len(raised) == 1 and matches(msg.SAME_ERROR_AGAIN, feedback), feedback
+
+
+# -- rule 1: each exercise judged alone ---------------------------------------------------------
+def _broken(name: str) -> str:
+    """A wrong version of ``name`` that raises nothing: values of zeros, gradients never set."""
+    if name[0].isupper():
+        return (f"class {name}:\n    def __init__(self, *args):\n        pass\n\n"
+                "    def __call__(self, *args):\n        self.out = args[0] * 0\n        return self.out\n\n"
+                "    def backward(self):\n        pass")
+    return f"def {name}(*args):\n    return args[0] * 0"
+
+
+def _dependents():
+    from checker import registry
+
+    return [(e.notebook, e.name) for e in registry.all_entries() if getattr(e, "uses", ())]
+
+
+DEPENDENTS = _dependents()
+# a dependent that calls what it uses (the solutions' own mlp_forward inlines lin and relu)
+CALLING = {"mlp_forward": "def mlp_forward(x, w1, b1, w2, b2):\n    return lin(relu(lin(x, w1, b1)), w2, b2)"}
+
+
+def _with_broken_uses(notebook: str, exercise: str, uses) -> dict:
+    replace = {u: _broken(u) for u in uses}
+    if exercise in CALLING:
+        replace[exercise] = CALLING[exercise]
+    return replace
+
+
+def test_every_exercise_that_calls_or_subclasses_another_declares_it():
+    """The dependents the lesson has (issue 21): a new one without ``uses`` would be judged with the student's deps."""
+    from checker.sandbox import standins
+
+    assert {name for _, name in DEPENDENTS} >= {"mlp_forward", "forward_and_backward", "Model", "Relu", "Lin", "Mse"}
+    from checker import registry
+
+    for entry in registry.all_entries():
+        assert set(getattr(entry, "uses", ())) <= standins.NAMES, entry.name
+
+
+@pytest.mark.parametrize("notebook, exercise", DEPENDENTS, ids=[f"{n}-{e}" for n, e in DEPENDENTS])
+def test_a_dependent_passes_with_every_exercise_it_uses_broken(tmp_path, notebook, exercise):
+    from checker import registry
+
+    uses = registry.find(notebook, exercise).uses
+    result = grade(submission(tmp_path, notebook, replace=_with_broken_uses(notebook, exercise, uses)), only=[exercise])
+    assert result.exercises[0].status == PASSED, (uses, result.exercises[0].feedback)
+
+
+@pytest.mark.parametrize("notebook, exercise", DEPENDENTS, ids=[f"{n}-{e}" for n, e in DEPENDENTS])
+def test_without_the_stand_ins_the_broken_dependency_would_fail_it(tmp_path, monkeypatch, notebook, exercise):
+    """The other way round: the same submission, judged with the student's own dependencies, fails."""
+    import dataclasses
+    import importlib
+
+    from checker import registry
+
+    module = importlib.import_module(registry._MODULES[notebook])
+    entry = registry.find(notebook, exercise)
+    monkeypatch.setattr(module, "ENTRIES", [dataclasses.replace(e, uses=()) if e is entry else e
+                                             for e in module.ENTRIES])
+    result = grade(submission(tmp_path, notebook, replace=_with_broken_uses(notebook, exercise, entry.uses)),
+                   only=[exercise])
+    assert result.exercises[0].status != PASSED, result.exercises[0].feedback
+
+
+@pytest.mark.parametrize("notebook, exercise", DEPENDENTS, ids=[f"{n}-{e}" for n, e in DEPENDENTS])
+def test_a_dependent_s_own_mistake_still_fails_it(tmp_path, notebook, exercise):
+    """Its own code wrong (its stub's body: here, returning zeros), its dependencies right: it fails."""
+    result = grade(submission(tmp_path, notebook, replace={exercise: _broken(exercise)}), only=[exercise])
+    assert result.exercises[0].status != PASSED, result.exercises[0].feedback

@@ -69,18 +69,22 @@ class Context:
             return offset + self.seed
         return offset + secrets.randbits(30)
 
+    def _judged_alone(self, params: dict) -> dict:
+        """The probe's parameters, with the checker's versions of the exercises this one uses put in their place."""
+        return {**params, "standins": list(self.exercise.uses)} if self.exercise.uses else params
+
     def _what(self, scenario: str) -> str:
         return msg.PROBE_ACTIVITY.get(scenario, "{name} (" + scenario + ")").format(name=self.exercise.name)
 
     def probe(self, scenario: str, **params: Any) -> Answer:
-        params.setdefault("target", self.exercise.name)
+        params = self._judged_alone({"target": self.exercise.name, **params})
         return self._answer(self.sandbox.probe(scenario, params, self.seconds, self._what(scenario)),
                             self._what(scenario))
 
     def timed_call(self, args: list) -> tuple[Answer, float]:
         """The student's function on ``args`` and the CPU seconds her jail spent on it (read from outside)."""
-        answer, seconds = self.sandbox.timed_probe("timed_call", {"target": self.exercise.name, "args": args},
-                                                   self.seconds, self._what("timed_call"))
+        params = self._judged_alone({"target": self.exercise.name, "args": args})
+        answer, seconds = self.sandbox.timed_probe("timed_call", params, self.seconds, self._what("timed_call"))
         return self._answer(answer, self._what("timed_call")), seconds
 
     def yardstick_seconds(self, yardstick: str, args: list) -> float:

@@ -78,7 +78,7 @@ def source_problems(ctx: Context, forbidden: frozenset, allowed: frozenset, why:
     alias, another array library, a layer below torch's API, or a call looked up at run time."""
     if ctx.program is None or not forbidden:
         return []
-    findings = source.uses(ctx.program, ctx.exercise.name)
+    findings = source.uses(ctx.program, ctx.exercise.name, ctx.exercise.uses)
     problems = []
     named = [f for f in findings if f.kind == source.FORBIDDEN]
     bad = set(matching([f.what for f in named], forbidden, allowed))
@@ -104,7 +104,7 @@ def leaves_torch(ctx: Context):
     """The first place where the exercise turns tensors into Python numbers or another library's arrays."""
     if ctx.program is None:
         return None
-    findings = source.uses(ctx.program, ctx.exercise.name)
+    findings = source.uses(ctx.program, ctx.exercise.name, ctx.exercise.uses)
     return next((f for f in findings if f.kind == source.OTHER_LIBRARY
                  or (f.kind == source.FORBIDDEN and f.what in LEAVING_TORCH)), None)
 
@@ -114,7 +114,7 @@ def hidden_calls(ctx: Context) -> list[str]:
     shows: a call looked up at run time in the exercise fails it."""
     if ctx.program is None:
         return []
-    found = next((f for f in source.uses(ctx.program, ctx.exercise.name) if f.kind == source.DYNAMIC), None)
+    found = next((f for f in source.uses(ctx.program, ctx.exercise.name, ctx.exercise.uses) if f.kind == source.DYNAMIC), None)
     return [msg.SOURCE_DYNAMIC.format(what=found.what, where=found.where())] if found else []
 
 

@@ -258,7 +258,7 @@ ENTRIES = [
                      # backward 19.6-25x against the bar of 3x in 12 runs, the margins 5 rounds gave
                      SpeedBar(mnist_spec, NET_NAMES, "autograd_forward_backward",
                               "torch.autograd on the same network", bar=3.0, rounds=3, expected=network_loss)),
-             seconds=30),
+             seconds=30, uses=("mse_grad", "lin_grad", "relu_grad")),
     Exercise("Relu", NOTEBOOK, 2.0, "ReLU layer class: __call__ remembers, backward sets inp.g",
              checks=(LayerGradients(relu_layer_cases, hints=(relu_hint,)),)),
     Exercise("Lin", NOTEBOOK, 2.0, "linear layer class: backward sets inp.g, w.g, b.g",
@@ -266,7 +266,7 @@ ENTRIES = [
     Exercise("Mse", NOTEBOOK, 2.0, "loss class: backward sets inp.g",
              checks=(LayerGradients(mse_layer_cases, hints=MSE_HINTS),)),
     Exercise("Model", NOTEBOOK, 2.0, "Lin, Relu, Lin and Mse stacked; fresh gradients on every backward",
-             checks=(LayerGradients(model_cases, hints=LAYER_HINTS),)),
+             checks=(LayerGradients(model_cases, hints=LAYER_HINTS),), uses=("Lin", "Relu", "Mse")),
     Question("q_reverse_order", NOTEBOOK, 2.0,
              "Why does the backward pass visit the layers in the reverse order of the forward pass?"),
     Question("q_saved_inputs", NOTEBOOK, 2.0,

@@ -138,7 +138,7 @@ ENTRIES = [
                                            (lambda i, o: math.sqrt(2 / o), msg.HINT_KAIMING_FAN_OUT)]),)),
     Exercise("mlp_forward", NOTEBOOK, 3.0, "lin -> relu -> lin",
              checks=(Values(mlp_cases, reference_mlp, names=("x", "w1", "b1", "w2", "b2"),
-                            tolerance=None),)),
+                            tolerance=None),), uses=("lin", "relu")),
     Exercise("mse", NOTEBOOK, 4.0, "mean squared error of (n,1) output against (n,) targets, as a 0-d tensor",
              checks=(Values(mse_cases, reference_mse, names=("output", "targ"), hints=(mse_broadcast_hint,)),)),
     Question("q_activation_scale", NOTEBOOK, 2.0,
