@@ -159,3 +159,7 @@ HINT_RELU_GRAD_MASK = (
 )
 HINT_NORMALIZE_CHANNELS_AXES = "hint: mean and std index the channel axis 1 of (N, C, H, W): use mean[:, None, None]"
 HINT_NEGATIVE_DISTANCES = "hint: |x|^2 + |y|^2 - 2 x.y can come out slightly negative in float; clamp at 0"
+
+# what a case's label adds when the object was first called on other shapes (issue 21, rule 2)
+AFTER_ANOTHER = ", after a first forward and backward on {name} of shape {shape} (the layer must keep nothing from it)"
+AFTER_ANOTHER_CALL = ", after a first call on {name} of shape {shape} (the model must keep nothing from it)"

@@ -475,6 +475,42 @@ def op_forbidden(notebook, exercise, source):
 TAMPER_LINE = "getattr(__import__('sys'), '_get' + 'frame')(0)"  # no reading of the source sees a frame here
 
 
+def op_state(source):
+    """State kept from the first call: a function's first result returned on every call (keyed on nothing), a
+    class's first ``__call__``/``forward`` result returned by the same object on every later call."""
+    tree = ast.parse(source)
+    top = tree.body[0]
+    if isinstance(top, ast.FunctionDef):
+        name = top.name
+        top.name = f"_first_{name}"
+        wrapper = (f"\n_kept_{name} = []\n\ndef {name}(*args):\n    if not _kept_{name}:\n"
+                   f"        _kept_{name}.append(_first_{name}(*args))\n    return _kept_{name}[0]\n")
+        return [("the first result returned on every call", ast.unparse(tree) + "\n" + wrapper)]
+    out = []
+    if isinstance(top, ast.ClassDef):
+        for method in [n.name for n in top.body if isinstance(n, ast.FunctionDef) and n.name in ("__call__", "forward")]:
+            changed = ast.parse(source)
+            cls = changed.body[0]
+            target = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == method)
+            target.name = f"_first_{method.strip('_')}"
+            cls.body += ast.parse(f"def {method}(self, *args):\n    if not hasattr(self, '_kept'):\n"
+                                  f"        self._kept = self.{target.name}(*args)\n    return self._kept\n").body
+            out.append((f"{method}: the first call's result kept and returned again", ast.unparse(changed)))
+    return out
+
+
+def op_first_argument(source):
+    """Only the first of several arguments passed on (``f(*args)`` -> ``f(args[0])``)."""
+    tree = ast.parse(source)
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and any(isinstance(a, ast.Starred) for a in n.args)]
+    if not calls:
+        return []
+    for node in calls:
+        node.args = [ast.Subscript(value=a.value, slice=ast.Constant(0), ctx=ast.Load())
+                     if isinstance(a, ast.Starred) else a for a in node.args]
+    return [("only the first argument passed on (*args -> args[0])", ast.unparse(tree))]
+
+
 def op_tamper(source):
     """A line that reaches for the checker's frames, spelled so that only the child's tripwire can see it."""
     lines = source.splitlines()
@@ -487,7 +523,7 @@ OPERATORS = {"arith": op_arith, "compare": op_compare, "constant": op_constant, 
              "drop-call": op_drop_call, "swap-sizes": op_swap_sizes, "accumulate": op_accumulate,
              "delete": op_delete_statement, "in-place": op_in_place, "swap-operands": op_swap_operands,
              "swap-index": op_swap_index, "negate": op_negate_return, "random-source": op_random_source,
-             "cached": op_cached, "tamper": op_tamper}
+             "cached": op_cached, "tamper": op_tamper, "state": op_state, "first-argument": op_first_argument}
 
 
 def generate(notebooks=NOTEBOOKS) -> list[Mutant]:

@@ -61,7 +61,7 @@ KNOWN = [
 # Texts the checker shows in a student's kernel or progress line, never in an autograded verdict.
 NOT_VERDICT_TEXT = {"STATUS_TEXT", "PROBE_ACTIVITY", "EXERCISE_STOPPED", "NOT_RUN_IN_KERNEL", "RUNNING_CELL",
                     "STILL_WAITING", "TEST_CELL_FAILED", "CHECKER_DID_NOT_RUN", "CONTROL_SHOWN", "TAMPERING_NOTE",
-                    "DEFINED_THEN_RAISED", "SANDBOX_PARTIAL"}
+                    "DEFINED_THEN_RAISED", "SANDBOX_PARTIAL", "AFTER_ANOTHER", "AFTER_ANOTHER_CALL"}
 
 
 def result(name, status=FAILED, feedback=(), score=0.0, points=2.0):

@@ -195,10 +195,11 @@ class TorchModelCheck(Check):
         n_in, nh, n_out = self.sizes
         gen = generator(ctx.seed + 19)
         x, targ = randn(gen, 32, n_in), randn(gen, 32)
+        first = [randn(gen, 7, n_in), randn(gen, 7)]  # a first batch of another size: the model keeps nothing of it
         args = f"{n_in}, {nh}, {n_out}"
         answer = ctx.probe("nn_module", init_args=[n_in, nh, n_out], call_args=[x, targ], backward=True,
-                           seed=ctx.seed + 23)
-        where = label(("x", "targ"), (x, targ))
+                           seed=ctx.seed + 23, first_call_args=first)
+        where = label(("x", "targ"), (x, targ)) + msg.AFTER_ANOTHER_CALL.format(name="x", shape=tuple(first[0].shape))
         if answer.raised:
             return self.outcome([answer.raised_problem(where)])
         r = answer.result

@@ -141,7 +141,7 @@ def network_expected(case: Case):
 
 
 # -- layer classes ----------------------------------------------------------------------------
-AFTER_ANOTHER = ", after a first forward and backward on {name} of shape {shape} (the layer must keep nothing from it)"
+AFTER_ANOTHER = msg.AFTER_ANOTHER
 
 
 def another(t: torch.Tensor, seed: int) -> torch.Tensor:

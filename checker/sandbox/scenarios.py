@@ -206,9 +206,10 @@ def autograd_function(ns, target, x, grad_out, x64):
     return result
 
 
-def nn_module(ns, target, init_args, call_args=None, backward=False, seed=None, bias=None):
-    """Build target(*init_args): its parameters and submodules; [its output on call_args, then again with
-    ``bias`` copied into its bias]; [the parameters' grads after out.backward()]."""
+def nn_module(ns, target, init_args, call_args=None, backward=False, seed=None, bias=None, first_call_args=None):
+    """Build target(*init_args): its parameters and submodules; [its output on call_args (after a first call on
+    ``first_call_args`` of another shape, whose result is dropped), then again with ``bias`` copied into its
+    bias]; [the parameters' grads after out.backward()]."""
     cls = resolve(ns, target)
     if seed is not None:
         _manual_seed(seed)
@@ -225,6 +226,8 @@ def nn_module(ns, target, init_args, call_args=None, backward=False, seed=None, 
         if hasattr(obj, attr) and _isinstance(getattr(obj, attr), _Tensor):
             result[attr] = pack(getattr(obj, attr))
     if call_args is not None:
+        if first_call_args is not None:
+            obj(*first_call_args)
         out = obj(*call_args)
         result["out"] = pack(out)
         if bias is not None and _isinstance(getattr(obj, "bias", None), _Tensor):
