@@ -39,8 +39,12 @@ def dtype_name(dtype) -> str:
 
 
 def unpack(packed: dict):
-    """The tensor in a packed answer, or None."""
-    return packed.get("tensor") if isinstance(packed, dict) else None
+    """The tensor in a packed answer (an ordinary dense tensor of numbers in memory), or None."""
+    got = packed.get("tensor") if isinstance(packed, dict) else None
+    if type(got) is not torch.Tensor or got.is_nested or got.layout != torch.strided or got.device.type != "cpu" \
+            or got.is_quantized:
+        return None
+    return got
 
 
 def difference(input_label: str, expected: torch.Tensor, packed: dict, tol: Tolerance | None = None,

@@ -143,6 +143,9 @@ def _run_checks(exercise: Exercise, ctx: Context, options: Options, started: flo
         return ExerciseResult(exercise.name, NOT_ATTEMPTED, 0.0, exercise.points, [str(exc)])
     except (ExerciseStopped, ProbeTimeout, ChildDied, ProtocolBroken) as exc:
         return ExerciseResult(exercise.name, ERROR, 0.0, exercise.points, [str(exc)], outcomes)
+    except Exception as exc:  # noqa: BLE001 - an answer built to break a comparison costs its exercise, not the run
+        text = msg.CHECK_COULD_NOT_JUDGE.format(name=exercise.name, type=type(exc).__name__, message=str(exc)[:200])
+        return ExerciseResult(exercise.name, ERROR, 0.0, exercise.points, [text], outcomes)
     elapsed = time.monotonic() - started
     failed = [o for o in outcomes if not o.passed]
     feedback = _said_once([line for o in (failed or outcomes) for line in o.feedback])

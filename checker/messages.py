@@ -82,6 +82,10 @@ SOURCE_BELOW_API = ("your code calls {what} ({where}), a layer below torch's API
                     "allow ({why})")
 SOURCE_DYNAMIC = ("your code looks up at run time what it calls ({what}, {where}), so which operation runs cannot "
                   "be checked; this exercise does not allow that: write the call out")
+SOURCE_ELSEWHERE = ("your code runs work in another thread or process ({what}, {where}), where the checker cannot "
+                    "see what it computes; this exercise does not allow that: do the work in the function itself")
+RAN_ELSEWHERE = ("{name} started {count} thread(s) or process(es) on {input}: what runs there is out of the checker's "
+                 "sight, so this rule cannot pass; do the work in the function itself")
 SOURCE_LEAVES_TORCH = ("your {name} leaves torch ({what}, {where}): work done on Python numbers or another "
                        "library's arrays is judged as a loop; {expected}")
 TAMPERED = ("not graded: this notebook reaches into the checker's process ({where}); no exercise of it is graded "
@@ -163,3 +167,7 @@ HINT_NEGATIVE_DISTANCES = "hint: |x|^2 + |y|^2 - 2 x.y can come out slightly neg
 # what a case's label adds when the object was first called on other shapes (issue 21, rule 2)
 AFTER_ANOTHER = ", after a first forward and backward on {name} of shape {shape} (the layer must keep nothing from it)"
 AFTER_ANOTHER_CALL = ", after a first call on {name} of shape {shape} (the model must keep nothing from it)"
+
+# a check that could not read what the student's code returned (an object no comparison understands)
+CHECK_COULD_NOT_JUDGE = ("{name}: the checker could not judge what your code returned ({type}: {message}); it earns "
+                         "nothing: return an ordinary tensor of numbers, as the stub's docstring says")

@@ -23,11 +23,13 @@ from __future__ import annotations
 import ast
 import dataclasses
 import re
+import sys
+import types
 from typing import Iterable, Iterator
 
 # What a finding is about
-FORBIDDEN, OTHER_LIBRARY, BELOW_API, DYNAMIC, TAMPERING = "forbidden", "other_library", "below_api", "dynamic", \
-    "tampering"
+FORBIDDEN, OTHER_LIBRARY, BELOW_API, DYNAMIC, TAMPERING, ELSEWHERE = "forbidden", "other_library", "below_api", \
+    "dynamic", "tampering", "elsewhere"
 
 # Array libraries other than torch: work done there is not done in torch, whatever it computes.
 ARRAY_LIBRARIES = frozenset({"numpy", "scipy", "jax", "jaxlib", "cupy", "tensorflow", "numba", "mlx", "pandas",
@@ -43,12 +45,32 @@ DYNAMIC_BUILTINS = frozenset({"getattr", "eval", "exec", "compile", "__import__"
 DYNAMIC_QUALIFIED = ("importlib", "operator.attrgetter", "operator.methodcaller", "pydoc.locate",
                      "pkgutil.resolve_name", "runpy", "code.", "codeop", "types.FunctionType", "types.CodeType",
                      "marshal", "pickle", "dill", "builtins")
+# Work moved to another thread or process, out of sight of a trace of the calling thread.
+ELSEWHERE_QUALIFIED = ("threading.Thread", "threading.Timer", "_thread", "concurrent", "multiprocessing", "subprocess",
+                       "os.fork", "os.forkpty", "os.posix_spawn", "os.posix_spawnp", "os.spawnl", "os.spawnv",
+                       "os.spawnve", "os.spawnlp", "os.spawnvp", "os.system", "os.popen", "os.exec", "pty.fork",
+                       "pty.spawn", "asyncio.to_thread", "asyncio.create_subprocess_exec",
+                       "asyncio.create_subprocess_shell", "torch.multiprocessing", "torch.futures", "torch.jit.fork",
+                       "torch.jit._fork", "torch.distributed", "joblib", "ray")
+# Modules other modules re-export (``subprocess.signal``, ``os.sys``): a name reached through one is that module's.
+REEXPORTED_MODULES = frozenset({"signal", "_signal", "sys", "gc", "ctypes", "inspect", "traceback", "threading",
+                                "_thread", "os", "io", "_io", "socket", "mmap", "faulthandler", "builtins", "importlib",
+                                "operator", "pickle", "marshal", "subprocess", "multiprocessing", "concurrent", "posix",
+                                "weakref", "types"})
+# The autograd graph reached by attribute, whatever the tensor is called (``l.requires_grad = True``, ``grad_fn``)
+AUTOGRAD_ATTRIBUTES = frozenset({"requires_grad", "grad_fn", "next_functions", "register_hook", "retain_grad",
+                                 "_grad_fn"})
 DYNAMIC_ATTRIBUTES = frozenset({"__dict__", "__getattribute__", "__getattr__", "__builtins__", "__import__",
                                 "__subclasses__", "__bases__", "__mro__", "__reduce__", "__reduce_ex__"})
 # Reaching the process's own frames, objects, memory and channel.
 TAMPERING_ATTRIBUTES = frozenset({"f_back", "f_globals", "f_locals", "f_builtins", "f_code", "tb_frame", "tb_next",
                                   "gi_frame", "cr_frame", "ag_frame", "gi_code", "__globals__", "__closure__",
-                                  "__code__", "__self__", "__func__", "__wrapped__", "cell_contents"})
+                                  "__code__", "__self__", "__func__", "__wrapped__", "cell_contents", "__defaults__",
+                                  "__kwdefaults__", "f_lasti", "f_trace", "gi_yieldfrom", "cr_await", "get_stack",
+                                  "print_stack", "_get_coro"})
+# Attribute names looked up from strings (``getattr``, ``operator.attrgetter``): the string, folded where it is built
+# from constants, is read as the attribute would be; one built at run time is a tampering of its own there.
+NAME_LOOKUPS = frozenset({"getattr", "setattr", "delattr", "hasattr", "operator.attrgetter", "operator.methodcaller"})
 TAMPERING_QUALIFIED = (
     "sys._getframe", "sys._current_frames", "sys._current_exceptions", "sys.settrace", "sys.setprofile",
     "sys.addaudithook", "sys.audit", "sys.modules", "sys.monitoring", "sys.exc_info", "sys.exception",
@@ -161,7 +183,7 @@ class Program:
             node = node.value
         if not isinstance(node, ast.Name) or node.id not in self.aliases or node.id in self.bindings:
             return None
-        return ".".join([self.aliases[node.id], *reversed(parts)])
+        return _through_reexports(".".join([self.aliases[node.id], *reversed(parts)]))
 
     def reachable(self, name: str, judged_apart: Iterable[str] = ()) -> list[_Binding]:
         """The definition of ``name`` and of every top-level name of the submission it uses, transitively: the
@@ -183,6 +205,49 @@ class Program:
     def all_code(self) -> Iterator[tuple[int, ast.AST, list[str]]]:
         for index, tree, lines in self.cells:
             yield index, tree, lines
+
+
+def _through_reexports(dotted: str) -> str:
+    """``subprocess.signal.signal`` -> ``signal.signal``: a module reached as another module's attribute is named
+    as itself. Resolved through the modules this process has loaded (nothing is imported for it); for others, a
+    part named like one of REEXPORTED_MODULES that is not the last. torch's own submodules keep their names."""
+    parts = dotted.split(".")
+    if parts[0] == TORCH or len(parts) < 3:
+        return dotted
+    obj = sys.modules.get(parts[0])
+    if obj is not None:
+        for i, part in enumerate(parts[1:-1], start=1):
+            obj = getattr(obj, part, None)
+            if isinstance(obj, types.ModuleType) and obj.__name__ != ".".join(parts[:i + 1]) and \
+                    obj.__name__.split(".")[0] in REEXPORTED_MODULES:
+                return _through_reexports(".".join([obj.__name__, *parts[i + 1:]]))
+            if obj is None:
+                break
+        return dotted
+    for i in range(1, len(parts) - 1):
+        if parts[i] in REEXPORTED_MODULES:
+            return ".".join(parts[i:])
+    return dotted
+
+
+def folded_string(node: ast.AST) -> str | None:
+    """The value of a string expression built from constants (``"f_" + "back"``, ``"".join(["f_", "back"])``,
+    an f-string of constants), else None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = folded_string(node.left), folded_string(node.right)
+        return left + right if left is not None and right is not None else None
+    if isinstance(node, ast.JoinedStr):
+        parts = [folded_string(v) if not isinstance(v, ast.FormattedValue) else folded_string(v.value)
+                 for v in node.values]
+        return "".join(parts) if all(p is not None for p in parts) else None
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join" and \
+            len(node.args) == 1 and isinstance(node.args[0], (ast.List, ast.Tuple)):
+        sep = folded_string(node.func.value)
+        items = [folded_string(e) for e in node.args[0].elts]
+        return sep.join(items) if sep is not None and all(i is not None for i in items) else None
+    return None
 
 
 def _line(lines: list[str], node: ast.AST) -> tuple[int, str]:
@@ -241,6 +306,8 @@ def _use_of(program: Program, node: ast.AST, b: _Binding, own: set[str]) -> Iter
     line, text = _line(b.lines, node)
     if isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(node.op, ast.MatMult):
         yield Finding(FORBIDDEN, "matmul", b.cell, line, text)
+    if isinstance(node, ast.Attribute) and node.attr in AUTOGRAD_ATTRIBUTES and program.qualified(node) is None:
+        yield Finding(FORBIDDEN, node.attr, b.cell, line, text)
     elif isinstance(node, (ast.Attribute, ast.Name)) and isinstance(node.ctx, ast.Load):
         dotted = program.qualified(node)
         if dotted is None:
@@ -250,6 +317,8 @@ def _use_of(program: Program, node: ast.AST, b: _Binding, own: set[str]) -> Iter
         root = dotted.split(".")[0]
         if root in ARRAY_LIBRARIES:
             yield Finding(OTHER_LIBRARY, dotted, b.cell, line, text)
+        elif _matches(dotted, ELSEWHERE_QUALIFIED):
+            yield Finding(ELSEWHERE, dotted, b.cell, line, text)
         elif _below_api(dotted):
             yield Finding(BELOW_API, dotted, b.cell, line, text)
         elif _matches(dotted, DYNAMIC_QUALIFIED):
@@ -259,9 +328,9 @@ def _use_of(program: Program, node: ast.AST, b: _Binding, own: set[str]) -> Iter
     if isinstance(node, ast.Call):
         func = node.func
         if isinstance(func, ast.Name) and func.id in DYNAMIC_BUILTINS and func.id not in program.bindings:
-            constant_getattr = func.id == "getattr" and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant)
-            if constant_getattr:
-                yield Finding(FORBIDDEN, op_name(str(node.args[1].value)), b.cell, line, text)
+            looked_up = folded_string(node.args[1]) if func.id == "getattr" and len(node.args) >= 2 else None
+            if looked_up is not None:
+                yield Finding(FORBIDDEN, op_name(looked_up), b.cell, line, text)
             else:
                 yield Finding(DYNAMIC, func.id, b.cell, line, text)
         elif isinstance(func, ast.Attribute) and program.qualified(func) is None and func.attr not in own:
@@ -314,6 +383,8 @@ def _tampering_in(program: Program, node: ast.AST, cell: int, lines: list[str]) 
             patched = _patched(program, part)
             if patched:
                 yield Finding(TAMPERING, f"patches {patched}", cell, line, text)
+    if isinstance(node, ast.Call):
+        yield from _looked_up_by_name(program, node, cell, line, text)
     if isinstance(node, ast.Attribute) and node.attr in TAMPERING_ATTRIBUTES:
         yield Finding(TAMPERING, node.attr, cell, line, text)
     elif isinstance(node, (ast.Attribute, ast.Name)):
@@ -330,6 +401,26 @@ def _tampering_in(program: Program, node: ast.AST, cell: int, lines: list[str]) 
             if star_of_tampering or _matches(dotted, TAMPERING_QUALIFIED) or (dotted.split(".")[0] == "checker"
                                                           and not _public_checker(dotted)):
                 yield Finding(TAMPERING, f"import {dotted}", cell, line, text)
+
+
+def _looked_up_by_name(program: Program, node: ast.Call, cell: int, line: int, text: str) -> Iterator[Finding]:
+    """``getattr(f, "f_" + "back")``, ``operator.attrgetter("f_locals")``: the name read as the attribute would be;
+    an attrgetter or methodcaller whose name is built at run time reaches anything."""
+    func = node.func
+    if isinstance(func, ast.Name) and func.id not in program.bindings and func.id in NAME_LOOKUPS:
+        names = [node.args[1]] if len(node.args) >= 2 else []
+        what = func.id
+    elif isinstance(func, (ast.Name, ast.Attribute)) and program.qualified(func) in NAME_LOOKUPS:
+        names = list(node.args)
+        what = program.qualified(func)
+    else:
+        return
+    for arg in names:
+        name = folded_string(arg)
+        if name is None and what.startswith("operator."):
+            yield Finding(TAMPERING, f"{what} of a name built at run time", cell, line, text)
+        elif name is not None and any(part in TAMPERING_ATTRIBUTES for part in name.split(".")):
+            yield Finding(TAMPERING, f"{what}({name!r})", cell, line, text)
 
 
 def _imported(node: ast.Import | ast.ImportFrom) -> list[str]:

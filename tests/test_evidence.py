@@ -36,6 +36,16 @@ FORBIDDEN_ELSEWHERE = [
      (msg.SOURCE_BELOW_API, msg.FORBIDDEN_OP)),  # torch's function mode sees this one; either says so
     ("outer", "numpy-outer", "import numpy as np\ndef outer(u, v):\n    return torch.from_numpy(np.outer(u.numpy(), v.numpy()))",
      msg.SOURCE_OTHER_LIBRARY),
+    # the same sums of products under another name: a 1x1 convolution is a matrix product
+    ("matmul_broadcast", "conv1d", "import torch.nn.functional as F\ndef matmul_broadcast(a, b):\n" + CHECK_PAIR
+     + "    return F.conv1d(a.t().unsqueeze(0), b.t().unsqueeze(-1)).squeeze(0).t().contiguous()", msg.FORBIDDEN_OP),
+    ("frobenius_norm", "pairwise-distance", "import torch.nn.functional as F\ndef frobenius_norm(m):\n"
+     "    flat = m.reshape(1, -1)\n    return F.pairwise_distance(flat, torch.zeros_like(flat), eps=0.0).reshape(())",
+     msg.FORBIDDEN_OP),
+    # work moved to a thread, where torch's per-thread trace does not follow
+    ("frobenius_norm", "thread", "import threading\ndef frobenius_norm(m):\n    box = []\n"
+     "    t = threading.Thread(target=lambda: box.append(torch.linalg.norm(m)))\n    t.start()\n    t.join()\n"
+     "    return box[0]", (msg.SOURCE_ELSEWHERE, msg.RAN_ELSEWHERE)),
 ]
 
 
@@ -67,11 +77,16 @@ LOOPS_OVER_PYTHON_NUMBERS = [
      "    return torch.tensor(rows, dtype=a.dtype)"),
     ("02_forward", "relu", "def relu(x):\n    values = [max(v, 0.0) for v in x.flatten().tolist()]\n"
      "    return torch.tensor(values, dtype=x.dtype).reshape(x.shape)"),
+    ("02_forward", "relu", "import struct\ndef relu(x):\n    xc = x.contiguous()\n"
+     "    code = {torch.float32: 'f', torch.float64: 'd'}[x.dtype]\n    raw = bytes(xc.untyped_storage())\n"
+     "    vals = struct.unpack(f'<{len(raw) // struct.calcsize(code)}{code}', raw)\n"
+     "    out = [v if v > 0 else 0.0 for v in vals]\n"
+     "    return torch.frombuffer(bytearray(struct.pack(f'<{len(out)}{code}', *out)), dtype=x.dtype).reshape(x.shape)"),
 ]
 
 
 @pytest.mark.parametrize("notebook, exercise, source", LOOPS_OVER_PYTHON_NUMBERS,
-                         ids=[e for _, e, _ in LOOPS_OVER_PYTHON_NUMBERS])
+                         ids=[f"{e}-{i}" for i, (_, e, _) in enumerate(LOOPS_OVER_PYTHON_NUMBERS)])
 def test_a_loop_over_python_numbers_is_a_loop(tmp_path, notebook, exercise, source):
     path = submission(tmp_path, notebook, replace={exercise: source})
     result = next(e for e in grade(path).exercises if e.name == exercise)
@@ -94,6 +109,10 @@ TAMPERING = [
     ("setattr-torch", "import torch\nsetattr(torch, 'allclose', lambda *a, **k: True)\n"),
     ("setattr-looked-up", "setattr(getattr(__import__('tor' + 'ch'), 'Ten' + 'sor'), 'clone', lambda self: self)\n"),
     ("type-setattr", "import torch\ntype.__setattr__(torch.Tensor, 'clone', lambda self: self)\n"),
+    # a module reached through another that re-exports it; an attribute name built from pieces
+    ("reexported-signal", "import subprocess\nsubprocess.signal.signal(subprocess.signal.SIGUSR1, lambda s, f: None)\n"),
+    ("attrgetter-built-name", "import operator\n_back = operator.attrgetter('f_' + 'ba' + 'ck')\n"),
+    ("attrgetter-run-time-name", "import operator\n_name = input\n_get = operator.attrgetter(_name)\n"),
 ]
 
 
@@ -141,7 +160,7 @@ RUNTIME_TAMPERING = [
     ("getattr-frame", "import sys\n    f = getattr(sys, '_get' + 'frame')(1)"),
     ("inspect-frame", "import inspect\n    f = getattr(inspect, 'current' + 'frame')()"),
     ("traceback-frame", "try:\n        raise ValueError\n    except ValueError as e:\n"
-                        "        f = getattr(e.__traceback__, 'tb_' + 'frame')"),
+                        "        f = getattr(e.__traceback__, 'tb_' + chr(102) + 'rame')"),
     ("gc-objects", "import gc\n    objs = getattr(gc, 'get_' + 'objects')()"),
     ("proc-fds", "import os\n    fds = os.listdir('/proc/' + 'self/fd')"),
     ("raw-fd-open", "f = open(int('5'), 'wb', closefd=False)"),
@@ -261,3 +280,104 @@ def test_under_cgroup_v2_one_cgroup_serves_the_whole_jail(monkeypatch):
     monkeypatch.setattr(cgroups, "make", lambda controller, settings=None: next(v1))
     monkeypatch.setattr(cgroups, "make_memory", lambda limit: "/sys/fs/cgroup/memory/c")
     assert cgroups.for_jail(256, 2**30) == ("/sys/fs/cgroup/pids/a", "/sys/fs/cgroup/cpuacct/b", "/sys/fs/cgroup/memory/c")
+
+
+GRAPH_WALK = """
+import torch
+
+def _walk(loss):
+    order, seen = [], set()
+    def visit(fn):
+        if fn is None or fn in seen:
+            return
+        seen.add(fn)
+        for nxt, _ in fn.next_functions:
+            visit(nxt)
+        order.append(fn)
+    visit(loss.grad_fn)
+    acc, res = {loss.grad_fn: torch.ones_like(loss)}, {}
+    for fn in reversed(order):
+        g = acc.pop(fn, None)
+        if g is None:
+            continue
+        if hasattr(fn, "variable"):
+            res[id(fn.variable)] = g.sum_to_size(fn.variable.shape)
+            continue
+        outs = fn(g)
+        outs = outs if isinstance(outs, tuple) else (outs,)
+        for (nxt, _), o in zip(fn.next_functions, outs):
+            if nxt is not None and o is not None:
+                acc[nxt] = acc[nxt] + o if nxt in acc else o
+    return res
+
+def forward_and_backward(inp, targ, w1, b1, w2, b2):
+    leaves = [t.detach().clone() for t in (inp, w1, b1, w2, b2)]
+    for l in leaves:
+        l.requires_grad = True
+    x, a1, c1, a2, c2 = leaves
+    out = (x @ a1 + c1).clamp_min(0.) @ a2 + c2
+    loss = ((out.squeeze(-1) - targ) ** 2).mean()
+    res = _walk(loss)
+    for t, l in zip((inp, w1, b1, w2, b2), leaves):
+        t.g = res[id(l)].detach()
+    return loss.detach()
+"""
+
+
+def test_autograd_reached_through_the_graph_s_nodes_earns_nothing(tmp_path):
+    """No .backward(), no torch.autograd: the graph's nodes called by hand. A result that requires grad is autograd."""
+    result = grade(submission(tmp_path, "03_backprop", replace={"forward_and_backward": GRAPH_WALK.strip()}),
+                   only=["forward_and_backward"])
+    ex = result.exercises[0]
+    assert ex.score == 0 and matches(msg.FORBIDDEN_OP, ex.feedback), ex.feedback
+    from checker.checks.operations import GRAPH_SHOWN
+
+    assert any(GRAPH_SHOWN in line for line in ex.feedback), ex.feedback
+
+
+@pytest.mark.parametrize("made", ["torch.empty(x.shape, device='meta')", "x.to_sparse()",
+                                  "torch.nested.nested_tensor([x[0], x[1]])"])
+def test_an_unusual_tensor_returned_is_a_wrong_answer_not_a_crash(tmp_path, made):
+    result = grade(submission(tmp_path, "02_forward", replace={"relu": f"def relu(x):\n    return {made}"}),
+                   only=["relu"])
+    ex = result.exercises[0]
+    assert ex.status == FAILED and ex.score == 0, (ex.status, ex.feedback)
+    assert matches(msg.NOT_A_TENSOR, ex.feedback), ex.feedback
+
+
+PROBE = """
+import sys
+from checker.sandbox import tripwire
+from checker.sandbox.tracing import OpTracer
+tripwire.install()
+cell = compile(CELL, "<cell 1>", "exec")
+exec(cell, {})
+"""
+
+
+def _in_a_child_with_the_tripwire(cell: str) -> str:
+    import subprocess
+    import sys
+
+    code = f"CELL = {cell!r}\n" + PROBE
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    return done.stdout + done.stderr
+
+
+def test_a_thread_started_during_a_trace_is_in_its_report():
+    """Whatever spelling started it (the source may not see it): the child counts threads and processes."""
+    said = _in_a_child_with_the_tripwire(
+        "import threading, torch\nfrom checker.sandbox.tracing import OpTracer\n"
+        "t = OpTracer()\nwith t:\n    th = threading.Thread(target=lambda: torch.ones(2) @ torch.ones(2))\n"
+        "    th.start(); th.join()\nprint('elsewhere', t.report()['elsewhere'], 'matmul' in t.report()['called'])\n"
+        "t = OpTracer()\nwith t:\n    torch.ones(2) @ torch.ones(2)\nprint('here', t.report()['elsewhere'])")
+    assert "elsewhere 1 False" in said and "here 0" in said, said
+
+
+def test_a_signal_handler_gets_no_frame_and_signal_cannot_be_imported_afresh():
+    said = _in_a_child_with_the_tripwire(
+        "import signal\ngot = []\nsignal.signal(signal.SIGUSR1, lambda s, f: got.append(f))\n"
+        "signal.raise_signal(signal.SIGUSR1)\nprint('frame', got)\n"
+        "import sys\ndel sys.modules['_signal']\n"
+        "try:\n    import _signal\n    print('fresh <', _signal.signal)\nexcept PermissionError as e:\n    print('refused', e)")
+    assert "frame [None]" in said and "refused" in said and "fresh <" not in said, said

@@ -17,12 +17,26 @@ MATMUL_OPS = frozenset({
     "matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "outer", "ger", "addr", "addmm", "addmv", "addbmm", "baddbmm",
     "linear", "bilinear", "tensordot", "chain_matmul", "multi_dot", "matrix_power", "einsum", "vecdot", "kron",
     "_addmm_activation", "matrix_exp",
+    # the same sums of products under other names: convolutions, attention, bags, recurrent cells, sparse products
+    "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "convolution",
+    "_convolution", "conv_tbc", "cosine_similarity", "scaled_dot_product_attention", "embedding_bag",
+    "_trilinear", "rnn_tanh", "rnn_relu", "lstm", "gru", "rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell",
+    "smm", "sspaddmm", "hspmm", "_sparse_mm", "_sparse_addmm", "cosine_embedding_loss",
 })
 NORM_OPS = frozenset({"norm", "vector_norm", "matrix_norm", "frobenius_norm", "nuclear_norm", "dist", "cdist",
-                      "pdist", "renorm"})
+                      "pdist", "renorm",
+                      # a norm computed on the way: distances, normalisations, clipping
+                      "pairwise_distance", "cosine_similarity", "normalize", "rms_norm", "layer_norm", "batch_norm",
+                      "group_norm", "instance_norm", "local_response_norm", "weight_norm", "_weight_norm",
+                      "norm_except_dim", "clip_grad_norm_", "clip_grad_norm", "get_total_norm", "_foreach_norm",
+                      "triplet_margin_loss", "cosine_embedding_loss"})
 REDUCTION_OPS = frozenset({"sum", "mean", "prod", "cumsum", "cumprod", "nansum", "nanmean", "logsumexp", "std", "var",
                            "std_mean", "var_mean", "trace"})
-AUTOGRAD_OPS = frozenset({"backward", "grad", "requires_grad_", "vjp", "jvp", "jacobian", "hessian", "vmap"})
+AUTOGRAD_OPS = frozenset({"backward", "grad", "requires_grad_", "vjp", "jvp", "jacobian", "hessian", "vmap",
+                          # the graph itself, however it is reached: a result that requires grad (the trace), the
+                          # graph's nodes and switches (the source)
+                          "autograd_graph", "requires_grad", "grad_fn", "next_functions", "register_hook",
+                          "retain_grad", "enable_grad", "set_grad_enabled", "jacrev", "jacfwd", "vjp", "apply"})
 
 # family tags, for ``forbidden`` and ``required``
 MATMUL, EINSUM, LINALG, NORM, REDUCTION, AUTOGRAD = "matmul", "einsum", "linalg", "norm", "reduction", "autograd"
@@ -56,7 +70,12 @@ def op_families(name: str) -> set[str]:
     return families
 
 
+GRAPH_SHOWN = "autograd (a result that requires grad)"
+
+
 def display_name(name: str) -> str:
+    if name == "autograd_graph":
+        return GRAPH_SHOWN
     return f"torch.linalg.{name[len('linalg_'):]}" if name.startswith("linalg_") else name
 
 
@@ -89,7 +108,7 @@ def source_problems(ctx: Context, forbidden: frozenset, allowed: frozenset, why:
         problems.append(msg.SOURCE_FORBIDDEN_OP.format(ops=", ".join(sorted(display_name(f.what) for f in hits)),
                                                        where=hits[0].where(), why=why))
     for kind, template in ((source.OTHER_LIBRARY, msg.SOURCE_OTHER_LIBRARY), (source.BELOW_API, msg.SOURCE_BELOW_API),
-                           (source.DYNAMIC, msg.SOURCE_DYNAMIC)):
+                           (source.DYNAMIC, msg.SOURCE_DYNAMIC), (source.ELSEWHERE, msg.SOURCE_ELSEWHERE)):
         hits = _first_per_what(f for f in findings if f.kind == kind)
         if hits:
             longest = max(hits, key=lambda f: (not f.what.startswith("Tensor."), len(f.what)))  # numpy.matmul, not numpy
@@ -97,7 +116,10 @@ def source_problems(ctx: Context, forbidden: frozenset, allowed: frozenset, why:
     return problems
 
 
-LEAVING_TORCH = frozenset({"tolist", "item", "__float__", "__int__"})
+LEAVING_TORCH = frozenset({"tolist", "item", "__float__", "__int__", "__index__", "__complex__",
+                           # the raw bytes behind a tensor, read as Python numbers
+                           "untyped_storage", "storage", "_storage", "data_ptr", "tobytes", "__array__", "__dlpack__",
+                           "__array_interface__", "memoryview", "frombuffer", "struct"})
 
 
 def leaves_torch(ctx: Context):
@@ -114,8 +136,12 @@ def hidden_calls(ctx: Context) -> list[str]:
     shows: a call looked up at run time in the exercise fails it."""
     if ctx.program is None:
         return []
-    found = next((f for f in source.uses(ctx.program, ctx.exercise.name, ctx.exercise.uses) if f.kind == source.DYNAMIC), None)
-    return [msg.SOURCE_DYNAMIC.format(what=found.what, where=found.where())] if found else []
+    for f in source.uses(ctx.program, ctx.exercise.name, ctx.exercise.uses):
+        if f.kind == source.DYNAMIC:
+            return [msg.SOURCE_DYNAMIC.format(what=f.what, where=f.where())]
+        if f.kind == source.ELSEWHERE:
+            return [msg.SOURCE_ELSEWHERE.format(what=f.what, where=f.where())]
+    return []
 
 
 def _traced(ctx: Context, case: Case, large_bytes: int | None = None, whole: bool = False):
@@ -123,6 +149,9 @@ def _traced(ctx: Context, case: Case, large_bytes: int | None = None, whole: boo
     answer = ctx.probe("call", args=list(case.args), trace=trace)
     if answer.raised:
         raise _Raised(answer.raised_problem(case.label))
+    if answer.result["trace"].get("elsewhere"):  # a thread or process the trace could not follow
+        raise _Raised(msg.RAN_ELSEWHERE.format(name=ctx.exercise.name, input=case.label,
+                                               count=answer.result["trace"]["elsewhere"]))
     return answer.result if whole else answer.result["trace"]
 
 

@@ -34,6 +34,7 @@ _Linear = nn.Linear
 _full_like = torch.full_like
 _no_grad = torch.no_grad
 _copy = torch.Tensor.copy_
+_strided = torch.strided
 
 
 class MissingName(LookupError):
@@ -46,9 +47,28 @@ def resolve(ns: dict, target: str):
     return ns[target]
 
 
+def _unusual(t) -> str | None:
+    """What makes a tensor other than an ordinary dense one in memory (meta, sparse, quantized, nested...)."""
+    try:
+        if t.is_nested:
+            return "nested"
+        if t.layout != _strided:
+            return str(t.layout).replace("torch.", "")
+        if t.device.type != "cpu":
+            return f"{t.device.type} device"
+        if t.is_quantized:
+            return "quantized"
+    except Exception:  # noqa: BLE001 - a tensor subclass whose properties raise
+        return "unreadable"
+    return None
+
+
 def pack(value):
     """A student's return value as plain data: a tensor copy, or the type and repr."""
     if _isinstance(value, _Tensor):
+        unusual = _unusual(value)
+        if unusual is not None:
+            return {"type": f"Tensor ({unusual})", "repr": f"a {unusual} tensor, not an ordinary one of numbers"}
         return {"tensor": _as_subclass(_clone(_detach(value)), _Tensor)}
     if _isinstance(value, (tuple, list)) and all(_isinstance(v, _Tensor) for v in value) and value:
         return {"type": type(value).__name__, "repr": f"{type(value).__name__} of {len(value)} tensors"}
@@ -71,7 +91,7 @@ def changed(args, before):
 
 
 def shares_storage(value, args) -> bool:
-    if not _isinstance(value, _Tensor):
+    if not _isinstance(value, _Tensor) or _unusual(value) is not None:
         return False
     ptr = _storage(value).data_ptr()
     return any(_isinstance(a, _Tensor) and _storage(a).data_ptr() == ptr for a in args)

@@ -13,7 +13,11 @@ import collections
 import torch
 from torch.overrides import TorchFunctionMode
 
+from checker.sandbox import tripwire
+
 _Tensor = torch.Tensor
+_started_elsewhere = tripwire.started_elsewhere
+GRAPH = "autograd_graph"  # the name a call is recorded under when its result joins an autograd graph
 
 
 def canonical_name(func) -> str:
@@ -69,7 +73,13 @@ class OpTracer(TorchFunctionMode):
             self.counts[name] += 1
             for t in produced:
                 self._measure(t)
+                if t.requires_grad:  # however it was switched on, autograd records this call
+                    self.called.add(GRAPH)
         return out
+
+    def __enter__(self):
+        self._elsewhere = _started_elsewhere()
+        return super().__enter__()
 
     def _measure(self, t) -> None:
         try:
@@ -94,4 +104,6 @@ class OpTracer(TorchFunctionMode):
             "largest_bytes": self.largest_bytes,
             "largest_shape": list(self.largest_shape),
             "large_allocations": len(self._large_storages),
+            # threads and processes started meanwhile: work there is out of this trace's sight
+            "elsewhere": _started_elsewhere() - getattr(self, "_elsewhere", 0),
         }

@@ -20,11 +20,16 @@ from __future__ import annotations
 
 import sys
 
+# Work started outside the calling thread (counted, not refused: a trace that spans one says so)
+ELSEWHERE_EVENTS = frozenset({"os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system", "os.exec",
+                              "subprocess.Popen", "os.startfile"})
+# Modules whose functions this process wraps (signals, threads): importing a fresh copy would bring the originals
+PROTECTED_MODULES = frozenset({"_signal", "signal", "_thread", "threading"})
 WATCHED = frozenset({"sys._getframe", "sys._current_frames", "sys._current_exceptions", "sys.settrace",
                      "sys.setprofile", "object.__getattr__", "gc.get_objects", "gc.get_referrers",
                      "gc.get_referents", "ctypes.dlopen", "ctypes.dlsym", "ctypes.addressof", "ctypes.cdata",
                      "ctypes.string_at", "ctypes.wstring_at", "ctypes.call_function", "open", "os.listdir",
-                     "os.scandir", "sys.addaudithook"})
+                     "os.scandir", "sys.addaudithook", "import"}) | ELSEWHERE_EVENTS
 # object.__getattr__ is raised for these (and others that reveal nothing)
 FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_code", "__code__", "gi_code",
                               "cr_code", "ag_code", "f_back"})
@@ -36,7 +41,7 @@ GIVER_MODULES = ("logging",)  # logging.currentframe is a lambda: any lambda of 
 # What no library needs while student code runs: refused whoever asks, whenever a student frame is on the stack
 # (pdb, trace and bdb install a tracer on the student's behalf; its callbacks receive every frame).
 ANYONE_ON_BEHALF = frozenset({"sys.settrace", "sys.setprofile", "sys._current_frames", "sys._current_exceptions",
-                              "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.addaudithook"})
+                              "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.addaudithook", "import"})
 REFUSED = "tampering refused: {what} from {where} (the checker's process is out of bounds for student code)"
 
 
@@ -69,6 +74,9 @@ def _what(event: str, args: tuple) -> str | None:
     if event == "object.__getattr__":
         name = args[1] if len(args) > 1 else ""
         return f".{name}" if name in FRAME_ATTRIBUTES else None
+    if event == "import":
+        name = args[0] if args else ""
+        return f"a fresh import of {name}" if name in PROTECTED_MODULES and name not in sys.modules else None
     if event in ("open", "os.listdir", "os.scandir"):
         path = args[0] if args else None
         if isinstance(path, int):
@@ -80,12 +88,59 @@ def _what(event: str, args: tuple) -> str | None:
     return event
 
 
+_elsewhere = [0]  # threads and processes started so far in this process
+
+
+def started_elsewhere() -> int:
+    """How many threads and processes this process has started (an op trace compares it before and after)."""
+    return _elsewhere[0]
+
+
+def _count_threads() -> None:
+    """Every new thread is counted: torch's op trace is per thread, so work moved to one leaves it."""
+    import _thread
+    import threading
+
+    start = _thread.start_new_thread
+
+    def start_new_thread(function, args, kwargs=None):
+        _elsewhere[0] += 1
+        return start(function, args, {} if kwargs is None else kwargs)
+
+    _thread.start_new_thread = _thread.start_new = start_new_thread
+    threading._start_new_thread = start_new_thread
+
+
+def _signals_without_frames() -> None:
+    """A signal handler is called with the frame the signal interrupted: the checker's, mid-probe. Handlers
+    installed here get None instead."""
+    import _signal
+    import signal
+
+    install_handler = _signal.signal
+
+    def signal_handler(signalnum, handler):
+        if callable(handler):
+            student_handler = handler
+
+            def handler(signum, frame):
+                return student_handler(signum, None)
+        return install_handler(signalnum, handler)
+
+    _signal.signal = signal.signal = signal_handler
+
+
 def install(getframe=sys._getframe):
     """Add the hook to this process (for good) and return a function that hands over, and clears, its records."""
     records: list[dict] = []
     busy = [False]
+    _count_threads()
+    _signals_without_frames()
 
     def hook(event: str, args: tuple) -> None:
+        if event in ELSEWHERE_EVENTS:
+            _elsewhere[0] += 1
+            return
         if event not in WATCHED or busy[0]:
             return
         what = _what(event, args)
