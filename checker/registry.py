@@ -5,21 +5,42 @@ docs all read this. An exercise is graded by its checks; a question is graded by
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
+from pathlib import Path
 
+from checker import course
 from checker.checks.base import Check
 from checker.errors import UnknownExercise
 
-NOTEBOOKS = ("01_matmul", "02_forward", "03_backprop", "04_modules")
-ASSIGNMENT = "foundations"
-TOTAL_POINTS = 100.0
-_MODULES = {
-    "01_matmul": "checker.exercises.matmul",
-    "02_forward": "checker.exercises.forward",
-    "03_backprop": "checker.exercises.backprop",
-    "04_modules": "checker.exercises.modules",
-}
+ASSIGNMENT = course.ASSIGNMENT
+EXERCISES_PACKAGE = "checker.exercises"
+
+
+def _declared_notebooks() -> dict[str, str]:
+    """notebook -> the module that declares its exercises: every ``checker/exercises/*.py`` with a top-level
+    ``NOTEBOOK = "NN_name"`` (read, not imported: the CLI starts without importing every notebook's checks)."""
+    found = {}
+    for path in sorted((Path(__file__).parent / "exercises").glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and \
+                    any(isinstance(t, ast.Name) and t.id == "NOTEBOOK" for t in node.targets):
+                found[str(node.value.value)] = f"{EXERCISES_PACKAGE}.{path.stem}"
+    return dict(sorted(found.items()))
+
+
+_MODULES = _declared_notebooks()
+NOTEBOOKS = tuple(_MODULES)  # in the order students meet them: by their number
+NOTEBOOK_POINTS = 25.0  # every notebook carries the same points (exercises and written questions together)
+TOTAL_POINTS = NOTEBOOK_POINTS * len(NOTEBOOKS)
+
+
+def module_stem(notebook: str) -> str:
+    """``03_backprop`` -> ``backprop``: the name its exercises' and its solutions' modules share."""
+    return _MODULES[notebook].rsplit(".", 1)[1]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,6 +36,7 @@ ARRAY_LIBRARIES = frozenset({"numpy", "scipy", "jax", "jaxlib", "cupy", "tensorf
                              "dask", "sklearn", "sympy", "numexpr", "array", "autograd", "theano", "paddle", "mxnet"})
 # Modules whose private names are lower layers of torch's API.
 TORCH = "torch"
+TORCH_BELOW = frozenset({"functorch", "_C"})  # packages beside torch that are its lower layers (functorch: torch.func)
 # Lower layers of torch, reached by a public name
 BELOW_API_NAMES = frozenset({"torch.ops", "torch.overrides", "torch.library", "torch.fx", "torch.jit",
                              "torch.compile", "torch.export", "torch.func"})
@@ -273,6 +274,8 @@ def op_name(dotted: str) -> str:
 
 def _below_api(dotted: str) -> bool:
     parts = dotted.split(".")
+    if parts[0] in TORCH_BELOW:
+        return True
     if parts[0] != TORCH:
         return False
     if any(p.startswith("_") and not (p.startswith("__") and p.endswith("__")) for p in parts[1:]):

@@ -12,6 +12,8 @@
 """
 from __future__ import annotations
 
+from checker import course
+
 import concurrent.futures
 import csv
 import dataclasses
@@ -21,10 +23,10 @@ import shutil
 import time
 from pathlib import Path
 
-from checker.registry import NOTEBOOKS, Exercise, entries
+from checker.registry import NOTEBOOKS, Exercise, all_entries, entries
 from instructor import gradebook, nbgrader_host, tool_env
 
-ASSIGNMENT = "foundations"
+ASSIGNMENT = course.ASSIGNMENT
 from instructor.verdicts import CONFINEMENT_LOG, KERNEL_PROBLEM_LOG, TAMPERING_LOG  # noqa: E402
 STUDENT_SECONDS = 900
 RETRY_MARKERS = ("database is locked",)
@@ -139,7 +141,7 @@ def autograde(root: Path, only: list[str] | None = None, jobs: int | None = None
     one of ``jobs`` pre-imported nbgrader processes (:mod:`instructor.nbgrader_host`). With ``feedback``,
     graded students get their feedback in groups of ``FEEDBACK_GROUP``, in the same lanes, as soon as
     a group is graded."""
-    names = only or students(root / "submitted")
+    names = only or students(root / course.SUBMITTED_DIR)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(names)))
     runs: dict[str, Run] = {}
     problems: dict[str, str] = {}
@@ -200,7 +202,7 @@ def run_confinement(runs: list[Run]) -> dict[str, str]:
 
 
 def save_confinement(root: Path, runs: list[Run]) -> Path:
-    path = root / "autograde" / "confinement.json"
+    path = root / course.AUTOGRADED_DIR / "confinement.json"
     path.parent.mkdir(exist_ok=True)
     old = json.loads(path.read_text()) if path.exists() else {}
     path.write_text(json.dumps({**old, **run_confinement(runs)}, indent=1))
@@ -208,13 +210,13 @@ def save_confinement(root: Path, runs: list[Run]) -> Path:
 
 
 def load_confinement(root: Path) -> dict[str, str]:
-    path = root / "autograde" / "confinement.json"
+    path = root / course.AUTOGRADED_DIR / "confinement.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
 
 def save_flags(root: Path, flags: list[Flag], regraded: list[str]) -> Path:
     """Flags persist beside the gradebook; regrading some students replaces only their flags."""
-    path = root / "autograde" / "flags.json"
+    path = root / course.AUTOGRADED_DIR / "flags.json"
     path.parent.mkdir(exist_ok=True)
     old = json.loads(path.read_text()) if path.exists() else []
     kept = [f for f in old if f["student"] not in set(regraded)]
@@ -223,7 +225,7 @@ def save_flags(root: Path, flags: list[Flag], regraded: list[str]) -> Path:
 
 
 def load_flags(root: Path) -> list[Flag]:
-    path = root / "autograde" / "flags.json"
+    path = root / course.AUTOGRADED_DIR / "flags.json"
     return [Flag(**f) for f in json.loads(path.read_text())] if path.exists() else []
 
 
@@ -242,7 +244,7 @@ def gradebook_rows(root: Path) -> list[dict]:
                 for grade in submission.grades:
                     rows.append({"student": student.id, "notebook": notebook, "cell": grade.name,
                                  "auto_score": grade.auto_score, "max_score": grade.max_score,
-                                 "manual": not grade.name.startswith("test_")})
+                                 "manual": not grade.name.startswith(course.TEST_PREFIX)})
     return rows
 
 
@@ -264,7 +266,7 @@ def export(root: Path, path: Path | None = None) -> tuple[Path, list[dict]]:
                **{nb: f"{notebooks[nb]:g}" for nb in NOTEBOOKS}, "flags": " | ".join(reasons),
                "confinement": confinement.get(student, "")}
         table.append(row)
-    path = path or root / "grades.csv"
+    path = path or root / course.GRADES_CSV
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(table[0]) if table else ["student"])
         writer.writeheader()
@@ -273,7 +275,7 @@ def export(root: Path, path: Path | None = None) -> tuple[Path, list[dict]]:
 
 
 def pass_rates(root: Path) -> dict[str, float]:
-    rows = [r for r in gradebook_rows(root) if not r["manual"] and r["cell"].startswith("test_")]
+    rows = [r for r in gradebook_rows(root) if not r["manual"] and r["cell"].startswith(course.TEST_PREFIX)]
     rates = {}
     for notebook in NOTEBOOKS:
         for e in entries(notebook):
@@ -289,8 +291,9 @@ CHART_MISTAKES = 12  # bars in the mistakes panel
 
 def exercise_tick(name: str) -> str:
     """"03_backprop:Relu" -> "03 Relu": Relu, Lin, Mse and Model are in two notebooks."""
-    notebook, exercise = name.split(":", 1)
-    return f"{notebook.split('_')[0]} {exercise}"
+    from instructor.mistakes import short_label
+
+    return short_label(*name.split(":", 1))
 
 
 def chart(table: list[dict], rates: dict[str, float], path: Path,
@@ -306,8 +309,10 @@ def chart(table: list[dict], rates: dict[str, float], path: Path,
     fig = plt.figure(figsize=(15, 9))
     grid = fig.add_gridspec(2, 2, width_ratios=[1.25, 1])
     left, bottom, right = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[1, 0]), fig.add_subplot(grid[:, 1])
-    left.hist(scores, bins=range(0, 90, 5), color="#0969da", edgecolor="white")
-    left.set_xlabel("autograded score (of 82; 18 more points are graded by hand)")
+    auto = sum(e.points for e in all_entries() if isinstance(e, Exercise))
+    by_hand = sum(e.points for e in all_entries() if not isinstance(e, Exercise))
+    left.hist(scores, bins=range(0, int(auto) + 10, 5), color="#0969da", edgecolor="white")
+    left.set_xlabel(f"autograded score (of {auto:g}; {by_hand:g} more points are graded by hand)")
     left.set_ylabel("students")
     left.yaxis.get_major_locator().set_params(integer=True)
     left.set_title(f"Score distribution ({len(scores)} students)")

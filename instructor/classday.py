@@ -1,6 +1,8 @@
 """The instructor's day in one call: collect -> autograde -> feedback -> grades.csv -> summary."""
 from __future__ import annotations
 
+from checker import course
+
 import os
 import shutil
 import sys
@@ -29,7 +31,7 @@ def grade_class(root: Path = ROOT, jobs: int | None = None, only: list[str] | No
     ``cluster`` (a Dask scheduler's address, or a ``distributed.Client``), students are graded there."""
     started = time.monotonic()
     ensure_assignment(root)
-    flags = ag.prepare(root / "submitted")
+    flags = ag.prepare(root / course.SUBMITTED_DIR)
     if only:
         flags = [f for f in flags if f.student in only]
     if cluster is not None:
@@ -56,7 +58,7 @@ def ensure_assignment(root: Path) -> None:
 
     from instructor import release
 
-    if gradebook.DB_ENV in os.environ or (root / "gradebook.db").exists():
+    if gradebook.DB_ENV in os.environ or (root / course.GRADEBOOK_FILE).exists():
         with gradebook.opened(gradebook.url(root)) as gb:
             try:
                 if len(gb.find_assignment(ag.ASSIGNMENT).notebooks) == len(NOTEBOOKS):
@@ -87,15 +89,15 @@ def summary(root: Path, table: list[dict], seconds: float, students: int,
     for name, rate in rates.items():
         lines.append(f"  {name:<34} {100 * rate:5.1f}%  {'#' * round(20 * rate)}")
     found = mk.collect(root)
-    report = mistakes_report.write_html(found, root / "mistakes.html")
-    lines += [""] + mistakes_report.summary_lines(found, report, root / "autograde")
+    report = mistakes_report.write_html(found, root / course.MISTAKES_REPORT)
+    lines += [""] + mistakes_report.summary_lines(found, report, root / course.AUTOGRADED_DIR)
     flagged = sum(r["status"] != "graded" for r in table)
     layers = sorted({r.get("confinement", "") for r in table} - {""})
     lines += ["", "sandbox (student code in every kernel and checker process): " + (" / ".join(layers) or "unknown")]
     lines += ["", f"{students} students autograded, with feedback, in {seconds:.0f} s ({60 * students / max(seconds, 1e-9):.1f}/min); "
-                  f"{flagged} flagged. grades: {root / 'grades.csv'}"]
+                  f"{flagged} flagged. grades: {root / course.GRADES_CSV}"]
     pairs = [(f"{mk.short_label(nb, ex)}: {kind}", n) for nb, ex, kind, n in found.pairs()]
-    chart = ag.chart(table, rates, root / "grades.png", pairs)
+    chart = ag.chart(table, rates, root / course.GRADES_CHART, pairs)
     lines.append(f"chart: {chart}")
     if expected:
         lines.append(f"scores match the sample class's expected totals for {len(expected) - len(wrong)} of "
@@ -105,12 +107,12 @@ def summary(root: Path, table: list[dict], seconds: float, students: int,
 
 def reset(root: Path) -> None:
     """Forget earlier sample-class runs (the gradebook, submissions, results)."""
-    for name in ("submitted", "feedback"):
+    for name in (course.SUBMITTED_DIR, course.FEEDBACK_DIR):
         shutil.rmtree(root / name, ignore_errors=True)
-    for child in (root / "autograde").glob("*"):
+    for child in (root / course.AUTOGRADED_DIR).glob("*"):
         if child.name != "README.md":
             shutil.rmtree(child) if child.is_dir() else child.unlink()
-    for name in ("gradebook.db", "grades.csv", "grades.png", "mistakes.html"):
+    for name in (course.GRADEBOOK_FILE, course.GRADES_CSV, course.GRADES_CHART, course.MISTAKES_REPORT):
         (root / name).unlink(missing_ok=True)
 
 
@@ -122,7 +124,7 @@ def demo(root: Path = ROOT, jobs: int | None = None) -> int:
     release.release(root)
     roster = sample_class.build_roster()
     say(f"== a sample class of {len(roster)} students into {root / 'submitted'}")
-    sample_class.write_class(root / "release" / "foundations", root / "submitted", roster)
+    sample_class.write_class(root / course.RELEASE_DIR / course.ASSIGNMENT, root / course.SUBMITTED_DIR, roster)
     say(f"== autograde ({jobs or 'all'} cores), feedback, grades.csv")
     result = grade_class(root, jobs=jobs, extra=["--Execute.timeout=30"])
     expected = {s.id: sample_class.expected_total(s) for s in roster}

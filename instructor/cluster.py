@@ -18,6 +18,8 @@ with its reason, as a local run does.
 """
 from __future__ import annotations
 
+from checker import course as layout
+
 import atexit
 import hashlib
 import io
@@ -32,7 +34,7 @@ from pathlib import Path
 from instructor import autograde as ag
 from instructor import gradebook, nbgrader_host, tool_env
 
-COURSE_PARTS = ("nbgrader_config.py", "source", "release", "solutions")
+COURSE_PARTS = ("nbgrader_config.py", layout.SOURCE_DIR, layout.RELEASE_DIR, "solutions")
 CONNECT_SECONDS = 30
 TASK_FAILED = "the cluster gave up on her task: {kind}: {reason}"
 CONNECTED = "cluster: {address}, {workers} workers ({threads} threads); {students} students sent"
@@ -83,7 +85,7 @@ def course_bundle(root: Path) -> bytes:
 
 
 def student_bundle(root: Path, student: str) -> bytes:
-    return _zip(_files(root / "submitted" / student / ag.ASSIGNMENT))
+    return _zip(_files(root / layout.SUBMITTED_DIR / student / layout.ASSIGNMENT))
 
 
 # -- a worker's side -----------------------------------------------------------------------------
@@ -97,7 +99,7 @@ class Station:
         self.root = Path(tempfile.mkdtemp(prefix="foundations-worker-"))
         atexit.register(shutil.rmtree, self.root, True)
         _unzip(course, self.root)
-        self.env = {**tool_env(), gradebook.DB_ENV: f"sqlite:///{self.root / 'gradebook.db'}"}
+        self.env = {**tool_env(), gradebook.DB_ENV: f"sqlite:///{self.root / layout.GRADEBOOK_FILE}"}
         self.template = template.running(lambda line: None)
         self.template.__enter__()  # sets $FOUNDATIONS_TEMPLATE in this worker process
         self.env[template.ADDRESS_ENV] = os.environ.get(template.ADDRESS_ENV, "")
@@ -109,9 +111,9 @@ class Station:
 
     def grade(self, student: str, files: bytes, extra: list[str], seconds: float) -> dict:
         with self.lock:  # one student at a time per worker process: each is a whole lane
-            for part in ("submitted", "autograde", "feedback"):
+            for part in (layout.SUBMITTED_DIR, layout.AUTOGRADED_DIR, layout.FEEDBACK_DIR):
                 shutil.rmtree(self.root / part / student, ignore_errors=True)
-            folder = self.root / "submitted" / student / ag.ASSIGNMENT
+            folder = self.root / layout.SUBMITTED_DIR / student / layout.ASSIGNMENT
             folder.mkdir(parents=True)
             _unzip(files, folder)
             run = ag.grade_student(self.lanes, student, extra, seconds)
@@ -120,8 +122,8 @@ class Station:
             if run.returncode == 0:
                 answer["feedback_problem"] = ag.feedback_for(self.lanes, self.root, [student], seconds)[student]
                 answer["result"] = gradebook.read_result(self.env[gradebook.DB_ENV], ag.ASSIGNMENT, student)
-                answer["autograded"] = _zip(_files(self.root / "autograde" / student / ag.ASSIGNMENT))
-                done = self.root / "feedback" / student / ag.ASSIGNMENT
+                answer["autograded"] = _zip(_files(self.root / layout.AUTOGRADED_DIR / student / layout.ASSIGNMENT))
+                done = self.root / layout.FEEDBACK_DIR / student / layout.ASSIGNMENT
                 answer["feedback"] = _zip(_files(done)) if done.is_dir() else b""
             return answer
 
@@ -153,7 +155,7 @@ def write_back(root: Path, answer: dict) -> ag.Run:
     """A finished task, written once: its notebooks and feedback here, its grades into the gradebook."""
     student = answer["student"]
     if answer["returncode"] == 0:
-        for part, data in (("autograde", answer["autograded"]), ("feedback", answer["feedback"])):
+        for part, data in ((layout.AUTOGRADED_DIR, answer["autograded"]), (layout.FEEDBACK_DIR, answer["feedback"])):
             folder = root / part / student / ag.ASSIGNMENT
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir(parents=True)
@@ -168,7 +170,7 @@ def autograde(root: Path, address, only: list[str] | None = None, extra: list[st
     """Grade every student (or ``only`` these) on the cluster at ``address`` (or a ``distributed.Client``)."""
     from distributed import as_completed
 
-    names = only or ag.students(root / "submitted")
+    names = only or ag.students(root / layout.SUBMITTED_DIR)
     client = address if hasattr(address, "submit") else connect(address)
     try:
         course = course_bundle(root)

@@ -11,6 +11,8 @@ previous submission (or none) and never half of one; saving the same result twic
 """
 from __future__ import annotations
 
+from checker import course
+
 import os
 import sys
 from pathlib import Path
@@ -19,7 +21,7 @@ DB_ENV = "FOUNDATIONS_DB_URL"
 
 
 def url(root: Path) -> str:
-    return os.environ.get(DB_ENV) or f"sqlite:///{Path(root) / 'gradebook.db'}"
+    return os.environ.get(DB_ENV) or f"sqlite:///{Path(root) / course.GRADEBOOK_FILE}"
 
 
 def opened(address: str):

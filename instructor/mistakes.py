@@ -11,6 +11,8 @@ summary's lines and the HTML page ``mistakes.html``.
 """
 from __future__ import annotations
 
+from checker import course
+
 import collections
 import dataclasses
 import json
@@ -22,8 +24,8 @@ from checker import errors
 from checker import messages as msg
 from checker.registry import NOTEBOOKS, Exercise, entries
 
-ASSIGNMENT = "foundations"
-TEST_PREFIX = "test_"
+ASSIGNMENT = course.ASSIGNMENT
+TEST_PREFIX = course.TEST_PREFIX
 HIDDEN_PREFIX = "hidden check (other inputs): "  # instructor.verdicts.HIDDEN_PREFIX (not imported: nbgrader-free)
 STATUSES = ("passed", "failed", "error", "not attempted", "graded by hand")
 # The header verdict_outputs() writes: f"{name}: {status} ({score:g}/{max_score:g})"
@@ -275,7 +277,7 @@ def analyse(verdicts: list[Verdict], missing: dict[str, list[str]] | None = None
 
 def collect(root: Path) -> Mistakes:
     """The mistakes in the course's autograde/ folder."""
-    return analyse(*read_class(root / "autograde"))
+    return analyse(*read_class(root / course.AUTOGRADED_DIR))
 
 
 @dataclasses.dataclass

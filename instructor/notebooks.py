@@ -10,6 +10,8 @@ a test proves that sync changes nothing in the committed notebooks.
 """
 from __future__ import annotations
 
+from checker import course
+
 import copy
 from pathlib import Path
 
@@ -21,8 +23,8 @@ from solutions.answers import ANSWERS
 from solutions.source import entry_sources
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT / "source" / "foundations"
-KEY = "foundations"
+SOURCE = ROOT / course.SOURCE_DIR / course.ASSIGNMENT
+KEY = course.METADATA_KEY
 
 
 def _nbgrader(grade_id: str, *, grade: bool, solution: bool, locked: bool, points: float | None = None) -> dict:
@@ -61,7 +63,7 @@ def exercise_cells(exercise: Exercise) -> list:
                          KEY: {"generated": "solution", "name": exercise.name}}
     solution.id = f"{exercise.name}-solution"
     test = nbformat.v4.new_code_cell(test_cell_source(exercise))
-    test.metadata = {"nbgrader": _nbgrader(f"test_{exercise.name}", grade=True, solution=False, locked=True,
+    test.metadata = {"nbgrader": _nbgrader(course.test_cell_id(exercise.name), grade=True, solution=False, locked=True,
                                            points=exercise.points),
                      KEY: {"generated": "test", "name": exercise.name}}
     test.id = f"{exercise.name}-test"

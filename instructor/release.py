@@ -1,13 +1,15 @@
 """Releasing the assignment: nbgrader generate_assignment, then a check that nothing leaked."""
 from __future__ import annotations
 
+from checker import course
+
 import subprocess
 from pathlib import Path
 
 from instructor import nbgrader_command, tool_env
 from instructor.notebooks import ROOT
 
-RELEASE = ROOT / "release" / "foundations"
+RELEASE = ROOT / course.RELEASE_DIR / course.ASSIGNMENT
 LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN MARK SCHEME")
 
 
@@ -30,10 +32,10 @@ def leaks(folder: Path = RELEASE) -> list[str]:
 
 def release(root: Path = ROOT) -> list[Path]:
     """Regenerate release/foundations from source/foundations; raises ReleaseLeak if anything leaked."""
-    proc = nbgrader("generate_assignment", "foundations", "--force", cwd=root, check=False)
+    proc = nbgrader("generate_assignment", course.ASSIGNMENT, "--force", cwd=root, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"nbgrader generate_assignment failed:\n{proc.stdout}\n{proc.stderr}")
-    folder = root / "release" / "foundations"
+    folder = root / course.RELEASE_DIR / course.ASSIGNMENT
     problems = leaks(folder)
     if problems:
         raise ReleaseLeak("; ".join(problems))

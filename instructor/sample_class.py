@@ -6,6 +6,8 @@ student carries the verdicts the autograder must reach, so the tests can hold it
 """
 from __future__ import annotations
 
+from checker import course as layout
+
 import copy
 import dataclasses
 import json
@@ -212,8 +214,8 @@ def fill(release_nb, notebook: str, student: Student, course: Path = Path(".")):
             cell.source = stub(sources[grade_id]) if choice is None else choice
         elif meta.get("solution") and cell.cell_type == "markdown":
             cell.source = ANSWER_TEXT
-        elif meta.get("grade") and grade_id.startswith("test_"):
-            key = (notebook, grade_id[len("test_"):])
+        elif meta.get("grade") and layout.exercise_of_test_cell(grade_id):
+            key = (notebook, layout.exercise_of_test_cell(grade_id))
             if key in student.edit_test_cells:
                 if student.edit_test_cells[key] is None:
                     continue  # deleted
@@ -231,7 +233,7 @@ def write_class(release_dir: Path, submitted_dir: Path, roster: list[Student]) -
     """nbgrader's submitted layout: submitted/<student>/foundations/<notebook>.ipynb."""
     release = {nb: nbformat.read(str(release_dir / f"{nb}.ipynb"), as_version=4) for nb in NOTEBOOKS}
     for student in roster:
-        folder = submitted_dir / student.id / "foundations"
+        folder = submitted_dir / student.id / layout.ASSIGNMENT
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "timestamp.txt").write_text("2026-11-20 12:00:00.000000 UTC")
         for notebook in NOTEBOOKS:

@@ -10,6 +10,8 @@ in it, and the builder refuses with :class:`LeakInWheel`.
 """
 from __future__ import annotations
 
+from checker import course
+
 import dataclasses
 import os
 import re
@@ -28,13 +30,14 @@ NOTEBOOKS_ZIP = "foundations-notebooks.zip"
 STUDENTS_GUIDE = "docs/STUDENTS.md"  # in the zip beside the notebooks: install, open, check, submit, statuses
 SHIPPED_PACKAGE = "checker"
 # Never in a student's wheel, at any depth: the course's secrets and the instructor's tools.
-FORBIDDEN_DIRS = ("solutions", "instructor", "source", "tests", "submitted", "autograde", "feedback")
-FORBIDDEN_FILES = ("nbgrader_config.py", "gradebook.db", "grades.csv")
+FORBIDDEN_DIRS = ("solutions", "instructor", course.SOURCE_DIR, "tests", course.SUBMITTED_DIR, course.AUTOGRADED_DIR,
+                  course.FEEDBACK_DIR)
+FORBIDDEN_FILES = ("nbgrader_config.py", course.GRADEBOOK_FILE, course.GRADES_CSV)
 SEED_SETTING = re.compile(r"hidden_seed\s*=\s*(\d+)")
 SEED_ENV = "FOUNDATIONS_HIDDEN_SEED"  # as instructor.verdicts.HIDDEN_SEED_ENV
 MIN_SEED_DIGITS = 5  # a shorter seed is a number any file may hold: only a real one is searched for
 COPY_IGNORE = (".git", ".venv", "build", "dist", "__pycache__", "*.egg-info", ".pytest_cache", "submitted",
-               "autograde", "feedback", "gradebook.db")
+               course.AUTOGRADED_DIR, course.FEEDBACK_DIR, course.GRADEBOOK_FILE)
 
 BUILD_FAILED = "building the checker wheel failed ({command}):\n{output}"
 LEAKED = "{wheel} holds what students must never get, not handed out: {leaks}"
@@ -174,7 +177,7 @@ def zip_notebooks(out: Path, root: Path = ROOT) -> tuple[Path, list[str]]:
     """The released notebooks in ``foundations/`` inside a zip; refuses a release that leaked solutions."""
     from instructor.release import leaks as release_leaks
 
-    folder = root / "release" / "foundations"
+    folder = root / course.RELEASE_DIR / course.ASSIGNMENT
     notebooks = sorted(folder.glob("*.ipynb"))
     if not notebooks:
         raise NoRelease(folder=str(folder))

@@ -10,6 +10,8 @@ student's code printed or patched in its kernel is discarded.
 """
 from __future__ import annotations
 
+from checker import course
+
 import concurrent.futures
 import copy
 import dataclasses
@@ -34,7 +36,7 @@ from checker.submission import read_submission
 from checker.sandbox import jail
 from checker.sandbox.kernel import JailedKernelManager
 
-TEST_PREFIX = "test_"
+TEST_PREFIX = course.TEST_PREFIX
 HIDDEN_SEED_ENV = "FOUNDATIONS_HIDDEN_SEED"
 KERNEL_PROBLEM = "kernel_problem"
 KERNEL_PROBLEM_LOG = "kernel problem while executing"
@@ -106,7 +108,7 @@ class ResilientExecute(Execute):
         if notebook:
             seed = hidden_seed_from(CheckerVerdicts(config=self.config).hidden_seed)
             pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-            resources.setdefault("foundations", {})["verdicts_future"] = pool.submit(
+            resources.setdefault(course.METADATA_KEY, {})["verdicts_future"] = pool.submit(
                 judge_notebook, copy.deepcopy(nb), notebook, seed)
             pool.shutdown(wait=False)
         # The kernel inherits this: its test cells leave grading to CheckerVerdicts instead of
@@ -125,7 +127,7 @@ class ResilientExecute(Execute):
             raise
         except Exception as exc:  # noqa: BLE001 - DeadKernelError, timeouts, kernel start failures
             problem = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-            resources.setdefault("foundations", {})[KERNEL_PROBLEM] = problem[:300]
+            resources.setdefault(course.METADATA_KEY, {})[KERNEL_PROBLEM] = problem[:300]
             self.log.warning("%s: %s (the checker still grades every cell)", KERNEL_PROBLEM_LOG, problem)
             return nb, resources
         finally:
@@ -198,14 +200,14 @@ class CheckerVerdicts(NbGraderPreprocessor):
     def preprocess(self, nb, resources):
         notebook = resources["nbgrader"]["notebook"]
         self.log.info("%s %s", CONFINEMENT_LOG, jail.available().describe())
-        future = resources.get("foundations", {}).pop("verdicts_future", None)
+        future = resources.get(course.METADATA_KEY, {}).pop("verdicts_future", None)
         judgement = future.result() if future is not None else \
             judge_notebook(nb, notebook, hidden_seed_from(self.hidden_seed))
         verdicts = judgement.verdicts
         if judgement.tampering:
             places = [line.removeprefix(TAMPERING_NOTE_PREFIX) for line in judgement.tampering]
             self.log.warning("%s %s: %s", TAMPERING_LOG, notebook, "; ".join(places)[:250])
-        resources.setdefault("foundations", {})["verdicts"] = {
+        resources.setdefault(course.METADATA_KEY, {})["verdicts"] = {
             name: {"status": r.status, "score": r.score, "max_score": r.max_score, "feedback": r.feedback}
             for name, r in verdicts.items()}
         for cell in nb.cells:

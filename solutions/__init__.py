@@ -5,9 +5,6 @@ One module per lesson notebook; every catalogue entry is one top-level ``def`` o
 its source (see ``checker.solution_source``). Students never receive this package.
 """
 
-NOTEBOOK_MODULES = {
-    "01_matmul": "solutions.matmul",
-    "02_forward": "solutions.forward",
-    "03_backprop": "solutions.backprop",
-    "04_modules": "solutions.modules",
-}
+from checker.registry import NOTEBOOKS, module_stem
+
+NOTEBOOK_MODULES = {notebook: f"solutions.{module_stem(notebook)}" for notebook in NOTEBOOKS}  # as the registry's

@@ -55,3 +55,16 @@ grad_output masked by (i > 0). Backward receives only grad_output, so without th
 could not know where the ReLU was active.
 """,
 }
+
+
+def _from_notebook_modules() -> None:
+    """A notebook's solutions module may keep its own model answers (``ANSWERS = {...}``): they join these."""
+    import importlib
+
+    from solutions import NOTEBOOK_MODULES
+
+    for module in NOTEBOOK_MODULES.values():
+        ANSWERS.update(getattr(importlib.import_module(module), "ANSWERS", {}))
+
+
+_from_notebook_modules()

@@ -42,6 +42,19 @@ FORBIDDEN_ELSEWHERE = [
     ("frobenius_norm", "pairwise-distance", "import torch.nn.functional as F\ndef frobenius_norm(m):\n"
      "    flat = m.reshape(1, -1)\n    return F.pairwise_distance(flat, torch.zeros_like(flat), eps=0.0).reshape(())",
      msg.FORBIDDEN_OP),
+    ("matmul_broadcast", "covariance", "def matmul_broadcast(a, b):\n" + CHECK_PAIR
+     + "    n, k = a.shape\n    rows = torch.cat([a, b.t()], 0)\n    sym = torch.cat([rows, -rows], 1)\n"
+     "    return (torch.cov(sym, correction=0)[:n, n:] * k).contiguous()", msg.FORBIDDEN_OP),
+    ("frobenius_norm", "embedding-max-norm", "import torch.nn.functional as F\ndef frobenius_norm(m):\n"
+     "    s = m.abs().amax()\n    x = (m / s).reshape(1, -1)\n    w = x.clone()\n"
+     "    F.embedding(torch.zeros(1, dtype=torch.long), w, max_norm=0.5)\n"
+     "    return ((0.5 * x.abs().sum() / w.abs().sum() - 1e-7) * s).reshape(())", msg.FORBIDDEN_OP),
+    ("frobenius_norm", "fused-loss", "import torch.nn.functional as F\ndef frobenius_norm(m):\n"
+     "    return F.mse_loss(m, torch.zeros_like(m), reduction='sum').sqrt()", msg.FORBIDDEN_OP),
+    # work inside a callback torch runs per element (map_): followed by the trace, and a loop by another name
+    ("matmul_broadcast", "inside-map", "def matmul_broadcast(a, b):\n" + CHECK_PAIR + "    box = {}\n"
+     "    def work(p, q):\n        box['c'] = a @ b\n        return p\n"
+     "    torch.zeros(1).map_(torch.zeros(1), work)\n    return box['c']", (msg.FORBIDDEN_OP, msg.SOURCE_FORBIDDEN_OP)),
     # work moved to a thread, where torch's per-thread trace does not follow
     ("frobenius_norm", "thread", "import threading\ndef frobenius_norm(m):\n    box = []\n"
      "    t = threading.Thread(target=lambda: box.append(torch.linalg.norm(m)))\n    t.start()\n    t.join()\n"
@@ -82,6 +95,7 @@ LOOPS_OVER_PYTHON_NUMBERS = [
      "    vals = struct.unpack(f'<{len(raw) // struct.calcsize(code)}{code}', raw)\n"
      "    out = [v if v > 0 else 0.0 for v in vals]\n"
      "    return torch.frombuffer(bytearray(struct.pack(f'<{len(out)}{code}', *out)), dtype=x.dtype).reshape(x.shape)"),
+    ("02_forward", "relu", "def relu(x):\n    return x.clone().apply_(lambda v: v if v > 0 else 0.0)"),
 ]
 
 
@@ -381,3 +395,20 @@ def test_a_signal_handler_gets_no_frame_and_signal_cannot_be_imported_afresh():
         "import sys\ndel sys.modules['_signal']\n"
         "try:\n    import _signal\n    print('fresh <', _signal.signal)\nexcept PermissionError as e:\n    print('refused', e)")
     assert "frame [None]" in said and "refused" in said and "fresh <" not in said, said
+
+
+def test_a_callback_torch_calls_per_element_is_traced_and_counted():
+    """map_ and apply_ run Python with torch's function mode off: the trace follows the callback, once per call."""
+    said = _in_a_child_with_the_tripwire(
+        "import torch\nfrom checker.sandbox.tracing import OpTracer, CALLBACK\nt = OpTracer()\n"
+        "with t:\n    torch.zeros(4).map_(torch.zeros(4), lambda p, q: float((torch.ones(2) @ torch.ones(2)).item()))\n"
+        "r = t.report()\nprint('matmul' in r['called'], r['counts'].get(CALLBACK))")
+    assert "True 4" in said, said
+
+
+def test_functorch_is_a_layer_below_torch_s_api():
+    program = Program(enumerate(["from functorch import grad_and_value\n"
+                                 "def forward_and_backward(inp, targ, w1, b1, w2, b2):\n"
+                                 "    return grad_and_value(lambda p: p)(inp)"]))
+    assert any(f.kind == "below_api" and f.what == "functorch.grad_and_value"
+               for f in uses(program, "forward_and_backward")), uses(program, "forward_and_backward")

@@ -14,7 +14,7 @@ from checker import errors
 from checker import messages as msg
 from checker.compare import Tolerance, difference
 from checker.inputs import randn, generator
-from checker.registry import NOTEBOOKS, TOTAL_POINTS, Exercise, Question, all_entries, entries, locate
+from checker.registry import NOTEBOOK_POINTS, NOTEBOOKS, TOTAL_POINTS, Exercise, Question, all_entries, entries, locate
 from checker.sandbox import protocol
 from checker.sandbox.tracing import OpTracer, canonical_name
 from checker.submission import read_submission
@@ -189,7 +189,7 @@ def test_cell_defining_finds_the_last_definition(tmp_path):
 def test_points_add_up_to_the_total():
     assert sum(e.points for e in all_entries()) == TOTAL_POINTS
     for notebook in NOTEBOOKS:
-        assert sum(e.points for e in entries(notebook)) == TOTAL_POINTS / len(NOTEBOOKS)
+        assert sum(e.points for e in entries(notebook)) == NOTEBOOK_POINTS
 
 
 def test_every_notebook_has_two_or_three_written_questions():

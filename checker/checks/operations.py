@@ -22,14 +22,17 @@ MATMUL_OPS = frozenset({
     "_convolution", "conv_tbc", "cosine_similarity", "scaled_dot_product_attention", "embedding_bag",
     "_trilinear", "rnn_tanh", "rnn_relu", "lstm", "gru", "rnn_tanh_cell", "rnn_relu_cell", "lstm_cell", "gru_cell",
     "smm", "sspaddmm", "hspmm", "_sparse_mm", "_sparse_addmm", "cosine_embedding_loss",
+    # a product recovered from statistics or distances: (co)variances, |a|^2 + |b|^2 - |a - b|^2
+    "cov", "corrcoef", "cdist", "pdist", "_cdist_forward", "_euclidean_dist", "stft", "istft",
 })
+MATMUL_PREFIXES = ("fft_",)  # a product is a convolution at lag zero: every Fourier transform is a way to one
 NORM_OPS = frozenset({"norm", "vector_norm", "matrix_norm", "frobenius_norm", "nuclear_norm", "dist", "cdist",
                       "pdist", "renorm",
                       # a norm computed on the way: distances, normalisations, clipping
                       "pairwise_distance", "cosine_similarity", "normalize", "rms_norm", "layer_norm", "batch_norm",
                       "group_norm", "instance_norm", "local_response_norm", "weight_norm", "_weight_norm",
                       "norm_except_dim", "clip_grad_norm_", "clip_grad_norm", "get_total_norm", "_foreach_norm",
-                      "triplet_margin_loss", "cosine_embedding_loss"})
+                      "triplet_margin_loss", "cosine_embedding_loss", "embedding_renorm", "embedding", "mse_loss"})
 REDUCTION_OPS = frozenset({"sum", "mean", "prod", "cumsum", "cumprod", "nansum", "nanmean", "logsumexp", "std", "var",
                            "std_mean", "var_mean", "trace"})
 AUTOGRAD_OPS = frozenset({"backward", "grad", "requires_grad_", "vjp", "jvp", "jacobian", "hessian", "vmap",
@@ -57,7 +60,7 @@ def op_families(name: str) -> set[str]:
     families = set()
     if name.startswith("linalg_"):
         families.add(LINALG)
-    if base in MATMUL_OPS:
+    if base in MATMUL_OPS or base.startswith(MATMUL_PREFIXES):
         families.add(MATMUL)
     if base == "einsum":
         families.add(EINSUM)
@@ -119,7 +122,9 @@ def source_problems(ctx: Context, forbidden: frozenset, allowed: frozenset, why:
 LEAVING_TORCH = frozenset({"tolist", "item", "__float__", "__int__", "__index__", "__complex__",
                            # the raw bytes behind a tensor, read as Python numbers
                            "untyped_storage", "storage", "_storage", "data_ptr", "tobytes", "__array__", "__dlpack__",
-                           "__array_interface__", "memoryview", "frombuffer", "struct"})
+                           "__array_interface__", "memoryview", "frombuffer", "struct",
+                           # Python called back per element by torch
+                           "apply_", "map_", "map2_"})
 
 
 def leaves_torch(ctx: Context):

@@ -18,6 +18,10 @@ from checker.sandbox import tripwire
 _Tensor = torch.Tensor
 _started_elsewhere = tripwire.started_elsewhere
 GRAPH = "autograd_graph"  # the name a call is recorded under when its result joins an autograd graph
+# ops that call Python back (per element, or per pair): torch runs the callback with this mode switched off, so
+# the callback is run with it switched on again, and each call of it counts (a Python loop by another name)
+CALLBACK_OPS = frozenset({"map_", "map2_", "apply_"})
+CALLBACK = "python_callback"
 
 
 def canonical_name(func) -> str:
@@ -67,6 +71,8 @@ class OpTracer(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         name = canonical_name(func)
         self.called.add(name)
+        if name in CALLBACK_OPS:
+            args = tuple(self._followed(a) if callable(a) and not isinstance(a, _Tensor) else a for a in args)
         out = func(*args, **(kwargs or {}))
         produced = list(_tensors_in(out))
         if produced:
@@ -78,8 +84,17 @@ class OpTracer(TorchFunctionMode):
         return out
 
     def __enter__(self):
-        self._elsewhere = _started_elsewhere()
+        if not hasattr(self, "_elsewhere"):
+            self._elsewhere = _started_elsewhere()
         return super().__enter__()
+
+    def _followed(self, callback):
+        """``callback`` counted and traced each time torch calls it."""
+        def traced_callback(*values):
+            self.counts[CALLBACK] += 1
+            with self:
+                return callback(*values)
+        return traced_callback
 
     def _measure(self, t) -> None:
         try:
