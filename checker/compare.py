@@ -20,6 +20,15 @@ class Tolerance:
         return cls(rtol=1e-4 * scale, atol=1e-5 * scale)
 
 
+def scaled_tolerance(case, expected: torch.Tensor) -> Tolerance:
+    """The dtype's tolerance with its absolute part scaled by the largest expected magnitude: right answers to
+    maths that loses digits with the size of its inputs (a log-softmax of logits of 1e4, a sum of many terms)."""
+    base = Tolerance.for_dtype(expected.dtype)
+    finite = expected.detach()[torch.isfinite(expected.detach())] if expected.numel() else expected.detach()
+    largest = float(finite.abs().max()) if finite.numel() else 1.0
+    return Tolerance(base.rtol, base.atol * max(1.0, largest))
+
+
 def narrowed(expected: torch.dtype, got: torch.dtype) -> bool:
     """A floating result of lower precision than expected (float32 for float64 inputs): right if its values are."""
     return expected.is_floating_point and got.is_floating_point and \

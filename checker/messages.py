@@ -171,3 +171,17 @@ AFTER_ANOTHER_CALL = ", after a first call on {name} of shape {shape} (the model
 # a check that could not read what the student's code returned (an object no comparison understands)
 CHECK_COULD_NOT_JUDGE = ("{name}: the checker could not judge what your code returned ({type}: {message}); it earns "
                          "nothing: return an ordinary tensor of numbers, as the stub's docstring says")
+
+
+def template_regex(template: str):
+    """A message template as a regex: each {field} matches anything (for tests and reports that find a message)."""
+    import re
+
+    parts = re.split(r"\{[^}]*\}", template)
+    return re.compile(".*?".join(re.escape(p) for p in parts), re.DOTALL)
+
+
+def matches(template: str, lines) -> bool:
+    """Whether any of ``lines`` is ``template`` filled in."""
+    pattern = template_regex(template)
+    return any(pattern.search(line) for line in lines)

@@ -1,4 +1,5 @@
-"""``python -m instructor sync|release|autograde|demo|doctor|catalogue|student-kit``."""
+"""``python -m instructor sync|release|autograde|demo|doctor|catalogue|student-kit|new-notebook|new-exercise|
+new-question|prove``."""
 from __future__ import annotations
 
 import argparse
@@ -35,7 +36,29 @@ def main(argv=None) -> int:
     catalogue.add_argument("--check", action="store_true", help="only say whether it is out of step (exit 1)")
     kit = sub.add_parser("student-kit", help="the checker wheel and the released notebooks' zip, for students")
     kit.add_argument("--out", default=None, help="the folder to write them to (default: dist/student-kit)")
+    new_nb = sub.add_parser("new-notebook", help="scaffold a notebook: its declarations, solutions and source notebook")
+    new_nb.add_argument("notebook", help="NN_name, e.g. 05_loss")
+    new_nb.add_argument("title", help="the notebook's title")
+    for kind, what in (("exercise", "an autograded exercise"), ("question", "a written question graded by hand")):
+        entry = sub.add_parser(f"new-{kind}", help=f"scaffold {what} in a notebook (declaration, reference, cell)")
+        entry.add_argument("notebook")
+        entry.add_argument("name", help="the def or class name students write (the catalogue name)")
+        entry.add_argument("--points", type=float, default=2.0)
+        entry.add_argument("--summary" if kind == "exercise" else "--prompt", default="",
+                           help="one line for the catalogue" if kind == "exercise" else "the question students answer")
+    prove = sub.add_parser("prove", help="prove one notebook: in step, reference passes, wrong answers fail, mutants")
+    prove.add_argument("notebook")
+    prove.add_argument("--no-mutants", action="store_true", help="skip the mutants (the slowest step)")
     args = parser.parse_args(argv)
+    if args.command.startswith("new-"):
+        return _scaffold(args)
+    if args.command == "prove":
+        from instructor import prove as proving
+        from checker.registry import NOTEBOOKS
+        if args.notebook not in NOTEBOOKS:
+            print(f"instructor: no notebook {args.notebook} (known: {', '.join(NOTEBOOKS)})", file=sys.stderr)
+            return 2
+        return proving.prove(args.notebook, with_mutants=not args.no_mutants)
     if args.command == "catalogue":
         return _catalogue(args.check)
     if args.command == "student-kit":
@@ -85,10 +108,33 @@ def main(argv=None) -> int:
     return 0
 
 
+def _scaffold(args) -> int:
+    from instructor import authoring
+
+    try:
+        if args.command == "new-notebook":
+            written = authoring.new_notebook(args.notebook, args.title)
+        elif args.command == "new-exercise":
+            written = authoring.new_exercise(args.notebook, args.name, args.points, args.summary)
+        else:
+            written = authoring.new_question(args.notebook, args.name, args.points, args.prompt)
+    except authoring.AuthoringError as exc:
+        print(f"instructor: {exc}", file=sys.stderr)
+        return 2
+    for path in written:
+        print(f"wrote {path.relative_to(authoring.ROOT) if path.is_relative_to(authoring.ROOT) else path}")
+    print(authoring.NEXT_STEPS)
+    return 0
+
+
 def _catalogue(check_only: bool) -> int:
     from instructor import catalogue
 
-    changed = catalogue.write(check_only=check_only)
+    try:
+        changed = catalogue.write(check_only=check_only)
+    except catalogue.NotReleased as exc:
+        print(f"instructor: {exc}", file=sys.stderr)
+        return 2
     shown = catalogue.CATALOGUE.relative_to(catalogue.ROOT)
     if check_only:
         if changed:

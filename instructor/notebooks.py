@@ -6,7 +6,8 @@ The cells that carry an exercise or a question are generated: each solution cell
 registry (with its points), each written question from the registry and its model answer
 from ``solutions/answers.py``. ``sync`` regenerates them in place (a placeholder cell
 ``{"foundations": {"slot": "exercise"|"question", "name": ...}}`` grows into them);
-a test proves that sync changes nothing in the committed notebooks.
+an entry with no cell yet gets its cells before the notebook's "Check your progress" section; a test proves
+that sync changes nothing in the committed notebooks.
 """
 from __future__ import annotations
 
@@ -88,8 +89,21 @@ def generated_cells(entry) -> list:
     return exercise_cells(entry) if isinstance(entry, Exercise) else question_cells(entry)
 
 
+CHECK_PROGRESS = "## Check your progress"  # the section a notebook ends with; new entries go before it
+
+
+def order_of(notebook: str) -> list[str]:
+    return [e.name for e in entries(notebook)]
+
+
+def _placed_order(cells, by_name) -> list[str]:
+    return list(dict.fromkeys(c.get("metadata", {}).get(KEY, {}).get("name") for c in cells
+                              if c.get("metadata", {}).get(KEY, {}).get("name") in by_name))
+
+
 def sync_notebook(nb, notebook: str):
-    """The notebook with every generated cell rebuilt; raises if an entry is missing or placed twice."""
+    """The notebook with every generated cell rebuilt, and the cells of an entry it has no cell for added (before
+    "Check your progress"); raises for a cell that names no entry, and for exercises out of catalogue order."""
     by_name = {e.name: e for e in entries(notebook)}
     cells, placed = [], []
     for cell in nb.cells:
@@ -105,11 +119,12 @@ def sync_notebook(nb, notebook: str):
         placed.append(name)
         cells.extend(generated_cells(by_name[name]))
     missing = [name for name in by_name if name not in placed]
-    if missing:
-        raise ValueError(f"{notebook}: no cell for {', '.join(missing)}; add a placeholder cell "
-                         f'with metadata {{"{KEY}": {{"slot": "exercise", "name": ...}}}}')
-    order = [e.name for e in entries(notebook)]
-    exercises_in_order = [n for n in placed if isinstance(by_name[n], Exercise)]
+    if missing:  # an entry declared but not placed yet: its cells go before "Check your progress" (else at the end)
+        at = next((i for i, c in enumerate(cells) if c.get("cell_type") == "markdown" and
+                   "".join(c.get("source", "")).startswith(CHECK_PROGRESS)), len(cells))
+        cells[at:at] = [cell for name in missing for cell in generated_cells(by_name[name])]
+    order = order_of(notebook)
+    exercises_in_order = [n for n in _placed_order(cells, by_name) if isinstance(by_name[n], Exercise)]
     if exercises_in_order != [n for n in order if isinstance(by_name[n], Exercise)]:
         raise ValueError(f"{notebook}: exercises are out of catalogue order: {exercises_in_order}")
     out = copy.deepcopy(nb)

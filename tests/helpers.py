@@ -2,48 +2,13 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from pathlib import Path
 
 import nbformat
 
-from solutions.source import entry_sources, imports
-
-STUB = "raise NotImplementedError()"
-
-
-def template_regex(template: str) -> re.Pattern:
-    """A message template as a regex: each {field} matches anything."""
-    parts = re.split(r"\{[^}]*\}", template)
-    return re.compile(".*?".join(re.escape(p) for p in parts), re.DOTALL)
-
-
-def matches(template: str, lines) -> bool:
-    pattern = template_regex(template)
-    return any(pattern.search(line) for line in lines)
-
-
-def stub_of(source: str) -> str:
-    """The nbgrader-style stub of a def or class: signature kept, body replaced."""
-    first = source.splitlines()[0]
-    return f"{first}\n    {STUB}\n"
-
-
-def cells_for(notebook: str, replace: dict[str, str] | None = None, drop=(), extra_cells=()) -> list[str]:
-    """Code cells: the imports, then one cell per solution entry (replaced or dropped as asked)."""
-    replace = replace or {}
-    cells = [imports(notebook)]
-    for name, source in entry_sources(notebook).items():
-        if name in drop:
-            continue
-        cells.append(replace.get(name, source))
-    return cells + list(extra_cells)
-
-
-def write_py(path: Path, cells: list[str]) -> Path:
-    path.write_text("\n\n".join(f"# %%\n{c}\n" for c in cells))
-    return path
+from checker.messages import matches, template_regex  # noqa: F401 - re-exported for the tests
+from solutions.source import STUB, stub_of, submission_cells as cells_for, write_py  # noqa: F401
 
 
 def write_ipynb(path: Path, cells: list[str], metadata_per_cell: dict[int, dict] | None = None) -> Path:
