@@ -1,4 +1,4 @@
-"""The README's student and instructor paths are the commands these tests run."""
+"""The guides' student and instructor paths are the commands these tests run."""
 from __future__ import annotations
 
 import re
@@ -13,11 +13,11 @@ import nbformat
 from instructor.notebooks import ROOT
 from instructor.sample_class import Student, fill
 
-README = (ROOT / "README.md").read_text()
+GUIDES = {"student-path": ROOT / "docs" / "STUDENTS.md", "instructor-path": ROOT / "docs" / "INSTRUCTORS.md"}
 
 
 def commands(marker: str) -> list[list[str]]:
-    block = README.split(f"<!-- {marker}:", 1)[1].split("```", 2)[1]
+    block = GUIDES[marker].read_text().split(f"<!-- {marker}:", 1)[1].split("```", 2)[1]
     return [shlex.split(line.split("#", 1)[0]) for line in block.strip().splitlines() if line.split("#", 1)[0].strip()]
 
 

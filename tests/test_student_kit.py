@@ -20,7 +20,7 @@ from instructor.sample_class import Student, fill
 
 ROOT = student_kit.ROOT
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-README = (ROOT / "README.md").read_text()
+STUDENTS_GUIDE_TEXT = (ROOT / "docs" / "STUDENTS.md").read_text()  # the guide that ships with the notebooks
 TORCH = "torch==2.13.0"  # the CPU wheel on this machine's disk; any other spec may pull a CUDA build
 
 
@@ -81,11 +81,11 @@ def test_the_builder_refuses_a_wheel_that_packs_the_solutions(tmp_path):
     assert not list(out.glob("*.whl"))
 
 
-def test_the_readme_names_the_wheel_and_torch_range_pyproject_gives():
+def test_the_student_guide_names_the_wheel_and_torch_range_pyproject_gives():
     version = PYPROJECT["project"]["version"]
-    assert f"pip install foundations_checker-{version}-py3-none-any.whl" in README
+    assert f"pip install foundations_checker-{version}-py3-none-any.whl" in STUDENTS_GUIDE_TEXT
     torch_dep = next(d for d in PYPROJECT["project"]["dependencies"] if d.startswith("torch"))
-    assert f"`{torch_dep}`" in README  # the Colab note's range
+    assert f"`{torch_dep}`" in STUDENTS_GUIDE_TEXT  # the Colab note's range
 
 
 # -- the real thing: build, install into a fresh venv, check notebooks ---------------------------------
