@@ -17,6 +17,11 @@ c.CourseDirectory.solution_directory = "solutions"
 c.CourseDirectory.db_url = os.environ.get(
     "FOUNDATIONS_DB_URL", "sqlite:///" + os.path.join(c.CourseDirectory.root, "gradebook.db"))
 
+# nbgrader's exchange (release_assignment, fetch, submit, collect) beside the course, so that the formgrader finds
+# it; a course on a shared hub points this at the hub's exchange (/srv/nbgrader/exchange) instead.
+c.Exchange.root = os.path.join(c.CourseDirectory.root, "exchange")
+os.makedirs(c.Exchange.root, exist_ok=True)
+
 # Each cell of a student's notebook gets at most this long in a kernel.
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True

@@ -14,6 +14,7 @@ SOURCE_DIR, RELEASE_DIR, SUBMITTED_DIR, AUTOGRADED_DIR, FEEDBACK_DIR = \
     "source", "release", "submitted", "autograde", "feedback"
 
 TEST_PREFIX = "test_"  # a graded test cell's grade_id: TEST_PREFIX + the exercise's name
+VERDICT_KEY = "verdict"  # in a test cell's output metadata, under METADATA_KEY: the verdict as data
 
 # what autograde writes beside the course
 GRADEBOOK_FILE = "gradebook.db"

@@ -20,6 +20,18 @@ CHILD_DIED = "the process running your code died {how} while {what}"
 PROTOCOL_BROKEN = "the process running your code sent an unreadable answer ({reason})"
 
 
+def _named_templates() -> None:
+    """The templates above know their names, as checker.messages' do (a feedback line knows its kind)."""
+    from checker.messages import Message
+
+    for name, value in list(globals().items()):
+        if name.isupper() and type(value) is str:
+            globals()[name] = Message(value, name)
+
+
+_named_templates()
+
+
 class CheckerError(Exception):
     """Base of every error the checker raises on purpose."""
 

@@ -140,9 +140,9 @@ def _run_checks(exercise: Exercise, ctx: Context, options: Options, started: flo
                 continue
             outcomes.append(check.run(ctx))
     except NotAttempted as exc:
-        return ExerciseResult(exercise.name, NOT_ATTEMPTED, 0.0, exercise.points, [str(exc)])
+        return ExerciseResult(exercise.name, NOT_ATTEMPTED, 0.0, exercise.points, [msg.of_error(exc)])
     except (ExerciseStopped, ProbeTimeout, ChildDied, ProtocolBroken) as exc:
-        return ExerciseResult(exercise.name, ERROR, 0.0, exercise.points, [str(exc)], outcomes)
+        return ExerciseResult(exercise.name, ERROR, 0.0, exercise.points, [msg.of_error(exc)], outcomes)
     except Exception as exc:  # noqa: BLE001 - an answer built to break a comparison costs its exercise, not the run
         text = msg.CHECK_COULD_NOT_JUDGE.format(name=exercise.name, type=type(exc).__name__, message=str(exc)[:200])
         return ExerciseResult(exercise.name, ERROR, 0.0, exercise.points, [text], outcomes)
@@ -207,7 +207,7 @@ class GradingSession:
             return where[:80]
         return f"{where}: `{lines[int(found[2]) - 1].strip()[:80]}`"
 
-    def located(self, text: str) -> str:
+    def located(self, text):
         """``text`` with each "cell N" (the checker's numbering) as the student finds it: In [50] and its first
         line in a notebook, the cell's first line where no prompt was saved."""
         cells = {c.index: c for c in self.submission.cells}
@@ -216,7 +216,7 @@ class GradingSession:
             cell = cells.get(int(match[1]))
             return cell.label() if cell is not None else match[0]
 
-        return _CELL_NUMBER.sub(label, text)
+        return msg.retold(text, _CELL_NUMBER.sub(label, text))
 
     def final(self, results: list[ExerciseResult]) -> list[ExerciseResult]:
         """The verdicts that stand: none of a notebook whose code was caught reaching into the checker's

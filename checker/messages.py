@@ -39,9 +39,9 @@ SAME_ERROR_AGAIN = "the same error, from the same line, on {count} more inputs"
 NOT_A_TENSOR = "on {input}: expected a tensor, got {type} ({repr})"
 SHAPE_MISMATCH = "on {input}: expected shape {expected}, got {got}"
 DTYPE_MISMATCH = "on {input}: expected dtype {expected}, got {got}"
-DTYPE_NARROWED = ("note: your result is {got} for {expected} inputs ({input}); its values are right to {got} "
-                  "precision, so it counts, but creating it with the inputs' dtype keeps {expected} "
-                  "(for example `torch.zeros(n, m, dtype=a.dtype)`)")
+DTYPE_NARROWED = ("note: on {input} your result is {got} where the inputs are {expected}; its values are right at "
+                  "{got} precision, so it counts. Create it with the inputs' dtype to keep their precision "
+                  "(`torch.zeros(n, m, dtype=a.dtype)`)")
 VALUE_MISMATCH = (
     "on {input}: values differ; largest difference at index {index}: expected {want:.6g}, "
     "got {got:.6g} (tolerance {tol:.2g})"
@@ -185,3 +185,79 @@ def matches(template: str, lines) -> bool:
     """Whether any of ``lines`` is ``template`` filled in."""
     pattern = template_regex(template)
     return any(pattern.search(line) for line in lines)
+
+
+HIDDEN_CHECK_PREFIX = "hidden check (other inputs): "  # before a feedback line of the hidden checks (autograde)
+
+# -- feedback as data ------------------------------------------------------------------------------
+class Feedback(str):
+    """A feedback line that knows which message it is: ``kind`` is the constant's name ("VALUE_MISMATCH"),
+    ``inner`` the kind of the message it wraps, if any (FRESH_INPUT_WRONG around a VALUE_MISMATCH). It is a str
+    everywhere text is wanted; reports read the kinds, never the text (instructor/mistakes.py)."""
+
+    kind: str | None
+    inner: str | None
+
+    def __new__(cls, text: str, kind: str | None = None, inner: str | None = None):
+        line = super().__new__(cls, text)
+        line.kind, line.inner = kind, inner
+        return line
+
+    def __reduce__(self):
+        return (Feedback, (str(self), self.kind, self.inner))
+
+
+class Message(str):
+    """A message template that knows its name: ``format`` gives a :class:`Feedback` of that kind."""
+
+    kind: str
+
+    def __new__(cls, text: str, kind: str):
+        template = super().__new__(cls, text)
+        template.kind = kind
+        return template
+
+    def format(self, *args, **kwargs) -> Feedback:
+        inner = next((v.kind for v in (*args, *kwargs.values()) if isinstance(v, Feedback) and v.kind), None)
+        return Feedback(str.format(self, *args, **kwargs), self.kind, inner)
+
+    def __reduce__(self):
+        return (Message, (str(self), self.kind))
+
+
+def kind_of(line) -> str | None:
+    return getattr(line, "kind", None)
+
+
+def inner_of(line) -> str | None:
+    return getattr(line, "inner", None)
+
+
+def prefixed(prefix: str, line) -> Feedback:
+    """``prefix + line``, still the message ``line`` was."""
+    return Feedback(prefix + line, kind_of(line), inner_of(line))
+
+
+def retold(line, text: str) -> Feedback:
+    """The same message as ``line``, told in other words (a place named as the student's screen shows it)."""
+    return Feedback(text, kind_of(line), inner_of(line))
+
+
+def of_error(exc: BaseException, kind: str | None = None) -> Feedback:
+    """A typed error's text, with the kind of the template it was formatted from."""
+    first = exc.args[0] if exc.args else None
+    return Feedback(str(exc), kind or kind_of(first) or type(exc).__name__, inner_of(first))
+
+
+def as_data(line) -> dict:
+    return {"text": str(line), "kind": kind_of(line), "inner": inner_of(line)}
+
+
+def from_data(item: dict) -> Feedback:
+    return Feedback(str(item.get("text", "")), item.get("kind"), item.get("inner"))
+
+
+for _name, _value in list(globals().items()):
+    if _name.isupper() and type(_value) is str:
+        globals()[_name] = Message(_value, _name)
+del _name, _value

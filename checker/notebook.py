@@ -81,11 +81,41 @@ def _first_line(source: str) -> str:
     return next((line.strip() for line in source.splitlines() if line.strip()), "")[:60]
 
 
-class SlowNotice:
-    """Says what a check is waiting for when one step (a cell, an exercise) takes long."""
+class _PassingLine:
+    """One line of output that can be taken back: in a notebook, a display that is emptied when the verdict
+    comes (the "still waiting" line does not stay above it); elsewhere, a printed line."""
 
-    def __init__(self, limit: float, after: float = SLOW_AFTER_SECONDS, write=print):
-        self.limit, self.after, self.write = limit, after, write
+    def __init__(self):
+        self._handle = None
+
+    def __call__(self, text: str) -> None:
+        try:
+            from IPython import get_ipython
+            from IPython.display import display
+        except ImportError:  # pragma: no cover - outside IPython
+            get_ipython = None
+        if get_ipython is None or get_ipython() is None:
+            print(text)
+            return
+        data = {"text/plain": text}
+        if self._handle is None:
+            self._handle = display(data, raw=True, display_id=True)
+        else:
+            self._handle.update(data, raw=True)
+
+    def clear(self) -> None:
+        if self._handle is not None:
+            self._handle.update({"text/plain": ""}, raw=True)
+            self._handle = None
+
+
+class SlowNotice:
+    """Says what a check is waiting for when one step (a cell, an exercise) takes long, and takes it back when
+    the check is done."""
+
+    def __init__(self, limit: float, after: float = SLOW_AFTER_SECONDS, write=None):
+        self._line = _PassingLine() if write is None else None
+        self.limit, self.after, self.write = limit, after, write or self._line
         self._activity: str | None = None
         self._since = time.monotonic()
         self._told = False
@@ -109,6 +139,8 @@ class SlowNotice:
     def close(self) -> None:
         self._done.set()
         self._thread.join()
+        if self._line is not None:
+            self._line.clear()
 
 
 _SESSIONS: dict[tuple, GradingSession] = {}

@@ -2,14 +2,24 @@
 from __future__ import annotations
 
 import html
+import re
 
 from checker import messages as msg
 from checker.results import FAILED, PASSED, ExerciseResult, NotebookResult
 
 CONFINED_PREFIX = "confined"  # checker.sandbox.jail.CONFINED's first word: every layer active
 SYMBOLS = {"passed": "ok", "failed": "FAIL", "error": "ERROR", "not_attempted": "--", "manual": "hand"}
-COLOURS = {"passed": "#1a7f37", "failed": "#cf222e", "error": "#9a6700", "not_attempted": "#57606a",
-           "manual": "#0969da"}
+# JupyterLab's theme colours where the page has them (light and dark themes alike), GitHub's light ones elsewhere
+COLOURS = {"passed": "var(--jp-success-color1, #1a7f37)", "failed": "var(--jp-error-color1, #cf222e)",
+           "error": "var(--jp-warn-color1, #9a6700)", "not_attempted": "var(--jp-ui-font-color2, #57606a)",
+           "manual": "var(--jp-brand-color1, #0969da)"}
+QUIET = "var(--jp-ui-font-color2, #57606a)"  # notes
+_CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def inline_code(text: str) -> str:
+    """Escaped HTML of a message, its `code` spans as <code> (messages quote code between backticks)."""
+    return _CODE_SPAN.sub(r"<code>\1</code>", html.escape(text))
 
 
 _CONTROL = {c: msg.CONTROL_SHOWN.format(code=c) for c in [*range(0x00, 0x09), *range(0x0b, 0x20), *range(0x7f, 0xa0)]}
@@ -65,7 +75,7 @@ CELL_STYLE = "text-align:left;vertical-align:top;padding:2px 8px"
 def _feedback_item(e: ExerciseResult, line: str) -> str:
     if e.status == FAILED:
         return f'<li><code style="{CODE_STYLE}">{html.escape(line)}</code></li>'
-    return f"<li>{html.escape(line)}</li>"
+    return f"<li>{inline_code(line)}</li>"
 
 
 def exercise_html(e: ExerciseResult) -> str:
@@ -81,7 +91,7 @@ def exercise_html(e: ExerciseResult) -> str:
 
 
 def notes_html(notes: list[str], prefix: str = "note: ") -> str:
-    return "".join(f'<div style="color:#57606a;text-align:left">{prefix}{html.escape(n)}</div>' for n in notes)
+    return "".join(f'<div style="color:{QUIET};text-align:left">{prefix}{inline_code(n)}</div>' for n in notes)
 
 
 def notebook_html(result: NotebookResult) -> str:
@@ -104,4 +114,4 @@ def notebook_html(result: NotebookResult) -> str:
 def _confinement_html(confinement: str) -> str:
     if not confinement or confinement.startswith(CONFINED_PREFIX):
         return ""  # the layers are for instructors (doctor, grades.csv, the autograde summary, --verbose)
-    return f'<div style="color:#9a6700;font-size:smaller">{html.escape(msg.SANDBOX_PARTIAL)}</div>'
+    return f'<div style="color:{COLOURS["error"]};font-size:smaller">{html.escape(msg.SANDBOX_PARTIAL)}</div>'

@@ -29,6 +29,12 @@ from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 MISSING_ALT = "No description has been provided for this image"  # nbconvert's own text
 MISSING_ALT_LOG = "Alternative text is missing on %s image(s)."
 LAB_CELLS = "jp-Notebook"  # the class that nbconvert's focusable-cell selectors start from
+# Long lines wrap instead of running off the page (a verdict's plain-text copy, a locked cell's comments, an
+# error's message), and markdown tables keep their columns apart.
+PAGE_STYLE = ("<style>.output_area pre, .output_text pre, .output_subarea pre, .input_area pre "
+              "{white-space: pre-wrap; overflow-wrap: anywhere;} "
+              ".rendered_html table {border-collapse: collapse;} "
+              ".rendered_html th, .rendered_html td {border: 1px solid #d0d7de; padding: 2px 8px;}</style>")
 
 # What an HTML parser does not read as tags (comments, the raw text of <script> and <style>), matched
 # first and left as they are; then an <img> tag, its attributes and its end ("/>" or ">").
@@ -62,6 +68,37 @@ INERT_ATTRIBUTES = {"*": ["class", "title", "align", "colspan", "rowspan"], "a":
                     "img": ["src", "alt", "width", "height"]}
 
 
+# LaTeX in markdown ($...$, $$...$$) becomes MathML here, when the page is made: browsers draw MathML
+# themselves, so the feedback shows its maths offline, with no MathJax fetched from a CDN.
+_CODE = re.compile(r"```.*?```|`[^`\n]*`", re.S)
+_DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.S)
+_INLINE_MATH = re.compile(r"(?<![\\$])\$([^$\n]+?)\$(?!\$)")
+
+
+def _mathml(latex: str, display: str) -> str | None:
+    try:
+        from latex2mathml.converter import convert
+    except ImportError:  # the course's extra brings it; without it the page keeps the LaTeX as it was written
+        return None
+    try:
+        return convert(latex.strip(), display=display)
+    except Exception:  # noqa: BLE001 - LaTeX it cannot read stays as written
+        return None
+
+
+def math_as_mathml(markdown: str) -> str:
+    """``markdown`` with its LaTeX as MathML, code spans and blocks left alone."""
+    def convert(text: str) -> str:
+        text = _DISPLAY_MATH.sub(lambda m: _mathml(m[1], "block") or m[0], text)
+        return _INLINE_MATH.sub(lambda m: _mathml(m[1], "inline") or m[0], text)
+
+    out, end = [], 0
+    for code in _CODE.finditer(markdown):
+        out += [convert(markdown[end:code.start()]), code[0]]
+        end = code.end()
+    return "".join(out + [convert(markdown[end:])])
+
+
 def _is_test_cell(cell) -> bool:
     grading = cell.get("metadata", {}).get("nbgrader", {}) or {}
     return bool(grading.get("grade")) and not grading.get("solution")
@@ -77,6 +114,8 @@ def inert_student_parts(nb, parent=None):
         if cell.get("cell_type") == "code" and _is_test_cell(cell):
             continue  # the checker's verdicts, written outside the student's kernel
         sanitizer.preprocess_cell(cell, {}, index)
+        if cell.get("cell_type") == "markdown":
+            cell.source = math_as_mathml(cell.source)
     return nb
 
 
@@ -97,6 +136,7 @@ class FeedbackHTMLExporter(HTMLExporter):
         if LAB_CELLS in html:  # cells to make focusable: nbconvert's own pass
             return super().from_notebook_node(nb, resources, **kw)
         html, added = add_missing_alt(html)
+        html = html.replace("</head>", PAGE_STYLE + "</head>", 1)
         if added:
             self.log.warning(MISSING_ALT_LOG, added)
         return html, resources

@@ -26,8 +26,9 @@ from checker.registry import NOTEBOOKS, Exercise, entries
 
 ASSIGNMENT = course.ASSIGNMENT
 TEST_PREFIX = course.TEST_PREFIX
-HIDDEN_PREFIX = "hidden check (other inputs): "  # instructor.verdicts.HIDDEN_PREFIX (not imported: nbgrader-free)
-STATUSES = ("passed", "failed", "error", "not attempted", "graded by hand")
+VERDICT_KEY = course.VERDICT_KEY
+HIDDEN_PREFIX = msg.HIDDEN_CHECK_PREFIX
+STATUSES = tuple(msg.STATUS_TEXT.values())  # as the text of a verdict shows them
 # The header verdict_outputs() writes: f"{name}: {status} ({score:g}/{max_score:g})"
 HEADER = re.compile(r"(?P<name>\S+): (?P<status>" + "|".join(STATUSES) + r") \((?P<score>[^/()]+)/(?P<max>[^/()]+)\)")
 PASSED = "passed"
@@ -127,8 +128,29 @@ _RULES = sorted([(label, template_regex(t), False, _literal(t)) for label, ts in
                 key=lambda rule: -rule[3])
 
 
+def _by_kind() -> tuple[dict[str, str], set[str], dict[str, str]]:
+    """message kind -> label; the kinds that are no mistake; the wrappers' kinds -> their own label."""
+    labels = {msg.kind_of(t): label for label, ts in KINDS for t in ts if msg.kind_of(t)}
+    ignored = {msg.kind_of(t) for t in IGNORED if msg.kind_of(t)}
+    wrappers = {msg.kind_of(t): label for label, t in WRAPPERS if msg.kind_of(t)}
+    return labels, ignored, wrappers
+
+
+LABEL_OF_KIND, IGNORED_KINDS, WRAPPER_KINDS = _by_kind()
+
+
 def classify(line: str) -> str | None:
-    """The label of one feedback line; None for a note that is no mistake; OTHER when no template matches."""
+    """The label of one feedback line; None for a note that is no mistake; OTHER when nothing is known of it.
+    A line that knows its message (checker.messages.Feedback, as the verdicts' metadata keeps it) is labelled
+    by its kind; only a line without one (a notebook graded before kinds were kept) is matched by its text."""
+    kind = msg.kind_of(line)
+    if kind is not None:
+        if kind in WRAPPER_KINDS:
+            inner = msg.inner_of(line)
+            return LABEL_OF_KIND.get(inner, WRAPPER_KINDS[kind]) if inner not in IGNORED_KINDS else WRAPPER_KINDS[kind]
+        if kind in IGNORED_KINDS:
+            return None
+        return LABEL_OF_KIND.get(kind, OTHER)
     line = line[len(HIDDEN_PREFIX):] if line.startswith(HIDDEN_PREFIX) else line
     if len(line) > MAX_LINE:
         return OTHER
@@ -179,9 +201,19 @@ def short_label(notebook: str, exercise: str) -> str:
 
 
 def cell_verdict(cell: dict) -> tuple[str, float, float, list[str]] | None:
-    """(status, score, max, feedback) from a test cell's outputs, or None without a checker verdict."""
+    """(status, score, max, feedback) from a test cell's outputs, or None without a checker verdict: the verdict
+    the checker left as data in the output's metadata; the text only in a notebook graded before it did."""
     for output in cell.get("outputs", []):
-        text = output.get("data", {}).get("text/plain") if output.get("output_type") == "display_data" else None
+        if output.get("output_type") != "display_data":
+            continue
+        data = (output.get("metadata") or {}).get(course.METADATA_KEY, {}).get(VERDICT_KEY)
+        if isinstance(data, dict):
+            try:
+                feedback = [msg.from_data(item) for item in data.get("feedback", []) if isinstance(item, dict)]
+                return str(data["status"]), float(data["score"]), float(data["max_score"]), feedback
+            except (KeyError, TypeError, ValueError):
+                return None
+        text = output.get("data", {}).get("text/plain")
         text = "".join(text) if isinstance(text, list) else text
         if not text:
             continue
@@ -189,7 +221,8 @@ def cell_verdict(cell: dict) -> tuple[str, float, float, list[str]] | None:
         found = HEADER.fullmatch(header)
         if found:
             try:
-                return found["status"], float(found["score"]), float(found["max"]), feedback
+                status = {shown: raw for raw, shown in msg.STATUS_TEXT.items()}.get(found["status"], found["status"])
+                return status, float(found["score"]), float(found["max"]), feedback
             except ValueError:
                 return None
     return None

@@ -28,9 +28,9 @@ table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border-bottom:1px solid
 text-align:left;vertical-align:top}th{background:#f6f8fa}td.n{text-align:right}.bar{background:#0969da;height:10px;
 display:inline-block}.muted{color:#57606a}code,pre{background:#f6f8fa;white-space:pre-wrap;word-break:break-word}
 details{display:inline}summary{cursor:pointer;color:#57606a}ul{margin:0;padding-left:1.2em}"""
-INTRO = ("{students} students; {exercises} autograded exercises not passed. A student counts once per kind of "
+INTRO = ("{students} students; {exercises} (student, exercise) pairs not passed. A student counts once per kind of "
          "mistake per exercise; the kinds come from the checker's messages (the feedback the students saw). "
-         "Not attempted: {stubs}. Feedback lines no known message matched (\"other\"): {other}.")
+         "Not attempted: {stubs}. Feedback lines of no known message (\"other\"): {other}.")
 
 
 def summary_lines(mistakes: Mistakes, html_path: Path, folder: Path | None = None) -> list[str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from checker import course
 
 import copy
+import textwrap
 from pathlib import Path
 
 import nbformat
@@ -36,6 +37,8 @@ def _nbgrader(grade_id: str, *, grade: bool, solution: bool, locked: bool, point
     return meta
 
 
+COMMENT_WIDTH = 79  # a locked cell's comments fit the narrowest notebook view, the feedback and the formgrader
+
 CHECK_WORDS = {
     "values": "answers on random and edge-case inputs", "bad_shapes": "the error on mismatched shapes",
     "operations": "which torch operations it calls", "loops": "no loop left in", "speed": "speed against the bar",
@@ -49,9 +52,10 @@ CHECK_WORDS = {
 def test_cell_source(exercise: Exercise) -> str:
     checks = "; ".join(CHECK_WORDS.get(check.name, check.name) for check in exercise.checks)
     points = f"{exercise.points:g} point{'' if exercise.points == 1 else 's'}"
+    said = textwrap.wrap(f"Graded: {exercise.name} ({points}). The checker runs your code in a separate process "
+                         f"and checks: {checks}.", width=COMMENT_WIDTH - 2)
     return (
-        f"# Graded: {exercise.name} ({points}). The checker runs your code in a separate process and checks:\n"
-        f"# {checks}.\n"
+        "".join(f"# {line}\n" for line in said) +
         f"from checker import grade_cell\n"
         f"grade_cell({exercise.name!r}, notebook={exercise.notebook!r})"
     )

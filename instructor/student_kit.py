@@ -37,7 +37,7 @@ SEED_SETTING = re.compile(r"hidden_seed\s*=\s*(\d+)")
 SEED_ENV = "FOUNDATIONS_HIDDEN_SEED"  # as instructor.verdicts.HIDDEN_SEED_ENV
 MIN_SEED_DIGITS = 5  # a shorter seed is a number any file may hold: only a real one is searched for
 COPY_IGNORE = (".git", ".venv", "build", "dist", "__pycache__", "*.egg-info", ".pytest_cache", "submitted",
-               course.AUTOGRADED_DIR, course.FEEDBACK_DIR, course.GRADEBOOK_FILE)
+               course.AUTOGRADED_DIR, course.FEEDBACK_DIR, course.GRADEBOOK_FILE, "exchange")
 
 BUILD_FAILED = "building the checker wheel failed ({command}):\n{output}"
 LEAKED = "{wheel} holds what students must never get, not handed out: {leaks}"

@@ -37,10 +37,11 @@ from checker.sandbox import jail
 from checker.sandbox.kernel import JailedKernelManager
 
 TEST_PREFIX = course.TEST_PREFIX
+VERDICT_KEY = course.VERDICT_KEY
 HIDDEN_SEED_ENV = "FOUNDATIONS_HIDDEN_SEED"
 KERNEL_PROBLEM = "kernel_problem"
 KERNEL_PROBLEM_LOG = "kernel problem while executing"
-HIDDEN_PREFIX = "hidden check (other inputs): "
+HIDDEN_PREFIX = msg.HIDDEN_CHECK_PREFIX
 TAMPERING_NOTE_PREFIX = msg.TAMPERING_NOTE.split("{", 1)[0]  # "tampering: ", said once by the flag's kind
 TAMPERING_LOG = "tampering in"  # "tampering in NOTEBOOK: where": the driver reads it into a flag
 CONFINEMENT_LOG = "student code ran"  # the nbgrader log line the autograde driver reads into grades.csv
@@ -61,6 +62,14 @@ def message_bytes(msg: dict) -> int:
 def hidden_seed_from(config_value: int | None) -> int | None:
     env = os.environ.get(HIDDEN_SEED_ENV)
     return int(env) if env else config_value
+
+
+def _as_the_student_saw_them(nb, seen: list) -> None:
+    """The cells' In [n] back to the student's own: the checker's messages name a cell by it ("In [50]"), and the
+    feedback and the formgrader then show the same number her screen did."""
+    for cell, count in zip(nb.cells, seen):
+        if cell.get("cell_type") == "code":
+            cell["execution_count"] = count
 
 
 class ResilientExecute(Execute):
@@ -115,8 +124,10 @@ class ResilientExecute(Execute):
         # running the checker a second time from inside the student's kernel.
         previous = os.environ.get(VERDICTS_OUTSIDE_ENV)
         os.environ[VERDICTS_OUTSIDE_ENV] = "1"
+        seen = [cell.get("execution_count") for cell in nb.cells]  # the In [n] the student's screen showed
         try:
             nb, resources = super().preprocess(nb, resources, km=km)
+            _as_the_student_saw_them(nb, seen)
             hung = [i for i, cell in enumerate(nb.cells) for o in cell.get("outputs", [])
                     if o.get("output_type") == "error" and o.get("ename") in TIMEOUT_ERRORS]
             if hung:
@@ -129,6 +140,7 @@ class ResilientExecute(Execute):
             problem = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
             resources.setdefault(course.METADATA_KEY, {})[KERNEL_PROBLEM] = problem[:300]
             self.log.warning("%s: %s (the checker still grades every cell)", KERNEL_PROBLEM_LOG, problem)
+            _as_the_student_saw_them(nb, seen)
             return nb, resources
         finally:
             if previous is None:
@@ -141,7 +153,7 @@ def combine(visible: ExerciseResult, hidden: ExerciseResult | None) -> ExerciseR
     """The verdict that counts: the hidden checks run only on what passed the visible ones, and can fail it."""
     if hidden is None or hidden.status == PASSED:
         return visible
-    feedback = [HIDDEN_PREFIX + line for line in hidden.feedback]
+    feedback = [msg.prefixed(HIDDEN_PREFIX, line) for line in hidden.feedback]
     return ExerciseResult(visible.name, hidden.status, min(visible.score, hidden.score), visible.max_score, feedback,
                           hidden.outcomes)
 
@@ -172,12 +184,18 @@ def judge_notebook(nb: NotebookNode, notebook: str, hidden_seed: int | None) -> 
     return Judgement({r.name: r for r in combined}, tampering)
 
 
+def verdict_data(result: ExerciseResult) -> dict:
+    """The verdict as data, kept in the test cell's output metadata: what reports read (never the text)."""
+    return {"exercise": result.name, "status": result.status, "score": result.score, "max_score": result.max_score,
+            "feedback": [msg.as_data(line) for line in result.feedback]}
+
+
 def verdict_outputs(result: ExerciseResult) -> list[NotebookNode]:
     html = render.exercise_html(result)
     lines = [f"{result.name}: {result.status.replace('_', ' ')} ({result.score:g}/{result.max_score:g})"]
     lines += result.feedback
-    shown = NotebookNode(output_type="display_data", metadata={},
-                         data={"text/html": html, "text/plain": "\n".join(lines)})
+    shown = NotebookNode(output_type="display_data", metadata={course.METADATA_KEY: {VERDICT_KEY: verdict_data(result)}},
+                         data={"text/html": html, "text/plain": "\n".join(str(line) for line in lines)})
     if result.status == PASSED:
         return [shown]
     if result.score > 0:
@@ -186,7 +204,7 @@ def verdict_outputs(result: ExerciseResult) -> list[NotebookNode]:
         return [shown, score]
     first = result.feedback[0] if result.feedback else result.status
     error = NotebookNode(output_type="error", ename=f"Exercise{result.status.title().replace('_', '')}",
-                         evalue=first, traceback=[f"{result.name}: {result.status.replace('_', ' ')}: {first}"])
+                         evalue=str(first), traceback=[f"{result.name}: {result.status.replace('_', ' ')}: {first}"])
     return [shown, error]
 
 
@@ -207,9 +225,7 @@ class CheckerVerdicts(NbGraderPreprocessor):
         if judgement.tampering:
             places = [line.removeprefix(TAMPERING_NOTE_PREFIX) for line in judgement.tampering]
             self.log.warning("%s %s: %s", TAMPERING_LOG, notebook, "; ".join(places)[:250])
-        resources.setdefault(course.METADATA_KEY, {})["verdicts"] = {
-            name: {"status": r.status, "score": r.score, "max_score": r.max_score, "feedback": r.feedback}
-            for name, r in verdicts.items()}
+        resources.setdefault(course.METADATA_KEY, {})["verdicts"] = {name: verdict_data(r) for name, r in verdicts.items()}
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
             grade_id = meta.get("grade_id", "")

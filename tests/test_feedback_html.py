@@ -43,7 +43,8 @@ def test_the_page_is_the_document_nbconvert_writes(template, caplog):
     theirs, _ = HTMLExporter(template_name=template).from_notebook_node(feedback_html.inert_student_parts(nb))
     with caplog.at_level(logging.WARNING):
         ours, _ = FeedbackHTMLExporter(template_name=template).from_notebook_node(nb)
-    assert parsed(ours) == theirs
+    # the same document, with the page's own style for long lines and tables (feedback_html.PAGE_STYLE)
+    assert parsed(ours) == parsed(theirs.replace("</head>", feedback_html.PAGE_STYLE + "</head>", 1))
     soup = BeautifulSoup(ours, features="html.parser")
     alts = [img.get("alt") for img in soup.find_all("img")]
     # b.png, the plot, d.png (the student's <script> is shown as text, so the tag in it is a tag), f.png
@@ -114,3 +115,25 @@ def test_active_content_a_student_made_never_runs_in_the_page():
     unsafe, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
     assert "onerror" in unsafe  # what nbconvert alone would have served
 
+
+
+def test_the_feedback_draws_its_maths_offline_as_mathml():
+    """LaTeX in markdown becomes MathML when the page is made (no MathJax from a CDN); code is left alone."""
+    import nbformat
+
+    from instructor.feedback_html import FeedbackHTMLExporter, math_as_mathml
+
+    text = math_as_mathml("scale $\\sqrt{2/n_{in}}$, `$not maths$`, and $$\\frac{a}{b}$$")
+    assert text.count("<math") == 2 and "`$not maths$`" in text and "\\sqrt" not in text
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("keeps $x_i^2$ at 1")])
+    html, _ = FeedbackHTMLExporter().from_notebook_node(nb)
+    assert "<msubsup>" in html and "$x_i^2$" not in html
+
+
+def test_maths_it_cannot_read_stays_as_written(monkeypatch):
+    from instructor import feedback_html
+
+    assert feedback_html.math_as_mathml("broken $\\frac{1$ here") == "broken $\\frac{1$ here" or \
+        "<math" in feedback_html.math_as_mathml("broken $\\frac{1$ here")
+    monkeypatch.setitem(__import__("sys").modules, "latex2mathml.converter", None)  # the package missing
+    assert feedback_html.math_as_mathml("keeps $x$") == "keeps $x$"

@@ -68,7 +68,7 @@ class Kernel:
         """Run one cell; the outputs' texts, its error name and how long it took."""
         msg_id = self.kc.execute(source)
         started = time.monotonic()
-        texts, error, interrupted = [], None, False
+        texts, error, interrupted, taken_back = [], None, False, []
         while True:
             if interrupt_after is not None and not interrupted and time.monotonic() - started > interrupt_after:
                 self.km.interrupt_kernel()
@@ -86,11 +86,13 @@ class Kernel:
                 texts.append(content["text"])
             elif kind in ("display_data", "execute_result"):
                 texts.append(content["data"].get("text/html", content["data"].get("text/plain", "")))
+            elif kind == "update_display_data":  # a line shown, then taken back (the "still waiting" one)
+                taken_back.append(content["data"].get("text/plain", ""))
             elif kind == "error":
                 error = content
             elif kind == "status" and content["execution_state"] == "idle":
                 break
-        return {"text": "".join(texts), "error": error, "seconds": time.monotonic() - started}
+        return {"text": "".join(texts), "error": error, "seconds": time.monotonic() - started, "taken_back": taken_back}
 
     def close(self) -> None:
         self.kc.stop_channels()
@@ -163,3 +165,4 @@ def test_a_def_not_run_yet_says_so_and_a_slow_step_says_what_it_waits_for(kernel
     k.run("import time\ntime.sleep(6)\nslow_setup = 1")  # finished in the kernel: replayed, and slow there too
     waited = k.run("check('matmul_elementwise')")
     assert matches(msg.STILL_WAITING, [waited["text"]]) and "cell " in waited["text"] and "(import time)" in waited["text"], waited["text"]
+    assert waited["taken_back"][-1:] == [""], waited  # once the verdict is shown, the waiting line is emptied

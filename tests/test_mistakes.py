@@ -61,7 +61,8 @@ KNOWN = [
 # Texts the checker shows in a student's kernel or progress line, never in an autograded verdict.
 NOT_VERDICT_TEXT = {"STATUS_TEXT", "PROBE_ACTIVITY", "EXERCISE_STOPPED", "NOT_RUN_IN_KERNEL", "RUNNING_CELL",
                     "STILL_WAITING", "TEST_CELL_FAILED", "CHECKER_DID_NOT_RUN", "CONTROL_SHOWN", "TAMPERING_NOTE",
-                    "DEFINED_THEN_RAISED", "SANDBOX_PARTIAL", "AFTER_ANOTHER", "AFTER_ANOTHER_CALL"}
+                    "DEFINED_THEN_RAISED", "SANDBOX_PARTIAL", "AFTER_ANOTHER", "AFTER_ANOTHER_CALL",
+                    "HIDDEN_CHECK_PREFIX"}
 
 
 def result(name, status=FAILED, feedback=(), score=0.0, points=2.0):
@@ -145,7 +146,7 @@ def test_verdicts_are_read_back_from_the_autograded_notebooks(course):
     got = {(v.student, v.notebook, v.exercise): (v.status, v.score, v.max_score) for v in verdicts}
     assert got[("s01", "01_matmul", "matmul_broadcast")] == ("failed", 1.5, 3.0)
     assert got[("s01", "01_matmul", "matmul_loops")] == ("passed", 2.0, 2.0)
-    assert got[("s03", "04_modules", "Lin")] == ("not attempted", 0.0, 2.0)
+    assert got[("s03", "04_modules", "Lin")] == ("not_attempted", 0.0, 2.0)  # the status as data, not as shown
     assert len(verdicts) == 11
     assert missing["01_matmul"] == ["s03"] and missing["02_forward"] == ["s01", "s02", "s03"]
 
@@ -221,3 +222,38 @@ def test_no_autograded_notebooks_says_so(tmp_path):
     found = mk.collect(tmp_path)
     assert report.summary_lines(found, tmp_path / "mistakes.html", tmp_path / "autograde") == [
         report.TEXT_NO_VERDICTS.format(folder=tmp_path / "autograde")]
+
+
+def test_a_verdict_is_read_from_its_data_not_its_text(tmp_path):
+    """The test cell's output keeps the verdict as data: reports read the kinds, whatever the text says."""
+    from checker.results import ExerciseResult
+    from instructor.verdicts import verdict_outputs
+
+    line = msg.VALUE_MISMATCH.format(input="x (2, 3)", index=(0, 1), want=1.0, got=2.0, diff=1.0, tol=0.1) \
+        if "{want" in msg.VALUE_MISMATCH else msg.NOT_A_TENSOR.format(input="x", type="int", repr="1")
+    result = ExerciseResult("outer", "failed", 0.0, 2.0, [line])
+    cell = {"outputs": [dict(o) for o in verdict_outputs(result)]}
+    cell["outputs"][0]["data"] = {"text/plain": "outer: failed (0/2)\nthis text says nothing a regex knows"}
+    status, score, top, feedback = mk.cell_verdict(cell)
+    assert (status, score, top) == ("failed", 0.0, 2.0)
+    assert msg.kind_of(feedback[0]) == msg.kind_of(line) and mk.classify(feedback[0]) == mk.classify(line) != mk.OTHER
+    # the other way: the same text without its data is matched by its text, and a stray line is "other"
+    assert mk.classify(str(line)) == mk.classify(line) and mk.classify("stray text") == mk.OTHER
+
+
+def test_every_line_the_wrong_answers_get_knows_its_message():
+    """Feedback is data from where it is made: every line a check writes is a message of known kind."""
+    from checker.grading import grade
+    from instructor.wrong_answers import WRONG
+    from tests.helpers import submission
+    import tempfile
+    from pathlib import Path
+
+    chosen = [w for w in WRONG if w.notebook == "03_backprop"][:6]
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, wrong in enumerate(chosen):
+            folder = Path(tmp) / str(i)
+            folder.mkdir()
+            result = grade(submission(folder, wrong.notebook, replace=dict(wrong.replace)), only=[wrong.exercise])
+            kinds = [msg.kind_of(line) for line in result.exercises[0].feedback]
+            assert None not in kinds, (wrong.id, result.exercises[0].feedback, kinds)

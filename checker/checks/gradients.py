@@ -47,7 +47,7 @@ def grad_problems(label: str, names: Sequence[str], expected: Sequence[torch.Ten
                 and difference(label, accumulated[i], packed, tol) is None:
             problems.append(msg.GRAD_NOT_FRESH.format(input=label, what=name))
             continue
-        problems.append(f"{name} {problem}")
+        problems.append(msg.prefixed(f"{name} ", problem))
         problems.extend(h for h in (hint(name, want, have) for hint in hints) if h)
     return problems
 
@@ -81,7 +81,7 @@ class FunctionGradients(Check):
                 problem = difference(case.label, returned, answer.result["out"],
                                      Tolerance.for_dtype(returned.dtype, scale=10))
                 if problem:
-                    problems.append(f"returned loss {problem}")
+                    problems.append(msg.prefixed("returned loss ", problem))
             problems.extend(grad_problems(case.label, self.labels, grads, answer.result["g"], self.hints, accumulated))
             if problems:
                 break
@@ -125,7 +125,7 @@ class LayerGradients(Check):
             problem = difference(case.label, case.expected_out, answer.result["out"],
                                  Tolerance.for_dtype(case.expected_out.dtype, scale=10))
             if problem:
-                problems.append(f"forward output {problem}")
+                problems.append(msg.prefixed("forward output ", problem))
             got = answer.result["g_init"] + answer.result["g_call"]
             problems.extend(grad_problems(case.label, case.names, case.expected, got, self.hints, case.accumulated))
             if problems:

@@ -46,7 +46,7 @@ class ModuleBase(Check):
         where = label(("x",), (x,))
         problem = difference(where, x * x * x, answer.result["out"])
         if problem:
-            problems.append(msg.SUBCLASS_BROKEN.format(detail=f"forward output {problem}"))
+            problems.append(msg.SUBCLASS_BROKEN.format(detail=msg.prefixed("forward output ", problem)))
         problems += [msg.SUBCLASS_BROKEN.format(detail=p) for p in
                      grad_problems(where, ["x.g"], [3 * x * x * out_g], [answer.result["g"]])]
         problems += self.pair_problems(answer.result.get("pair", {}), pair[-1])
@@ -66,7 +66,7 @@ class ModuleBase(Check):
             return [msg.SUBCLASS_TWO_INPUTS.format(detail=f"{r.get('type')}: {r.get('message')}", input=where)]
         problem = difference(where, a * b, result.get("out"))
         if problem:
-            return [msg.SUBCLASS_TWO_INPUTS.format(detail=f"forward output {problem}", input=where)]
+            return [msg.SUBCLASS_TWO_INPUTS.format(detail=msg.prefixed("forward output ", problem), input=where)]
         return [msg.SUBCLASS_TWO_INPUTS.format(detail=p, input=where)
                 for p in grad_problems(where, ["a.g", "b.g"], [b * g, a * g], result.get("g", []))]
 
@@ -127,7 +127,7 @@ class AutogradFunction(Check):
             problems.append(msg.GRAD_OUTPUT_MODIFIED.format(input=where))
         problem = difference(where, x.clamp_min(0), r["out"])
         if problem:
-            problems.append(f"forward output {problem}")
+            problems.append(msg.prefixed("forward output ", problem))
         # at exactly 0 either subgradient is right (the catalogue asks gradcheck, which stays off the kink):
         # torch's 0, or grad_out as PyTorch's own custom-ReLU tutorial computes it
         got = unpack(r["grad"]) if isinstance(r["grad"], dict) else None
@@ -176,11 +176,11 @@ class LinearLayerCheck(Check):
                                                      (lambda i, o: (1 / i) ** 0.5, msg.HINT_KAIMING_NO_TWO)])
         problem = difference(where, F.linear(x, weight, bias), r["out"])
         if problem:
-            problems.append(f"forward output {problem}")
+            problems.append(msg.prefixed("forward output ", problem))
         elif weight is not None and "out_with_bias" in r:
             problem = difference(where + " with a nonzero bias", F.linear(x, weight, bias_set), r["out_with_bias"])
             if problem:
-                problems.append(f"forward output {problem}")
+                problems.append(msg.prefixed("forward output ", problem))
         return self.outcome(problems)
 
 
@@ -215,7 +215,7 @@ class TorchModelCheck(Check):
         problems = []
         problem = difference(where, loss, r["out"], Tolerance.for_dtype(loss.dtype, scale=10))
         if problem:
-            problems.append(f"loss {problem}")
+            problems.append(msg.prefixed("loss ", problem))
         got = dict((name, packed) for name, packed in r["grads"])
         for name, packed in got.items():
             if packed.get("missing"):
