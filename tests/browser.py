@@ -58,12 +58,13 @@ def _free_port() -> int:
 class Lab:
     """``jupyter lab`` serving ``folder`` on a free localhost port, with a token."""
 
-    def __init__(self, folder: Path, env: dict | None = None):
+    def __init__(self, folder: Path, env: dict | None = None, app: str = "lab", settings_extra: dict | None = None):
         self.folder = Path(folder)
+        self.app = app  # "lab" (JupyterLab) or "notebook" (Notebook 7)
         self.port = _free_port()
         self.token = "foundations-browser-test"
-        settings = self.folder.parent / f"{self.folder.name}-lab-settings"
-        for plugin, values in LAB_SETTINGS.items():
+        settings = self.folder.parent / f"{self.folder.name}-{app}-settings"
+        for plugin, values in {**LAB_SETTINGS, **(settings_extra or {})}.items():
             package, name = plugin.rsplit("/", 1)
             folder = settings / package
             folder.mkdir(parents=True, exist_ok=True)
@@ -74,14 +75,17 @@ class Lab:
         self.process: subprocess.Popen | None = None
 
     def url(self, path: str = "") -> str:
-        return f"http://127.0.0.1:{self.port}/lab/tree/{path}?token={self.token}"
+        where = "lab/tree" if self.app == "lab" else "notebooks"
+        return f"http://127.0.0.1:{self.port}/{where}/{path}?token={self.token}"
 
     def __enter__(self) -> "Lab":
         log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
+            [sys.executable, "-m", "jupyter", self.app, "--no-browser", "--ip=127.0.0.1", f"--port={self.port}",
              f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.folder}",
-             "--ServerApp.disable_check_xsrf=True", "--allow-root", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+             "--ServerApp.disable_check_xsrf=True", "--allow-root",
+             *(["--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+               if self.app == "lab" else [])],
             cwd=self.folder, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + SERVER_START_SECONDS
         while time.monotonic() < deadline:
@@ -135,7 +139,12 @@ class Browser:
         """Open the notebook and wait until its kernel has started and is idle (the status bar says so)."""
         self.page.goto(lab.url(notebook))
         self.page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-        self.page.locator(".jp-StatusBar-Widget", has_text="Idle").first.wait_for(timeout=120_000)
+        if lab.app == "lab":
+            self.page.locator(".jp-StatusBar-Widget", has_text="Idle").first.wait_for(timeout=120_000)
+        else:  # Notebook 7 has no status bar: its kernel indicator says idle
+            self.page.wait_for_selector(".jp-NotebookKernelStatus, .jp-Notebook-ExecutionIndicator", timeout=120_000,
+                                        state="attached")
+            self.page.wait_for_timeout(3000)
         self.wait_idle()
 
     def menu(self, top: str, item: str) -> None:
