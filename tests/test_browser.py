@@ -143,7 +143,7 @@ def test_verdicts_read_well_in_the_dark_theme_and_in_notebook_7(tmp_path, app, s
         outer = page.cell_index("def outer")
         page.type_into(outer, WRONG_OUTER)
         page.run(outer)
-        checked = page.add_cell("check('outer')\ncheck('matmul_loops')")
+        checked = page.add_cell("display(check('outer'))\ncheck('matmul_loops')")
         page.run(checked)
         page.cell_shot(checked, "verdicts")
         shown = page.output(checked)
