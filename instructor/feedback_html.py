@@ -123,7 +123,12 @@ class FeedbackHTMLExporter(HTMLExporter):
     """HTMLExporter, with the ``alt`` texts added in the page's text instead of a BeautifulSoup round trip."""
 
     def from_notebook_node(self, nb, resources=None, **kw):
+        from instructor import patches
+
         nb = inert_student_parts(nb, parent=self)
+        if not patches.tested("nbconvert", "page rendering"):  # its whole-page pass, then the same style
+            html, resources = super().from_notebook_node(nb, resources, **kw)
+            return html.replace("</head>", PAGE_STYLE + "</head>", 1), resources
         # What HTMLExporter.from_notebook_node does before it renders (nbconvert 7.17).
         langinfo = nb.metadata.get("language_info", {})
         lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))

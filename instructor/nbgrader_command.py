@@ -51,6 +51,10 @@ class _SchemaOnceJsonschema:
 
 def light_schema_checks() -> None:
     """nbgrader's cell metadata checks with each schema checked once (see the module's docstring)."""
+    from instructor import patches
+
+    if not patches.tested("nbgrader", "cell metadata checks"):
+        return
     import jsonschema
     from nbgrader.nbgraderformat import common
 
@@ -78,6 +82,10 @@ _NBGRADER_S_ALEMBIC_HEAD = None
 def known_alembic_head() -> None:
     """3. above: nbgrader's ``Gradebook`` reads the schema's revision with :func:`alembic_head`."""
     global _NBGRADER_S_ALEMBIC_HEAD
+    from instructor import patches
+
+    if not patches.tested("nbgrader", "alembic head"):
+        return
     from nbgrader import api
 
     if api.get_alembic_version is not alembic_head:

@@ -185,3 +185,24 @@ def test_other_than_one_head_is_left_to_nbgrader_s_own_way(nbgrader_s_alembic_he
     monkeypatch.setattr(nbgrader_command, "_NBGRADER_S_ALEMBIC_HEAD", lambda: "nbgrader's answer")
     monkeypatch.setattr(ScriptDirectory, "get_heads", lambda self: ("a1", "b2"))
     assert nbgrader_command.alembic_head() == "nbgrader's answer"
+
+
+def test_on_an_untested_nbgrader_its_own_behaviour_is_kept_and_said_once(monkeypatch, capsys):
+    """The other way of every replacement: a version it was not tested with keeps the package's own code."""
+    from nbgrader import api
+    from nbgrader.nbgraderformat import common
+
+    from instructor import nbgrader_command, patches
+
+    monkeypatch.setattr(patches, "version_of", lambda package: "0.10.0")
+    monkeypatch.setattr(patches, "_said", set())
+    before_schema, before_head = common.jsonschema, api.get_alembic_version
+    monkeypatch.setattr(common, "jsonschema", __import__("jsonschema"))
+    monkeypatch.setattr(api, "get_alembic_version", before_head)
+    nbgrader_command.light_schema_checks()
+    nbgrader_command.known_alembic_head()
+    assert common.jsonschema is __import__("jsonschema") and api.get_alembic_version is before_head
+    err = capsys.readouterr().err
+    assert err.count("nbgrader 0.10.0 is not a version") == 1, err
+    monkeypatch.setattr(patches, "version_of", lambda package: "0.9.6")
+    assert patches.tested("nbgrader", "x") is True
