@@ -93,7 +93,8 @@ def main(argv=None) -> int:
         finally:
             if client is not None:
                 client.close()
-        print(classday.summary(classday.ROOT, result["table"], result["seconds"], len(result["runs"])))
+        reports = classday.write_reports(classday.ROOT, result["table"])
+        print(classday.summary(classday.ROOT, result["table"], result["seconds"], len(result["runs"]), reports))
         return 0
     if args.command == "demo":
         from instructor import classday

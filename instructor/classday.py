@@ -1,6 +1,8 @@
 """The instructor's day in one call: collect -> autograde -> feedback -> grades.csv -> summary."""
 from __future__ import annotations
 
+import dataclasses
+
 from checker import course
 
 import os
@@ -11,6 +13,7 @@ from pathlib import Path
 
 from checker.registry import NOTEBOOKS
 from checker.sandbox import template
+from instructor import charts
 from instructor import autograde as ag
 from instructor import mistakes as mk
 from instructor import gradebook, mistakes_report
@@ -74,8 +77,27 @@ def mismatches(table: list[dict], expected: dict[str, float]) -> list[str]:
     return [name for name, total in expected.items() if abs(got.get(name, -1.0) - total) > 1e-6]
 
 
-def summary(root: Path, table: list[dict], seconds: float, students: int,
+@dataclasses.dataclass
+class Reports:
+    """What autograde writes beside grades.csv for the instructor, and what the summary says of it."""
+    rates: dict[str, float]
+    mistakes: mk.Mistakes
+    mistakes_page: Path
+    chart: Path
+
+
+def write_reports(root: Path, table: list[dict]) -> Reports:
+    """mistakes.html and grades.png beside grades.csv (the only files this writes)."""
+    rates = ag.pass_rates(root)
+    found = mk.collect(root)
+    page = mistakes_report.write_html(found, root / course.MISTAKES_REPORT)
+    pairs = [(f"{mk.short_label(nb, ex)}: {kind}", n) for nb, ex, kind, n in found.pairs()]
+    return Reports(rates, found, page, charts.chart(table, rates, root / course.GRADES_CHART, pairs))
+
+
+def summary(root: Path, table: list[dict], seconds: float, students: int, reports: Reports,
             expected: dict[str, float] | None = None) -> str:
+    """The autograde run in text: per student, per exercise, the mistakes, where the reports are. Writes nothing."""
     expected = expected or {}
     wrong = set(mismatches(table, expected))
     lines = [f"{'student':<28} {'status':<11} {'score':>6} {'expected' if expected else ''}  flags"]
@@ -84,21 +106,16 @@ def summary(root: Path, table: list[dict], seconds: float, students: int,
         want = expected.get(row["student"])
         mark = "" if want is None else f"{want:g}" + (" (differs)" if row["student"] in wrong else "")
         lines.append(f"{row['student']:<28} {row['status']:<11} {score:>6} {mark:>8}  {row['flags']}")
-    rates = ag.pass_rates(root)
     lines += ["", "pass rate per exercise (full points):"]
-    for name, rate in rates.items():
+    for name, rate in reports.rates.items():
         lines.append(f"  {name:<34} {100 * rate:5.1f}%  {'#' * round(20 * rate)}")
-    found = mk.collect(root)
-    report = mistakes_report.write_html(found, root / course.MISTAKES_REPORT)
-    lines += [""] + mistakes_report.summary_lines(found, report, root / course.AUTOGRADED_DIR)
+    lines += [""] + mistakes_report.summary_lines(reports.mistakes, reports.mistakes_page, root / course.AUTOGRADED_DIR)
     flagged = sum(r["status"] != "graded" for r in table)
     layers = sorted({r.get("confinement", "") for r in table} - {""})
     lines += ["", "sandbox (student code in every kernel and checker process): " + (" / ".join(layers) or "unknown")]
     lines += ["", f"{students} students autograded, with feedback, in {seconds:.0f} s ({60 * students / max(seconds, 1e-9):.1f}/min); "
                   f"{flagged} flagged. grades: {root / course.GRADES_CSV}"]
-    pairs = [(f"{mk.short_label(nb, ex)}: {kind}", n) for nb, ex, kind, n in found.pairs()]
-    chart = ag.chart(table, rates, root / course.GRADES_CHART, pairs)
-    lines.append(f"chart: {chart}")
+    lines.append(f"chart: {reports.chart}")
     if expected:
         lines.append(f"scores match the sample class's expected totals for {len(expected) - len(wrong)} of "
                      f"{len(expected)} students" + (f"; they differ for {', '.join(sorted(wrong))}" if wrong else ""))
@@ -128,7 +145,7 @@ def demo(root: Path = ROOT, jobs: int | None = None) -> int:
     say(f"== autograde ({jobs or 'all'} cores), feedback, grades.csv")
     result = grade_class(root, jobs=jobs, extra=["--Execute.timeout=30"])
     expected = {s.id: sample_class.expected_total(s) for s in roster}
-    say(summary(root, result["table"], result["seconds"], len(roster), expected))
+    say(summary(root, result["table"], result["seconds"], len(roster), write_reports(root, result["table"]), expected))
     return 1 if mismatches(result["table"], expected) else 0
 
 

@@ -33,11 +33,13 @@ def test_every_student_gets_the_expected_total_and_status(graded_class):
 def test_the_summary_compares_with_the_expected_table_both_ways(graded_class):
     root, roster, result = graded_class
     expected = {s.id: sample_class.expected_total(s) for s in roster}
-    text = classday.summary(root, result["table"], result["seconds"], len(roster), expected)
+    text = classday.summary(root, result["table"], result["seconds"], len(roster),
+                           classday.write_reports(root, result["table"]), expected)
     assert f"expected totals for {len(roster)} of {len(roster)} students" in text
     assert (root / "grades.png").stat().st_size > 0
     off = dict(expected, **{roster[0].id: expected[roster[0].id] + 1})
-    text = classday.summary(root, result["table"], result["seconds"], len(roster), off)
+    text = classday.summary(root, result["table"], result["seconds"], len(roster),
+                           classday.write_reports(root, result["table"]), off)
     assert f"for {len(roster) - 1} of {len(roster)} students; they differ for {roster[0].id}" in text
     assert "(differs)" in text
 

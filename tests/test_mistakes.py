@@ -11,6 +11,7 @@ from checker import errors
 from checker import messages as msg
 from checker.results import ERROR, FAILED, NOT_ATTEMPTED, PASSED, ExerciseResult
 from instructor import autograde as ag
+from instructor import charts
 from instructor import classday
 from instructor import mistakes as mk
 from instructor import mistakes_report as report
@@ -169,7 +170,7 @@ def test_exercises_are_labelled_with_their_notebook(course):
     assert dict(found.kinds[("03_backprop", "Relu")]) == {"wrong values": {"s02"}, "ReLU gradient not masked": {"s02"}}
     assert dict(found.kinds[("04_modules", "Relu")]) == {"not a subclass": {"s03"}}
     assert mk.short_label("03_backprop", "Relu") == "03 Relu" != mk.short_label("04_modules", "Relu")
-    assert ag.exercise_tick("04_modules:Relu") == "04 Relu"
+    assert charts.exercise_tick("04_modules:Relu") == "04 Relu"
     page = report.page(found)
     assert "03_backprop/Relu" in page and "04_modules/Relu" in page
 
@@ -197,7 +198,7 @@ def test_the_summary_lists_the_top_mistakes_and_the_report(course, monkeypatch):
     monkeypatch.setattr(ag, "pass_rates", lambda root: {"01_matmul:outer": 0.0, "03_backprop:Relu": 0.5})
     table = [{"student": s, "status": "graded", "autograded_score": "3.5", "flags": "", "confinement": ""}
              for s in ("s01", "s02", "s03")]
-    text = classday.summary(course, table, 60.0, 3)
+    text = classday.summary(course, table, 60.0, 3, classday.write_reports(course, table))
     lines = text.splitlines()
     start = lines.index(report.TEXT_TITLE)
     assert lines[start + 1].split() == ["3", "wrong", "values", "01_matmul/outer", "1,", "03_backprop/Relu", "1,",
