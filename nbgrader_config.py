@@ -34,7 +34,7 @@ c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 # A student who deletes or edits a test cell is still graded by the original.
 c.OverwriteCells.add_missing_cells = True
 
-# Scores come from the checker, outside the student's kernel (instructor/verdicts.py): the
+# Scores come from the checker, outside the student's kernel (instructor/grading/verdicts.py): the
 # kernel still runs the notebook, for the outputs in the feedback, but its test-cell outputs
 # are replaced by the checker's verdicts before SaveAutoGrades reads them.
 # instructor/ is not installed (no Python of the venv, a student's kernel included, may import it):
@@ -43,14 +43,14 @@ sys.path.insert(0, c.CourseDirectory.root)
 # Named, not imported: nbgrader imports them when it autogrades, and every other command (a release,
 # feedback, an export) starts without the checker and torch (about 1.7 s of CPU each).
 c.Autograde.autograde_preprocessors = [
-    "instructor.verdicts.ResilientExecute", "nbgrader.preprocessors.IgnorePattern",
+    "instructor.grading.verdicts.ResilientExecute", "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor", "nbgrader.preprocessors.LimitOutput",
-    "instructor.verdicts.CheckerVerdicts", "nbgrader.preprocessors.SaveAutoGrades",
+    "instructor.grading.verdicts.CheckerVerdicts", "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties", "nbgrader.preprocessors.CheckCellMetadata",
 ]
 c.CheckerVerdicts.hidden_seed = 20261122
 # The feedback pages as nbconvert writes them, without its whole-page BeautifulSoup pass (half their CPU).
-c.GenerateFeedback.exporter_class = "instructor.feedback_html.FeedbackHTMLExporter"
+c.GenerateFeedback.exporter_class = "instructor.grading.feedback_html.FeedbackHTMLExporter"
 # A kernel is killed (its whole jail) once its notebook has run, not asked to exit: with torch
 # loaded, a graceful exit costs ~0.5 s of CPU and ~1.5 s per notebook, and saves nothing.
 c.Execute.shutdown_kernel = "immediate"

@@ -189,11 +189,14 @@ def matches(template: str, lines) -> bool:
 
 HIDDEN_CHECK_PREFIX = "hidden check (other inputs): "  # before a feedback line of the hidden checks (autograde)
 
+SUBCLASS_SHARED = ("two instances of a Module subclass, the second called before the first's backward: the first "
+                   "used what the second saw ({detail}); keep args and out on the instance (self), not on the class")
+
 # -- feedback as data ------------------------------------------------------------------------------
 class Feedback(str):
     """A feedback line that knows which message it is: ``kind`` is the constant's name ("VALUE_MISMATCH"),
     ``inner`` the kind of the message it wraps, if any (FRESH_INPUT_WRONG around a VALUE_MISMATCH). It is a str
-    everywhere text is wanted; reports read the kinds, never the text (instructor/mistakes.py)."""
+    everywhere text is wanted; reports read the kinds, never the text (instructor/reports/mistakes.py)."""
 
     kind: str | None
     inner: str | None

@@ -61,6 +61,8 @@ REEXPORTED_MODULES = frozenset({"signal", "_signal", "sys", "gc", "ctypes", "ins
 # The autograd graph reached by attribute, whatever the tensor is called (``l.requires_grad = True``, ``grad_fn``)
 AUTOGRAD_ATTRIBUTES = frozenset({"requires_grad", "grad_fn", "next_functions", "register_hook", "retain_grad",
                                  "_grad_fn"})
+# Builtins that read a tensor's bytes as Python numbers (a loop by another name, where a rule counts loops)
+RAW_BYTES_BUILTINS = frozenset({"memoryview", "bytes", "bytearray"})
 DYNAMIC_ATTRIBUTES = frozenset({"__dict__", "__getattribute__", "__getattr__", "__builtins__", "__import__",
                                 "__subclasses__", "__bases__", "__mro__", "__reduce__", "__reduce_ex__"})
 # Reaching the process's own frames, objects, memory and channel.
@@ -328,8 +330,14 @@ def _use_of(program: Program, node: ast.AST, b: _Binding, own: set[str]) -> Iter
             yield Finding(DYNAMIC, dotted, b.cell, line, text)
         else:
             yield Finding(FORBIDDEN, op_name(dotted), b.cell, line, text)
+    if isinstance(node, (ast.Attribute, ast.Name)) and isinstance(node.ctx, ast.Load):
+        dotted = program.qualified(node)
+        if dotted and _matches(dotted, ("torch.autograd",)):
+            yield Finding(FORBIDDEN, "autograd", b.cell, line, text)  # forward mode, functional ... by any name
     if isinstance(node, ast.Call):
         func = node.func
+        if isinstance(func, ast.Name) and func.id in RAW_BYTES_BUILTINS and func.id not in program.bindings:
+            yield Finding(FORBIDDEN, func.id, b.cell, line, text)
         if isinstance(func, ast.Name) and func.id in DYNAMIC_BUILTINS and func.id not in program.bindings:
             looked_up = folded_string(node.args[1]) if func.id == "getattr" and len(node.args) >= 2 else None
             if looked_up is not None:

@@ -6,11 +6,12 @@ import argparse
 import os
 import sys
 
-from instructor import nbgrader_command
+from instructor.grading import nbgrader_command
 
 nbgrader_command.skip_optional_imports()  # before anything imports nbformat: 1.3 s of every command's start
 
-from instructor import notebooks, release  # noqa: E402
+from instructor.authoring import notebooks
+from instructor.authoring import release  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -53,7 +54,7 @@ def main(argv=None) -> int:
     if args.command.startswith("new-"):
         return _scaffold(args)
     if args.command == "prove":
-        from instructor import prove as proving
+        from instructor.authoring import prove as proving
         from checker.registry import NOTEBOOKS
         if args.notebook not in NOTEBOOKS:
             print(f"instructor: no notebook {args.notebook} (known: {', '.join(NOTEBOOKS)})", file=sys.stderr)
@@ -64,13 +65,13 @@ def main(argv=None) -> int:
     if args.command == "student-kit":
         return _student_kit(args.out)
     if args.command == "doctor":
-        from instructor import doctor
-        from instructor.notebooks import ROOT
+        from instructor.grading import doctor
+        from instructor.authoring.notebooks import ROOT
         code, text = doctor.report(ROOT)
         print(text)
         return code
     if args.command == "autograde":
-        from instructor import classday
+        from instructor.grading import classday
         if args.require_confinement:
             from checker.sandbox import jail
             if not jail.available().full:
@@ -78,11 +79,11 @@ def main(argv=None) -> int:
                 return 2
             os.environ[jail.REQUIRE_ENV] = "1"  # the nbgrader processes refuse too
         if args.db:
-            from instructor import gradebook
+            from instructor.grading import gradebook
             os.environ[gradebook.DB_ENV] = args.db  # nbgrader_config.py and every nbgrader process read it
         client = None
         if args.cluster:
-            from instructor import cluster
+            from instructor.grading import cluster
             try:
                 client = cluster.connect(args.cluster)
             except cluster.ClusterUnavailable as exc:
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
         print(classday.summary(classday.ROOT, result["table"], result["seconds"], len(result["runs"]), reports))
         return 0
     if args.command == "demo":
-        from instructor import classday
+        from instructor.grading import classday
         return classday.demo(jobs=args.jobs)
     if args.command == "sync":
         changed = notebooks.sync(check_only=args.check)
@@ -110,7 +111,7 @@ def main(argv=None) -> int:
 
 
 def _scaffold(args) -> int:
-    from instructor import authoring
+    from instructor.authoring import scaffold as authoring
 
     try:
         if args.command == "new-notebook":
@@ -129,7 +130,7 @@ def _scaffold(args) -> int:
 
 
 def _catalogue(check_only: bool) -> int:
-    from instructor import catalogue
+    from instructor.authoring import catalogue
 
     try:
         changed = catalogue.write(check_only=check_only)
@@ -150,7 +151,7 @@ def _catalogue(check_only: bool) -> int:
 def _student_kit(out: str | None) -> int:
     from pathlib import Path
 
-    from instructor import student_kit
+    from instructor.authoring import student_kit
 
     try:
         kit = student_kit.build(Path(out) if out else student_kit.DEFAULT_OUT)

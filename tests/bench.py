@@ -35,7 +35,7 @@ from checker.registry import NOTEBOOKS, Exercise, all_entries
 from checker.sandbox import template
 from checker.submission import read_submission
 from checker.yardsticks import autograd_forward_backward
-from instructor.wrong_answers import LOOPS2, LOOPS3
+from instructor.authoring.wrong_answers import LOOPS2, LOOPS3
 from solutions import backprop, matmul
 from tests.helpers import submission
 
@@ -83,8 +83,8 @@ def checker_seconds(*args: str) -> float:
 
 
 def section_b(runs: int = 3) -> None:
-    from instructor import sample_class
-    from instructor.notebooks import ROOT
+    from instructor.grading import sample_class
+    from instructor.authoring.notebooks import ROOT
 
     with tempfile.TemporaryDirectory() as tmp:  # the release notebooks as a complete student hands them in
         student = next(s for s in sample_class.build_roster(complete=1, partial=0, size=0) if s.kind == "complete")
@@ -171,7 +171,7 @@ def section_c(rounds: int) -> None:
 
 
 def course_copy(root: Path, ours: bool) -> Path:
-    from instructor.notebooks import ROOT
+    from instructor.authoring.notebooks import ROOT
 
     root.mkdir(parents=True)
     config = (ROOT / "nbgrader_config.py").read_text()
@@ -197,8 +197,9 @@ def gradebook_total(root: Path, roster) -> float:
 
 
 def section_d(students: int) -> None:
-    from instructor import autograde as ag
-    from instructor import classday, sample_class
+    from instructor.grading import autograde as ag
+    from instructor.grading import classday
+    from instructor.grading import sample_class
     from instructor import tool_env
 
     roster = sample_class.build_roster(complete=students // 2, partial=students - students // 2, size=0)
@@ -231,7 +232,8 @@ def section_h(students: int) -> None:
     extrapolated from the CPU per student measured here."""
     import distributed
 
-    from instructor import cluster, sample_class
+    from instructor.grading import cluster
+    from instructor.grading import sample_class
 
     roster = sample_class.build_roster(complete=students // 2, partial=students - students // 2, size=0)
     roster = [s for s in roster if s.kind in ("complete", "partial")][:students]
@@ -240,7 +242,7 @@ def section_h(students: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for workers in (1, 2):
             root = course_copy(Path(tmp) / f"workers{workers}", True)
-            from instructor import classday
+            from instructor.grading import classday
             classday.ensure_assignment(root)
             sample_class.write_class(root / "release" / "foundations", root / "submitted", roster)
             with distributed.LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,

@@ -13,7 +13,7 @@ from pathlib import Path
 from checker.sandbox import template
 from solutions.source import entry_sources
 from tests.helpers import stub_of, submission
-from instructor.wrong_answers import WRONG
+from instructor.authoring.wrong_answers import WRONG
 
 NOTEBOOKS = ("01_matmul", "02_forward", "03_backprop", "04_modules")
 

@@ -35,7 +35,7 @@ def load_json(text: str) -> dict:
 def course_folder(parent: Path) -> Path:
     """A copy of the course to grade a class in: its config, source, release and solutions (a course
     folder holds them: the jailbreak's target)."""
-    from instructor.notebooks import ROOT
+    from instructor.authoring.notebooks import ROOT
 
     root = parent / "course"
     root.mkdir()
@@ -48,7 +48,7 @@ def course_folder(parent: Path) -> Path:
 def class_problems(rows: dict[str, dict], roster) -> list[tuple]:
     """Students of a sample class whose grades.csv row differs from what the roster expects: the total,
     the status (flagged or graded) and the flag's kind."""
-    from instructor import sample_class
+    from instructor.grading import sample_class
 
     problems = []
     for s in roster:

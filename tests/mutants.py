@@ -35,7 +35,7 @@ from checker.registry import NOTEBOOKS, Exercise, entries
 from checker.results import PASSED
 from checker.sandbox.runner import Limits, Sandbox
 from checker.source_evidence import Program, tampering
-from instructor.wrong_answers import LOOPS2, LOOPS3
+from instructor.authoring.wrong_answers import LOOPS2, LOOPS3
 from solutions.source import entry_sources, imports
 
 EQUIVALENT_FILE = Path(__file__).with_name("mutants_equivalent.txt")

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from instructor import authoring
-from instructor.notebooks import ROOT
+from instructor.authoring import scaffold as authoring
+from instructor.authoring.notebooks import ROOT
 
 KIT_PARTS = ("checker", "instructor", "solutions", "source", "release", "docs", "tests", "nbgrader_config.py",
              "pyproject.toml")
@@ -138,7 +138,7 @@ def test_a_student_of_the_new_notebook_is_autograded(scaffolded):
     kit, _ = scaffolded
     folder = kit / "submitted" / "s01" / "foundations"
     folder.mkdir(parents=True)
-    fill = ("import nbformat\nfrom instructor.sample_class import Student, fill\n"
+    fill = ("import nbformat\nfrom instructor.grading.sample_class import Student, fill\n"
             "nb = nbformat.read('release/foundations/05_loss.ipynb', as_version=4)\n"
             "nbformat.write(fill(nb, '05_loss', Student('s01', 'complete')), "
             "'submitted/s01/foundations/05_loss.ipynb')\n")

@@ -6,9 +6,10 @@ import csv
 import pytest
 
 from checker.registry import NOTEBOOKS, Exercise, all_entries
-from instructor import autograde as ag
-from instructor import classday, sample_class
-from instructor.notebooks import ROOT
+from instructor.grading import autograde as ag
+from instructor.grading import classday
+from instructor.grading import sample_class
+from instructor.authoring.notebooks import ROOT
 from tests.helpers import class_problems, course_folder
 
 pytestmark = pytest.mark.slow
@@ -85,7 +86,7 @@ def test_regrading_one_student_is_idempotent(graded_class):
 def test_without_the_nbgrader_host_the_grades_are_the_same_and_it_is_said_once(graded_class, monkeypatch):
     """The class was graded by forks of pre-imported nbgrader processes; where none can start, each student
     gets a fresh nbgrader process, the grader hears why once, and every grade is the same."""
-    from instructor import nbgrader_host
+    from instructor.grading import nbgrader_host
 
     def unavailable(*args, **kwargs):
         raise nbgrader_host.HostUnavailable("test: no host")

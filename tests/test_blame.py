@@ -137,13 +137,25 @@ def _dependents():
 
 DEPENDENTS = _dependents()
 # a dependent that calls what it uses (the solutions' own mlp_forward inlines lin and relu)
-CALLING = {"mlp_forward": "def mlp_forward(x, w1, b1, w2, b2):\n    return lin(relu(lin(x, w1, b1)), w2, b2)"}
+CALLING = {
+    ("02_forward", "mlp_forward"): "def mlp_forward(x, w1, b1, w2, b2):\n    return lin(relu(lin(x, w1, b1)), w2, b2)",
+    ("03_backprop", "Relu"): ("class Relu:\n    def __call__(self, inp):\n        self.inp = inp\n"
+                              "        self.out = inp.clamp_min(0.)\n        return self.out\n\n"
+                              "    def backward(self):\n        relu_grad(self.inp, self.out)"),
+    ("03_backprop", "Lin"): ("class Lin:\n    def __init__(self, w, b):\n        self.w, self.b = w, b\n\n"
+                             "    def __call__(self, inp):\n        self.inp = inp\n        self.out = inp @ self.w + self.b\n"
+                             "        return self.out\n\n    def backward(self):\n"
+                             "        lin_grad(self.inp, self.out, self.w, self.b)"),
+    ("03_backprop", "Mse"): ("class Mse:\n    def __call__(self, inp, targ):\n        self.inp, self.targ = inp, targ\n"
+                             "        self.out = (inp.squeeze(-1) - targ).pow(2).mean()\n        return self.out\n\n"
+                             "    def backward(self):\n        mse_grad(self.inp, self.targ)"),
+}
 
 
 def _with_broken_uses(notebook: str, exercise: str, uses) -> dict:
     replace = {u: _broken(u) for u in uses}
-    if exercise in CALLING:
-        replace[exercise] = CALLING[exercise]
+    if (notebook, exercise) in CALLING:
+        replace[exercise] = CALLING[(notebook, exercise)]
     return replace
 
 
@@ -189,3 +201,20 @@ def test_a_dependent_s_own_mistake_still_fails_it(tmp_path, notebook, exercise):
     """Its own code wrong (its stub's body: here, returning zeros), its dependencies right: it fails."""
     result = grade(submission(tmp_path, notebook, replace={exercise: _broken(exercise)}), only=[exercise])
     assert result.exercises[0].status != PASSED, result.exercises[0].feedback
+
+
+SHARED_ON_THE_CLASS = ("class Module:\n    def __call__(self, *args):\n        Module.args = args\n"
+                       "        Module.out = self.forward(*args)\n        return Module.out\n"
+                       "    def forward(self, *args):\n        raise NotImplementedError\n"
+                       "    def backward(self):\n        self.bwd(Module.out, *Module.args)\n"
+                       "    def bwd(self, out, *args):\n        raise NotImplementedError")
+
+
+def test_a_module_that_keeps_its_state_on_the_class_fails_module_itself(tmp_path):
+    """Every instance shares one args and out: a second layer called before the first's backward breaks it."""
+    from checker import messages as msg
+    from tests.helpers import matches
+
+    result = grade(submission(tmp_path, "04_modules", replace={"Module": SHARED_ON_THE_CLASS}), only=["Module"])
+    module = result.exercises[0]
+    assert module.status == FAILED and matches(msg.SUBCLASS_SHARED, module.feedback), module.feedback

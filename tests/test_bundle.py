@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from checker.registry import NOTEBOOKS
-from instructor.notebooks import ROOT
-from instructor.regions import regions
+from instructor.authoring.notebooks import ROOT
+from instructor.authoring.regions import regions
 from solutions.source import entry_sources
 from tests.helpers import submission
 

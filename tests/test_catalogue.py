@@ -16,7 +16,8 @@ from checker.checks.speed import SpeedBar
 from checker.exercises import forward, matmul
 from checker.registry import NOTEBOOKS, TOTAL_POINTS, Exercise, Question, entries
 from instructor import __main__ as cli
-from instructor import catalogue, check_rules
+from instructor.authoring import catalogue
+from instructor.authoring import check_rules
 
 RUN_IT = "docs/EXERCISES.md is out of step with the code: run `python -m instructor catalogue` and commit it"
 
@@ -124,7 +125,7 @@ def test_a_check_nobody_described_is_refused():
 
     with pytest.raises(check_rules.UndescribedCheck) as err:
         check_rules.describe(Novel(), "relu")
-    assert err.value.check_type == "Novel" and "instructor/check_rules.py" in str(err.value)
+    assert err.value.check_type == "Novel" and "instructor/authoring/check_rules.py" in str(err.value)
 
 
 def test_write_makes_the_file_and_then_finds_it_in_step(tmp_path):

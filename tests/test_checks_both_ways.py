@@ -7,7 +7,7 @@ import pytest
 from checker.grading import grade
 from checker.registry import NOTEBOOKS, Exercise, entries
 from tests.helpers import matches, submission
-from instructor.wrong_answers import WRONG, groups
+from instructor.authoring.wrong_answers import WRONG, groups
 
 GROUPS = groups()
 

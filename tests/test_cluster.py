@@ -16,8 +16,11 @@ import threading
 import pytest
 
 from checker.registry import NOTEBOOKS
-from instructor import autograde as ag
-from instructor import classday, cluster, gradebook, sample_class
+from instructor.grading import autograde as ag
+from instructor.grading import classday
+from instructor.grading import cluster
+from instructor.grading import gradebook
+from instructor.grading import sample_class
 from tests.helpers import class_problems, course_folder
 
 distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed")

@@ -338,7 +338,7 @@ def test_required_confinement_grades_where_every_layer_is_active(monkeypatch):
 
 @pytest.mark.parametrize("layers", ["all", "none"])
 def test_doctor_proves_the_layers_with_a_real_kernel(layers, simulated):
-    from instructor import doctor
+    from instructor.grading import doctor
 
     if layers == "all" and not LAYERS.full:
         pytest.skip(f"this machine lacks a layer: {LAYERS.describe()}")

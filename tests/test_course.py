@@ -14,12 +14,12 @@ import pytest
 from checker.messages import NOT_ATTEMPTED_STUB, TEST_CELL_FAILED
 from checker.notebook import CheckFailed
 from checker.registry import NOTEBOOKS, TOTAL_POINTS
-from instructor import release as rel
+from instructor.authoring import release as rel
 from instructor import tool_env
-from instructor.notebooks import ROOT, SOURCE, sync
-from instructor.regions import BEGIN, regions, without_solution_regions
-from instructor.sample_class import Student, fill
-from instructor.wrong_answers import LOOPS2
+from instructor.authoring.notebooks import ROOT, SOURCE, sync
+from instructor.authoring.regions import BEGIN, regions, without_solution_regions
+from instructor.grading.sample_class import Student, fill
+from instructor.authoring.wrong_answers import LOOPS2
 from solutions.source import entry_sources
 
 RELEASE = ROOT / "release" / "foundations"

@@ -26,7 +26,7 @@ FORBIDDEN_ELSEWHERE = [
     ("matmul_broadcast", "operator-matmul", "import operator\ndef matmul_broadcast(a, b):\n" + CHECK_PAIR
      + "    return operator.matmul(a, b)", msg.FORBIDDEN_OP),
     ("matmul_broadcast", "aten-overload", "def matmul_broadcast(a, b):\n" + CHECK_PAIR
-     + "    return torch.ops.aten.mm.default(a, b)", msg.SOURCE_BELOW_API),
+     + "    return torch.ops.aten.mm.default(a, b)", (msg.SOURCE_BELOW_API, msg.FORBIDDEN_OP)),  # the dispatcher sees it too
     ("matmul_broadcast", "getattr-built-name", "def matmul_broadcast(a, b):\n" + CHECK_PAIR
      + "    return getattr(torch, 'm' + 'm')(a, b)", msg.FORBIDDEN_OP),
     ("matmul_broadcast", "helper-elsewhere", "import numpy\ndef _product(a, b):\n    return numpy.einsum('ik,kj->ij', a, b)\n"
@@ -51,6 +51,18 @@ FORBIDDEN_ELSEWHERE = [
      "    return ((0.5 * x.abs().sum() / w.abs().sum() - 1e-7) * s).reshape(())", msg.FORBIDDEN_OP),
     ("frobenius_norm", "fused-loss", "import torch.nn.functional as F\ndef frobenius_norm(m):\n"
      "    return F.mse_loss(m, torch.zeros_like(m), reduction='sum').sqrt()", msg.FORBIDDEN_OP),
+    ("matmul_broadcast", "attention", "from torch import nn\ndef matmul_broadcast(a, b):\n" + CHECK_PAIR
+     + "    n, k = a.shape\n    m = b.shape[1]\n    e = max(k, m)\n"
+     "    mha = nn.MultiheadAttention(e, 1, batch_first=True, dtype=a.dtype)\n    mha.eval()\n"
+     "    with torch.no_grad():\n        w = torch.zeros(3 * e, e, dtype=a.dtype)\n"
+     "        w[2 * e:2 * e + k, :k] = torch.eye(k, dtype=a.dtype)\n        mha.in_proj_weight.copy_(w)\n"
+     "        mha.in_proj_bias.zero_()\n        p = torch.zeros(e, e, dtype=a.dtype)\n        p[:m, :k] = b.t()\n"
+     "        mha.out_proj.weight.copy_(p)\n        mha.out_proj.bias.zero_()\n"
+     "        v = torch.zeros(n, 1, e, dtype=a.dtype)\n        v[:, 0, :k] = a\n"
+     "        out, _ = mha(v, v, v, need_weights=False)\n    return out[:, 0, :m].contiguous()", msg.FORBIDDEN_OP),
+    ("frobenius_norm", "huber", "import torch.nn.functional as F\ndef frobenius_norm(m):\n"
+     "    return (2 * F.huber_loss(m, torch.zeros_like(m), reduction='sum', delta=float('inf'))).sqrt()",
+     msg.FORBIDDEN_OP),
     # work inside a callback torch runs per element (map_): followed by the trace, and a loop by another name
     ("matmul_broadcast", "inside-map", "def matmul_broadcast(a, b):\n" + CHECK_PAIR + "    box = {}\n"
      "    def work(p, q):\n        box['c'] = a @ b\n        return p\n"
@@ -96,6 +108,10 @@ LOOPS_OVER_PYTHON_NUMBERS = [
      "    out = [v if v > 0 else 0.0 for v in vals]\n"
      "    return torch.frombuffer(bytearray(struct.pack(f'<{len(out)}{code}', *out)), dtype=x.dtype).reshape(x.shape)"),
     ("02_forward", "relu", "def relu(x):\n    return x.clone().apply_(lambda v: v if v > 0 else 0.0)"),
+    ("02_forward", "relu", "import io, zipfile\ndef relu(x):\n    buf = io.BytesIO()\n    torch.save(x.contiguous(), buf)\n"
+     "    z = zipfile.ZipFile(buf)\n    raw = z.read([n for n in z.namelist() if n.endswith('/data/0')][0])\n"
+     "    vals = memoryview(raw).cast('d' if x.dtype == torch.float64 else 'f')\n"
+     "    return torch.tensor([v if v > 0 else 0.0 for v in vals], dtype=x.dtype).reshape(x.shape)"),
 ]
 
 
@@ -412,3 +428,42 @@ def test_functorch_is_a_layer_below_torch_s_api():
                                  "    return grad_and_value(lambda p: p)(inp)"]))
     assert any(f.kind == "below_api" and f.what == "functorch.grad_and_value"
                for f in uses(program, "forward_and_backward")), uses(program, "forward_and_backward")
+
+
+def test_the_trace_sees_below_torch_s_api_what_an_api_call_runs():
+    """A product inside attention is an ATen mm under multi_head_attention_forward; the dispatcher says so."""
+    said = _in_a_child_with_the_tripwire(
+        "import torch\nfrom checker.sandbox.tracing import OpTracer\nt = OpTracer()\nx = torch.randn(3, 1, 4)\n"
+        "mha = torch.nn.MultiheadAttention(4, 1)\nwith t:\n    mha(x, x, x, need_weights=False)\n"
+        "below = t.report()['below']\n"
+        "print(sorted(n for n, tops in below.items() if 'multi_head_attention_forward' in tops "
+        "and n in ('mm', 'addmm', 'bmm', 'linear')))")
+    assert "'addmm'" in said or "'mm'" in said or "'bmm'" in said, said
+
+
+def test_an_op_below_an_api_call_counts_unless_that_call_is_allowed():
+    """Both ways: an mm under an API call the rules never heard of is a matrix product; the bmm inside an allowed
+    einsum is not."""
+    from checker.checks.operations import EINSUM, MATMUL_FAMILY, Ops
+
+    strict = Ops(case=None, forbidden=MATMUL_FAMILY)
+    assert strict._below({"below": {"mm": ["some_new_layer"], "mul": ["mul"]}}) == ["mm (inside some_new_layer)"]
+    einsum_allowed = Ops(case=None, forbidden=MATMUL_FAMILY, allowed=frozenset({EINSUM}))
+    assert einsum_allowed._below({"below": {"bmm": ["einsum"]}}) == []
+    assert einsum_allowed._below({"below": {"bmm": ["einsum", "other"]}}) == ["bmm (inside other)"]
+
+
+def test_forward_mode_autograd_is_autograd(tmp_path):
+    source = ("import torch\nimport torch.autograd.forward_ad as fwAD\n"
+              "def forward_and_backward(inp, targ, w1, b1, w2, b2):\n"
+              "    with fwAD.dual_level():\n        d = fwAD.make_dual(w2, torch.ones_like(w2))\n"
+              "        out = (inp @ w1 + b1).clamp_min(0.) @ d + b2\n"
+              "        loss = ((out.squeeze(-1) - targ) ** 2).mean()\n"
+              "        tangent = fwAD.unpack_dual(loss).tangent\n"
+              "    for t in (inp, w1, b1, w2, b2):\n        t.g = torch.zeros_like(t)\n"
+              "    return fwAD.unpack_dual(loss).primal.detach()")
+    result = grade(submission(tmp_path, "03_backprop", replace={"forward_and_backward": source}),
+                   only=["forward_and_backward"])
+    ex = result.exercises[0]
+    assert ex.score == 0 and (matches(msg.FORBIDDEN_OP, ex.feedback) or matches(msg.SOURCE_FORBIDDEN_OP, ex.feedback)), \
+        ex.feedback

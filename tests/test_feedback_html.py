@@ -9,8 +9,8 @@ import pytest
 from bs4 import BeautifulSoup
 from nbconvert.exporters import HTMLExporter
 
-from instructor import feedback_html
-from instructor.feedback_html import MISSING_ALT, FeedbackHTMLExporter, add_missing_alt
+from instructor.grading import feedback_html
+from instructor.grading.feedback_html import MISSING_ALT, FeedbackHTMLExporter, add_missing_alt
 
 PNG = base64.b64encode(bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -75,7 +75,7 @@ def test_the_course_s_feedback_uses_it():
     from nbgrader.converters import GenerateFeedback
     from traitlets.config.loader import PyFileConfigLoader
 
-    from instructor.notebooks import ROOT
+    from instructor.authoring.notebooks import ROOT
 
     config = PyFileConfigLoader("nbgrader_config.py", path=str(ROOT)).load_config()
     assert GenerateFeedback(config=config).exporter_class is FeedbackHTMLExporter
@@ -121,7 +121,7 @@ def test_the_feedback_draws_its_maths_offline_as_mathml():
     """LaTeX in markdown becomes MathML when the page is made (no MathJax from a CDN); code is left alone."""
     import nbformat
 
-    from instructor.feedback_html import FeedbackHTMLExporter, math_as_mathml
+    from instructor.grading.feedback_html import FeedbackHTMLExporter, math_as_mathml
 
     text = math_as_mathml("scale $\\sqrt{2/n_{in}}$, `$not maths$`, and $$\\frac{a}{b}$$")
     assert text.count("<math") == 2 and "`$not maths$`" in text and "\\sqrt" not in text
@@ -131,7 +131,7 @@ def test_the_feedback_draws_its_maths_offline_as_mathml():
 
 
 def test_maths_it_cannot_read_stays_as_written(monkeypatch):
-    from instructor import feedback_html
+    from instructor.grading import feedback_html
 
     assert feedback_html.math_as_mathml("broken $\\frac{1$ here") == "broken $\\frac{1$ here" or \
         "<math" in feedback_html.math_as_mathml("broken $\\frac{1$ here")

@@ -1,4 +1,4 @@
-"""What the class got wrong (instructor/mistakes.py): synthetic autograded notebooks, written with the very
+"""What the class got wrong (instructor/reports/mistakes.py): synthetic autograded notebooks, written with the very
 function that writes the checker's verdicts into nbgrader's test cells, classified and reported."""
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import pytest
 from checker import errors
 from checker import messages as msg
 from checker.results import ERROR, FAILED, NOT_ATTEMPTED, PASSED, ExerciseResult
-from instructor import autograde as ag
-from instructor import charts
-from instructor import classday
-from instructor import mistakes as mk
-from instructor import mistakes_report as report
-from instructor.verdicts import HIDDEN_PREFIX, verdict_outputs
+from instructor.grading import autograde as ag
+from instructor.reports import charts
+from instructor.grading import classday
+from instructor.reports import mistakes as mk
+from instructor.reports import mistakes_report as report
+from instructor.grading.verdicts import HIDDEN_PREFIX, verdict_outputs
 
 VALUES = msg.VALUE_MISMATCH.format(input="x (3, 4)", index=(1, 2), want=1.5, got=2.5, tol=1e-5)
 SHAPE = msg.SHAPE_MISMATCH.format(input="out.g (10, 1)", expected=(1,), got=(10,))
@@ -228,7 +228,7 @@ def test_no_autograded_notebooks_says_so(tmp_path):
 def test_a_verdict_is_read_from_its_data_not_its_text(tmp_path):
     """The test cell's output keeps the verdict as data: reports read the kinds, whatever the text says."""
     from checker.results import ExerciseResult
-    from instructor.verdicts import verdict_outputs
+    from instructor.grading.verdicts import verdict_outputs
 
     line = msg.VALUE_MISMATCH.format(input="x (2, 3)", index=(0, 1), want=1.0, got=2.0, diff=1.0, tol=0.1) \
         if "{want" in msg.VALUE_MISMATCH else msg.NOT_A_TENSOR.format(input="x", type="int", repr="1")
@@ -245,7 +245,7 @@ def test_a_verdict_is_read_from_its_data_not_its_text(tmp_path):
 def test_every_line_the_wrong_answers_get_knows_its_message():
     """Feedback is data from where it is made: every line a check writes is a message of known kind."""
     from checker.grading import grade
-    from instructor.wrong_answers import WRONG
+    from instructor.authoring.wrong_answers import WRONG
     from tests.helpers import submission
     import tempfile
     from pathlib import Path

@@ -7,8 +7,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from instructor import autograde as ag
-from instructor import nbgrader_command
+from instructor.grading import autograde as ag
+from instructor.grading import nbgrader_command
 
 
 @pytest.fixture
@@ -86,7 +86,7 @@ def test_feedback_for_one_student_names_her(autograded):
 
 
 def test_the_class_loop_writes_feedback_in_groups_as_students_are_graded_and_says_so(tmp_path, monkeypatch):
-    from instructor import nbgrader_host
+    from instructor.grading import nbgrader_host
 
     names = [f"s{i:02d}" for i in range(10)]
     for name in names:
@@ -131,7 +131,7 @@ def test_the_course_config_loads_without_torch_and_names_preprocessors_that_impo
     import subprocess
     import sys
 
-    from instructor.notebooks import ROOT
+    from instructor.authoring.notebooks import ROOT
 
     probe = ("import sys\n"
              "from traitlets.config.loader import PyFileConfigLoader\n"
@@ -192,7 +192,8 @@ def test_on_an_untested_nbgrader_its_own_behaviour_is_kept_and_said_once(monkeyp
     from nbgrader import api
     from nbgrader.nbgraderformat import common
 
-    from instructor import nbgrader_command, patches
+    from instructor.grading import nbgrader_command
+    from instructor.grading import patches
 
     monkeypatch.setattr(patches, "version_of", lambda package: "0.10.0")
     monkeypatch.setattr(patches, "_said", set())

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from instructor import nbgrader_host, tool_env
-from instructor.notebooks import ROOT
+from instructor.grading import nbgrader_host
+from instructor import tool_env
+from instructor.authoring.notebooks import ROOT
 
 
 @pytest.fixture

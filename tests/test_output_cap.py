@@ -6,7 +6,7 @@ import nbformat
 
 def test_a_kernel_printing_without_end_is_cut_as_its_output_arrives():
     """The grader's executor keeps at most OUTPUT_KEPT_BYTES of a cell's output, whatever the kernel sends."""
-    from instructor.verdicts import OUTPUT_DROPPED, OUTPUT_KEPT_BYTES, ResilientExecute
+    from instructor.grading.verdicts import OUTPUT_DROPPED, OUTPUT_KEPT_BYTES, ResilientExecute
 
     executor = ResilientExecute()
     executor.nb = nbformat.v4.new_notebook()

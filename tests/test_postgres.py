@@ -14,8 +14,12 @@ import time
 import pytest
 
 from checker.registry import NOTEBOOKS
-from instructor import autograde as ag
-from instructor import classday, gradebook, nbgrader_command, sample_class, tool_env
+from instructor.grading import autograde as ag
+from instructor.grading import classday
+from instructor.grading import gradebook
+from instructor.grading import nbgrader_command
+from instructor.grading import sample_class
+from instructor import tool_env
 from tests.helpers import course_folder
 
 pgserver = pytest.importorskip("pgserver", reason="pgserver (PostgreSQL's binaries from PyPI) is not installed")

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import nbformat
 
-from instructor.notebooks import ROOT
-from instructor.sample_class import Student, fill
+from instructor.authoring.notebooks import ROOT
+from instructor.grading.sample_class import Student, fill
 
 GUIDES = {"student-path": ROOT / "docs" / "STUDENTS.md", "instructor-path": ROOT / "docs" / "INSTRUCTORS.md"}
 

@@ -15,8 +15,8 @@ import nbformat
 import pytest
 from packaging.requirements import Requirement
 
-from instructor import student_kit
-from instructor.sample_class import Student, fill
+from instructor.authoring import student_kit
+from instructor.grading.sample_class import Student, fill
 
 ROOT = student_kit.ROOT
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -59,7 +59,7 @@ def test_verify_raises_a_typed_error_with_what_leaked(tmp_path, monkeypatch):
     with pytest.raises(student_kit.LeakInWheel) as err:
         student_kit.verify(wheel, ROOT)
     assert err.value.wheel == "bad.whl" and err.value.leaks == ["checker/x.py (the hidden seed 20261122)"]
-    from instructor.verdicts import HIDDEN_SEED_ENV
+    from instructor.grading.verdicts import HIDDEN_SEED_ENV
 
     assert student_kit.SEED_ENV == HIDDEN_SEED_ENV  # the variable autograde reads the seed from
     monkeypatch.setenv(student_kit.SEED_ENV, "7777777")
@@ -229,7 +229,7 @@ def test_run_all_of_every_untouched_notebook_reaches_the_end_in_the_wheels_venv(
 def test_run_all_of_every_half_done_notebook_reaches_the_end_in_the_wheels_venv(venv, kit, tmp_path):
     """A wrong answer in every exercise that has one (the rest still stubs): each demonstration shows the
     error in a few lines and the notebook goes on; no traceback, no frame of the kit."""
-    from instructor.wrong_answers import WRONG
+    from instructor.authoring.wrong_answers import WRONG
 
     with zipfile.ZipFile(kit.notebooks) as zf:
         zf.extractall(tmp_path)

@@ -24,6 +24,9 @@ MATMUL_OPS = frozenset({
     "smm", "sspaddmm", "hspmm", "_sparse_mm", "_sparse_addmm", "cosine_embedding_loss",
     # a product recovered from statistics or distances: (co)variances, |a|^2 + |b|^2 - |a - b|^2
     "cov", "corrcoef", "cdist", "pdist", "_cdist_forward", "_euclidean_dist", "stft", "istft",
+    # layers whose forward is products: attention, transformer blocks
+    "multi_head_attention_forward", "_native_multi_head_attention", "_transformer_encoder_layer_fwd",
+    "_scaled_dot_product_attention_math", "_scaled_dot_product_flash_attention", "_efficient_attention_forward",
 })
 MATMUL_PREFIXES = ("fft_",)  # a product is a convolution at lag zero: every Fourier transform is a way to one
 NORM_OPS = frozenset({"norm", "vector_norm", "matrix_norm", "frobenius_norm", "nuclear_norm", "dist", "cdist",
@@ -32,14 +35,18 @@ NORM_OPS = frozenset({"norm", "vector_norm", "matrix_norm", "frobenius_norm", "n
                       "pairwise_distance", "cosine_similarity", "normalize", "rms_norm", "layer_norm", "batch_norm",
                       "group_norm", "instance_norm", "local_response_norm", "weight_norm", "_weight_norm",
                       "norm_except_dim", "clip_grad_norm_", "clip_grad_norm", "get_total_norm", "_foreach_norm",
-                      "triplet_margin_loss", "cosine_embedding_loss", "embedding_renorm", "embedding", "mse_loss"})
+                      "triplet_margin_loss", "cosine_embedding_loss", "embedding_renorm", "embedding", "mse_loss",
+                      # sums of squares by other names: quadratic losses, variances
+                      "huber_loss", "smooth_l1_loss", "gaussian_nll_loss", "var", "std", "var_mean", "std_mean"})
 REDUCTION_OPS = frozenset({"sum", "mean", "prod", "cumsum", "cumprod", "nansum", "nanmean", "logsumexp", "std", "var",
                            "std_mean", "var_mean", "trace"})
 AUTOGRAD_OPS = frozenset({"backward", "grad", "requires_grad_", "vjp", "jvp", "jacobian", "hessian", "vmap",
                           # the graph itself, however it is reached: a result that requires grad (the trace), the
                           # graph's nodes and switches (the source)
                           "autograd_graph", "requires_grad", "grad_fn", "next_functions", "register_hook",
-                          "retain_grad", "enable_grad", "set_grad_enabled", "jacrev", "jacfwd", "vjp", "apply"})
+                          "retain_grad", "enable_grad", "set_grad_enabled", "jacrev", "jacfwd", "vjp", "apply",
+                          # forward mode, and anything reached under torch.autograd by name (the source)
+                          "make_dual", "_make_dual", "unpack_dual", "_unpack_dual", "dual_level", "autograd"})
 
 # family tags, for ``forbidden`` and ``required``
 MATMUL, EINSUM, LINALG, NORM, REDUCTION, AUTOGRAD = "matmul", "einsum", "linalg", "norm", "reduction", "autograd"
@@ -122,7 +129,8 @@ def source_problems(ctx: Context, forbidden: frozenset, allowed: frozenset, why:
 LEAVING_TORCH = frozenset({"tolist", "item", "__float__", "__int__", "__index__", "__complex__",
                            # the raw bytes behind a tensor, read as Python numbers
                            "untyped_storage", "storage", "_storage", "data_ptr", "tobytes", "__array__", "__dlpack__",
-                           "__array_interface__", "memoryview", "frombuffer", "struct",
+                           "__array_interface__", "memoryview", "frombuffer", "struct", "bytes", "bytearray",
+                           "save", "load", "tobytes",  # torch.save to a buffer: the bytes, read back as numbers
                            # Python called back per element by torch
                            "apply_", "map_", "map2_"})
 
@@ -192,7 +200,7 @@ class Ops(Check):
                 return Outcome(self.name, False, [msg.FRESH_INPUT_WRONG.format(detail=wrong)], CORRECTNESS)
         counts = set(trace["counts"]) | set(trace["called"])
         problems = []
-        used = matching(counts, self.forbidden, self.allowed)
+        used = matching(counts, self.forbidden, self.allowed) or self._below(trace)
         if used:
             problems.append(msg.FORBIDDEN_OP.format(input=case.label, ops=", ".join(used), why=self.why))
         else:  # the trace is the student's process's account; the source is read here and cannot be rewritten
@@ -201,6 +209,18 @@ class Ops(Check):
             problems.append(msg.REQUIRED_OP_MISSING.format(input=case.label, ops=" or ".join(sorted(self.required)),
                                                            why=self.required_why))
         return self.outcome(problems)
+
+
+    def _below(self, trace: dict) -> list[str]:
+        """ATen ops of a forbidden family run inside an API call that is not itself allowed here (an ``mm`` inside
+        attention; not the ``bmm`` inside an allowed ``einsum``)."""
+        found = []
+        for aten, tops in trace.get("below", {}).items():
+            if matching([aten], self.forbidden, self.allowed):
+                outside = [t for t in tops if base_name(t) not in self.allowed]
+                if outside:
+                    found.append(f"{display_name(aten)} (inside {outside[0]})")
+        return sorted(found)
 
 
 @dataclasses.dataclass

@@ -39,7 +39,8 @@ class ModuleBase(Check):
         gen = generator(ctx.seed + 7)
         x, out_g = randn(gen, 5, 3), randn(gen, 5, 3)
         pair = [(randn(gen, n, 2), randn(gen, n, 2), randn(gen, n, 2)) for n in (4, 6)]
-        answer = ctx.probe("module_subclass", x=x, out_g=out_g, pair=[list(p) for p in pair])
+        other = [randn(gen, 2, 3), randn(gen, 2, 3)]  # a second instance's call between the first's and its backward
+        answer = ctx.probe("module_subclass", x=x, out_g=out_g, pair=[list(p) for p in pair], other=other)
         if answer.raised:
             return self.outcome([msg.SUBCLASS_BROKEN.format(detail=answer.raised_text())])
         problems = []
@@ -50,6 +51,14 @@ class ModuleBase(Check):
         problems += [msg.SUBCLASS_BROKEN.format(detail=p) for p in
                      grad_problems(where, ["x.g"], [3 * x * x * out_g], [answer.result["g"]])]
         problems += self.pair_problems(answer.result.get("pair", {}), pair[-1])
+        shared = answer.result.get("interleaved")
+        if shared is not None and not problems:
+            if "raised" in shared:
+                problems.append(msg.SUBCLASS_SHARED.format(detail=f"{shared['raised'].get('type')}: "
+                                                                  f"{shared['raised'].get('message')}"))
+            else:
+                problems += [msg.SUBCLASS_SHARED.format(detail=p) for p in
+                             grad_problems(where, ["x.g"], [3 * x * x * out_g], [shared])]
         if answer.result["base_forward"] != "NotImplementedError":
             got = "returned" if answer.result["base_forward"] == "returned" else f"raised {answer.result['base_forward']}"
             problems.append(msg.BASE_FORWARD.format(got=got))

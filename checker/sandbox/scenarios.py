@@ -163,7 +163,7 @@ def layer(ns, target, init_args, runs, out_g=None, collect_init=(), collect_call
     return result
 
 
-def module_subclass(ns, target, x, out_g, pair=None):
+def module_subclass(ns, target, x, out_g, pair=None, other=None):
     """New subclasses of the student's Module with only forward and bwd: one input (x cubed); with ``pair``
     ([(a, b, out.g), ...], calls of other shapes), two inputs (a * b), called once per item."""
     base = resolve(ns, target)
@@ -181,6 +181,18 @@ def module_subclass(ns, target, x, out_g, pair=None):
     out.g = out_g
     cube.backward()
     result = {"out": pack(out), "g": grads_of([x])[0]}
+    if other is not None:  # two instances called in turn: each backward must use what its own call saw
+        y, y_g = other
+        x2 = _clone(x)
+        first, second = Cube(), Cube()
+        out1 = first(x2)
+        out2 = second(y)
+        out1.g, out2.g = out_g, y_g
+        try:
+            first.backward()
+            result["interleaved"] = grads_of([x2])[0]
+        except Exception as exc:  # noqa: BLE001 - reported, not judged, here
+            result["interleaved"] = {"raised": describe_exception(exc)}
     if pair is not None:  # a layer of two inputs (as Mse is), called twice on other shapes: every argument kept
         class Product(base):
             def forward(self, a, b):

@@ -12,6 +12,7 @@ import collections
 
 import torch
 from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from checker.sandbox import tripwire
 
@@ -48,11 +49,32 @@ def _tensors_in(value):
             yield from _tensors_in(item)
 
 
+class _Dispatched(TorchDispatchMode):
+    """Below torch's Python API: every ATen op a traced call runs, named with the API call it runs inside (a
+    product inside ``F.multi_head_attention_forward`` is an ``mm`` inside it). Ops run outside any traced API call
+    (the checker's stand-ins, run with torch functions off) are not the student's and are not recorded."""
+
+    def __init__(self, tracer: "OpTracer"):
+        super().__init__()
+        self.tracer = tracer
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        tops = self.tracer._tops
+        if tops:
+            name = getattr(getattr(func, "overloadpacket", None), "__name__", None) or str(func)
+            self.tracer.below.setdefault(name, set()).add(tops[-1])
+        return func(*args, **(kwargs or {}))
+
+
 class OpTracer(TorchFunctionMode):
-    """Counts tensor-producing torch calls and measures what they allocate."""
+    """Counts tensor-producing torch calls and measures what they allocate; records the ATen ops under them."""
 
     def __init__(self, large_bytes: int | None = None):
         super().__init__()
+        self.below: dict[str, set[str]] = {}  # ATen op -> the API calls it ran inside
+        self._tops: list[str] = []
+        self._depth = 0
+        self._dispatched = _Dispatched(self)
         self.counts: collections.Counter[str] = collections.Counter()
         self.called: set[str] = set()  # every name called, whether or not it returned a tensor
         self.largest_bytes = 0
@@ -73,7 +95,11 @@ class OpTracer(TorchFunctionMode):
         self.called.add(name)
         if name in CALLBACK_OPS:
             args = tuple(self._followed(a) if callable(a) and not isinstance(a, _Tensor) else a for a in args)
-        out = func(*args, **(kwargs or {}))
+        self._tops.append(name)
+        try:
+            out = func(*args, **(kwargs or {}))
+        finally:
+            self._tops.pop()
         produced = list(_tensors_in(out))
         if produced:
             self.counts[name] += 1
@@ -86,7 +112,17 @@ class OpTracer(TorchFunctionMode):
     def __enter__(self):
         if not hasattr(self, "_elsewhere"):
             self._elsewhere = _started_elsewhere()
+        self._depth += 1
+        if self._depth == 1:
+            self._dispatched.__enter__()
         return super().__enter__()
+
+    def __exit__(self, *exc):
+        result = super().__exit__(*exc)
+        self._depth -= 1
+        if self._depth == 0:
+            self._dispatched.__exit__(*exc)
+        return result
 
     def _followed(self, callback):
         """``callback`` counted and traced each time torch calls it."""
@@ -121,4 +157,5 @@ class OpTracer(TorchFunctionMode):
             "large_allocations": len(self._large_storages),
             # threads and processes started meanwhile: work there is out of this trace's sight
             "elsewhere": _started_elsewhere() - getattr(self, "_elsewhere", 0),
+            "below": {name: sorted(tops) for name, tops in self.below.items()},
         }

@@ -1,4 +1,4 @@
-"""``python -m instructor.nbgrader_command ARGS``: nbgrader's command line, lighter on the CPU.
+"""``python -m instructor.grading.nbgrader_command ARGS``: nbgrader's command line, lighter on the CPU.
 
 1. jsonschema, which nbformat imports, builds Lark parsers for ``rfc3987_syntax`` when that package
    is installed: about 1.3 s of every nbgrader process's start here. Its import is optional in
@@ -22,7 +22,7 @@ SKIPPED_IMPORTS = ("rfc3987_syntax",)
 
 def command(*args: str) -> list[str]:
     """The argv that runs ``nbgrader ARGS`` this way."""
-    return [sys.executable, "-m", "instructor.nbgrader_command", *args]
+    return [sys.executable, "-m", "instructor.grading.nbgrader_command", *args]
 
 
 class _SchemaOnceJsonschema:
@@ -51,7 +51,7 @@ class _SchemaOnceJsonschema:
 
 def light_schema_checks() -> None:
     """nbgrader's cell metadata checks with each schema checked once (see the module's docstring)."""
-    from instructor import patches
+    from instructor.grading import patches
 
     if not patches.tested("nbgrader", "cell metadata checks"):
         return
@@ -82,7 +82,7 @@ _NBGRADER_S_ALEMBIC_HEAD = None
 def known_alembic_head() -> None:
     """3. above: nbgrader's ``Gradebook`` reads the schema's revision with :func:`alembic_head`."""
     global _NBGRADER_S_ALEMBIC_HEAD
-    from instructor import patches
+    from instructor.grading import patches
 
     if not patches.tested("nbgrader", "alembic head"):
         return

@@ -13,11 +13,12 @@ from pathlib import Path
 
 from checker.registry import NOTEBOOKS
 from checker.sandbox import template
-from instructor import charts
-from instructor import autograde as ag
-from instructor import mistakes as mk
-from instructor import gradebook, mistakes_report
-from instructor.notebooks import ROOT
+from instructor.reports import charts
+from instructor.grading import autograde as ag
+from instructor.reports import mistakes as mk
+from instructor.grading import gradebook
+from instructor.reports import mistakes_report
+from instructor.authoring.notebooks import ROOT
 
 
 def say(line: str) -> None:
@@ -38,7 +39,7 @@ def grade_class(root: Path = ROOT, jobs: int | None = None, only: list[str] | No
     if only:
         flags = [f for f in flags if f.student in only]
     if cluster is not None:
-        from instructor import cluster as on_cluster
+        from instructor.grading import cluster as on_cluster
         runs = on_cluster.autograde(root, cluster, only=only, extra=list(extra), progress=progress, say=say)
     else:
         with template.running(say):  # every checker child of every student is forked from one template
@@ -59,7 +60,7 @@ def ensure_assignment(root: Path) -> None:
     """autograde needs the assignment and its graded cells in the gradebook: generate_assignment puts them there."""
     from nbgrader.api import MissingEntry
 
-    from instructor import release
+    from instructor.authoring import release
 
     if gradebook.DB_ENV in os.environ or (root / course.GRADEBOOK_FILE).exists():
         with gradebook.opened(gradebook.url(root)) as gb:
@@ -134,7 +135,8 @@ def reset(root: Path) -> None:
 
 
 def demo(root: Path = ROOT, jobs: int | None = None) -> int:
-    from instructor import release, sample_class
+    from instructor.authoring import release
+    from instructor.grading import sample_class
 
     reset(root)  # the gradebook too: the release below puts the assignment back into a new one
     say("== release: nbgrader generate_assignment foundations")

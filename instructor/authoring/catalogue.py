@@ -2,7 +2,7 @@
 
 Every fact in it has one source: names, points, summaries, time limits and written questions
 come from the registry (``checker/registry.py``, ``checker/exercises/``); what is checked comes
-from the check objects (:mod:`instructor.check_rules`); signatures come from the stub cells of
+from the check objects (:mod:`instructor.authoring.check_rules`); signatures come from the stub cells of
 the released notebooks (``release/foundations/``), which are what students see. Run
 ``python -m instructor catalogue`` after changing any of them; ``--check`` (and a test) says
 whether the committed file is in step.
@@ -22,8 +22,8 @@ import torch
 from checker.compare import Tolerance
 from checker.grading import EXERCISE_SECONDS_CAP
 from checker.registry import ASSIGNMENT, NOTEBOOKS, Exercise, Question, entries
-from instructor import check_rules
-from instructor.notebooks import KEY, ROOT
+from instructor.authoring import check_rules
+from instructor.authoring.notebooks import KEY, ROOT
 
 RELEASE = ROOT / course.RELEASE_DIR / ASSIGNMENT
 CATALOGUE = ROOT / "docs" / "EXERCISES.md"

@@ -18,9 +18,9 @@ from pathlib import Path
 import nbformat
 
 from checker import course
-from instructor.notebooks import CHECK_PROGRESS
+from instructor.authoring.notebooks import CHECK_PROGRESS
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK_NAME = re.compile(r"^(\d\d)_([a-z][a-z0-9_]*)$")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from checker.registry import Exercise, all_entries
-from instructor.mistakes import short_label
+from instructor.reports.mistakes import short_label
 
 CHART_MISTAKES = 12  # bars in the mistakes panel
 

@@ -123,7 +123,7 @@ class FeedbackHTMLExporter(HTMLExporter):
     """HTMLExporter, with the ``alt`` texts added in the page's text instead of a BeautifulSoup round trip."""
 
     def from_notebook_node(self, nb, resources=None, **kw):
-        from instructor import patches
+        from instructor.grading import patches
 
         nb = inert_student_parts(nb, parent=self)
         if not patches.tested("nbconvert", "page rendering"):  # its whole-page pass, then the same style

@@ -1,6 +1,6 @@
 """What each kind of check enforces, in words, read off the check objects of the registry.
 
-The exercise catalogue (:mod:`instructor.catalogue`) lists, for every exercise, one line per
+The exercise catalogue (:mod:`instructor.authoring.catalogue`) lists, for every exercise, one line per
 check. Each line is built from the check's own fields (the input cases it builds with the
 visible seed, its forbidden and required ops, its speed bar, its memory bound ...), so the
 catalogue cannot say anything the checker does not do. A kind of check this module does not
@@ -38,7 +38,7 @@ FAMILY_MEMBERS = {
 }
 LINE = "- **{name}** ({category}): {text}"
 UNDESCRIBED = ("{exercise}: the catalogue cannot describe a {check_type} check; add a describer for it "
-               "to instructor/check_rules.py")
+               "to instructor/authoring/check_rules.py")
 
 
 @dataclasses.dataclass

@@ -17,7 +17,7 @@ from pathlib import Path
 import nbformat
 
 from checker.registry import NOTEBOOKS, Exercise, entries
-from instructor.wrong_answers import WRONG
+from instructor.authoring.wrong_answers import WRONG
 from solutions.source import entry_sources
 
 ANSWER_TEXT = "A short answer in my own words (to be graded by hand)."

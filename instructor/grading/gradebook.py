@@ -4,7 +4,7 @@ The gradebook is SQLite beside the course unless ``$FOUNDATIONS_DB_URL`` names a
 (PostgreSQL for several graders: ``postgresql://user:password@host/foundations``), which the
 course's ``nbgrader_config.py`` reads too; ``python -m instructor autograde --db URL`` sets it.
 
-A result graded elsewhere (a cluster worker, :mod:`instructor.cluster`) arrives as plain data:
+A result graded elsewhere (a cluster worker, :mod:`instructor.grading.cluster`) arrives as plain data:
 :func:`read_result` takes it from the worker's own gradebook, :func:`save_result` replaces the
 student's submission with it in one transaction. A grader killed half-way leaves the student's
 previous submission (or none) and never half of one; saving the same result twice leaves one.
@@ -26,11 +26,11 @@ def url(root: Path) -> str:
 
 def opened(address: str):
     """nbgrader's ``Gradebook(address)``. A new database is stamped with the schema's revision, read in this
-    process (:func:`instructor.nbgrader_command.known_alembic_head`); where nbgrader runs the ``alembic``
+    process (:func:`instructor.grading.nbgrader_command.known_alembic_head`); where nbgrader runs the ``alembic``
     command for it instead, it finds it on PATH: this Python's bin folder goes first on it."""
     from nbgrader.api import Gradebook
 
-    from instructor import nbgrader_command
+    from instructor.grading import nbgrader_command
 
     nbgrader_command.known_alembic_head()
 

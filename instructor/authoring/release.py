@@ -6,8 +6,9 @@ from checker import course
 import subprocess
 from pathlib import Path
 
-from instructor import nbgrader_command, tool_env
-from instructor.notebooks import ROOT
+from instructor.grading import nbgrader_command
+from instructor import tool_env
+from instructor.authoring.notebooks import ROOT
 
 RELEASE = ROOT / course.RELEASE_DIR / course.ASSIGNMENT
 LEAK_MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS", "BEGIN MARK SCHEME")

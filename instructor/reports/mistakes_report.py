@@ -10,7 +10,7 @@ import html
 from pathlib import Path
 
 from checker.registry import NOTEBOOKS, Exercise, entries
-from instructor.mistakes import NOT_ATTEMPTED, OTHER, PASSED, Mistakes, distributions, exercise_label
+from instructor.reports.mistakes import NOT_ATTEMPTED, OTHER, PASSED, Mistakes, distributions, exercise_label
 
 TOP = 5
 TEXT_TITLE = "most frequent mistakes (students, summed over the exercises that showed it):"

@@ -3,7 +3,7 @@
 1. the source notebook is in step with the registry and the solutions (``sync``);
 2. the reference solutions pass every check, on the visible inputs and on hidden seeds;
 3. the released stubs are "not attempted", never "failed";
-4. each realistic wrong answer (``instructor/wrong_answers.py``) fails with the messages it lists;
+4. each realistic wrong answer (``instructor/authoring/wrong_answers.py``) fails with the messages it lists;
 5. each lesson variant (``tests/lesson_variants.py``, where the checkout has it) passes, unless it is listed
    as a form the catalogue forbids, which fails;
 6. the mutants of the reference (``tests/mutants.py``) are killed, or listed as equivalent.
@@ -51,7 +51,7 @@ def _exercises(notebook: str) -> list[str]:
 def step_in_step(notebook: str) -> Step:
     import nbformat
 
-    from instructor import notebooks
+    from instructor.authoring import notebooks
 
     step = Step("source notebook in step with the registry and solutions", total=1)
     path = notebooks.path_of(notebook)
@@ -105,12 +105,12 @@ def step_stubs(notebook: str, folder: Path) -> Step:
 
 def step_wrong_answers(notebook: str, folder: Path) -> Step:
     from checker.messages import matches
-    from instructor.wrong_answers import WRONG
+    from instructor.authoring.wrong_answers import WRONG
 
     mine = [w for w in WRONG if w.notebook == notebook]
     step = Step("wrong answers fail with their messages", total=len(mine))
     if not mine:
-        step.skipped = "none written for this notebook (instructor/wrong_answers.py)"
+        step.skipped = "none written for this notebook (instructor/authoring/wrong_answers.py)"
         return step
     for i, wrong in enumerate(mine):
         path = _write(folder, notebook, dict(wrong.replace), f"{notebook}_wrong{i}")

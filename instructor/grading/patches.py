@@ -1,7 +1,7 @@
 """Which versions of the packages whose internals the kit replaces it was tested with, and the fallback.
 
-The kit replaces a few private pieces of nbgrader and nbconvert to save CPU (``instructor/nbgrader_command.py``,
-``instructor/feedback_html.py``). Each replacement asks :func:`tested` first: on a version it was not tested
+The kit replaces a few private pieces of nbgrader and nbconvert to save CPU (``instructor/grading/nbgrader_command.py``,
+``instructor/grading/feedback_html.py``). Each replacement asks :func:`tested` first: on a version it was not tested
 with, the package's own behaviour is kept (slower, never wrong) and the command says so once on stderr.
 pyproject.toml bounds the same packages, so an install picks a tested version unless told otherwise.
 """

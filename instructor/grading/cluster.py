@@ -4,12 +4,12 @@
 ``distributed`` scheduler as one task. The task carries the student's submitted files, and the
 course (``nbgrader_config.py``, ``source/``, ``release/``, ``solutions/``) goes to every worker once,
 so workers need no shared filesystem. A worker grades with the local pipeline
-(:func:`instructor.autograde.grade_student`: a pre-imported nbgrader, kernels and checker children
+(:func:`instructor.grading.autograde.grade_student`: a pre-imported nbgrader, kernels and checker children
 forked from a template, every one confined, the hidden checks) in a scratch course of its own with
 its own SQLite gradebook, and returns the autograded notebooks, the feedback and the student's
 grades as plain data. Here, each finished task's result is written once: its files into
 ``autograde/`` and ``feedback/``, its grades into the course's gradebook in one transaction
-(:func:`instructor.gradebook.save_result`).
+(:func:`instructor.grading.gradebook.save_result`).
 
 A worker that dies mid-task loses nothing: the scheduler runs the task on another worker, and
 only a finished task is written. A task that keeps failing (its workers died
@@ -31,8 +31,10 @@ import time
 import zipfile
 from pathlib import Path
 
-from instructor import autograde as ag
-from instructor import gradebook, nbgrader_host, tool_env
+from instructor.grading import autograde as ag
+from instructor.grading import gradebook
+from instructor.grading import nbgrader_host
+from instructor import tool_env
 
 COURSE_PARTS = ("nbgrader_config.py", layout.SOURCE_DIR, layout.RELEASE_DIR, "solutions")
 CONNECT_SECONDS = 30

@@ -2,7 +2,7 @@
 
 ``nbgrader autograde --student S`` as a fresh process costs about 2 s of CPU before it grades
 anything: importing nbgrader, nbconvert, nbclient, jupyter_client, sqlalchemy and the course's
-preprocessors. A host (``python -m instructor.nbgrader_host``, one per parallel lane) imports all of
+preprocessors. A host (``python -m instructor.grading.nbgrader_host``, one per parallel lane) imports all of
 that once and computes nothing (no event loop, no database connection, no thread); for each
 request it forks a worker that runs nbgrader's own command line for that student, its output in a
 file, in its own session. The host waits for the worker (killing its session when time is up) and
@@ -29,7 +29,7 @@ import tempfile
 import time
 
 from checker.sandbox import template
-from instructor import nbgrader_command
+from instructor.grading import nbgrader_command
 
 READY_SECONDS = 60.0
 ANSWER_MARGIN = 30.0  # beyond a request's own time limit, before the host itself counts as hung
@@ -41,9 +41,9 @@ PRELOAD = (
     "nbgrader.apps.nbgraderapp", "nbgrader.apps.autogradeapp", "nbgrader.apps.generatefeedbackapp",
     "nbgrader.converters.autograde", "nbgrader.converters.generate_feedback", "nbgrader.preprocessors",
     "nbgrader.api", "nbconvert.exporters", "nbconvert.preprocessors", "nbclient", "jupyter_client.manager",
-    "jupyter_client.provisioning", "sqlalchemy.dialects.sqlite", "instructor.verdicts", "checker.sandbox.kernel",
+    "jupyter_client.provisioning", "sqlalchemy.dialects.sqlite", "instructor.grading.verdicts", "checker.sandbox.kernel",
     "nbconvert.exporters.html", "nbconvert.filters.markdown_mistune", "pygments.lexers.python",
-    "pygments.formatters.html", "bs4", "instructor.feedback_html",
+    "pygments.formatters.html", "bs4", "instructor.grading.feedback_html",
     "torch.fx.experimental.symbolic_shapes",  # torch imports it at the checker's first backward pass with a gradient
 )
 
@@ -161,7 +161,7 @@ class Host:
     ``subprocess.run`` of one nbgrader command."""
 
     def __init__(self, cwd, env: dict):
-        self.proc = subprocess.Popen([sys.executable, "-m", "instructor.nbgrader_host"], cwd=cwd, env=env,
+        self.proc = subprocess.Popen([sys.executable, "-m", "instructor.grading.nbgrader_host"], cwd=cwd, env=env,
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                                      text=True, start_new_session=True)
 

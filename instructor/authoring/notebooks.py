@@ -20,11 +20,11 @@ from pathlib import Path
 import nbformat
 
 from checker.registry import NOTEBOOKS, Exercise, Question, entries
-from instructor.regions import with_solution_regions
+from instructor.authoring.regions import with_solution_regions
 from solutions.answers import ANSWERS
 from solutions.source import entry_sources
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / course.SOURCE_DIR / course.ASSIGNMENT
 KEY = course.METADATA_KEY
 

@@ -4,7 +4,7 @@
    under its real name; a file that is not valid JSON is set aside and graded as missing;
    a missing notebook is noted. Each becomes a flag with its reason.
 2. ``autograde``: ``nbgrader autograde --student S`` for each student, ``jobs`` at a time, each a
-   fork of a pre-imported nbgrader (:mod:`instructor.nbgrader_host`), with a progress line; then
+   fork of a pre-imported nbgrader (:mod:`instructor.grading.nbgrader_host`), with a progress line; then
    feedback, in groups. The course's nbgrader_config.py wires the checker into nbgrader's pipeline,
    so scores never come from the student's kernel. A student whose run fails is retried once and
    then flagged, never silently zeroed.
@@ -24,10 +24,12 @@ import time
 from pathlib import Path
 
 from checker.registry import NOTEBOOKS, Exercise, entries
-from instructor import gradebook, nbgrader_host, tool_env
+from instructor.grading import gradebook
+from instructor.grading import nbgrader_host
+from instructor import tool_env
 
 ASSIGNMENT = course.ASSIGNMENT
-from instructor.verdicts import CONFINEMENT_LOG, KERNEL_PROBLEM_LOG, TAMPERING_LOG  # noqa: E402
+from instructor.grading.verdicts import CONFINEMENT_LOG, KERNEL_PROBLEM_LOG, TAMPERING_LOG  # noqa: E402
 STUDENT_SECONDS = 900
 RETRY_MARKERS = ("database is locked",)
 FEEDBACK_FAILED = "nbgrader generate_feedback failed (exit {code}): {last}"
@@ -138,7 +140,7 @@ def progress_line(done: int, total: int, run: Run, started: float) -> str:
 def autograde(root: Path, only: list[str] | None = None, jobs: int | None = None, extra: list[str] = (),
               seconds: float = STUDENT_SECONDS, progress=None, say=None, feedback: bool = False) -> list[Run]:
     """Run nbgrader autograde for every student (or ``only`` these), ``jobs`` at a time: each a fork of
-    one of ``jobs`` pre-imported nbgrader processes (:mod:`instructor.nbgrader_host`). With ``feedback``,
+    one of ``jobs`` pre-imported nbgrader processes (:mod:`instructor.grading.nbgrader_host`). With ``feedback``,
     graded students get their feedback in groups of ``FEEDBACK_GROUP``, in the same lanes, as soon as
     a group is graded."""
     names = only or students(root / course.SUBMITTED_DIR)

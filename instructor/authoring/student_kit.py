@@ -34,7 +34,7 @@ FORBIDDEN_DIRS = ("solutions", "instructor", course.SOURCE_DIR, "tests", course.
                   course.FEEDBACK_DIR)
 FORBIDDEN_FILES = ("nbgrader_config.py", course.GRADEBOOK_FILE, course.GRADES_CSV)
 SEED_SETTING = re.compile(r"hidden_seed\s*=\s*(\d+)")
-SEED_ENV = "FOUNDATIONS_HIDDEN_SEED"  # as instructor.verdicts.HIDDEN_SEED_ENV
+SEED_ENV = "FOUNDATIONS_HIDDEN_SEED"  # as instructor.grading.verdicts.HIDDEN_SEED_ENV
 MIN_SEED_DIGITS = 5  # a shorter seed is a number any file may hold: only a real one is searched for
 COPY_IGNORE = (".git", ".venv", "build", "dist", "__pycache__", "*.egg-info", ".pytest_cache", "submitted",
                course.AUTOGRADED_DIR, course.FEEDBACK_DIR, course.GRADEBOOK_FILE, "exchange")
@@ -175,7 +175,7 @@ def wheel_requires(wheel: Path) -> list[str]:
 # -- the notebooks ------------------------------------------------------------------------------------
 def zip_notebooks(out: Path, root: Path = ROOT) -> tuple[Path, list[str]]:
     """The released notebooks in ``foundations/`` inside a zip; refuses a release that leaked solutions."""
-    from instructor.release import leaks as release_leaks
+    from instructor.authoring.release import leaks as release_leaks
 
     folder = root / course.RELEASE_DIR / course.ASSIGNMENT
     notebooks = sorted(folder.glob("*.ipynb"))

@@ -1,12 +1,12 @@
 """What the class got wrong: the checker's verdicts in the autograded notebooks, sorted into kinds of mistake.
 
-``CheckerVerdicts`` (instructor/verdicts.py) leaves in every graded test cell of
+``CheckerVerdicts`` (instructor/grading/verdicts.py) leaves in every graded test cell of
 ``autograde/<student>/foundations/<notebook>.ipynb`` a text/plain verdict: a header line
 ``name: status (score/max)`` and the checker's feedback lines. Each feedback line of an
 exercise that did not pass is matched against the checker's message templates
 (``checker.messages``; each ``str.format`` template becomes a regex) and so gets a short
 label ("loop left in", "wrong axis", ...); a line no template matches is "other". A student
-counts once per kind per exercise. ``instructor/mistakes_report.py`` turns the result into the
+counts once per kind per exercise. ``instructor/reports/mistakes_report.py`` turns the result into the
 summary's lines and the HTML page ``mistakes.html``.
 """
 from __future__ import annotations
@@ -88,7 +88,7 @@ KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("wrong parameters", (msg.PARAMETERS_WRONG,)),
     ("bias not zero", (msg.BIAS_NOT_ZERO,)),
     ("bare Module's forward", (msg.BASE_FORWARD,)),
-    ("Module subclass broken", (msg.SUBCLASS_BROKEN, msg.SUBCLASS_TWO_INPUTS)),
+    ("Module subclass broken", (msg.SUBCLASS_BROKEN, msg.SUBCLASS_TWO_INPUTS, msg.SUBCLASS_SHARED)),
     ("wrong layers", (msg.MODULES_WRONG,)),
 )
 # Lines that carry another message in their last field: classified by it, else by this label.

@@ -1,0 +1,1 @@
+"""Authoring: scaffolding, sync, release, the catalogue, the student kit, proving a notebook."""
