@@ -180,3 +180,30 @@ def test_in_notebook_check_gives_the_cli_verdicts(tmp_path):
     assert in_kernel == from_cli
     assert from_cli["outer"] == "failed" and from_cli["matmul_einsum"] == "not_attempted"
     assert from_cli["matmul_broadcast"] == "failed" and from_cli["matmul_loops"] == "passed"
+
+
+def test_locked_cells_fit_the_narrowest_view():
+    """Every line of a generated test cell fits 79 columns (the notebook, the feedback, the formgrader)."""
+    import nbformat
+
+    from instructor.authoring.notebooks import COMMENT_WIDTH, path_of
+
+    for notebook in NOTEBOOKS:
+        nb = nbformat.read(str(path_of(notebook)), as_version=4)
+        for cell in nb.cells:
+            if cell.metadata.get("foundations", {}).get("generated") == "test":
+                assert all(len(line) <= COMMENT_WIDTH for line in cell.source.splitlines()), cell.source
+
+
+def test_autograded_cells_keep_the_in_numbers_the_student_saw():
+    """The checker names a cell by its In [n]: the feedback shows the student's numbers, not the re-run's."""
+    import nbformat
+
+    from instructor.grading.verdicts import _as_the_student_saw_them
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_markdown_cell("m"),
+                                         nbformat.v4.new_code_cell("y = 2")])
+    seen = [50, None, None]
+    nb.cells[0].execution_count, nb.cells[2].execution_count = 1, 2  # as the grader's kernel numbered them
+    _as_the_student_saw_them(nb, seen)
+    assert [c.get("execution_count") for c in nb.cells] == [50, None, None]
