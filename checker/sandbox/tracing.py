@@ -58,6 +58,12 @@ class _Dispatched(TorchDispatchMode):
         super().__init__()
         self.tracer = tracer
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        """No TorchDynamo guard around __torch_dispatch__: it would import torch._dynamo (1.4 s, 800 modules) at
+        the first traced call, and nothing here is compiled."""
+        return False
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         tops = self.tracer._tops
         if tops:
