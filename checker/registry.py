@@ -18,21 +18,22 @@ ASSIGNMENT = course.ASSIGNMENT
 EXERCISES_PACKAGE = "checker.exercises"
 
 
-def _declared_notebooks() -> dict[str, str]:
-    """notebook -> the module that declares its exercises: every ``checker/exercises/*.py`` with a top-level
+def declared_notebooks(folder: Path) -> dict[str, Path]:
+    """notebook -> the file that declares its exercises: every ``*.py`` of ``folder`` with a top-level
     ``NOTEBOOK = "NN_name"`` (read, not imported: the CLI starts without importing every notebook's checks)."""
     found = {}
-    for path in sorted((Path(__file__).parent / "exercises").glob("*.py")):
+    for path in sorted(folder.glob("*.py")):
         if path.name.startswith("_"):
             continue
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and \
                     any(isinstance(t, ast.Name) and t.id == "NOTEBOOK" for t in node.targets):
-                found[str(node.value.value)] = f"{EXERCISES_PACKAGE}.{path.stem}"
+                found[str(node.value.value)] = path
     return dict(sorted(found.items()))
 
 
-_MODULES = _declared_notebooks()
+_MODULES = {notebook: f"{EXERCISES_PACKAGE}.{path.stem}"
+            for notebook, path in declared_notebooks(Path(__file__).parent / "exercises").items()}
 NOTEBOOKS = tuple(_MODULES)  # in the order students meet them: by their number
 NOTEBOOK_POINTS = 25.0  # every notebook carries the same points (exercises and written questions together)
 TOTAL_POINTS = NOTEBOOK_POINTS * len(NOTEBOOKS)

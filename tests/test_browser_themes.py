@@ -10,8 +10,7 @@ from tests import browser
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(browser.unavailable() is not None,
                                                    reason=f"no browser test: {browser.unavailable()}")]
-NOTEBOOK = "01_matmul"
-WRONG_OUTER = "def outer(u, v):\n    return u[None, :] * v[:, None]   # transposed"
+from tests.test_browser import NOTEBOOK, WRONG_OUTER  # noqa: E402 - the same notebook and wrong answer
 
 DARK = {"@jupyterlab/apputils-extension/themes": {"theme": "JupyterLab Dark"}}
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 
 from checker import course
+from checker.registry import declared_notebooks
 from instructor.authoring.notebooks import CHECK_PROGRESS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,14 +68,8 @@ class Homes:
 
 
 def declared(root: Path = ROOT) -> dict[str, Path]:
-    """notebook -> its declarations module, as the registry finds them (``NOTEBOOK = "..."`` at top level)."""
-    found = {}
-    for path in sorted((root / "checker" / "exercises").glob("*.py")):
-        for node in ast.parse(path.read_text(encoding="utf-8")).body:
-            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant) and \
-                    any(isinstance(t, ast.Name) and t.id == "NOTEBOOK" for t in node.targets):
-                found[str(node.value.value)] = path
-    return found
+    """notebook -> its declarations module in the checkout at ``root``, as the registry finds them."""
+    return declared_notebooks(root / "checker" / "exercises")
 
 
 def homes_of(notebook: str, root: Path = ROOT) -> Homes:
