@@ -88,8 +88,9 @@ RAN_ELSEWHERE = ("{name} started {count} thread(s) or process(es) on {input}: wh
                  "sight, so this rule cannot pass; do the work in the function itself")
 SOURCE_LEAVES_TORCH = ("your {name} leaves torch ({what}, {where}): work done on Python numbers or another "
                        "library's arrays is judged as a loop; {expected}")
-TAMPERED = ("not graded: this notebook reaches into the checker's process ({where}); no exercise of it is graded "
-            "while that code is there: remove it and check again")
+TAMPERED = ("not graded: this notebook reaches into the checker's process or runs code the checker cannot read "
+            "({where}); no exercise of it is graded while that code is there: remove it and check again")
+UNREAD_CODE = "{what}: runs code the checker cannot read"  # what a submission's exec, pickle, importlib ... is
 TAMPERING_NOTE = "tampering: {what}, {where}"
 REQUIRED_OP_MISSING = "on {input}: never calls {ops}; this exercise is about {why}"
 OPS_GROW = (

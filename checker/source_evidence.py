@@ -27,6 +27,8 @@ import sys
 import types
 from typing import Iterable, Iterator
 
+from checker.messages import UNREAD_CODE
+
 # What a finding is about
 FORBIDDEN, OTHER_LIBRARY, BELOW_API, DYNAMIC, TAMPERING, ELSEWHERE = "forbidden", "other_library", "below_api", \
     "dynamic", "tampering", "elsewhere"
@@ -70,13 +72,13 @@ TAMPERING_ATTRIBUTES = frozenset({"f_back", "f_globals", "f_locals", "f_builtins
                                   "gi_frame", "cr_frame", "ag_frame", "gi_code", "__globals__", "__closure__",
                                   "__code__", "__self__", "__func__", "__wrapped__", "cell_contents", "__defaults__",
                                   "__kwdefaults__", "f_lasti", "f_trace", "gi_yieldfrom", "cr_await", "get_stack",
-                                  "print_stack", "_get_coro"})
+                                  "print_stack", "_get_coro", "__subclasses__"})
 # Attribute names looked up from strings (``getattr``, ``operator.attrgetter``): the string, folded where it is built
 # from constants, is read as the attribute would be; one built at run time is a tampering of its own there.
 NAME_LOOKUPS = frozenset({"getattr", "setattr", "delattr", "hasattr", "operator.attrgetter", "operator.methodcaller"})
 TAMPERING_QUALIFIED = (
     "sys._getframe", "sys._current_frames", "sys._current_exceptions", "sys.settrace", "sys.setprofile",
-    "sys.addaudithook", "sys.audit", "sys.modules", "sys.monitoring", "sys.exc_info", "sys.exception",
+    "sys.addaudithook", "sys.audit", "sys.modules", "__main__", "sys.monitoring", "sys.exc_info", "sys.exception",
     "sys.last_traceback", "sys.stdout.fileno", "sys.__stdout__", "sys.__stderr__",
     "threading.settrace", "threading.setprofile", "threading.enumerate", "_thread",
     "gc.get_objects", "gc.get_referrers", "gc.get_referents", "gc.garbage",
@@ -94,6 +96,14 @@ TAMPERING_QUALIFIED = (
     "torch.overrides._push_mode", "torch.utils._python_dispatch", "torch._C._set_torch_function_mode",
     "torch.overrides.TorchFunctionMode", "torch.utils._python_dispatch.TorchDispatchMode",
 )
+# Ways of running code that is not in the submission's text (a string, bytes, a pickled call, a file written at
+# run time): no reading of the source sees it, so a notebook that does any of them, in any cell, is not graded.
+CODE_FROM_DATA_BUILTINS = frozenset({"exec", "eval", "compile", "__import__", "breakpoint"})
+CODE_FROM_DATA_QUALIFIED = ("builtins.exec", "builtins.eval", "builtins.compile", "builtins.__import__", "importlib",
+                            "runpy", "code.", "codeop", "types.FunctionType", "types.LambdaType", "types.CodeType",
+                            "marshal", "pickle", "_pickle", "dill", "cloudpickle", "shelve", "copyreg", "zipimport",
+                            "pkgutil", "sys.path", "sys.meta_path", "sys.path_hooks", "sys.path_importer_cache", "site")
+# (libraries that compile a string they are given, such as timeit's, are read when they compile it: see tripwire)
 # Patching these from a notebook reaches what the checker's own code in that process calls (torch's
 # functions and classes, the clock, builtins, the checker): settings meant to be set are left alone.
 PATCHED_ROOTS = frozenset({"torch", "builtins", "time", "sys", "gc", "os", "checker", "math", "operator", "inspect"})
@@ -396,12 +406,19 @@ def _tampering_in(program: Program, node: ast.AST, cell: int, lines: list[str]) 
                 yield Finding(TAMPERING, f"patches {patched}", cell, line, text)
     if isinstance(node, ast.Call):
         yield from _looked_up_by_name(program, node, cell, line, text)
+        if _unsafe_load(program, node):
+            yield Finding(TAMPERING, UNREAD_CODE.format(what=program.qualified(node.func)), cell, line, text)
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id in CODE_FROM_DATA_BUILTINS and \
+            node.id not in program.bindings:
+        yield Finding(TAMPERING, UNREAD_CODE.format(what=node.id), cell, line, text)
     if isinstance(node, ast.Attribute) and node.attr in TAMPERING_ATTRIBUTES:
         yield Finding(TAMPERING, node.attr, cell, line, text)
     elif isinstance(node, (ast.Attribute, ast.Name)):
         dotted = program.qualified(node)
         if dotted and _matches(dotted, TAMPERING_QUALIFIED):
             yield Finding(TAMPERING, dotted, cell, line, text)
+        elif dotted and _matches(dotted, CODE_FROM_DATA_QUALIFIED):
+            yield Finding(TAMPERING, UNREAD_CODE.format(what=dotted), cell, line, text)
         elif dotted and dotted.split(".")[0] == "checker" and not _public_checker(dotted):
             yield Finding(TAMPERING, dotted, cell, line, text)
     elif isinstance(node, ast.Constant) and isinstance(node.value, str) and TAMPERING_STRINGS.search(node.value):
@@ -412,6 +429,8 @@ def _tampering_in(program: Program, node: ast.AST, cell: int, lines: list[str]) 
             if star_of_tampering or _matches(dotted, TAMPERING_QUALIFIED) or (dotted.split(".")[0] == "checker"
                                                           and not _public_checker(dotted)):
                 yield Finding(TAMPERING, f"import {dotted}", cell, line, text)
+            elif _matches(dotted, CODE_FROM_DATA_QUALIFIED) and dotted not in ("code", "site"):
+                yield Finding(TAMPERING, UNREAD_CODE.format(what=f"import {dotted}"), cell, line, text)
 
 
 def _looked_up_by_name(program: Program, node: ast.Call, cell: int, line: int, text: str) -> Iterator[Finding]:
@@ -432,6 +451,18 @@ def _looked_up_by_name(program: Program, node: ast.Call, cell: int, line: int, t
             yield Finding(TAMPERING, f"{what} of a name built at run time", cell, line, text)
         elif name is not None and any(part in TAMPERING_ATTRIBUTES for part in name.split(".")):
             yield Finding(TAMPERING, f"{what}({name!r})", cell, line, text)
+
+
+def _unsafe_load(program: Program, node: ast.Call) -> bool:
+    """``torch.load(..., weights_only=False)``: unpickling, which may call anything the file names."""
+    if program.qualified(node.func) not in ("torch.load", "numpy.load"):
+        return False
+    for keyword in node.keywords:
+        if keyword.arg in ("weights_only", "allow_pickle") and not (isinstance(keyword.value, ast.Constant) and
+                                                                    keyword.value.value is
+                                                                    (keyword.arg == "weights_only")):
+            return True
+    return False
 
 
 def _imported(node: ast.Import | ast.ImportFrom) -> list[str]:

@@ -119,6 +119,16 @@ ATTACKS = [
            "for name in written + [f'fill{len(written)}.bin']:\n"
            "    if os.path.exists(name):\n"
            "        os.remove(name)\n", needs="namespaces"),
+    # machine code written to the working folder and mapped executable (what loading a shared library does)
+    Attack("map_written_code_executable", "import mmap\n"
+           "with open('code.bin', 'wb') as f:\n"
+           "    f.write(bytes(4096))\n"
+           "try:\n"
+           "    with open('code.bin', 'rb') as f:\n"
+           "        mmap.mmap(f.fileno(), 4096, prot=mmap.PROT_READ | mmap.PROT_EXEC).close()\n"
+           f"    print('{ALLOWED}', 'code from the working folder mapped executable')\n"
+           "except OSError as exc:\n"
+           f"    print('{REFUSED}', exc)\n", needs="namespaces"),
     Attack("write_beside_the_working_folder", _write("'../pwned.txt'", "write beside the working folder")),
 ]
 BY_NAME = {a.name: a for a in ATTACKS}

@@ -124,6 +124,7 @@ def test_a_loop_over_python_numbers_is_a_loop(tmp_path, notebook, exercise, sour
     assert matches(msg.SOURCE_LEAVES_TORCH, result.feedback), result.feedback
 
 
+HIDDEN_HEX = "import sys\ng = sys.stdout.write.__globals__\n".encode().hex()  # tampering, as bytes
 TAMPERING = [
     ("frame-walk", "import sys\ndef _clean():\n    sys._getframe(1).f_globals['_perf_counter'] = lambda: 0.0\n"),
     ("gc-walk", "import gc\nfor _o in gc.get_objects():\n    pass\n"),
@@ -143,6 +144,19 @@ TAMPERING = [
     ("reexported-signal", "import subprocess\nsubprocess.signal.signal(subprocess.signal.SIGUSR1, lambda s, f: None)\n"),
     ("attrgetter-built-name", "import operator\n_back = operator.attrgetter('f_' + 'ba' + 'ck')\n"),
     ("attrgetter-run-time-name", "import operator\n_name = input\n_get = operator.attrgetter(_name)\n"),
+    # code the source does not show: a string, bytes, a pickle, a module found at run time
+    ("exec-bytes", f"exec(bytes.fromhex({HIDDEN_HEX!r}).decode())\n"),
+    ("eval-string", "_value = eval('1 + 1')\n"),
+    ("compile-then-run", "_code = compile('x = 1', 'hidden', 'exec')\n"),
+    ("builtins-exec", "import builtins as b\nb.exec('x = 1')\n"),
+    ("pickle-call", "import pickle\n_obj = pickle.loads(b'cbuiltins\\nprint\\n.')\n"),
+    ("marshal-code", "from marshal import loads\n_code = loads(b'')\n"),
+    ("function-from-code", "import types\n_f = types.FunctionType((lambda: 0).__code__, {})\n"),
+    ("importlib-file", "import importlib.util\n_spec = importlib.util.spec_from_file_location('m', 'm.py')\n"),
+    ("sys-path", "import sys\nsys.path.insert(0, '.')\n"),
+    ("torch-load-pickle", "import torch, io\n_obj = torch.load(io.BytesIO(), weights_only=False)\n"),
+    ("main-module", "import __main__\n_m = vars(__main__)\n"),
+    ("subclasses", "_classes = object.__subclasses__()\n"),
 ]
 
 
@@ -187,6 +201,9 @@ def test_the_reference_solutions_reach_nothing_forbidden(notebook):
 
 # Written so that no reading of the source can see them: the tripwire in the child refuses them as they run.
 RUNTIME_TAMPERING = [
+    # code handed to a library that compiles it: read as it is compiled
+    ("timeit-hidden-string", f"import timeit\n    timeit.timeit(bytes.fromhex({HIDDEN_HEX!r}).decode(), number=1)"),
+    ("type-hint-evaluated", "import typing\n    def g(y: \"__import__('sys')\"): pass\n    typing.get_type_hints(g)"),
     ("getattr-frame", "import sys\n    f = getattr(sys, '_get' + 'frame')(1)"),
     ("inspect-frame", "import inspect\n    f = getattr(inspect, 'current' + 'frame')()"),
     ("traceback-frame", "try:\n        raise ValueError\n    except ValueError as e:\n"
@@ -217,7 +234,13 @@ def test_libraries_that_ask_for_frames_for_themselves_are_not_tampering(tmp_path
              "@dataclasses.dataclass\nclass P:\n    x: int = 0\n"
              "T = typing.TypeVar('T')\nPair = collections.namedtuple('Pair', 'a b')\n"
              "try:\n    1 / 0\nexcept ZeroDivisionError:\n    traceback.print_exc()\n"
-             "print(traceback.format_exc()[:20])")
+             "print(traceback.format_exc()[:20])\n"
+             "@dataclasses.dataclass(frozen=True)\nclass Q:\n    y: float = 1.0\n"
+             "class Row(typing.NamedTuple):\n    a: int\n"
+             "def h(t: 'torch.Tensor') -> 'torch.Tensor':\n    return t\n"
+             "hints = typing.get_type_hints(h, globals())\n"
+             "import timeit\nt1 = timeit.timeit(lambda: outer(torch.ones(3), torch.ones(2)), number=3)\n"
+             "t2 = timeit.timeit('outer(torch.ones(3), torch.ones(2))', globals=globals(), number=3)")
     result = grade(submission(tmp_path, "01_matmul", extra_cells=[extra]), only=["outer", "matmul_einsum"])
     assert result.tampering == [] and all(e.status == PASSED for e in result.exercises), \
         (result.tampering, [(e.name, e.feedback) for e in result.exercises])
@@ -234,7 +257,7 @@ def test_only_the_definition_that_runs_is_read(tmp_path):
 def test_a_loop_rule_needs_calls_the_source_shows(tmp_path):
     """The loop and memory rules rest on the op trace: an exercise that looks up at run time what it calls (here,
     the very function that could rewrite the trace) fails them."""
-    source = ("def relu(x):\n    writer = getattr(__import__('os'), 'wr' + 'ite')\n"
+    source = ("def relu(x):\n    import os\n    writer = getattr(os, ''.join(map(chr, [119, 114, 105, 116, 101])))\n"
               "    return x.clamp_min(0.)")
     result = next(e for e in grade(submission(tmp_path, "02_forward", replace={"relu": source})).exercises
                   if e.name == "relu")
@@ -379,8 +402,8 @@ PROBE = """
 import sys
 from checker.sandbox import tripwire
 from checker.sandbox.tracing import OpTracer
+cell = compile(CELL, "<cell 1>", "exec")  # as the child does: compiled by the harness, not by student code
 tripwire.install()
-cell = compile(CELL, "<cell 1>", "exec")
 exec(cell, {})
 """
 
@@ -402,6 +425,21 @@ def test_a_thread_started_during_a_trace_is_in_its_report():
         "    th.start(); th.join()\nprint('elsewhere', t.report()['elsewhere'], 'matmul' in t.report()['called'])\n"
         "t = OpTracer()\nwith t:\n    torch.ones(2) @ torch.ones(2)\nprint('here', t.report()['elsewhere'])")
     assert "elsewhere 1 False" in said and "here 0" in said, said
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["source", "bytecode"])
+def test_a_module_written_at_run_time_is_not_loaded(compiled):
+    """A file student code wrote (beyond any reading of the submission) is refused as code, however it is loaded."""
+    said = _in_a_child_with_the_tripwire(
+        "import os, sys, tempfile\nfolder = tempfile.mkdtemp()\n"
+        "open(os.path.join(folder, 'helper.py'), 'w').write('x = 1\\n')\n"
+        + ("import importlib.util, marshal\nos.remove(os.path.join(folder, 'helper.py'))\n"
+           "data = importlib.util.MAGIC_NUMBER + bytes(12) + marshal.dumps(compile('x = 1', '<helper>', 'exec'))\n"
+           "open(os.path.join(folder, 'helper.pyc'), 'wb').write(data)\n" if compiled else "")
+        + "sys.path.insert(0, folder)\nimport helper\nprint('LOADED', helper.x)")
+    from checker.sandbox import tripwire
+
+    assert "PermissionError" in said and tripwire.LOADED_FROM in said and "LOADED 1" not in said, said
 
 
 def test_a_signal_handler_gets_no_frame_and_signal_cannot_be_imported_afresh():

@@ -65,7 +65,8 @@ def mount_proc() -> None:
 
 def mount_scratch(folder: str, size: int) -> None:
     """In pid 1: ``folder`` becomes a tmpfs of ``size`` bytes for the whole jail (what was in it is copied in).
-    Its pages count in the jail's memory cgroup too; the grader's disk never holds the student's files."""
+    Its pages count in the jail's memory cgroup too; the grader's disk never holds the student's files. Nothing
+    written there can be mapped as machine code (``noexec``): a shared library a notebook writes out will not load."""
     kept: list[tuple[str, bytes | None]] = []
     for top, dirs, files in os.walk(folder):
         rel = os.path.relpath(top, folder)
@@ -74,7 +75,8 @@ def mount_scratch(folder: str, size: int) -> None:
             with open(os.path.join(top, name), "rb") as f:
                 kept.append((os.path.join(rel, name), f.read()))
     options = f"size={size},mode=0700".encode()
-    _check("mount the scratch tmpfs", _libc.mount(b"tmpfs", folder.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options))
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    _check("mount the scratch tmpfs", _libc.mount(b"tmpfs", folder.encode(), b"tmpfs", flags, options))
     for rel, data in kept:
         path = os.path.normpath(os.path.join(folder, rel))
         if data is None:

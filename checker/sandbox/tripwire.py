@@ -13,23 +13,33 @@ turns them into a tampering verdict.
 functions that hand a frame back to their caller (``inspect.currentframe`` ...) count as the student's
 request when student code called them.
 
+Code the submission's text does not show (a string handed to ``exec`` by a library such as ``timeit``, a pickle
+that calls ``exec``, a module file written at run time) is read when it is compiled, with the same reading of the
+source the grader makes (``checker.source_evidence.tampering``), and refused when that reading finds tampering or more
+hidden code; making code objects or functions from bytes, loading bytecode, unpickling anything but tensors and plain
+containers, and importing a file from the folders student code can write are refused while student code runs.
+
 It is a tripwire, not the evidence: a verdict never rests on what this process says alone (see
 ``checker.source_evidence`` for what the grader reads itself).
 """
 from __future__ import annotations
 
+import ast
+import os
 import sys
 
 # Work started outside the calling thread (counted, not refused: a trace that spans one says so)
 ELSEWHERE_EVENTS = frozenset({"os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system", "os.exec",
                               "subprocess.Popen", "os.startfile"})
+# Turning data into code: refused whenever a student frame is on the stack (importlib's own bytecode loading aside)
+CODE_EVENTS = frozenset({"compile", "code.__new__", "function.__new__", "marshal.loads", "pickle.find_class"})
 # Modules whose functions this process wraps (signals, threads): importing a fresh copy would bring the originals
 PROTECTED_MODULES = frozenset({"_signal", "signal", "_thread", "threading"})
 WATCHED = frozenset({"sys._getframe", "sys._current_frames", "sys._current_exceptions", "sys.settrace",
                      "sys.setprofile", "object.__getattr__", "gc.get_objects", "gc.get_referrers",
                      "gc.get_referents", "ctypes.dlopen", "ctypes.dlsym", "ctypes.addressof", "ctypes.cdata",
                      "ctypes.string_at", "ctypes.wstring_at", "ctypes.call_function", "open", "os.listdir",
-                     "os.scandir", "sys.addaudithook", "import"}) | ELSEWHERE_EVENTS
+                     "os.scandir", "sys.addaudithook", "import"}) | ELSEWHERE_EVENTS | CODE_EVENTS
 # object.__getattr__ is raised for these (and others that reveal nothing)
 FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_code", "__code__", "gi_code",
                               "cr_code", "ag_code", "f_back"})
@@ -41,7 +51,15 @@ GIVER_MODULES = ("logging",)  # logging.currentframe is a lambda: any lambda of 
 # What no library needs while student code runs: refused whoever asks, whenever a student frame is on the stack
 # (pdb, trace and bdb install a tracer on the student's behalf; its callbacks receive every frame).
 ANYONE_ON_BEHALF = frozenset({"sys.settrace", "sys.setprofile", "sys._current_frames", "sys._current_exceptions",
-                              "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.addaudithook", "import"})
+                              "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.addaudithook", "import"}) | \
+    CODE_EVENTS
+# What unpickling a tensor, a state dict or a plain container needs (torch.load with weights_only=False)
+PICKLE_SAFE_ROOTS = frozenset({"torch", "collections", "_codecs", "numpy", "copyreg"})
+PICKLE_SAFE_BUILTINS = frozenset({"set", "frozenset", "slice", "complex", "range", "bytearray", "list", "dict",
+                                  "tuple", "int", "float", "str", "bool", "object", "bytes"})
+WRITABLE_ROOTS = ("/tmp", "/var/tmp", "/dev/shm")  # besides the process's own working folder, home and TMPDIR
+IMPORTLIB = "<frozen importlib"
+LOADED_FROM = "code loaded from a file written at run time: "
 REFUSED = "tampering refused: {what} from {where} (the checker's process is out of bounds for student code)"
 
 
@@ -57,16 +75,54 @@ def _gives_frames(frame) -> bool:
                                             GIVER_MODULES)
 
 
-def _requester(frame, event: str):
+def _requester(frame, event: str, floor=None):
     """The frame that asked: the nearest one, or the caller of a library function that hands frames back; for
-    what no library needs, the nearest student frame on the stack, whoever asked."""
+    what no library needs, the nearest student frame on the stack, whoever asked. Nothing from ``floor`` down
+    (the frame that installed the hook, and its callers: the checker's own) ever asks."""
     if event in ANYONE_ON_BEHALF:
-        while frame is not None and not is_student_file(frame.f_code.co_filename):
+        while frame is not None and frame is not floor and not is_student_file(frame.f_code.co_filename):
             frame = frame.f_back
-        return frame
-    while frame is not None and _gives_frames(frame):
-        frame = frame.f_back
-    return frame
+    else:
+        while frame is not None and frame is not floor and _gives_frames(frame):
+            frame = frame.f_back
+    return None if frame is floor else frame
+
+
+def _source_text(source) -> str | None:
+    if isinstance(source, ast.AST):
+        return ast.unparse(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source).decode("utf-8", errors="replace")
+    return source if isinstance(source, str) else None
+
+
+def _hidden_code(args: tuple, writable: tuple[str, ...], read) -> str | None:
+    """What a compiled source does that no reading of the submission saw, or None. A library's own module (a file
+    outside the folders student code can write) is not read; a file in those folders is refused whatever it holds
+    (the grader never saw it); a string or a tree is read as the grader reads a submission."""
+    source, filename = (tuple(args) + (None, None))[:2]
+    if isinstance(filename, (str, bytes)) and not os.fsdecode(filename).startswith("<"):
+        path = os.path.realpath(os.fsdecode(filename))
+        return f"{LOADED_FROM}{path}" if path.startswith(writable) else None
+    text = _source_text(source)
+    found = read(text) if text is not None else None
+    return f"code built at run time ({found})" if found else None
+
+
+def _code_from_data(event: str, args: tuple, frame, writable: tuple[str, ...]) -> str | None:
+    """What turning data into code reaches, for the events other than compile; None when it is harmless."""
+    if event == "pickle.find_class":
+        module, name = (tuple(args) + ("", ""))[:2]
+        root = str(module).split(".")[0]
+        if root in PICKLE_SAFE_ROOTS or (module == "builtins" and name in PICKLE_SAFE_BUILTINS):
+            return None
+        return f"unpickling {module}.{name}"
+    if event == "marshal.loads" and frame is not None and frame.f_code.co_filename.startswith(IMPORTLIB):
+        path = frame.f_locals.get("bytecode_path")  # importlib loading a module's bytecode: from where?
+        if isinstance(path, str) and os.path.realpath(path).startswith(writable):
+            return f"{LOADED_FROM}{path}"
+        return None
+    return event
 
 
 def _what(event: str, args: tuple) -> str | None:
@@ -79,6 +135,7 @@ def _what(event: str, args: tuple) -> str | None:
         return f"a fresh import of {name}" if name in PROTECTED_MODULES and name not in sys.modules else None
     if event in ("open", "os.listdir", "os.scandir"):
         path = args[0] if args else None
+
         if isinstance(path, int):
             return f"{event} of file descriptor {path}"
         text = str(path) if isinstance(path, (str, bytes)) else ""
@@ -130,14 +187,44 @@ def _signals_without_frames() -> None:
     _signal.signal = signal.signal = signal_handler
 
 
+def _writable_folders() -> tuple[str, ...]:
+    here = [os.getcwd(), os.environ.get("HOME", ""), os.environ.get("TMPDIR", ""), *WRITABLE_ROOTS]
+    return tuple(os.path.realpath(p) + os.sep for p in here if p)
+
+
 def install(getframe=sys._getframe):
     """Add the hook to this process (for good) and return a function that hands over, and clears, its records."""
+    from checker.source_evidence import Program, tampering  # the grader's own reading of a source
+
+    def read(text: str, Program=Program, tampering=tampering) -> str | None:
+        try:
+            found = tampering(Program([(0, text)]))
+        except (RecursionError, ValueError, MemoryError):
+            return "cannot be read"
+        return found[0].what if found else None
+
     records: list[dict] = []
     busy = [False]
+    writable = _writable_folders()
     _count_threads()
     _signals_without_frames()
 
-    def hook(event: str, args: tuple) -> None:
+    import collections
+    import dataclasses
+
+    # ast.parse compiles to a tree, which runs nothing until compiled again; dataclasses and namedtuple fill fixed
+    # templates with identifiers (a field may well be called ``f_globals``)
+    not_hidden = (ast.parse.__code__, dataclasses._create_fn.__code__, collections.namedtuple.__code__)
+
+    def code_from_data(event, args, frame):
+        if event == "compile":
+            return None if frame is not None and frame.f_code in not_hidden else _hidden_code(args, writable, read)
+        return _code_from_data(event, args, frame, writable)
+
+    floor = getframe(1)  # the checker's frame that installs the hook: it, and whatever called it, are not student code
+
+    def hook(event: str, args: tuple, _what=_what, _requester=_requester, is_student_file=is_student_file,
+             code_from_data=code_from_data, getframe=getframe, floor=floor) -> None:
         if event in ELSEWHERE_EVENTS:
             _elsewhere[0] += 1
             return
@@ -148,8 +235,13 @@ def install(getframe=sys._getframe):
             return
         busy[0] = True
         try:
-            frame = _requester(getframe(1), event)
+            nearest = getframe(1)
+            frame = _requester(nearest, event, floor)
             if frame is None or not is_student_file(frame.f_code.co_filename):
+                return
+            if event in CODE_EVENTS:
+                what = code_from_data(event, args, nearest)
+            if what is None:
                 return
             where = f"{frame.f_code.co_filename.strip('<>')}, line {frame.f_lineno}"
             records.append({"what": what, "where": where})
