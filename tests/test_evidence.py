@@ -157,6 +157,10 @@ TAMPERING = [
     ("torch-load-pickle", "import torch, io\n_obj = torch.load(io.BytesIO(), weights_only=False)\n"),
     ("main-module", "import __main__\n_m = vars(__main__)\n"),
     ("subclasses", "_classes = object.__subclasses__()\n"),
+    # a file descriptor by number, by any of the calls that take one
+    ("eventfd-write", "import os\ntry:\n    os.eventfd_write(6, 1)\nexcept OSError:\n    pass\n"),
+    ("fcntl-dup", "import fcntl\ntry:\n    fcntl.fcntl(6, fcntl.F_DUPFD, 50)\nexcept OSError:\n    pass\n"),
+    ("epoll-fromfd", "import select\ntry:\n    select.epoll.fromfd(6)\nexcept OSError:\n    pass\n"),
 ]
 
 
@@ -225,6 +229,33 @@ def test_tampering_the_source_cannot_see_is_refused_as_it_runs(tmp_path, id, bod
     assert all(e.status == FAILED and e.score == 0 for e in result.exercises), [(e.name, e.feedback) for e in result.exercises]
     assert all(matches(msg.TAMPERED, e.feedback) for e in result.exercises)
     assert len(result.tampering) >= 1 and "line" in result.tampering[0], result.tampering
+
+
+FORGE_EVERY_FD = ("import io, os, struct, torch\n"
+                  "buffer = io.BytesIO()\n"
+                  "torch.save({'error': None, 'output': 'all good'}, buffer, _use_new_zipfile_serialization=False)\n"
+                  "message = struct.pack('!Q', len(buffer.getvalue())) + buffer.getvalue()\n"
+                  "for fd in range(3, 64):\n"
+                  "    try:\n        os.write(fd, message)\n    except OSError:\n        pass\n")
+
+
+def test_a_message_written_into_the_channel_by_student_code_is_refused_as_forged():
+    """Whatever reaches the pipe (here a well-formed answer, written to every descriptor; the source reading is
+    left out: the cells run straight in the sandbox), an answer the child did not seal is a tampering record."""
+    from checker.sandbox.runner import FORGED, Sandbox
+
+    with Sandbox([(0, "x = 1"), (1, FORGE_EVERY_FD), (2, "y = 2")]) as box:
+        reports = box.load()
+    assert reports[0].ok and not reports[1].ok, reports
+    assert any(r["what"] == FORGED for r in box.tampering), box.tampering
+
+
+def test_the_channel_of_an_honest_child_is_sealed_and_read():
+    from checker.sandbox.runner import Sandbox
+
+    with Sandbox([(0, "x = 1"), (1, "print(x + 1)")]) as box:
+        reports = box.load()
+    assert [r.ok for r in reports] == [True, True] and reports[1].output.strip() == "2" and box.tampering == []
 
 
 def test_libraries_that_ask_for_frames_for_themselves_are_not_tampering(tmp_path):

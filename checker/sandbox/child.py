@@ -11,6 +11,7 @@ import io
 import linecache
 import os
 import sys
+from _hashlib import hmac_digest as _hmac_digest  # C: nothing a notebook patches reaches it
 
 MATPLOTLIB_BACKEND = "Agg"  # a checker process draws nothing anyone sees
 os.environ["CHECKER_IN_SANDBOX"] = "1"
@@ -22,7 +23,7 @@ from checker.sandbox import protocol, scenarios, tripwire  # noqa: E402
 from checker.sandbox.magic_shim import MagicShim  # noqa: E402
 
 _save, _load = protocol.saver(torch.save), torch.load
-_write, _read = protocol.write_message, protocol.read_message
+_read = protocol.read_message
 _run = scenarios.run
 _describe = scenarios.describe_exception
 _compile, _exec, _eval = compile, exec, eval
@@ -89,13 +90,17 @@ def exec_cell(ns, index, source):
 
 
 def main(in_fd: int, out_fd: int) -> None:
+    # the key comes first, before any student code: it stays in this frame (see checker.sandbox.protocol)
+    answer_with = protocol.sealed_writer(out_fd, _read(in_fd, lambda f: _load(f, weights_only=False))["key"],
+                                         _save, _hmac_digest)
+
     torch.set_num_threads(1)
     ns: dict = {"__name__": "__main__"}
     shim = MagicShim(ns)
     ns["get_ipython"] = shim.itself  # a method of a class whose module holds nothing of the checker's
     _hide_checker_modules()
     drain = tripwire.install()  # for good, before any student code runs
-    _write(out_fd, {"ready": True, "pid": os.getpid()}, _save)
+    answer_with({"ready": True, "pid": os.getpid()})
     while True:
         try:
             request = _read(in_fd, lambda f: _load(f, weights_only=False))
@@ -116,7 +121,7 @@ def main(in_fd: int, out_fd: int) -> None:
         refused = drain()
         if refused:
             answer["tampering"] = refused
-        _write(out_fd, answer, _save)
+        answer_with(answer)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from checker.sandbox.spawn import Limits
 
 STARTUP_SECONDS = 60.0
 JAIL_FAILED = "because the checker could not confine it (see `python -m instructor doctor`)"
+FORGED = "wrote into the checker's channel (a message the checker's child did not seal)"
 
 
 @dataclasses.dataclass
@@ -74,6 +75,11 @@ class Sandbox:
         child = spawn.take(self.limits) if self._log is None else spawn.spawn(self.limits, self._log)
         self._child = child
         self.proc, self._to_child, self._from_child, self._log = child.proc, child.to_child, child.from_child, child.log
+        self._key, self._received = protocol.new_key(), 0
+        try:  # the child's first message in: the key it seals its answers with (see checker.sandbox.protocol)
+            protocol.write_message(self._to_child, {"key": self._key}, _SAVE)
+        except OSError:
+            pass  # a child that died at once: its exit is read with the first answer
 
     def start(self) -> None:
         """Start the child and wait until it has imported torch."""
@@ -109,7 +115,12 @@ class Sandbox:
     # -- messages -----------------------------------------------------------------------------
     def _receive(self, deadline: float, what: str) -> dict:
         try:
-            answer = protocol.read_message(self._from_child, _safe_load, deadline)
+            answer = protocol.read_message(self._from_child, _safe_load, deadline, (self._key, self._received))
+            self._received += 1
+        except protocol.ChannelForged:
+            self.stop()
+            self.tampering.append({"what": FORGED, "where": what})
+            raise ProtocolBroken(reason=FORGED) from None
         except protocol.ChannelTimeout:
             self.stop()
             raise ProbeTimeout(seconds=deadline - self._sent_at, what=what) from None
