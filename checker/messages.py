@@ -126,7 +126,7 @@ STAT_NOT_GAUSSIAN = "{name}({n_in}, {n_out}): {fraction:.1%} of the weights lie 
 NOT_SUBCLASS = "{name} must be a subclass of {base}"
 PARAMETERS_WRONG = "{name}({args}) registers parameters {got}; expected exactly {expected}"
 BIAS_NOT_ZERO = "{name}({args}): bias should start at zero, largest entry is {got:.3g}"
-BASE_FORWARD = "calling a bare Module should raise NotImplementedError from forward; it {got}"
+BASE_FORWARD = "calling a bare Module should raise an error from forward (NotImplementedError, say); it {got}"
 SUBCLASS_TWO_INPUTS = ("a Module subclass whose forward and bwd take two inputs (forward(self, a, b), as Mse's "
                        "do) fails on {input}: {detail}; __call__ must keep every argument (self.args = args) and "
                        "backward must pass them all to bwd (self.bwd(self.out, *self.args))")

@@ -64,7 +64,7 @@ REEXPORTED_MODULES = frozenset({"signal", "_signal", "sys", "gc", "ctypes", "ins
 AUTOGRAD_ATTRIBUTES = frozenset({"requires_grad", "grad_fn", "next_functions", "register_hook", "retain_grad",
                                  "_grad_fn"})
 # Builtins that read a tensor's bytes as Python numbers (a loop by another name, where a rule counts loops)
-RAW_BYTES_BUILTINS = frozenset({"memoryview", "bytes", "bytearray"})
+RAW_BYTES_BUILTINS = frozenset({"memoryview", "bytes", "bytearray", "repr", "ascii"})  # and a tensor's text
 DYNAMIC_ATTRIBUTES = frozenset({"__dict__", "__getattribute__", "__getattr__", "__builtins__", "__import__",
                                 "__subclasses__", "__bases__", "__mro__", "__reduce__", "__reduce_ex__"})
 # Reaching the process's own frames, objects, memory and channel.

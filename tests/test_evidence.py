@@ -17,6 +17,9 @@ from tests.helpers import cells_for, matches, submission
 
 CHECK_PAIR = "    if a.shape[1] != b.shape[0]:\n        raise ValueError('inner dimensions differ')\n"
 
+# a block matrix whose inverse holds a @ b in its upper-right block
+BLOCK = ("    n, k = a.shape\n    m = b.shape[1]\n    big = torch.eye(n + k + m, dtype=a.dtype)\n"
+         "    big[:n, n:n + k] = -a\n    big[n:n + k, n + k:] = -b\n")
 # (exercise, its source, the message template, the status, the score)
 FORBIDDEN_ELSEWHERE = [
     ("matmul_elementwise", "numpy", "import numpy as np\ndef matmul_elementwise(a, b):\n" + CHECK_PAIR
@@ -67,6 +70,22 @@ FORBIDDEN_ELSEWHERE = [
     ("matmul_broadcast", "inside-map", "def matmul_broadcast(a, b):\n" + CHECK_PAIR + "    box = {}\n"
      "    def work(p, q):\n        box['c'] = a @ b\n        return p\n"
      "    torch.zeros(1).map_(torch.zeros(1), work)\n    return box['c']", (msg.FORBIDDEN_OP, msg.SOURCE_FORBIDDEN_OP)),
+    # a product read off an inverse or a solve: the inverse of [[I, -A, 0], [0, I, -B], [0, 0, I]] holds A @ B
+    ("matmul_broadcast", "block-inverse", "def matmul_broadcast(a, b):\n" + CHECK_PAIR + BLOCK
+     + "    return torch.inverse(big)[:n, n + k:].contiguous()", msg.FORBIDDEN_OP),
+    ("matmul_broadcast", "triangular-solve", "def matmul_broadcast(a, b):\n" + CHECK_PAIR + BLOCK
+     + "    eye = torch.eye(big.shape[0], dtype=a.dtype)\n"
+     "    return torch.linalg.solve_triangular(big, eye, upper=True)[:n, n + k:].contiguous()", msg.FORBIDDEN_OP),
+    ("outer", "legacy-triangular-solve", "def outer(u, v):\n    a, b = u[:, None], v[None, :]\n" + BLOCK
+     + "    eye = torch.eye(big.shape[0], dtype=a.dtype)\n"
+     "    return torch.triangular_solve(eye, big, upper=True).solution[:n, n + k:].contiguous()", msg.FORBIDDEN_OP),
+    # a norm read off singular values or a normalisation's statistics
+    ("frobenius_norm", "singular-values", "def frobenius_norm(m):\n    return torch.svd(m).S.pow(2).sum().sqrt()",
+     msg.FORBIDDEN_OP),
+    ("frobenius_norm", "native-layer-norm", "def frobenius_norm(m):\n    flat = m.reshape(1, -1)\n"
+     "    _, mean, rstd = torch.native_layer_norm(flat, [flat.shape[1]], None, None, 0.0)\n"
+     "    var = rstd.reshape(()) ** -2\n    n = flat.shape[1]\n"
+     "    return ((var + mean.reshape(()) ** 2) * n).sqrt()", msg.FORBIDDEN_OP),
     # work moved to a thread, where torch's per-thread trace does not follow
     ("frobenius_norm", "thread", "import threading\ndef frobenius_norm(m):\n    box = []\n"
      "    t = threading.Thread(target=lambda: box.append(torch.linalg.norm(m)))\n    t.start()\n    t.join()\n"
@@ -108,6 +127,11 @@ LOOPS_OVER_PYTHON_NUMBERS = [
      "    out = [v if v > 0 else 0.0 for v in vals]\n"
      "    return torch.frombuffer(bytearray(struct.pack(f'<{len(out)}{code}', *out)), dtype=x.dtype).reshape(x.shape)"),
     ("02_forward", "relu", "def relu(x):\n    return x.clone().apply_(lambda v: v if v > 0 else 0.0)"),
+    # the tensor printed in full and its text read back as Python floats
+    ("02_forward", "relu", "import ast\ndef relu(x):\n    torch.set_printoptions(threshold=10**9, precision=20)\n"
+     "    text = repr(x.double().flatten())\n    vals = ast.literal_eval(text[text.index('['):text.rindex(']') + 1])\n"
+     "    torch.set_printoptions(profile='default')\n"
+     "    return torch.tensor([v if v > 0 else 0.0 for v in vals], dtype=x.dtype).reshape(x.shape)"),
     ("02_forward", "relu", "import io, zipfile\ndef relu(x):\n    buf = io.BytesIO()\n    torch.save(x.contiguous(), buf)\n"
      "    z = zipfile.ZipFile(buf)\n    raw = z.read([n for n in z.namelist() if n.endswith('/data/0')][0])\n"
      "    vals = memoryview(raw).cast('d' if x.dtype == torch.float64 else 'f')\n"

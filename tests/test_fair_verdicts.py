@@ -52,7 +52,10 @@ def test_an_integer_result_for_float_inputs_is_not_excused(tmp_path):
 @pytest.mark.parametrize("name, families", [
     ("linalg_norm", {"linalg", "norm"}), ("linalg_matmul", {"linalg", "matmul"}), ("matmul_", {"matmul"}),
     ("addmm_", {"matmul"}), ("linear", {"matmul"}), ("bilinear", {"matmul"}), ("einsum", {"matmul", "einsum"}),
-    ("linalg_vecdot", {"linalg", "matmul"}), ("linalg_svdvals", {"linalg"}), ("norm", {"norm"}), ("mul", set()), ("sum", {"reduction"}),
+    ("linalg_vecdot", {"linalg", "matmul"}), ("linalg_svdvals", {"linalg", "matmul"}), ("norm", {"norm"}), ("mul", set()), ("sum", {"reduction"}),
+    # solves and decompositions hold products; anything named a norm is one; the random initialiser is not
+    ("inverse", {"linalg", "matmul"}), ("triangular_solve", {"linalg", "matmul"}), ("svd", {"linalg", "matmul"}),
+    ("native_layer_norm", {"norm"}), ("_native_batch_norm_legit", {"norm"}), ("normal_", set()),
 ])
 def test_an_op_belongs_to_its_families_by_namespace_and_identity(name, families):
     assert op_families(name) == families
@@ -147,3 +150,31 @@ def test_a_gradient_stored_elsewhere_is_reported_as_not_set(tmp_path):
     result = graded(tmp_path, "03_backprop", "mse_grad", {"mse_grad": (
         "def mse_grad(inp, targ):\n    inp.grad = 2.0 * (inp.squeeze(-1) - targ).unsqueeze(-1) / inp.shape[0]")})
     assert result.status == "failed" and matches(msg.GRAD_STALE, result.feedback), result.feedback
+
+
+# -- an error torch raises is not the stub --------------------------------------------------------
+def test_not_implemented_raised_by_torch_is_an_attempt_that_failed(tmp_path):
+    """torch raises NotImplementedError for an op this machine lacks; the student wrote code: "failed", not "not
+    attempted", and the message is torch's."""
+    source = "def outer(u, v):\n    return torch.native_norm(u)[None] * u[:, None] * v[None, :]"
+    result = graded(tmp_path, "01_matmul", "outer", {"outer": source})
+    assert result.status == "failed" and any("native_norm" in line for line in result.feedback), result.feedback
+
+
+def test_the_stub_s_own_raise_is_not_attempted(tmp_path):
+    source = "def outer(u, v):\n    raise NotImplementedError('later')"
+    assert graded(tmp_path, "01_matmul", "outer", {"outer": source}).status == "not_attempted"
+
+
+def test_the_lesson_s_own_base_module_passes(tmp_path):
+    """The lesson writes the base forward as ``raise Exception('not implemented')`` (and with no arguments)."""
+    lesson = ("class Module():\n    def __call__(self, *args):\n        self.args = args\n"
+              "        self.out = self.forward(*args)\n        return self.out\n\n"
+              "    def forward(self): raise Exception('not implemented')\n"
+              "    def backward(self): self.bwd(self.out, *self.args)\n"
+              "    def bwd(self): raise Exception('not implemented')")
+    result = graded(tmp_path, "04_modules", "Module", {"Module": lesson})
+    assert result.status == "passed", result.feedback
+    returns = lesson.replace("def forward(self): raise Exception('not implemented')", "def forward(self, *a): return None")
+    result = graded(tmp_path, "04_modules", "Module", {"Module": returns})
+    assert result.status == "failed" and matches(msg.BASE_FORWARD, result.feedback), result.feedback

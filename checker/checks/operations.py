@@ -29,6 +29,16 @@ MATMUL_OPS = frozenset({
     "_scaled_dot_product_attention_math", "_scaled_dot_product_flash_attention", "_efficient_attention_forward",
 })
 MATMUL_PREFIXES = ("fft_",)  # a product is a convolution at lag zero: every Fourier transform is a way to one
+# Solves, inverses and decompositions: a product is one of their results (the inverse of [[I, A, 0], [0, I, B],
+# [0, 0, I]] holds A @ B), and singular values hold the Frobenius norm; with everything under torch.linalg
+SOLVE_OPS = frozenset({"inverse", "inv", "inv_ex", "pinv", "pinverse", "solve", "solve_ex", "solve_triangular",
+                       "triangular_solve", "lu", "lu_factor", "lu_factor_ex", "lu_solve", "lu_unpack", "_lu_with_info",
+                       "cholesky", "cholesky_ex", "cholesky_solve", "cholesky_inverse", "_cholesky_solve_helper",
+                       "qr", "geqrf", "orgqr", "ormqr", "householder_product", "svd", "svdvals", "svd_lowrank",
+                       "pca_lowrank", "eig", "eigh", "eigvals", "eigvalsh", "symeig", "lobpcg", "det", "logdet",
+                       "slogdet", "lstsq", "tensorinv", "tensorsolve", "ldl_factor", "ldl_factor_ex", "ldl_solve",
+                       "matrix_rank", "cond"})
+LINALG_PREFIXES = ("linalg_", "_linalg_")
 NORM_OPS = frozenset({"norm", "vector_norm", "matrix_norm", "frobenius_norm", "nuclear_norm", "dist", "cdist",
                       "pdist", "renorm",
                       # a norm computed on the way: distances, normalisations, clipping
@@ -61,17 +71,24 @@ def base_name(name: str) -> str:
     return base[len("linalg_"):] if base.startswith("linalg_") else base
 
 
+def _is_norm(base: str) -> bool:
+    """Any op named a norm, in any layer: ``layer_norm``, ``native_layer_norm``, ``_native_batch_norm_legit``,
+    ``norm_except_dim`` (not ``normal``, the random initialiser)."""
+    return base.endswith("norm") or "_norm_" in base or base.startswith("norm_")
+
+
 def op_families(name: str) -> set[str]:
     """The families an op (by its canonical trace name) belongs to."""
     base = base_name(name)
     families = set()
-    if name.startswith("linalg_"):
+    if name.startswith(LINALG_PREFIXES) or base in SOLVE_OPS:
         families.add(LINALG)
-    if base in MATMUL_OPS or base.startswith(MATMUL_PREFIXES):
+    if base in MATMUL_OPS or base.startswith(MATMUL_PREFIXES) or base in SOLVE_OPS or \
+            (name.startswith(LINALG_PREFIXES) and not _is_norm(base)):
         families.add(MATMUL)
     if base == "einsum":
         families.add(EINSUM)
-    if base in NORM_OPS:
+    if base in NORM_OPS or _is_norm(base):
         families.add(NORM)
     if base in REDUCTION_OPS:
         families.add(REDUCTION)
@@ -132,7 +149,10 @@ LEAVING_TORCH = frozenset({"tolist", "item", "__float__", "__int__", "__index__"
                            "__array_interface__", "memoryview", "frombuffer", "struct", "bytes", "bytearray",
                            "save", "load", "tobytes",  # torch.save to a buffer: the bytes, read back as numbers
                            # Python called back per element by torch
-                           "apply_", "map_", "map2_"})
+                           "apply_", "map_", "map2_",
+                           # the tensor printed and its text read back as Python numbers
+                           "repr", "ascii", "literal_eval", "set_printoptions", "_tensor_str", "__repr__", "__str__",
+                           "__format__"})
 
 
 def leaves_torch(ctx: Context):
