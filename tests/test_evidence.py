@@ -231,6 +231,11 @@ def test_the_reference_solutions_reach_nothing_forbidden(notebook):
 RUNTIME_TAMPERING = [
     # code handed to a library that compiles it: read as it is compiled
     ("timeit-hidden-string", f"import timeit\n    timeit.timeit(bytes.fromhex({HIDDEN_HEX!r}).decode(), number=1)"),
+    # the process's own memory and maps, by its number, with the path built at run time
+    ("proc-pid-built", "import os\n    p = chr(47) + 'p' + 'roc' + chr(47) + str(os.getpid()) + chr(47) + 'maps'\n"
+                       "    open(p).read(10)"),
+    ("proc-relative", "import os\n    here = os.getcwd()\n    os.chdir(chr(47) + 'p' + 'roc')\n    try:\n"
+                      "        open(str(os.getpid()) + chr(47) + 'mem', 'rb')\n    finally:\n        os.chdir(here)"),
     ("type-hint-evaluated", "import typing\n    def g(y: \"__import__('sys')\"): pass\n    typing.get_type_hints(g)"),
     ("getattr-frame", "import sys\n    f = getattr(sys, '_get' + 'frame')(1)"),
     ("inspect-frame", "import inspect\n    f = getattr(inspect, 'current' + 'frame')()"),
@@ -463,12 +468,16 @@ exec(cell, {})
 """
 
 
-def _in_a_child_with_the_tripwire(cell: str) -> str:
+def _in_a_child_with_the_tripwire(cell: str, tmpdir=None) -> str:
+    """``cell`` run under the tripwire in a fresh process; ``tmpdir``: its TMPDIR (one of the folders it may write,
+    as the jail's own tmp is)."""
+    import os
     import subprocess
     import sys
 
     code = f"CELL = {cell!r}\n" + PROBE
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    env = {**os.environ, "TMPDIR": str(tmpdir)} if tmpdir else None
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     return done.stdout + done.stderr
 
 
@@ -483,7 +492,7 @@ def test_a_thread_started_during_a_trace_is_in_its_report():
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["source", "bytecode"])
-def test_a_module_written_at_run_time_is_not_loaded(compiled):
+def test_a_module_written_at_run_time_is_not_loaded(tmp_path, compiled):
     """A file student code wrote (beyond any reading of the submission) is refused as code, however it is loaded."""
     said = _in_a_child_with_the_tripwire(
         "import os, sys, tempfile\nfolder = tempfile.mkdtemp()\n"
@@ -491,7 +500,7 @@ def test_a_module_written_at_run_time_is_not_loaded(compiled):
         + ("import importlib.util, marshal\nos.remove(os.path.join(folder, 'helper.py'))\n"
            "data = importlib.util.MAGIC_NUMBER + bytes(12) + marshal.dumps(compile('x = 1', '<helper>', 'exec'))\n"
            "open(os.path.join(folder, 'helper.pyc'), 'wb').write(data)\n" if compiled else "")
-        + "sys.path.insert(0, folder)\nimport helper\nprint('LOADED', helper.x)")
+        + "sys.path.insert(0, folder)\nimport helper\nprint('LOADED', helper.x)", tmpdir=tmp_path)
     from checker.sandbox import tripwire
 
     assert "PermissionError" in said and tripwire.LOADED_FROM in said and "LOADED 1" not in said, said

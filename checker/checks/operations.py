@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Callable, Mapping
 
 from checker import messages as msg
@@ -71,10 +72,19 @@ def base_name(name: str) -> str:
     return base[len("linalg_"):] if base.startswith("linalg_") else base
 
 
+_PRODUCT = re.compile(r"mm$|mm_|_mm|matmul|linear|dot$|(^|_)conv(\d|_|olution|$)")
+
+
+def _is_product(base: str) -> bool:
+    """Any op named a product, in any layer: ``sampled_addmm``, ``_int_mm``, ``_sparse_sparse_matmul``,
+    ``mkldnn_linear``, ``_convolution_mode``, ``vdot``."""
+    return bool(_PRODUCT.search(base))
+
+
 def _is_norm(base: str) -> bool:
     """Any op named a norm, in any layer: ``layer_norm``, ``native_layer_norm``, ``_native_batch_norm_legit``,
     ``norm_except_dim`` (not ``normal``, the random initialiser)."""
-    return base.endswith("norm") or "_norm_" in base or base.startswith("norm_")
+    return base.endswith("norm") or "_norm_" in base or base.startswith(("norm_", "lp_pool"))
 
 
 def op_families(name: str) -> set[str]:
@@ -83,7 +93,7 @@ def op_families(name: str) -> set[str]:
     families = set()
     if name.startswith(LINALG_PREFIXES) or base in SOLVE_OPS:
         families.add(LINALG)
-    if base in MATMUL_OPS or base.startswith(MATMUL_PREFIXES) or base in SOLVE_OPS or \
+    if base in MATMUL_OPS or base.startswith(MATMUL_PREFIXES) or base in SOLVE_OPS or _is_product(base) or \
             (name.startswith(LINALG_PREFIXES) and not _is_norm(base)):
         families.add(MATMUL)
     if base == "einsum":

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import sys
 
 # Work started outside the calling thread (counted, not refused: a trace that spans one says so)
@@ -43,7 +44,11 @@ WATCHED = frozenset({"sys._getframe", "sys._current_frames", "sys._current_excep
 # object.__getattr__ is raised for these (and others that reveal nothing)
 FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f_code", "__code__", "gi_code",
                               "cr_code", "ag_code", "f_back"})
-PRIVATE_PATHS = ("/proc/self", "/proc/thread-self", "/dev/fd", "/proc/1/", "/proc/1")
+# The process's own files under /proc (and any process's: in the jail's PID namespace the child is a small number),
+# however the path is spelled: read after resolving (``/proc/self`` -> ``/proc/2``, ``/dev/stdout``, a symlink in
+# the working folder, a relative path after ``os.chdir('/proc')``)
+PRIVATE_PATH = re.compile(r"^/(proc/(self|thread-self|\d+)|dev/fd)(/|$)")
+LIBRARY_ROOTS = tuple({os.path.join(p, "") for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
 # Library functions that hand a frame to whoever called them: their caller is the requester.
 FRAME_GIVERS = frozenset({"currentframe", "stack", "trace", "getouterframes", "getinnerframes", "walk_stack",
                           "walk_tb", "_getframe"})
@@ -57,7 +62,6 @@ ANYONE_ON_BEHALF = frozenset({"sys.settrace", "sys.setprofile", "sys._current_fr
 PICKLE_SAFE_ROOTS = frozenset({"torch", "collections", "_codecs", "numpy", "copyreg"})
 PICKLE_SAFE_BUILTINS = frozenset({"set", "frozenset", "slice", "complex", "range", "bytearray", "list", "dict",
                                   "tuple", "int", "float", "str", "bool", "object", "bytes"})
-WRITABLE_ROOTS = ("/tmp", "/var/tmp", "/dev/shm")  # besides the process's own working folder, home and TMPDIR
 IMPORTLIB = "<frozen importlib"
 LOADED_FROM = "code loaded from a file written at run time: "
 REFUSED = "tampering refused: {what} from {where} (the checker's process is out of bounds for student code)"
@@ -138,10 +142,13 @@ def _what(event: str, args: tuple) -> str | None:
 
         if isinstance(path, int):
             return f"{event} of file descriptor {path}"
-        text = str(path) if isinstance(path, (str, bytes)) else ""
-        if isinstance(path, bytes):
-            text = path.decode(errors="replace")
-        return f"{event} {text}" if text.startswith(PRIVATE_PATHS) else None
+        try:
+            text = os.fsdecode(path) if path is not None else ""
+        except (TypeError, ValueError):
+            return None
+        if text and not text.startswith(LIBRARY_ROOTS):  # a library's own file needs no resolving
+            text = os.path.realpath(text)
+        return f"{event} {text}" if PRIVATE_PATH.match(text) else None
     return event
 
 
@@ -188,7 +195,9 @@ def _signals_without_frames() -> None:
 
 
 def _writable_folders() -> tuple[str, ...]:
-    here = [os.getcwd(), os.environ.get("HOME", ""), os.environ.get("TMPDIR", ""), *WRITABLE_ROOTS]
+    """The jail's own folders (working folder, home, TMPDIR: all in its scratch), where Landlock lets student code
+    write; not /tmp as a whole, which may hold the very virtual environment the checker is installed in."""
+    here = [os.getcwd(), os.environ.get("HOME", ""), os.environ.get("TMPDIR", "")]
     return tuple(os.path.realpath(p) + os.sep for p in here if p)
 
 
