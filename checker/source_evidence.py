@@ -45,7 +45,11 @@ BELOW_API_NAMES = frozenset({"torch.ops", "torch.overrides", "torch.library", "t
 # Calls that look a name up at run time (the source cannot say what they call).
 DYNAMIC_BUILTINS = frozenset({"getattr", "eval", "exec", "compile", "__import__", "globals", "vars", "locals",
                               "breakpoint"})
-DYNAMIC_QUALIFIED = ("importlib", "operator.attrgetter", "operator.methodcaller", "pydoc.locate",
+# Methods that resolve a dotted name given as a string (``string.Formatter().get_field("0._C.x", [torch], {})``)
+DYNAMIC_METHODS = frozenset({"get_field", "getattr_static", "resolve_name", "locate", "_dot_lookup", "_importer",
+                             "import_module", "__getattribute__", "__getattr__"})
+DYNAMIC_QUALIFIED = ("importlib", "operator.attrgetter", "operator.methodcaller", "pydoc.locate", "string.Formatter",
+                     "_string", "inspect.getattr_static", "logging.config", "unittest.mock._importer",
                      "pkgutil.resolve_name", "runpy", "code.", "codeop", "types.FunctionType", "types.CodeType",
                      "marshal", "pickle", "dill", "builtins")
 # Work moved to another thread or process, out of sight of a trace of the calling thread.
@@ -362,7 +366,9 @@ def _use_of(program: Program, node: ast.AST, b: _Binding, own: set[str]) -> Iter
             else:
                 yield Finding(DYNAMIC, func.id, b.cell, line, text)
         elif isinstance(func, ast.Attribute) and program.qualified(func) is None and func.attr not in own:
-            if func.attr in ("numpy", "__array__"):
+            if func.attr in DYNAMIC_METHODS:
+                yield Finding(DYNAMIC, func.attr, b.cell, line, text)
+            elif func.attr in ("numpy", "__array__"):
                 yield Finding(OTHER_LIBRARY, "Tensor.numpy", b.cell, line, text)
             else:
                 yield Finding(FORBIDDEN, func.attr, b.cell, line, text)

@@ -80,6 +80,10 @@ FORBIDDEN_ELSEWHERE = [
      + "    eye = torch.eye(big.shape[0], dtype=a.dtype)\n"
      "    return torch.triangular_solve(eye, big, upper=True).solution[:n, n + k:].contiguous()", msg.FORBIDDEN_OP),
     # a norm read off singular values or a normalisation's statistics
+    # a handle fetched by a dotted name in a string, resolved by a library: the source cannot say what it calls
+    ("matmul_broadcast", "formatter-lookup", "import string\ndef matmul_broadcast(a, b):\n" + CHECK_PAIR
+     + "    mm = string.Formatter().get_field('0.' + 'm' * 2, [torch], {})[0]\n    return mm(a, b)",
+     (msg.SOURCE_DYNAMIC, msg.FORBIDDEN_OP)),
     ("frobenius_norm", "singular-values", "def frobenius_norm(m):\n    return torch.svd(m).S.pow(2).sum().sqrt()",
      msg.FORBIDDEN_OP),
     ("frobenius_norm", "native-layer-norm", "def frobenius_norm(m):\n    flat = m.reshape(1, -1)\n"
@@ -236,6 +240,13 @@ RUNTIME_TAMPERING = [
                        "    open(p).read(10)"),
     ("proc-relative", "import os\n    here = os.getcwd()\n    os.chdir(chr(47) + 'p' + 'roc')\n    try:\n"
                       "        open(str(os.getpid()) + chr(47) + 'mem', 'rb')\n    finally:\n        os.chdir(here)"),
+    # a switch that turns the trace off, fetched by a lookup built at run time, then torch.mm under it
+    ("trace-switched-off", "import string\n    get = string.Formatter().get_field\n"
+                           "    off = get('0.' + chr(95) + 'C.Disable' + 'TorchFunction', [torch], {})[0]\n"
+                           "    with off():\n        pass"),
+    ("dispatch-mode-popped", "import string\n    get = string.Formatter().get_field\n"
+                             "    pop = get('0.utils.' + chr(95) + 'python_dispatch.' + chr(95) + 'disable_current_modes',"
+                             " [torch], {})[0]\n    with pop():\n        pass"),
     ("type-hint-evaluated", "import typing\n    def g(y: \"__import__('sys')\"): pass\n    typing.get_type_hints(g)"),
     ("getattr-frame", "import sys\n    f = getattr(sys, '_get' + 'frame')(1)"),
     ("inspect-frame", "import inspect\n    f = getattr(inspect, 'current' + 'frame')()"),

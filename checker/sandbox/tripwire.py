@@ -19,6 +19,9 @@ source the grader makes (``checker.source_evidence.tampering``), and refused whe
 hidden code; making code objects or functions from bytes, loading bytecode, unpickling anything but tensors and plain
 containers, and importing a file from the folders student code can write are refused while student code runs.
 
+torch's switches for its modes and dispatch keys, which would turn the op trace off, are refused when student
+code calls them itself (``checker.sandbox.mode_guard``).
+
 It is a tripwire, not the evidence: a verdict never rests on what this process says alone (see
 ``checker.source_evidence`` for what the grader reads itself).
 """
@@ -263,5 +266,13 @@ def install(getframe=sys._getframe):
         records.clear()
         return out
 
+    def refuse(what: str, frame) -> None:
+        where = f"{frame.f_code.co_filename.strip('<>')}, line {frame.f_lineno}"
+        records.append({"what": what, "where": where})
+        raise PermissionError(REFUSED.format(what=what, where=where))
+
     sys.addaudithook(hook)
+    from checker.sandbox import mode_guard
+
+    mode_guard.install(refuse, is_student_file, getframe)
     return drain
