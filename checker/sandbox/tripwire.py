@@ -50,7 +50,8 @@ FRAME_ATTRIBUTES = frozenset({"tb_frame", "gi_frame", "cr_frame", "ag_frame", "f
 # The process's own files under /proc (and any process's: in the jail's PID namespace the child is a small number),
 # however the path is spelled: read after resolving (``/proc/self`` -> ``/proc/2``, ``/dev/stdout``, a symlink in
 # the working folder, a relative path after ``os.chdir('/proc')``)
-PRIVATE_PATH = re.compile(r"^/(proc/(self|thread-self|\d+)|dev/fd)(/|$)")
+# (``/proc/net``, a link to the process's own ``net/``, lists the jail's sockets: nothing of the process)
+PRIVATE_PATH = re.compile(r"^/(proc/(self|thread-self|\d+)(?!/net(/|$))|dev/fd)(/|$)")
 LIBRARY_ROOTS = tuple({os.path.join(p, "") for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)})
 # Library functions that hand a frame to whoever called them: their caller is the requester.
 FRAME_GIVERS = frozenset({"currentframe", "stack", "trace", "getouterframes", "getinnerframes", "walk_stack",

@@ -124,10 +124,12 @@ def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int
         "def kaiming_init(n_in, n_out):\n    hoard = []\n    while True:\n"
         "        hoard.append(torch.ones(10**8))")
     s.expected[("02_forward", "kaiming_init")] = (ERROR, 0.0)
-    s = new("jailbreak", last_cells={"01_matmul": [JAILBREAK]})
-    for e in exercises("01_matmul"):  # untouched stubs: the import of the solutions must earn nothing
+    # untouched stubs: the import of the solutions earns nothing (refused in her kernel by the jail); editing
+    # sys.path is code the checker cannot read, so her notebook is flagged before any check runs
+    s = new("jailbreak", last_cells={"01_matmul": [JAILBREAK]}, flag="tampering")
+    for e in exercises("01_matmul"):
         s.replace[("01_matmul", e.name)] = None
-        s.expected[("01_matmul", e.name)] = (NOT_ATTEMPTED, 0.0)
+    _tampered(s, "01_matmul")
     s = new("invalid-json", file_problem={"03_backprop": "invalid_json"}, flag="invalid_json")
     for e in exercises("03_backprop"):
         s.expected[("03_backprop", e.name)] = (NOT_ATTEMPTED, 0.0)
