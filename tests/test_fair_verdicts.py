@@ -57,7 +57,8 @@ def test_an_integer_result_for_float_inputs_is_not_excused(tmp_path):
     ("inverse", {"linalg", "matmul"}), ("triangular_solve", {"linalg", "matmul"}), ("svd", {"linalg", "matmul"}),
     ("native_layer_norm", {"norm"}), ("_native_batch_norm_legit", {"norm"}), ("normal_", set()),
     ("sampled_addmm", {"matmul"}), ("_int_mm", {"matmul"}), ("mkldnn_linear", {"matmul"}), ("lp_pool1d", {"norm"}),
-    ("_convolution_mode", {"matmul"}), ("commit", set()), ("_convert_indices_from_coo_to_csr", set()),
+    ("_convolution_mode", {"matmul", "conv"}), ("conv2d", {"matmul", "conv"}), ("_log_softmax", {"softmax"}),
+    ("logsumexp", {"softmax", "reduction"}), ("nll_loss_nd", {"nll", "softmax"}), ("cross_entropy", {"nll", "softmax"}), ("commit", set()), ("_convert_indices_from_coo_to_csr", set()),
 ])
 def test_an_op_belongs_to_its_families_by_namespace_and_identity(name, families):
     assert op_families(name) == families

@@ -59,8 +59,15 @@ AUTOGRAD_OPS = frozenset({"backward", "grad", "requires_grad_", "vjp", "jvp", "j
                           # forward mode, and anything reached under torch.autograd by name (the source)
                           "make_dual", "_make_dual", "unpack_dual", "_unpack_dual", "dual_level", "autograd"})
 
+# softmax and the losses built on it, in any layer (torch.softmax, F.log_softmax, logsumexp, _log_softmax ...)
+SOFTMAX_OPS = frozenset({"logsumexp", "softmin", "gumbel_softmax"})
+_SOFTMAX = re.compile(r"softmax")
+_NLL = re.compile(r"nll|cross_entropy")  # nll_loss, nll_loss_nd, nll_loss2d_forward, cross_entropy_loss ...
+_CONV = re.compile(r"(^|_)conv(\d|_|olution|$)")
+
 # family tags, for ``forbidden`` and ``required``
 MATMUL, EINSUM, LINALG, NORM, REDUCTION, AUTOGRAD = "matmul", "einsum", "linalg", "norm", "reduction", "autograd"
+SOFTMAX, NLL, CONV = "softmax", "nll", "conv"
 MATMUL_FAMILY = frozenset({MATMUL})
 REDUCTIONS = frozenset({REDUCTION})
 NORMS = frozenset({NORM, LINALG})
@@ -104,6 +111,12 @@ def op_families(name: str) -> set[str]:
         families.add(REDUCTION)
     if base in AUTOGRAD_OPS:
         families.add(AUTOGRAD)
+    if base in SOFTMAX_OPS or _SOFTMAX.search(base):
+        families.add(SOFTMAX)
+    if _NLL.search(base):
+        families.update({NLL, SOFTMAX})  # a cross-entropy computes a log-softmax on the way
+    if _CONV.search(base):
+        families.add(CONV)
     return families
 
 

@@ -35,6 +35,13 @@ _full_like = torch.full_like
 _no_grad = torch.no_grad
 _copy = torch.Tensor.copy_
 _strided = torch.strided
+_requires_grad = torch.Tensor.requires_grad_
+_enable_grad = torch.enable_grad
+_Sequential = nn.Sequential
+_ReLU = nn.ReLU
+_cross_entropy = torch.nn.functional.cross_entropy
+_backward = torch.Tensor.backward
+_tensor_sum = torch.Tensor.sum
 
 
 class MissingName(LookupError):
@@ -312,7 +319,56 @@ def subclass_of(ns, target, base):
     return {"is_subclass": _isinstance(cls, type) and _isinstance(parent, type) and issubclass(cls, parent)}
 
 
+def _leaves(values):
+    return [_requires_grad(_clone(_detach(v)), True) for v in values]
+
+
+def _grads_packed(params):
+    return [pack(p.grad) if p.grad is not None else {"missing": True} for p in params]
+
+
+def optimizer_step(ns, target, params, grads, lr, probe):
+    """fn(params, lr) on leaves that require grad, each with .grad set: the parameters and grads after it, whether
+    they are still leaves that require grad, and the grads one more backward (of sum(p * probe)) leaves."""
+    fn = resolve(ns, target)
+    leaves = _leaves(params)
+    for p, g in zip(leaves, grads):
+        p.grad = _clone(g)
+    out = fn(leaves, lr)
+    result = {"returned": pack(out) if out is not None else None,
+              "params": [pack(p) for p in leaves],
+              "leaf": [bool(p.is_leaf and p.requires_grad) for p in leaves],
+              "grads": _grads_packed(leaves)}
+    with _enable_grad():
+        total = None
+        for p, c in zip(leaves, probe):
+            term = _tensor_sum(p * c)
+            total = term if total is None else total + term
+        _backward(total)
+    result["next_grads"] = _grads_packed(leaves)
+    return result
+
+
+def training(ns, target, weights, batches, lr, epochs, eval_x):
+    """fn(model, cross_entropy, batches, lr, epochs) on the checker's two-layer network (weights given): the
+    parameters after training, and the model's outputs on ``eval_x``."""
+    fn = resolve(ns, target)
+    (w1, b1), (w2, b2) = weights
+    model = _Sequential(_Linear(w1.shape[1], w1.shape[0]), _ReLU(), _Linear(w2.shape[1], w2.shape[0]))
+    with _no_grad():
+        for layer_, (w, b) in ((model[0], (w1, b1)), (model[2], (w2, b2))):
+            _copy(layer_.weight, w)
+            _copy(layer_.bias, b)
+    with _enable_grad():
+        fn(model, _cross_entropy, [(xb, yb) for xb, yb in batches], lr, epochs)
+    with _no_grad():
+        out = model(eval_x)
+    return {"params": [pack(p) for p in model.parameters()], "out": pack(out)}
+
+
 SCENARIOS = {
+    "optimizer_step": optimizer_step,
+    "training": training,
     "subclass_of": subclass_of,
     "call": call,
     "layer": layer,

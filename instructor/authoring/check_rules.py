@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Callable
 
-from checker.checks import gradients, operations, speed, statistics, structure, values
+from checker.checks import gradients, operations, speed, statistics, structure, training, values
 from checker.checks.base import CONSTRAINT, CORRECTNESS, RULE, Check
 from checker.exercises.cases import VISIBLE_SEED
 from checker.inputs import Case, build, label
@@ -29,12 +29,25 @@ FAMILY_WORDS = {
     operations.REDUCTION: "the reduction family",
     operations.AUTOGRAD: "autograd",
     operations.LINALG: "anything under torch.linalg",
+    operations.SOFTMAX: "the softmax family",
+    operations.NLL: "the negative log-likelihood family",
+    operations.CONV: "the convolution family",
 }
 FAMILY_MEMBERS = {
-    operations.MATMUL: operations.MATMUL_OPS,
+    operations.MATMUL: operations.MATMUL_OPS | operations.SOLVE_OPS,
     operations.NORM: operations.NORM_OPS,
     operations.REDUCTION: operations.REDUCTION_OPS,
     operations.AUTOGRAD: operations.AUTOGRAD_OPS,
+    operations.SOFTMAX: operations.SOFTMAX_OPS,
+}
+# families also decided by an op's name, in any layer of torch (what the glossary says besides the members)
+FAMILY_NAMES = {
+    operations.MATMUL: "any op named a product or a convolution (`*mm`, `*matmul*`, `*linear*`, `*dot`, `conv*`), "
+                       "every solve, inverse and decomposition, and all of torch.linalg but its norms",
+    operations.NORM: "any op named a norm (`*norm`, `*_norm_*`, `lp_pool*`)",
+    operations.SOFTMAX: "any op named `*softmax*`, and the negative log-likelihood family",
+    operations.NLL: "any op named `*nll*` or `*cross_entropy*`",
+    operations.CONV: "any op named `conv*`, `*_conv*` or `*convolution*`",
 }
 LINE = "- **{name}** ({category}): {text}"
 UNDESCRIBED = ("{exercise}: the catalogue cannot describe a {check_type} check; add a describer for it "
@@ -187,6 +200,10 @@ DESCRIBERS: dict[type, Callable[[Check], str]] = {
     structure.AutogradFunction: _docstring(),
     structure.LinearLayerCheck: _docstring(lambda c: "; built as `LinearLayer({}, {})`".format(*c.sizes)),
     structure.TorchModelCheck: _docstring(lambda c: "; built as `TorchModel({}, {}, {})`".format(*c.sizes)),
+    training.OptimizerStep: _docstring(),
+    training.TrainingSteps: _docstring(),
+    training.TrainingOutcome: _docstring(lambda c: f" (here {c.bar:.0%}; lr={c.lr}, {c.epochs} epochs, minibatches "
+                                                   f"of {c.batch}, a 64-{c.hidden}-10 network)"),
 }
 
 
@@ -200,6 +217,8 @@ def describe(check: Check, exercise: str) -> str:
 
 def family_glossary() -> list[str]:
     """The members of every family an exercise can forbid, as Markdown bullets."""
-    lines = [f"- {FAMILY_WORDS[f]}: {code(sorted(members))}" for f, members in FAMILY_MEMBERS.items()]
+    lines = [f"- {FAMILY_WORDS[f]}: {code(sorted(members))}" + (f"; and {FAMILY_NAMES[f]}" if f in FAMILY_NAMES else "")
+             for f, members in FAMILY_MEMBERS.items()]
+    lines += [f"- {FAMILY_WORDS[f]}: {text}" for f, text in FAMILY_NAMES.items() if f not in FAMILY_MEMBERS]
     lines.append(f"- {FAMILY_WORDS[operations.LINALG]}: every `torch.linalg.*` function")
     return lines

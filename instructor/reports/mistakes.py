@@ -82,7 +82,7 @@ KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("squeeze() drops the batch axis", (msg.HINT_MSE_SQUEEZE_ALL,)),
     ("wrong axis", (msg.HINT_BIAS_AXIS, msg.HINT_NORMALIZE_CHANNELS_AXES)),
     ("w.g transposed", (msg.HINT_W_TRANSPOSE,)),
-    ("gradient not divided by n", (msg.HINT_MSE_GRAD_MEAN,)),
+    ("gradient not divided by n", (msg.HINT_MSE_GRAD_MEAN, msg.HINT_CE_GRAD_MEAN)),
     ("ReLU gradient not masked", (msg.HINT_RELU_GRAD_MASK,)),
     ("not a subclass", (msg.NOT_SUBCLASS,)),
     ("wrong parameters", (msg.PARAMETERS_WRONG,)),
@@ -90,6 +90,19 @@ KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("bare Module's forward", (msg.BASE_FORWARD,)),
     ("Module subclass broken", (msg.SUBCLASS_BROKEN, msg.SUBCLASS_TWO_INPUTS, msg.SUBCLASS_SHARED)),
     ("wrong layers", (msg.MODULES_WRONG,)),
+    ("unstable: no max subtracted", (msg.HINT_SUBTRACT_MAX,)),
+    ("softmax over the wrong axis", (msg.HINT_SOFTMAX_AXIS,)),
+    ("nll picks an (n, n) matrix", (msg.HINT_NLL_INDEX,)),
+    ("wrong sign", (msg.HINT_NLL_SIGN, msg.HINT_STEP_SIGN, msg.HINT_FIT_SIGN)),
+    ("one-hot not subtracted", (msg.HINT_CE_ONE_HOT,)),
+    ("count instead of fraction", (msg.HINT_ACCURACY_FRACTION,)),
+    ("wrong output size", (msg.HINT_CONV_SIZE,)),
+    ("kernel flipped", (msg.HINT_CONV_FLIPPED,)),
+    ("wrong step", (msg.STEP_WRONG, msg.HINT_STEP_NOT_IN_PLACE, msg.FIT_PARAMETERS)),
+    ("update recorded by autograd", (msg.STEP_RECORDED, msg.HINT_STEP_NO_GRAD)),
+    ("gradients not zeroed", (msg.STEP_GRADS_KEPT, msg.STEP_NEXT_BACKWARD, msg.HINT_FIT_NO_ZERO)),
+    ("not every batch or epoch", (msg.HINT_FIT_FIRST_BATCH, msg.HINT_FIT_ONE_EPOCH)),
+    ("did not learn", (msg.FIT_DID_NOT_LEARN,)),
 )
 # Lines that carry another message in their last field: classified by it, else by this label.
 WRAPPERS: tuple[tuple[str, str], ...] = (
@@ -99,7 +112,7 @@ WRAPPERS: tuple[tuple[str, str], ...] = (
 )
 # Notes and passing lines: no mistake, not "other" either.
 IGNORED = (msg.SAME_ERROR_AGAIN, msg.PARTIAL_CREDIT, msg.DTYPE_NARROWED, msg.MANUAL_QUESTION, msg.CASES_PASSED, msg.GRADS_PASSED,
-           msg.STAT_PASSED, msg.SPEED_PASSED)
+           msg.STAT_PASSED, msg.SPEED_PASSED, msg.FIT_PASSED)
 
 
 def template_regex(template: str) -> re.Pattern:
