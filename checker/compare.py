@@ -29,6 +29,17 @@ def scaled_tolerance(case, expected: torch.Tensor) -> Tolerance:
     return Tolerance(base.rtol, base.atol * max(1.0, largest))
 
 
+def input_scaled_tolerance(case, expected: torch.Tensor) -> Tolerance:
+    """The dtype's tolerance with its absolute part at least a few units in the last place of the largest input:
+    a right answer computed from logits of 1e4 in float32 (one ulp there is 1e-3) differs from the grader's by
+    that much, whatever the size of the result (log-probabilities near 0, say)."""
+    base = scaled_tolerance(case, expected)
+    inputs = [a.detach() for a in case.args if isinstance(a, torch.Tensor) and a.is_floating_point() and a.numel()]
+    largest = max((float(a[torch.isfinite(a)].abs().max()) for a in inputs if bool(torch.isfinite(a).any())),
+                  default=0.0)
+    return Tolerance(base.rtol, max(base.atol, 8 * torch.finfo(expected.dtype).eps * largest))
+
+
 def narrowed(expected: torch.dtype, got: torch.dtype) -> bool:
     """A floating result of lower precision than expected (float32 for float64 inputs): right if its values are."""
     return expected.is_floating_point and got.is_floating_point and \

@@ -280,6 +280,7 @@ HINT_CONV_SIZE = ("hint: each output side is (size + 2 * padding - kernel) // st
                   "out as (n, c_in * kh * kw, L), L = out_h * out_w")
 HINT_CONV_FLIPPED = ("hint: F.conv2d is a cross-correlation: the kernel is applied as it is, not flipped")
 STEP_WRONG = "after sgd_step on {input}: {detail}"
+SECOND_STEP = ", on a second call (the grads of the next backward)"
 HINT_STEP_SIGN = "hint: a step goes down the gradient: p -= lr * p.grad"
 HINT_STEP_NOT_IN_PLACE = ("hint: the parameters did not change: update them in place (p -= lr * p.grad, or p.sub_); "
                           "p = p - ... binds a new tensor to a local name and the model never sees it")

@@ -1066,6 +1066,68 @@ class TorchModel(nn.Module):
     def forward(self, x, targ):
         return ((self.layers(x).squeeze(-1) - targ) ** 2).mean()
 ''', "natural", "the loss written out instead of F.mse_loss"),
+    # ============================================================================= 05_training
+    # (the course's next lesson, 04_minibatch_training of course22p2, writes these; "natural": not in this material)
+    Variant("05_training", "log_softmax", "logsumexp-helper", '''\
+def logsumexp(x):
+    m = x.max(-1)[0]
+    return m + (x - m[:, None]).exp().sum(-1).log()
+
+def log_softmax(x):
+    return x - logsumexp(x).unsqueeze(-1)
+''', "natural", "the course's next lesson: a logsumexp helper with the max shift, then x minus it"),
+    Variant("05_training", "log_softmax", "naive", '''\
+def log_softmax(x):
+    return x - x.exp().sum(-1, keepdim=True).log()
+''', "natural", "the course's first version, before the logsumexp trick",
+            conflict="log_softmax: 'stable for logits of any size' (exp of a logit of 1e4 overflows)"),
+    Variant("05_training", "log_softmax", "torch-logsumexp", '''\
+def log_softmax(x):
+    return x - x.logsumexp(-1, keepdim=True)
+''', "natural", "the course's last version, with PyTorch's logsumexp",
+            conflict="log_softmax: 'no log_softmax/softmax/logsumexp in any namespace'"),
+    Variant("05_training", "log_softmax", "keepdim-max", '''\
+def log_softmax(x):
+    shifted = x - x.amax(dim=1, keepdim=True)
+    return shifted - torch.log(torch.exp(shifted).sum(dim=1, keepdim=True))
+''', "natural", "amax over dim 1 with keepdim, torch.log and torch.exp as functions"),
+    Variant("05_training", "nll", "range-index", '''\
+def nll(log_probs, target):
+    return -log_probs[range(target.shape[0]), target].mean()
+''', "natural", "the course's nll: a Python range as the row index"),
+    Variant("05_training", "nll", "gather", '''\
+def nll(log_probs, target):
+    return -log_probs.gather(1, target[:, None]).mean()
+''', "natural", "gather along the classes"),
+    Variant("05_training", "cross_entropy_grad", "one-hot", '''\
+def cross_entropy_grad(logits, target):
+    probs = log_softmax(logits).exp()
+    one_hot = F.one_hot(target, logits.shape[1]).to(logits.dtype)
+    return (probs - one_hot) / logits.shape[0]
+''', "natural", "F.one_hot subtracted from the softmax"),
+    Variant("05_training", "accuracy", "lesson", '''\
+def accuracy(out, target):
+    return (out.argmax(dim=1) == target).float().mean()
+''', "natural", "the course's accuracy"),
+    Variant("05_training", "sgd_step", "set-to-none", '''\
+def sgd_step(params, lr):
+    with torch.no_grad():
+        for p in params:
+            p.sub_(lr * p.grad)
+            p.grad = None
+''', "natural", "sub_ in place, gradients released with None (as zero_grad does by default)"),
+    Variant("05_training", "fit", "course-first-fit", '''\
+def fit(model, loss_func, xb_yb_batches, lr, epochs):
+    for epoch in range(epochs):
+        for xb, yb in xb_yb_batches:
+            preds = model(xb)
+            loss = loss_func(preds, yb)
+            loss.backward()
+            with torch.no_grad():
+                for p in model.parameters():
+                    p -= p.grad * lr
+                model.zero_grad()
+''', "natural", "the course's first fit: the step inline, then model.zero_grad()"),
 ]
 
 

@@ -72,6 +72,13 @@ class OptimizerStep(Check):
                     else "other values"
                 problems.append(msg.STEP_NEXT_BACKWARD.format(input=where, index=i, detail=detail))
                 break
+        if not problems:  # a second call, from the next backward's grads: a step of its own
+            for i, (p, g, c) in enumerate(zip(params, grads, probe)):
+                problem = difference(f"parameter {i}", p - lr * g - lr * c, r["second"][i],
+                                     Tolerance.for_dtype(p.dtype, 10))
+                if problem:
+                    problems.append(msg.STEP_WRONG.format(input=where + msg.SECOND_STEP, detail=problem))
+                    break
         return self.outcome(problems)
 
 

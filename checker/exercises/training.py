@@ -8,7 +8,7 @@ from checker import messages as msg
 from checker.checks.operations import AUTOGRAD, CONV, MATMUL, NLL, SOFTMAX, Ops
 from checker.checks.training import OptimizerStep, TrainingOutcome, TrainingSteps
 from checker.checks.values import Values
-from checker.compare import Tolerance, scaled_tolerance
+from checker.compare import input_scaled_tolerance, scaled_tolerance
 from checker.exercises.cases import pick
 from checker.inputs import Case, generator, label, randn
 from checker.registry import Exercise, Question
@@ -166,6 +166,9 @@ def conv2d_unfold_cases(seed: int) -> list[Case]:
         args = (x, w, b, stride, padding)
         text = label(("x", "w", "b"), (x, w, b)) + f", stride={stride}, padding={padding} ({note})"
         out.append(Case(text, args, note))
+    x, w, b = randn(g, 1, 2, 5, 6), randn(g, 3, 2, 2, 2), randn(g, 3)
+    out.append(Case(label(("x", "w", "b"), (x, w, b), "stride and padding left out: 1 and 0"), (x, w, b),
+                    "stride and padding left out"))
     return out
 
 
@@ -189,7 +192,7 @@ def _first(cases):
 
 ENTRIES = [
     Exercise("log_softmax", NOTEBOOK, 4.0, "log of softmax over rows, stable for logits of any size, by hand",
-             checks=(Values(log_softmax_cases, log_softmax_expected, names=("x",), tolerance=scaled_tolerance,
+             checks=(Values(log_softmax_cases, log_softmax_expected, names=("x",), tolerance=input_scaled_tolerance,
                             hints=(unstable_hint, softmax_axis_hint)),
                      Ops(_first(log_softmax_cases), forbidden=frozenset({SOFTMAX}),
                          why="write the max shift, the exponentials and the log yourself", expected=log_softmax_expected))),
@@ -201,7 +204,7 @@ ENTRIES = [
     Exercise("cross_entropy_grad", NOTEBOOK, 4.0,
              "d mean cross-entropy / d logits by hand: softmax minus one-hot, over n",
              checks=(Values(cross_entropy_grad_cases, cross_entropy_grad_expected, names=("logits", "target"),
-                            tolerance=lambda case, want: Tolerance.for_dtype(want.dtype, 10),
+                            tolerance=input_scaled_tolerance,
                             hints=(ce_mean_hint, ce_one_hot_hint)),
                      Ops(_first(cross_entropy_grad_cases), forbidden=frozenset({AUTOGRAD, NLL}),
                          why="the gradient is written by hand, not taken from autograd or a loss",

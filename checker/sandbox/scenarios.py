@@ -329,7 +329,8 @@ def _grads_packed(params):
 
 def optimizer_step(ns, target, params, grads, lr, probe):
     """fn(params, lr) on leaves that require grad, each with .grad set: the parameters and grads after it, whether
-    they are still leaves that require grad, and the grads one more backward (of sum(p * probe)) leaves."""
+    they are still leaves that require grad, and the grads one more backward (of sum(p * probe)) leaves; then a
+    second step from those grads (each call is a step of its own)."""
     fn = resolve(ns, target)
     leaves = _leaves(params)
     for p, g in zip(leaves, grads):
@@ -346,6 +347,8 @@ def optimizer_step(ns, target, params, grads, lr, probe):
             total = term if total is None else total + term
         _backward(total)
     result["next_grads"] = _grads_packed(leaves)
+    fn(leaves, lr)
+    result["second"] = [pack(p) for p in leaves]
     return result
 
 

@@ -77,7 +77,8 @@ def exercise_cells(exercise: Exercise) -> list:
 
 def question_cells(question: Question) -> list:
     prompt = nbformat.v4.new_markdown_cell(
-        f"**Written question ({question.points:g} points, graded by hand).** {question.prompt}")
+        f"**Written question ({question.points:g} point{'' if question.points == 1 else 's'}, graded by hand).** "
+        f"{question.prompt}")
     prompt.metadata = {"nbgrader": _nbgrader(f"{question.name}_prompt", grade=False, solution=False, locked=True),
                        KEY: {"generated": "prompt", "name": question.name}}
     prompt.id = f"{question.name}-prompt"

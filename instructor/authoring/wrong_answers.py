@@ -25,7 +25,7 @@ def W(notebook, exercise, id, source, *expected, status="failed", score=0.0, nam
     return Wrong(notebook, exercise, id, {name or exercise: source}, tuple(expected), status, score)
 
 
-M, F, B, D = "01_matmul", "02_forward", "03_backprop", "04_modules"
+M, F, B, D, T = "01_matmul", "02_forward", "03_backprop", "04_modules", "05_training"
 
 LOOPS3 = '''
 def {name}(a, b):
@@ -207,13 +207,72 @@ WRONG = [
       "        super().__init__()\n        self.layers = [nn.Linear(n_in, nh), nn.ReLU(), nn.Linear(nh, n_out)]\n\n"
       "    def forward(self, x, targ):\n        for layer in self.layers:\n            x = layer(x)\n"
       "        return F.mse_loss(x.squeeze(-1), targ)", msg.MODULES_WRONG),
+    # -- 05_training -------------------------------------------------------------------------
+    W(T, "log_softmax", "unstable", "def log_softmax(x):\n    return x - x.exp().sum(-1, keepdim=True).log()",
+      msg.NAN_MISMATCH, msg.HINT_SUBTRACT_MAX),
+    W(T, "log_softmax", "wrong-axis", "def log_softmax(x):\n    m = x.max(0, keepdim=True).values\n"
+      "    return x - m - (x - m).exp().sum(0, keepdim=True).log()", msg.VALUE_MISMATCH, msg.HINT_SOFTMAX_AXIS),
+    W(T, "log_softmax", "torch-logsumexp", "def log_softmax(x):\n    return x - x.logsumexp(-1, keepdim=True)",
+      msg.FORBIDDEN_OP),
+    W(T, "nll", "every-target-every-row", "def nll(log_probs, target):\n    return -log_probs[:, target].mean()",
+      msg.VALUE_MISMATCH, msg.HINT_NLL_INDEX),
+    W(T, "nll", "no-minus", "def nll(log_probs, target):\n"
+      "    return log_probs[torch.arange(len(target)), target].mean()", msg.VALUE_MISMATCH, msg.HINT_NLL_SIGN),
+    W(T, "nll", "torch-nll-loss", "def nll(log_probs, target):\n    return F.nll_loss(log_probs, target)",
+      msg.FORBIDDEN_OP),
+    W(T, "cross_entropy_grad", "no-mean", "def cross_entropy_grad(logits, target):\n"
+      "    p = log_softmax(logits).exp()\n    p[torch.arange(len(target)), target] -= 1\n    return p",
+      msg.VALUE_MISMATCH, msg.HINT_CE_GRAD_MEAN),
+    W(T, "cross_entropy_grad", "no-one-hot", "def cross_entropy_grad(logits, target):\n"
+      "    return log_softmax(logits).exp() / logits.shape[0]", msg.VALUE_MISMATCH, msg.HINT_CE_ONE_HOT),
+    W(T, "cross_entropy_grad", "autograd", "def cross_entropy_grad(logits, target):\n"
+      "    leaf = logits.detach().clone().requires_grad_()\n    F.cross_entropy(leaf, target).backward()\n"
+      "    return leaf.grad", msg.FORBIDDEN_OP),
+    W(T, "accuracy", "count", "def accuracy(out, target):\n    return (out.argmax(-1) == target).float().sum()",
+      msg.VALUE_MISMATCH, msg.HINT_ACCURACY_FRACTION),
+    W(T, "sgd_step", "wrong-sign", "def sgd_step(params, lr):\n    with torch.no_grad():\n        for p in params:\n"
+      "            p += lr * p.grad\n            p.grad.zero_()", msg.STEP_WRONG, msg.HINT_STEP_SIGN),
+    W(T, "sgd_step", "no-zero-grad", "def sgd_step(params, lr):\n    with torch.no_grad():\n        for p in params:\n"
+      "            p -= lr * p.grad", msg.STEP_GRADS_KEPT),
+    W(T, "sgd_step", "recorded-by-autograd", "def sgd_step(params, lr):\n    for p in params:\n"
+      "        p -= lr * p.grad\n        p.grad.zero_()", msg.RAISED_ON_VALID_INPUT, msg.HINT_STEP_NO_GRAD),
+    W(T, "sgd_step", "rebinds", "def sgd_step(params, lr):\n    with torch.no_grad():\n        for p in params:\n"
+      "            p = p - lr * p.grad\n    for p in params:\n        p.grad.zero_()", msg.STEP_WRONG,
+      msg.HINT_STEP_NOT_IN_PLACE),
+    W(T, "fit", "no-zero-grad", "def fit(model, loss_func, xb_yb_batches, lr, epochs):\n    for _ in range(epochs):\n"
+      "        for xb, yb in xb_yb_batches:\n            loss_func(model(xb), yb).backward()\n"
+      "            with torch.no_grad():\n                for p in model.parameters():\n"
+      "                    p -= lr * p.grad", msg.FIT_PARAMETERS, msg.HINT_FIT_NO_ZERO),
+    W(T, "fit", "wrong-sign", "def fit(model, loss_func, xb_yb_batches, lr, epochs):\n    for _ in range(epochs):\n"
+      "        for xb, yb in xb_yb_batches:\n            loss_func(model(xb), yb).backward()\n"
+      "            with torch.no_grad():\n                for p in model.parameters():\n"
+      "                    p += lr * p.grad\n                    p.grad.zero_()",
+      msg.FIT_PARAMETERS, msg.HINT_FIT_SIGN, msg.FIT_DID_NOT_LEARN),
+    W(T, "fit", "first-batch-only", "def fit(model, loss_func, xb_yb_batches, lr, epochs):\n"
+      "    xb, yb = xb_yb_batches[0]\n    for _ in range(epochs):\n        loss_func(model(xb), yb).backward()\n"
+      "        sgd_step(list(model.parameters()), lr)", msg.FIT_PARAMETERS, msg.HINT_FIT_FIRST_BATCH,
+      msg.FIT_DID_NOT_LEARN),
+    W(T, "conv2d_unfold", "flipped-kernel", "def conv2d_unfold(x, w, b, stride=1, padding=0):\n"
+      "    n, _, h, wd = x.shape\n    c_out, _, kh, kw = w.shape\n"
+      "    p = F.unfold(x, (kh, kw), padding=padding, stride=stride)\n"
+      "    out = w.flip(-1, -2).reshape(c_out, -1) @ p + b[:, None]\n"
+      "    return out.reshape(n, c_out, (h + 2 * padding - kh) // stride + 1, (wd + 2 * padding - kw) // stride + 1)",
+      msg.VALUE_MISMATCH, msg.HINT_CONV_FLIPPED),
+    W(T, "conv2d_unfold", "size-ignores-stride", "def conv2d_unfold(x, w, b, stride=1, padding=0):\n"
+      "    n, _, h, wd = x.shape\n    c_out, _, kh, kw = w.shape\n"
+      "    p = F.unfold(x, (kh, kw), padding=padding, stride=stride)\n"
+      "    out = w.reshape(c_out, -1) @ p + b[:, None]\n"
+      "    return out.reshape(n, c_out, -1, wd + 2 * padding - kw + 1)", msg.RAISED_ON_VALID_INPUT),
+    W(T, "conv2d_unfold", "torch-conv2d", "def conv2d_unfold(x, w, b, stride=1, padding=0):\n"
+      "    return F.conv2d(x, w, b, stride=stride, padding=padding)", msg.FORBIDDEN_OP),
 ]
 
 # Exercises whose reference solution calls others in the same notebook.
 DEPENDS = {("03_backprop", "forward_and_backward"): {"mse_grad", "lin_grad", "relu_grad"},
            ("03_backprop", "Model"): {"Lin", "Relu", "Mse"},
            ("04_modules", "Model"): {"Lin", "Relu", "Mse", "Module"},
-           ("04_modules", "Relu"): {"Module"}, ("04_modules", "Lin"): {"Module"}, ("04_modules", "Mse"): {"Module"}}
+           ("04_modules", "Relu"): {"Module"}, ("04_modules", "Lin"): {"Module"}, ("04_modules", "Mse"): {"Module"},
+           ("05_training", "cross_entropy_grad"): {"log_softmax"}, ("05_training", "fit"): {"sgd_step"}}
 
 
 def _conflict(a: Wrong, b: Wrong) -> bool:
