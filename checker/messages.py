@@ -144,6 +144,8 @@ PROBE_ACTIVITY = {
     "samples": "calling {name} to measure its statistics",
     "subclass_of": "looking up {name}",
     "timed_call": "timing {name} against the reference",
+    "optimizer_step": "calling {name} on parameters with gradients",
+    "training": "training a network with {name}",
 }
 
 # -- hints for the classic mistakes ---------------------------------------------------------

@@ -55,7 +55,7 @@ def sgd_step(params, lr: float) -> None:
     update in autograd), then zero the gradients so that the next backward starts from zero."""
     with torch.no_grad():
         for p in params:
-            p -= lr * p.grad
+            p.sub_(p.grad, alpha=lr)
     for p in params:
         p.grad.zero_()
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from checker.registry import NOTEBOOK_POINTS, NOTEBOOKS
 from instructor.authoring import scaffold as authoring
 from instructor.authoring.notebooks import ROOT
 
@@ -29,9 +30,9 @@ EXPECTED = "    return torch.log_softmax(x, dim=-1)"
 CASES = ('("float64", randn(g, 3, 2, dtype=torch.float64))]',
          '("float64", randn(g, 3, 2, dtype=torch.float64)),\n'
          '             ("large logits", randn(g, 3, 4) * 1e4), ("very negative", randn(g, 2, 5) - 1e5)]')
-WRONG = ("import torch\nfrom torch import Tensor\n\ndef log_softmax(x: Tensor) -> Tensor:\n"
+WRONG = ("import torch\nfrom torch import Tensor\n\ndef loss_log_softmax(x: Tensor) -> Tensor:\n"
          "    return x - x.exp().sum(dim=-1, keepdim=True).log()\n")  # no max shift: inf for large logits
-RIGHT = ("import torch\nfrom torch import Tensor\n\ndef log_softmax(x: Tensor) -> Tensor:\n"
+RIGHT = ("import torch\nfrom torch import Tensor\n\ndef loss_log_softmax(x: Tensor) -> Tensor:\n"
          "    m = x.amax(dim=-1, keepdim=True)\n    return x - m - (x - m).exp().sum(dim=-1, keepdim=True).log()\n")
 
 
@@ -63,20 +64,20 @@ def _fill(path: Path, marker: str, text: str) -> None:
 @pytest.fixture(scope="module")
 def scaffolded(kit):
     before = {p: p.read_bytes() for p in kit.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
-    for argv in (("new-notebook", "05_loss", "Losses"),
-                 ("new-exercise", "05_loss", "log_softmax", "--points", "21", "--summary",
+    for argv in (("new-notebook", "06_loss", "Losses"),
+                 ("new-exercise", "06_loss", "loss_log_softmax", "--points", "21", "--summary",
                   "log of softmax over the last axis, stable for large logits"),
-                 ("new-question", "05_loss", "q_max_shift", "--points", "2", "--prompt",
+                 ("new-question", "06_loss", "q_max_shift", "--points", "2", "--prompt",
                   "Why does a stable log-softmax subtract the row's max first?"),
-                 ("new-question", "05_loss", "q_logits_scale", "--points", "2", "--prompt",
+                 ("new-question", "06_loss", "q_logits_scale", "--points", "2", "--prompt",
                   "What goes wrong in float32 when logits reach 100?")):
         done = instructor(kit, "instructor", *argv)
         assert done.returncode == 0, done.stderr
         assert "next: write what the scaffold marks" in done.stdout
-    homes = authoring.homes_of("05_loss", kit)
-    _fill(homes.solutions, '    raise NotImplementedError("write the reference solution of log_softmax here")', REFERENCE)
+    homes = authoring.homes_of("06_loss", kit)
+    _fill(homes.solutions, '    raise NotImplementedError("write the reference solution of loss_log_softmax here")', REFERENCE)
     _fill(homes.declarations, '    raise NotImplementedError("write how the grader computes the expected value of '
-                              'log_softmax")', EXPECTED)
+                              'loss_log_softmax")', EXPECTED)
     _fill(homes.declarations, *CASES)
     _fill(homes.solutions, "The model answer to q_max_shift: write it here.",
           "exp of a large logit overflows to inf; shifting by the max changes nothing mathematically.")
@@ -91,19 +92,20 @@ def scaffolded(kit):
 
 def test_adding_a_notebook_edits_only_its_own_files_and_what_the_commands_generate(scaffolded):
     kit, changed = scaffolded
-    own = {kit / "checker/exercises/loss.py", kit / "solutions/loss.py", kit / "source/foundations/05_loss.ipynb"}
-    generated = {kit / "release/foundations/05_loss.ipynb", kit / "docs/EXERCISES.md"}
+    own = {kit / "checker/exercises/loss.py", kit / "solutions/loss.py", kit / "source/foundations/06_loss.ipynb"}
+    generated = {kit / "release/foundations/06_loss.ipynb", kit / "docs/EXERCISES.md"}
     assert {p for p in changed if p.suffix != ".db"} <= own | generated | \
         {p for p in changed if p.parent == kit / "release/foundations"}, sorted(map(str, changed))
     assert own <= changed
 
 
-def test_the_catalogue_and_sync_are_in_step_with_five_notebooks(scaffolded):
+def test_the_catalogue_and_sync_are_in_step_with_one_more_notebook(scaffolded):
     kit, _ = scaffolded
     assert instructor(kit, "instructor", "catalogue", "--check").returncode == 0
     assert instructor(kit, "instructor", "sync", "--check").returncode == 0
     text = (kit / "docs/EXERCISES.md").read_text()
-    assert "## 05_loss.ipynb" in text and "### `log_softmax` (21 points)" in text and "**125**" in text
+    total = NOTEBOOK_POINTS * (len(NOTEBOOKS) + 1)
+    assert "## 06_loss.ipynb" in text and "### `loss_log_softmax` (21 points)" in text and f"**{total:g}**" in text
 
 
 def test_the_checker_passes_the_reference_and_fails_a_wrong_answer(scaffolded, tmp_path):
@@ -111,26 +113,26 @@ def test_the_checker_passes_the_reference_and_fails_a_wrong_answer(scaffolded, t
     right, wrong = tmp_path / "right.py", tmp_path / "wrong.py"
     right.write_text(RIGHT)
     wrong.write_text(WRONG)
-    passed = instructor(kit, "checker", str(right), "--notebook", "05_loss")
+    passed = instructor(kit, "checker", str(right), "--notebook", "06_loss")
     assert passed.returncode == 0, passed.stdout
-    failed = instructor(kit, "checker", str(wrong), "--notebook", "05_loss")
+    failed = instructor(kit, "checker", str(wrong), "--notebook", "06_loss")
     assert failed.returncode == 1 and "large logits" in failed.stdout, failed.stdout
 
 
 def test_prove_proves_the_new_notebook(scaffolded):
     kit, _ = scaffolded
-    proved = instructor(kit, "instructor", "prove", "05_loss")
+    proved = instructor(kit, "instructor", "prove", "06_loss")
     assert proved.returncode == 0, proved.stdout
-    assert "05_loss: proved" in proved.stdout and "mutants of the reference killed" in proved.stdout
+    assert "06_loss: proved" in proved.stdout and "mutants of the reference killed" in proved.stdout
 
 
 def test_prove_fails_when_the_reference_is_wrong(kit, tmp_path):
     """The other way: a reference that is not right makes prove fail at the step that says so."""
     other = tmp_path / "other"
     shutil.copytree(kit, other, ignore=shutil.ignore_patterns("__pycache__", "*.db"))
-    homes = authoring.homes_of("05_loss", other)
+    homes = authoring.homes_of("06_loss", other)
     _fill(homes.solutions, REFERENCE, "    return x - x.exp().sum(dim=-1, keepdim=True).log()")
-    proved = instructor(other, "instructor", "prove", "05_loss", "--no-mutants")
+    proved = instructor(other, "instructor", "prove", "06_loss", "--no-mutants")
     assert proved.returncode == 1 and "FAIL  reference passes" in proved.stdout, proved.stdout
 
 
@@ -139,19 +141,19 @@ def test_a_student_of_the_new_notebook_is_autograded(scaffolded):
     folder = kit / "submitted" / "s01" / "foundations"
     folder.mkdir(parents=True)
     fill = ("import nbformat\nfrom instructor.grading.sample_class import Student, fill\n"
-            "nb = nbformat.read('release/foundations/05_loss.ipynb', as_version=4)\n"
-            "nbformat.write(fill(nb, '05_loss', Student('s01', 'complete')), "
-            "'submitted/s01/foundations/05_loss.ipynb')\n")
+            "nb = nbformat.read('release/foundations/06_loss.ipynb', as_version=4)\n"
+            "nbformat.write(fill(nb, '06_loss', Student('s01', 'complete')), "
+            "'submitted/s01/foundations/06_loss.ipynb')\n")
     done = subprocess.run([sys.executable, "-c", fill], cwd=kit, env={**os.environ, "PYTHONPATH": str(kit)},
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     graded = instructor(kit, "instructor", "autograde", "--student", "s01")
     assert graded.returncode == 0, graded.stdout + graded.stderr
     row = next(csv.DictReader((kit / "grades.csv").open()))
-    assert row["05_loss"] == "21" and "missing: 01_matmul.ipynb" in row["flags"], row
+    assert row["06_loss"] == "21" and "missing: 01_matmul.ipynb" in row["flags"], row
 
 
-def test_the_registry_s_own_tests_pass_with_five_notebooks(scaffolded):
+def test_the_registry_s_own_tests_pass_with_one_more_notebook(scaffolded):
     kit, _ = scaffolded
     ran = instructor(kit, "pytest", "-q", "-p", "no:cacheprovider", "tests/test_units.py", "tests/test_catalogue.py",
                      "-k", "not committed_catalogue")

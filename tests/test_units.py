@@ -208,6 +208,8 @@ def catalogue_names(text: str) -> dict[str, list[str]]:
     """The exercise names of each notebook's table in EXERCISES.md, in order."""
     out = {}
     for notebook in NOTEBOOKS:
+        if f"## {notebook}.ipynb" not in text:  # a notebook added after that catalogue was written
+            continue
         section = text.split(f"## {notebook}.ipynb")[1].split("\n## ")[0]
         names = []
         for row in re.findall(r"^\| (`[^|]+`) \|", section, re.MULTILINE):

@@ -133,9 +133,9 @@ def sgd_step(params, lr):
     """One step, then the gradients zeroed (not set to None: a loop may read them). Not torch.optim.SGD: its first
     step imports TorchDynamo (over a second)."""
     with _disable(), _no_grad():
-        for p in params:
-            _sub_(p, p.grad, alpha=lr)
-            _zero_(p.grad)
+        for param in params:
+            _sub_(param, param.grad, alpha=lr)
+            _zero_(param.grad)
 
 
 def _module_call(self, *args):
