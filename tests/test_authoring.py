@@ -67,7 +67,7 @@ def scaffolded(kit):
     for argv in (("new-notebook", "06_loss", "Losses"),
                  ("new-exercise", "06_loss", "loss_log_softmax", "--points", "21", "--summary",
                   "log of softmax over the last axis, stable for large logits"),
-                 ("new-question", "06_loss", "q_max_shift", "--points", "2", "--prompt",
+                 ("new-question", "06_loss", "q_loss_shift", "--points", "2", "--prompt",
                   "Why does a stable log-softmax subtract the row's max first?"),
                  ("new-question", "06_loss", "q_logits_scale", "--points", "2", "--prompt",
                   "What goes wrong in float32 when logits reach 100?")):
@@ -79,7 +79,7 @@ def scaffolded(kit):
     _fill(homes.declarations, '    raise NotImplementedError("write how the grader computes the expected value of '
                               'loss_log_softmax")', EXPECTED)
     _fill(homes.declarations, *CASES)
-    _fill(homes.solutions, "The model answer to q_max_shift: write it here.",
+    _fill(homes.solutions, "The model answer to q_loss_shift: write it here.",
           "exp of a large logit overflows to inf; shifting by the max changes nothing mathematically.")
     _fill(homes.solutions, "The model answer to q_logits_scale: write it here.", "exp(100) is about 2.7e43: inf.")
     for argv in (("sync",), ("release",), ("catalogue",)):
@@ -165,6 +165,7 @@ def test_the_registry_s_own_tests_pass_with_one_more_notebook(scaffolded):
     (("new-notebook", "01_matmul", "x"), "already exists"),
     (("new-exercise", "09_none", "f"), "no notebook 09_none"),
     (("new-exercise", "01_matmul", "outer"), "already has outer"),
+    (("new-exercise", "02_forward", "outer"), "already an entry of 01_matmul"),
     (("new-exercise", "01_matmul", "not-a-name"), "is not a Python name"),
 ])
 def test_scaffolding_refuses_with_a_reason(kit, argv, message):

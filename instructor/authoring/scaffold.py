@@ -1,6 +1,6 @@
 """Scaffolding: the files a new notebook or a new exercise needs, written from templates, once.
 
-``new-notebook 05_loss "Losses"`` writes the three homes of a notebook: its declarations
+``new-notebook 06_cnn "A convolutional network"`` writes the three homes of a notebook: its declarations
 (``checker/exercises/loss.py``, found by the registry through its ``NOTEBOOK = "05_loss"``), its reference
 solutions (``solutions/loss.py``) and its source notebook (``source/foundations/05_loss.ipynb``).
 ``new-exercise 05_loss log_softmax`` adds an exercise to all three: a reference to write, a declaration
@@ -30,6 +30,8 @@ NOTEBOOK_EXISTS = "{name} already exists: {path}"
 NO_SUCH_NOTEBOOK = "no notebook {name}: none of checker/exercises/*.py declares NOTEBOOK = {name!r} ({known})"
 BAD_ENTRY_NAME = "{name!r} is not a Python name: an exercise is found by the name of its def or class"
 ENTRY_EXISTS = "{notebook} already has {name} (in {path})"
+NAME_TAKEN = ("{name} is already an entry of {other} (in {path}): names are unique across the course (written "
+              "answers, the mistakes report and --only find an entry by its name); choose another")
 NO_ENTRIES_LIST = "{path} has no `ENTRIES = [...]` list to add {name} to"
 
 
@@ -212,6 +214,9 @@ def _check_new(homes: Homes, name: str) -> None:
     for path in (homes.declarations, homes.solutions):
         if name in _defined(path):
             raise AuthoringError(ENTRY_EXISTS.format(notebook=homes.notebook, name=name, path=path), path)
+    for other, path in declared(homes.root).items():
+        if other != homes.notebook and name in _defined(path):
+            raise AuthoringError(NAME_TAKEN.format(name=name, other=other, path=path), path)
 
 
 def _placeholder(name: str, slot: str) -> nbformat.NotebookNode:
