@@ -387,16 +387,49 @@ def section_f() -> None:
     mutants.main([])
 
 
+def section_i(seeds: int = 200) -> None:
+    """The training outcome's margins: the reference loop's lowest accuracy over many seeds against the bar, and
+    the classic mistakes' highest; CPU seconds of one reference training."""
+    import torch
+
+    from checker.checks.training import TrainingOutcome, forward, init_weights, reference_fit
+    from checker.data import load_digits
+    from checker.inputs import generator
+
+    check = TrainingOutcome()
+    x_train, y_train, x_valid, y_valid = load_digits([])
+
+    def accuracy(seed: int, variant: str = "") -> tuple[float, float]:
+        gen = generator(seed + 53)
+        weights = init_weights(gen, (x_train.shape[1], check.hidden, 10))
+        order = torch.randperm(len(x_train), generator=gen)
+        batches = [(x_train[order[i:i + check.batch]], y_train[order[i:i + check.batch]])
+                   for i in range(0, len(x_train), check.batch)]
+        start = time.process_time()
+        params = reference_fit(weights, batches, check.lr, check.epochs, variant)
+        cpu = time.process_time() - start
+        return float((forward(params, x_valid).argmax(-1) == y_valid).float().mean()), cpu
+
+    print(f"\n(i) the training outcome: {seeds} seeds, bar {check.bar:.0%}")
+    right = [accuracy(s) for s in range(seeds)]
+    rows = [["reference", f"{min(a for a, _ in right):.1%}", f"{sum(a for a, _ in right) / seeds:.1%}",
+             f"{max(a for a, _ in right):.1%}", f"{sum(c for _, c in right) / seeds * 1000:.0f} ms"]]
+    for variant in ("sign", "no_zero", "first_batch", "one_epoch"):
+        got = [accuracy(s, variant)[0] for s in range(seeds)]
+        rows.append([variant, f"{min(got):.1%}", f"{sum(got) / seeds:.1%}", f"{max(got):.1%}", ""])
+    table("accuracy on the held-out digits", ["loop", "lowest", "mean", "highest", "CPU per training"], rows)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench")
-    parser.add_argument("--section", nargs="+", choices="abcdefgh", default=list("abcdefgh"))
+    parser.add_argument("--section", nargs="+", choices="abcdefghi", default=list("abcdefghi"))
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--students", type=int, default=6)
     args = parser.parse_args(argv)
     for name in args.section:
         {"a": section_a, "b": section_b, "c": lambda: section_c(args.rounds),
          "d": lambda: section_d(args.students), "e": lambda: section_e(args.rounds), "f": section_f,
-         "g": lambda: section_g(args.rounds), "h": lambda: section_h(args.students)}[name]()
+         "g": lambda: section_g(args.rounds), "h": lambda: section_h(args.students), "i": section_i}[name]()
 
 
 if __name__ == "__main__":
