@@ -393,11 +393,11 @@ def section_i(seeds: int = 200) -> None:
     import torch
 
     from checker.checks.training import TrainingOutcome, forward, init_weights, reference_fit
-    from checker.data import load_digits
+    from checker.data import digits_split
     from checker.inputs import generator
 
     check = TrainingOutcome()
-    x_train, y_train, x_valid, y_valid = load_digits([])
+    x_train, y_train, x_valid, y_valid = digits_split()
 
     def accuracy(seed: int, variant: str = "") -> tuple[float, float]:
         gen = generator(seed + 53)
