@@ -105,7 +105,11 @@ def main(argv=None) -> int:
         verb = "would change" if args.check else "updated"
         print(f"{verb}: {', '.join(changed)}" if changed else "source notebooks are in step with solutions/ and the registry")
         return 1 if (changed and args.check) else 0
-    paths = release.release()
+    try:
+        paths = release.release()
+    except release.ReleaseFailed as exc:
+        print(f"instructor: {exc.reason}", file=sys.stderr)
+        return 1
     print("released:", ", ".join(str(p.relative_to(release.ROOT)) for p in paths))
     return 0
 

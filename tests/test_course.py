@@ -209,3 +209,20 @@ def test_autograded_cells_keep_the_in_numbers_the_student_saw():
     nb.cells[0].execution_count, nb.cells[2].execution_count = 1, 2  # as the grader's kernel numbered them
     _as_the_student_saw_them(nb, seen)
     assert [c.get("execution_count") for c in nb.cells] == [50, None, None]
+
+
+def test_a_notebook_added_to_an_assignment_with_submissions_is_refused_in_plain_words(tmp_path):
+    """nbgrader will not change an assignment's notebooks once its gradebook has submissions (an instructor adding
+    a notebook mid-term meets this): release says so and what to do, instead of nbgrader's traceback."""
+    from nbgrader.api import Gradebook
+
+    root = course_copy(tmp_path)
+    rel.release(root)  # the other way first: a release with no submissions goes through
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        gb.add_student("s01")
+        gb.add_submission("foundations", "s01")
+    shutil.copy(root / "source" / "foundations" / "01_matmul.ipynb", root / "source" / "foundations" / "06_extra.ipynb")
+    with pytest.raises(rel.ReleaseFailed) as refused:
+        rel.release(root)
+    assert refused.value.reason.startswith(rel.HAS_SUBMISSIONS.split("{")[0]) and "06_extra" in refused.value.reason
+    assert "Traceback" not in refused.value.reason
