@@ -267,12 +267,25 @@ WRONG = [
       "    return F.conv2d(x, w, b, stride=stride, padding=padding)", msg.FORBIDDEN_OP),
 ]
 
-# Exercises whose reference solution calls others in the same notebook.
-DEPENDS = {("03_backprop", "forward_and_backward"): {"mse_grad", "lin_grad", "relu_grad"},
-           ("03_backprop", "Model"): {"Lin", "Relu", "Mse"},
-           ("04_modules", "Model"): {"Lin", "Relu", "Mse", "Module"},
-           ("04_modules", "Relu"): {"Module"}, ("04_modules", "Lin"): {"Module"}, ("04_modules", "Mse"): {"Module"},
-           ("05_training", "cross_entropy_grad"): {"log_softmax"}, ("05_training", "fit"): {"sgd_step"}}
+def _depends() -> dict[tuple[str, str], set[str]]:
+    """(notebook, exercise) -> every entry it calls or subclasses, transitively: the registry's ``uses``, declared
+    once there (a wrong answer to one of them must not share a submission with a wrong answer to it)."""
+    from checker.registry import Exercise, all_entries
+
+    direct = {(e.notebook, e.name): set(e.uses) for e in all_entries() if isinstance(e, Exercise)}
+    closed = {}
+    for key in direct:
+        seen, todo = set(), list(direct[key])
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo += direct.get((key[0], name), set())
+        closed[key] = seen
+    return {key: names for key, names in closed.items() if names}
+
+
+DEPENDS = _depends()
 
 
 def _conflict(a: Wrong, b: Wrong) -> bool:
