@@ -1,4 +1,5 @@
-"""``python -m checker PATH [--only NAME ...] [--json]``: the fixed command-line contract.
+"""``python -m checker PATH [--only NAME ...] [--json] [--notebook NB]``: the fixed command-line contract
+(``--format gradescope`` adds Gradescope's results.json).
 
 Exit codes: 0 every autograded exercise passed, 1 some did not, 2 PATH cannot be read
 (or the arguments are wrong): one line on stderr, no traceback.
@@ -17,6 +18,7 @@ from checker.registry import NOTEBOOKS
 from checker.sandbox import spawn
 
 EXIT_PASSED, EXIT_FAILED, EXIT_UNREADABLE = 0, 1, 2
+FORMATS = ("text", "json", "gradescope")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,6 +32,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("path", metavar="PATH", help="the .ipynb or .py file to check")
     p.add_argument("--only", nargs="+", metavar="NAME", help="check only these exercises")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="text (the default), json (as --json), or gradescope (Gradescope's results.json)")
     p.add_argument("--notebook", choices=NOTEBOOKS, help="which lesson notebook PATH answers (default: its file name)")
     p.add_argument("--verbose", action="store_true", help="show every feedback line")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -46,7 +50,8 @@ def main(argv: list[str] | None = None, started: float | None = None) -> int:
 
 def _main(argv: list[str] | None, started: float) -> int:
     args = parser().parse_args(argv)
-    show_progress = not args.quiet and not args.json and sys.stderr.isatty()
+    shape = "json" if args.json else (args.format or "text")
+    show_progress = not args.quiet and shape == "text" and sys.stderr.isatty()
 
     def progress(line: str) -> None:
         print(f"\r\033[K{render.plain(line)} ...", end="", file=sys.stderr, flush=True)
@@ -61,8 +66,11 @@ def _main(argv: list[str] | None, started: float) -> int:
     if show_progress:
         print("\r\033[K", end="", file=sys.stderr, flush=True)
     result.seconds = time.monotonic() - started
-    if args.json:
+    if shape == "json":
         print(json.dumps(result.to_json()))
+    elif shape == "gradescope":
+        from checker.gradescope import results_json
+        print(json.dumps(results_json(result), indent=1))
     else:
         print(render.text(result, verbose=args.verbose))
     return EXIT_PASSED if result.all_passed else EXIT_FAILED

@@ -1,5 +1,5 @@
 """``python -m instructor sync|release|autograde|demo|doctor|catalogue|student-kit|new-notebook|new-exercise|
-new-question|prove``."""
+new-question|prove|export``."""
 from __future__ import annotations
 
 import argparse
@@ -50,7 +50,20 @@ def main(argv=None) -> int:
     prove = sub.add_parser("prove", help="prove one notebook: in step, reference passes, wrong answers fail, mutants")
     prove.add_argument("notebook")
     prove.add_argument("--no-mutants", action="store_true", help="skip the mutants (the slowest step)")
+    export = sub.add_parser("export", help="grades in the LMS's import format (Canvas, Moodle) or a plain CSV")
+    export.add_argument("--to", required=True, choices=("canvas", "moodle", "csv"), dest="lms")
+    export.add_argument("--roster", metavar="FILE", default=None,
+                        help="the class list exported from the LMS (Canvas's or Moodle's grade export, or any CSV "
+                             "with a student id or email column): students are matched through it")
+    export.add_argument("--out", metavar="FILE", default=None, help="default: grades-<lms>.csv beside the course")
+    export.add_argument("--missing", choices=("empty", "zero"), default="empty",
+                        help="a roster student's notebook with no submission (default: empty)")
+    export.add_argument("--ungraded", choices=("empty", "zero"), default="empty",
+                        help="a student the grader could not grade (default: empty, never a silent 0)")
+    export.add_argument("--db", metavar="URL", default=None, help="the gradebook (as for autograde)")
     args = parser.parse_args(argv)
+    if args.command == "export":
+        return _export(args)
     if args.command.startswith("new-"):
         return _scaffold(args)
     if args.command == "prove":
@@ -112,6 +125,29 @@ def main(argv=None) -> int:
         return 1
     print("released:", ", ".join(str(p.relative_to(release.ROOT)) for p in paths))
     return 0
+
+
+def _export(args) -> int:
+    from pathlib import Path
+
+    from instructor.authoring.notebooks import ROOT
+    from instructor.grading import autograde, gradebook
+    from instructor.reports import lms_export
+    from instructor.reports.class_results import class_results, people_of
+
+    address = args.db or gradebook.url(ROOT)
+    try:
+        roster = lms_export.read_roster(Path(args.roster), args.lms) if args.roster else None
+    except (OSError, lms_export.RosterInvalid) as exc:
+        print(f"instructor: {exc}", file=sys.stderr)
+        return 2
+    with gradebook.opened(address) as gb:
+        results = class_results(autograde.rows_of(gb), autograde.load_flags(ROOT), people_of(gb))
+    out = Path(args.out) if args.out else ROOT / f"grades-{args.lms}.csv"
+    report = lms_export.export(results, args.lms, out, roster, args.missing, args.ungraded)
+    for line in lms_export.summary(report, args.missing):
+        print(line)
+    return 1 if report.unmatched else 0
 
 
 def _scaffold(args) -> int:

@@ -135,3 +135,40 @@ def test_the_jailbreak_student_took_nothing_and_changed_nothing(graded_class):
         assert not path.exists(), path
     feedback = (root / "autograde" / student.id / "foundations" / "01_matmul.ipynb").read_text()
     assert "refused:" in feedback  # what her kernel printed: each attempt was refused
+
+
+def test_nbgrader_export_with_the_kits_lms_plugins_writes_every_student(graded_class):
+    """The ecosystem's hook: ``nbgrader export --exporter=...CanvasExportPlugin`` in the course, with a roster
+    that lacks one student and has one with no submission; and the plain CSV agrees with grades.csv."""
+    import subprocess
+    import sys
+
+    from instructor import tool_env
+    from instructor.reports import lms_export as lms
+
+    root, roster, _ = graded_class
+    graded = {r["student"]: r for r in csv.DictReader((root / "grades.csv").open())}
+    left_out = sorted(graded)[0]
+    people = [s for s in sorted(graded) if s != left_out]
+    (root / "roster.csv").write_text("Student,ID,SIS User ID,SIS Login ID,Section\n    Points Possible,,,,\n"
+                                     + "".join(f"Name {i},{100 + i},,{s},A\n" for i, s in enumerate(people))
+                                     + "Late Joiner,999,,late,A\n")
+    run = subprocess.run([sys.executable, "-m", "nbgrader", "export",
+                          "--exporter=instructor.reports.lms_export.CanvasExportPlugin", "--to=canvas.csv",
+                          "--CanvasExportPlugin.roster=roster.csv"],
+                         cwd=root, env=tool_env(), capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    rows = {r["SIS Login ID"]: r for r in csv.DictReader((root / "canvas.csv").open()) if r["SIS Login ID"]}
+    assert set(rows) == set(people) | {"late"}
+    assert rows["late"][NOTEBOOKS[0]] == ""  # on the roster, no submission: empty
+    assert f"{left_out}: {lms.NOT_ON_ROSTER}" in run.stderr  # nbgrader logs on stderr
+    side = list(csv.DictReader((root / "canvas.unmatched.csv").open()))
+    assert [r["student"] for r in side] == [left_out]
+    plain = subprocess.run([sys.executable, "-m", "nbgrader", "export",
+                            "--exporter=instructor.reports.lms_export.CsvExportPlugin", "--to=plain.csv"],
+                           cwd=root, env=tool_env(), capture_output=True, text=True, timeout=300)
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    for row in csv.DictReader((root / "plain.csv").open()):
+        assert row["status"] == graded[row["student"]]["status"]
+        if row["status"] != "not graded":  # hand-graded answers are ungraded here: the totals agree
+            assert float(row["total"]) == float(graded[row["student"]]["autograded_score"])

@@ -47,6 +47,29 @@ def test_json_has_exactly_the_contract_shape(partial):
     assert data["score"] == sum(e["score"] for e in data["exercises"])
 
 
+def test_gradescope_results_json_has_only_its_documented_fields(partial):
+    """``--format gradescope``: Gradescope's autograder results (top level and per test, the documented fields
+    only), every autograded exercise a test, written questions left to Gradescope's outline."""
+    from checker import gradescope
+
+    proc = run(partial, "--format", "gradescope")
+    assert proc.returncode == 1, proc.stderr
+    data = json.loads(proc.stdout)
+    assert set(data) <= set(gradescope.TOP_FIELDS) and {"score", "tests", "execution_time"} <= set(data)
+    assert isinstance(data["execution_time"], int) and isinstance(data["score"], float)
+    autograded = [e.name for e in entries("01_matmul") if not e.name.startswith("q_")]
+    assert [t["name"] for t in data["tests"]] == autograded
+    for t in data["tests"]:
+        assert set(t) <= set(gradescope.TEST_FIELDS) and t["status"] in gradescope.TEST_STATUSES
+        assert isinstance(t["score"], float) and 0 <= t["score"] <= t["max_score"]
+    tests = {t["name"]: t for t in data["tests"]}
+    assert tests["matmul_loops"]["status"] == "passed" and tests["matmul_loops"]["score"] > 0
+    assert tests["matmul_einsum"]["status"] == "failed" and "calls matmul" in tests["matmul_einsum"]["output"]
+    assert tests["outer"]["status"] == "failed" and tests["outer"]["score"] == 0
+    assert data["score"] == sum(t["score"] for t in data["tests"])
+    assert run(partial, "--format", "yaml").returncode == 2  # an unknown format is the arguments' error
+
+
 def test_table_shows_one_feedback_line_under_each_failure(partial):
     proc = run(partial, "--quiet")
     assert proc.returncode == 1

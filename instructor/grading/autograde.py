@@ -233,41 +233,41 @@ def load_flags(root: Path) -> list[Flag]:
 
 def gradebook_rows(root: Path) -> list[dict]:
     """Per student and exercise, the autograded score, read through nbgrader's Gradebook API."""
+    with gradebook.opened(gradebook.url(root)) as gb:
+        return rows_of(gb)
+
+
+def rows_of(gb) -> list[dict]:
+    """:func:`gradebook_rows` of a gradebook already open (nbgrader's export plugins are handed one). ``score``
+    is nbgrader's: the hand-given score where there is one, else the autograded one."""
     from nbgrader.api import MissingEntry
 
     rows = []
-    with gradebook.opened(gradebook.url(root)) as gb:
-        for student in gb.students:
-            for notebook in NOTEBOOKS:
-                try:
-                    submission = gb.find_submission_notebook(notebook, ASSIGNMENT, student.id)
-                except MissingEntry:
-                    continue
-                for grade in submission.grades:
-                    rows.append({"student": student.id, "notebook": notebook, "cell": grade.name,
-                                 "auto_score": grade.auto_score, "max_score": grade.max_score,
-                                 "manual": not grade.name.startswith(course.TEST_PREFIX)})
+    for student in gb.students:
+        for notebook in NOTEBOOKS:
+            try:
+                submission = gb.find_submission_notebook(notebook, ASSIGNMENT, student.id)
+            except MissingEntry:
+                continue
+            for grade in submission.grades:
+                rows.append({"student": student.id, "notebook": notebook, "cell": grade.name,
+                             "auto_score": grade.auto_score, "score": grade.score, "max_score": grade.max_score,
+                             "manual": not grade.name.startswith(course.TEST_PREFIX)})
     return rows
 
 
 def export(root: Path, path: Path | None = None) -> tuple[Path, list[dict]]:
     """grades.csv: one row per student; flagged submissions say so, distinct from a zero."""
-    flags = load_flags(root)
+    from instructor.reports.class_results import NOT_GRADED, class_results
+
     confinement = load_confinement(root)
-    rows = gradebook_rows(root)
     table = []
-    for student in sorted({r["student"] for r in rows} | {f.student for f in flags}):
-        mine = [r for r in rows if r["student"] == student and not r["manual"]]
-        notebooks = {nb: sum(r["auto_score"] or 0 for r in mine if r["notebook"] == nb) for nb in NOTEBOOKS}
-        reasons = [f"{f.kind}: {f.reason}" for f in flags if f.student == student]
-        ungraded = any(f.kind in ("not_graded",) for f in flags if f.student == student)
-        status = "not graded" if ungraded or not mine else ("flagged" if reasons else "graded")
-        row = {"student": student, "status": status,
-               "autograded_score": "" if status == "not graded" else f"{sum(notebooks.values()):g}",
-               "autograded_max": f"{sum(r['max_score'] for r in mine):g}" if mine else "",
-               **{nb: f"{notebooks[nb]:g}" for nb in NOTEBOOKS}, "flags": " | ".join(reasons),
-               "confinement": confinement.get(student, "")}
-        table.append(row)
+    for result in class_results(gradebook_rows(root), load_flags(root)):
+        table.append({"student": result.student, "status": result.status,
+                      "autograded_score": "" if result.status == NOT_GRADED else f"{sum(result.autograded.values()):g}",
+                      "autograded_max": f"{sum(result.autograded_max.values()):g}" if result.autograded else "",
+                      **{nb: f"{result.autograded.get(nb, 0):g}" for nb in NOTEBOOKS},
+                      "flags": " | ".join(result.flags), "confinement": confinement.get(result.student, "")})
     path = path or root / course.GRADES_CSV
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(table[0]) if table else ["student"])

@@ -1,0 +1,293 @@
+"""Grades the LMS imports: Canvas's gradebook import CSV, Moodle's grade import CSV, or a plain CSV.
+
+Each student's record (:mod:`instructor.reports.class_results`) is matched to a row of a roster the
+instructor exports from the LMS, so the file carries the identifiers the LMS matches on. Nothing is lost
+on the way: a submission whose student is not on the roster is listed (and written to a side file), never
+dropped; a roster student with no submission gets an empty cell or 0, as the instructor chooses; a student
+the grader could not grade is left empty unless the instructor asks for 0.
+
+Formats, as their documentation describes them:
+
+- Canvas ("Grades > Import"): ``Student, ID, SIS User ID, SIS Login ID, Section``, then one column per
+  assignment. A column named as in Canvas's own export, ``Name (1234)``, updates that assignment; any other
+  name creates one. A second row, ``Points Possible``, gives each column's maximum. Canvas matches a row on
+  ``ID``, ``SIS User ID`` or ``SIS Login ID``; with a roster they are the roster's, without one the
+  course's student id goes in ``SIS Login ID`` (a JupyterHub user name is usually the login).
+- Moodle ("Grades > Import > CSV file"): a header row, one row per student; the instructor maps the column
+  that identifies the user (``Email address`` or ``ID number``) and each grade column at import.
+- csv: one row per student, every notebook, the total, the status and the flags.
+
+Used from ``python -m instructor export --to canvas|moodle|csv`` and, as nbgrader export plugins, from
+``nbgrader export --exporter=instructor.reports.lms_export.CanvasExportPlugin`` (``MoodleExportPlugin``,
+``CsvExportPlugin``) with ``--CanvasExportPlugin.roster=FILE``.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+
+from checker import course
+from checker.registry import NOTEBOOKS
+from instructor.reports.class_results import StudentResult
+
+FORMATS = ("canvas", "moodle", "csv")
+EMPTY, ZERO = "empty", "zero"
+BLANK_CHOICES = (EMPTY, ZERO)
+
+# the columns of each LMS's file, as its documentation names them
+CANVAS_IDS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+CANVAS_KEYS = ("ID", "SIS User ID", "SIS Login ID")  # what Canvas (and the roster match) identifies a student by
+CANVAS_POINTS_ROW = "Points Possible"  # the Student cell of the row that gives each column's maximum
+MOODLE_IDS = ("First name", "Last name", "ID number", "Email address")
+MOODLE_KEYS = ("ID number", "Email address", "Username")
+CSV_KEYS = ("student", "id", "email", "username", "login")  # a plain roster's id column(s), any letter case
+
+# what the instructor reads
+UNMATCHED = "{n} students with submissions could not be matched to the roster, so they are not in the export: listed in {path}"
+UNMATCHED_LINE = "  {student}: {reason}"
+NOT_ON_ROSTER = "not on the roster"
+AMBIGUOUS = "matches {n} roster rows ({rows})"
+ROSTER_EMPTY = "the roster {path} has no students"
+ROSTER_COLUMNS = ("the roster {path} does not look like a {lms} export: it has none of the columns {wanted} "
+                  "(its columns: {found})")
+WRITTEN = "{lms}: {rows} students written to {path} ({decided} with scores, {blank} left {blank_as})"
+
+
+class RosterInvalid(ValueError):
+    """A roster file the export cannot match students through."""
+
+    def __init__(self, path: Path, lms: str, message: str):
+        self.path, self.lms = path, lms
+        super().__init__(message)
+
+
+@dataclasses.dataclass(frozen=True)
+class RosterRow:
+    fields: dict  # the row as the LMS exported it
+    keys: frozenset  # its identifiers, lower-cased, that a course's student id or email is matched against
+
+
+@dataclasses.dataclass
+class ExportReport:
+    path: Path
+    lms: str
+    rows: int = 0
+    decided: int = 0
+    blank: int = 0  # students written with empty cells (no submission, or not graded)
+    unmatched: list = dataclasses.field(default_factory=list)  # (student, reason): not written
+    unmatched_path: Path | None = None
+    roster_only: list = dataclasses.field(default_factory=list)  # roster names with no submission
+    not_graded: list = dataclasses.field(default_factory=list)  # students the grader could not grade
+
+
+def read_roster(path: Path, lms: str) -> list[RosterRow]:
+    """The roster the LMS exported: Canvas's gradebook export, Moodle's grade export, or any CSV with a
+    student id or email column."""
+    path = Path(path)
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    wanted = {"canvas": CANVAS_KEYS, "moodle": MOODLE_KEYS}.get(lms)
+    if wanted is None:
+        by_lower = {c.lower(): c for c in columns}
+        wanted = tuple(by_lower[k] for k in CSV_KEYS if k in by_lower) or CSV_KEYS
+    keys = [c for c in wanted if c in columns]
+    if not keys:
+        raise RosterInvalid(path, lms, ROSTER_COLUMNS.format(path=path, lms=lms, wanted=", ".join(wanted),
+                                                             found=", ".join(columns) or "none"))
+    roster = [RosterRow(fields=row, keys=frozenset(row[k].lower() for k in keys if row.get(k)))
+              for row in rows if not (lms == "canvas" and _is_points_row(row))]
+    roster = [r for r in roster if r.keys]
+    if not roster:
+        raise RosterInvalid(path, lms, ROSTER_EMPTY.format(path=path))
+    return roster
+
+
+def _is_points_row(row: dict) -> bool:
+    """Canvas's export carries rows that are not students: ``Points Possible`` and a posting-policy row."""
+    student = row.get("Student", "").strip()
+    return student == CANVAS_POINTS_ROW or (student == "" and not any(row.get(k) for k in CANVAS_KEYS))
+
+
+def match(results: list[StudentResult], roster: list[RosterRow]):
+    """Each result's roster row (by student id, else email, lower-cased), the unmatched ones with the reason,
+    and the roster rows nobody matched."""
+    matched, unmatched, used = [], [], set()
+    for result in results:
+        wanted = {result.student.lower()} | ({result.email.lower()} if result.email else set())
+        rows = [i for i, r in enumerate(roster) if r.keys & wanted]
+        if len(rows) == 1:
+            matched.append((result, roster[rows[0]]))
+            used.add(rows[0])
+        else:
+            names = ", ".join(_name(roster[i]) for i in rows)
+            unmatched.append((result.student, AMBIGUOUS.format(n=len(rows), rows=names) if rows else NOT_ON_ROSTER))
+    return matched, unmatched, [r for i, r in enumerate(roster) if i not in used]
+
+
+def _name(row: RosterRow) -> str:
+    f = row.fields
+    return f.get("Student") or " ".join(x for x in (f.get("First name"), f.get("Last name")) if x) or min(row.keys)
+
+
+def cells(result: StudentResult | None, missing: str, ungraded: str) -> dict[str, str]:
+    """Per notebook, the text of its cell: the points, or empty / 0 where there are none to give."""
+    def blank(rule):
+        return "0" if rule == ZERO else ""
+    if result is None:
+        return {nb: blank(missing) for nb in NOTEBOOKS}
+    if not result.decided:
+        return {nb: blank(ungraded) for nb in NOTEBOOKS}
+    return {nb: f"{result.points[nb]:g}" if nb in result.points else blank(missing) for nb in NOTEBOOKS}
+
+
+def export(results: list[StudentResult], lms: str, out: Path, roster: list[RosterRow] | None = None,
+           missing: str = EMPTY, ungraded: str = EMPTY) -> ExportReport:
+    """Write ``out`` in the LMS's import format; what could not be written is in the report (and, for
+    students not on the roster, in a side file ``<out>.unmatched.csv``)."""
+    if lms not in FORMATS:
+        raise ValueError(f"unknown LMS format {lms!r} (known: {', '.join(FORMATS)})")
+    out = Path(out)
+    report = ExportReport(path=out, lms=lms, not_graded=[r.student for r in results if not r.decided])
+    if roster is None:
+        pairs, rest = [(r, None) for r in results], []
+    else:
+        pairs, report.unmatched, rest = match(results, roster)
+    maxima = _maxima(results)
+    header, rows = _table(lms, pairs, rest, maxima, missing, ungraded, roster)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+    report.rows = len(pairs) + len(rest)
+    report.decided = sum(1 for r, _ in pairs if r.decided)
+    report.blank = report.rows - report.decided
+    report.roster_only = [_name(r) for r in rest]
+    if report.unmatched:
+        report.unmatched_path = out.with_name(out.stem + ".unmatched.csv")
+        by_student = {r.student: r for r in results}
+        with report.unmatched_path.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["student", "reason", "status", *NOTEBOOKS])
+            for student, reason in report.unmatched:
+                writer.writerow([student, reason, by_student[student].status,
+                                 *cells(by_student[student], EMPTY, EMPTY).values()])
+    return report
+
+
+def _maxima(results: list[StudentResult]) -> dict[str, float]:
+    """Each notebook's maximum as the gradebook gives it (hand-graded answers included); the registry's
+    points per notebook where nobody submitted it."""
+    from checker.registry import NOTEBOOK_POINTS
+
+    found = {}
+    for r in results:
+        for nb, m in r.max_points.items():
+            found[nb] = max(found.get(nb, 0), m)
+    return {nb: found.get(nb, NOTEBOOK_POINTS) for nb in NOTEBOOKS}
+
+
+def _table(lms, pairs, rest, maxima, missing, ungraded, roster):
+    if lms == "canvas":
+        columns = [_canvas_column(nb, roster) for nb in NOTEBOOKS]
+        header = [*CANVAS_IDS, *columns]
+        rows = [[CANVAS_POINTS_ROW, "", "", "", "", *(f"{maxima[nb]:g}" for nb in NOTEBOOKS)]]
+        for result, row in pairs + [(None, r) for r in rest]:
+            ids = [row.fields.get(c, "") for c in CANVAS_IDS] if row else \
+                [_full_name(result), "", "", result.student, ""]
+            rows.append([*ids, *cells(result, missing, ungraded).values()])
+        return header, rows
+    if lms == "moodle":
+        header = [*MOODLE_IDS, *(f"{course.ASSIGNMENT} {nb}" for nb in NOTEBOOKS)]
+        rows = []
+        for result, row in pairs + [(None, r) for r in rest]:
+            ids = [row.fields.get(c, "") for c in MOODLE_IDS] if row else \
+                [result.first_name, result.last_name, result.student, result.email]
+            rows.append([*ids, *cells(result, missing, ungraded).values()])
+        return header, rows
+    header = ["student", "first_name", "last_name", "email", "status", *NOTEBOOKS, "total", "max", "flags"]
+    rows = []
+    for result, row in pairs + [(None, r) for r in rest]:
+        if result is None:
+            rows.append([_name(row), "", "", "", "no submission", *cells(None, missing, ungraded).values(),
+                         "0" if missing == ZERO else "", f"{sum(maxima.values()):g}", ""])
+            continue
+        marks = cells(result, missing, ungraded)
+        total = sum(float(v) for v in marks.values() if v)
+        rows.append([result.student, result.first_name, result.last_name, result.email, result.status,
+                     *marks.values(), f"{total:g}" if any(marks.values()) else "", f"{sum(maxima.values()):g}",
+                     " | ".join(result.flags)])
+    return header, rows
+
+
+def _canvas_column(notebook: str, roster) -> str:
+    """The roster's own header for this notebook (``01_matmul (1234)`` updates Canvas's assignment 1234),
+    else the notebook's name (Canvas creates the assignment)."""
+    if roster:
+        for column in roster[0].fields:
+            if column == notebook or column.startswith(f"{notebook} ("):
+                return column
+    return notebook
+
+
+def _full_name(result: StudentResult) -> str:
+    if result.last_name or result.first_name:
+        return ", ".join(x for x in (result.last_name, result.first_name) if x)
+    return result.student
+
+
+def summary(report: ExportReport, missing: str) -> list[str]:
+    """What the instructor reads after an export."""
+    lines = [WRITTEN.format(lms=report.lms, rows=report.rows, path=report.path, decided=report.decided,
+                            blank=report.blank, blank_as="0" if missing == ZERO else "empty")]
+    if report.not_graded:
+        lines.append(f"not graded (left as the --ungraded choice says): {', '.join(report.not_graded)}")
+    if report.roster_only:
+        lines.append(f"on the roster with no submission: {len(report.roster_only)}")
+    if report.unmatched:
+        lines.append(UNMATCHED.format(n=len(report.unmatched), path=report.unmatched_path))
+        lines += [UNMATCHED_LINE.format(student=s, reason=r) for s, r in report.unmatched]
+    return lines
+
+
+# --- nbgrader's export hook ------------------------------------------------------------------------------
+
+def _plugin(lms: str):
+    from nbgrader.plugins import ExportPlugin
+    from traitlets import Enum, Unicode
+
+    class Plugin(ExportPlugin):
+        roster = Unicode("", help="the roster exported from the LMS (a CSV)").tag(config=True)
+        missing = Enum(list(BLANK_CHOICES), default_value=EMPTY,
+                       help="a roster student's notebook with no submission: empty or 0").tag(config=True)
+        ungraded = Enum(list(BLANK_CHOICES), default_value=EMPTY,
+                        help="a student the grader could not grade: empty or 0").tag(config=True)
+
+        def export(self, gradebook) -> None:
+            from instructor.grading import autograde
+            from instructor.reports.class_results import class_results, people_of
+
+            root = Path(self.parent.coursedir.root) if self.parent is not None else Path(".")
+            results = class_results(autograde.rows_of(gradebook), autograde.load_flags(root), people_of(gradebook))
+            roster = read_roster(Path(self.roster), lms) if self.roster else None
+            out = Path(self.to or f"grades-{lms}.csv")
+            report = export(results, lms, out, roster, self.missing, self.ungraded)
+            for line in summary(report, self.missing):
+                (self.log.info if line.startswith(report.lms) else self.log.warning)(line)
+
+    Plugin.__name__ = Plugin.__qualname__ = f"{lms.capitalize()}ExportPlugin"
+    return Plugin
+
+
+def __getattr__(name: str):
+    """``CanvasExportPlugin``, ``MoodleExportPlugin``, ``CsvExportPlugin``: made when nbgrader asks (so that
+    importing this module does not import nbgrader)."""
+    for lms in FORMATS:
+        if name == f"{lms.capitalize()}ExportPlugin":
+            plugin = _plugin(lms)
+            globals()[name] = plugin
+            return plugin
+    raise AttributeError(name)
