@@ -1,5 +1,5 @@
 # make test   - create .venv if missing, install the pinned dependencies, run every test
-# make demo   - release, a sample class of 42 students, autograde in parallel, feedback, grades.csv, summary
+# make demo   - release, a sample class of 45 students, autograde in parallel, feedback, grades.csv, summary
 # make examples - check the bundled example submissions (complete, partial) with the student's checker
 # make release - rebuild the generated cells of source/ and nbgrader generate_assignment into release/
 # make bench  - speed ladder, checker wall time, speed-bar margins, confinement cost, mutation score (figures)

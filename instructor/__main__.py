@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     grade.add_argument("--require-confinement", action="store_true",
                        help="refuse to grade unless every confinement layer is active (see doctor)")
     sub.add_parser("doctor", help="which confinement layers student code gets here, proven with a real kernel")
-    demo = sub.add_parser("demo", help="release, a sample class of 42 students, autograde, feedback, summary")
+    demo = sub.add_parser("demo", help="release, a sample class of 45 students, autograde, feedback, summary")
     demo.add_argument("--jobs", type=int, default=None)
     catalogue = sub.add_parser("catalogue", help="generate docs/EXERCISES.md from the registry, checks and release")
     catalogue.add_argument("--check", action="store_true", help="only say whether it is out of step (exit 1)")

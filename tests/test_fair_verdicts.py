@@ -14,7 +14,7 @@ from checker.checks.operations import op_families
 from checker.grading import Options, grade
 from checker.sandbox.runner import Limits
 from tests.helpers import cells_for, matches, write_py
-from tests.lesson_variants import VARIANTS
+from instructor.authoring.lesson_variants import VARIANTS
 from tests.mutants import MATMUL_MEMBERS, NORM_MEMBERS, OUTER_MEMBERS, generate, run
 
 OPTIONS = Options(limits=Limits(cell_seconds=10.0))

@@ -1,11 +1,11 @@
 """Every way the lesson material writes an exercise earns full points (rule 1 of a fair checker);
 the few lesson forms that the catalogue's rules forbid (the outer-product lin_grad, say) fail, and
-say which rule. The variants are in tests/lesson_variants.py, each with where the lesson shows it."""
+say which rule. The variants are in instructor/authoring/lesson_variants.py, each with where the lesson shows it."""
 from __future__ import annotations
 
 import pytest
 
-from tests.lesson_variants import VARIANTS
+from instructor.authoring.lesson_variants import VARIANTS
 from tests.mutants import Mutant, run
 
 pytestmark = pytest.mark.slow

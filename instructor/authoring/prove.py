@@ -4,7 +4,7 @@
 2. the reference solutions pass every check, on the visible inputs and on hidden seeds;
 3. the released stubs are "not attempted", never "failed";
 4. each realistic wrong answer (``instructor/authoring/wrong_answers.py``) fails with the messages it lists;
-5. each lesson variant (``tests/lesson_variants.py``, where the checkout has it) passes, unless it is listed
+5. each lesson variant (``instructor/authoring/lesson_variants.py``, where the checkout has it) passes, unless it is listed
    as a form the catalogue forbids, which fails;
 6. the mutants of the reference (``tests/mutants.py``) are killed, or listed as equivalent.
 
@@ -126,14 +126,14 @@ def step_wrong_answers(notebook: str, folder: Path) -> Step:
 def step_lesson_variants(notebook: str, folder: Path) -> Step:
     step = Step("lesson variants judged as the catalogue says")
     try:
-        from tests.lesson_variants import VARIANTS
+        from instructor.authoring.lesson_variants import VARIANTS
     except ImportError as exc:
         step.skipped = f"no tests folder in this checkout ({exc})"
         return step
     mine = [v for v in VARIANTS if v.notebook == notebook]
     step.total = len(mine)
     if not mine:
-        step.skipped = "none written for this notebook (tests/lesson_variants.py)"
+        step.skipped = "none written for this notebook (instructor/authoring/lesson_variants.py)"
         return step
     for i, variant in enumerate(mine):
         path = _write(folder, notebook, {variant.exercise: variant.source, **dict(variant.replace)},

@@ -35,6 +35,8 @@ class Student:
     edit_test_cells: dict = dataclasses.field(default_factory=dict)  # (notebook, exercise) -> new source or None
     file_problem: dict = dataclasses.field(default_factory=dict)  # notebook -> "missing" | "invalid_json" | "renamed"
     flag: str = ""  # the flag grades.csv must carry ("" for none)
+    swapped: dict = dataclasses.field(default_factory=dict)  # notebook -> [(a, b)]: exercises' cells moved past each other
+    copied_from: dict = dataclasses.field(default_factory=dict)  # notebook -> the student she copied it from (planted)
 
 
 def exercises(notebook: str) -> list[Exercise]:
@@ -63,7 +65,7 @@ def _tampered(student: Student, notebook: str) -> None:
         student.expected[(notebook, e.name)] = (FAILED, 0.0)
 
 
-def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int = 42) -> list[Student]:
+def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int = 45) -> list[Student]:
     """Every hostile case once, ``complete`` and ``partial`` students, and typical mistakes up to ``size``."""
     rng = random.Random(seed)
     roster: list[Student] = []
@@ -74,9 +76,9 @@ def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int
         return student
 
     for _ in range(complete):
-        new("complete")
+        own_answers(new("complete"), rng)
     for _ in range(partial):  # typical partial work: the first k exercises of each notebook, the rest untouched
-        s = new("partial")
+        s = own_answers(new("partial"), rng)
         for notebook in NOTEBOOKS:
             names = [e.name for e in exercises(notebook)]
             k = rng.randint(0, len(names) - 1)
@@ -137,6 +139,7 @@ def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int
     for e in exercises("02_forward"):
         s.expected[("02_forward", e.name)] = (NOT_ATTEMPTED, 0.0)
     new("renamed-notebook", file_problem={"04_modules": "renamed"}, flag="renamed")
+    plant_copies(roster, new, rng)
     used_by_others = {"mse_grad", "lin_grad", "relu_grad", "Lin", "Relu", "Mse", "Module"}
     typical = [w for w in WRONG if set(w.replace) == {w.exercise} and w.exercise not in used_by_others]
     while len(roster) < size:
@@ -149,6 +152,99 @@ def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int
             for e in exercises(notebook):
                 s.expected.setdefault((notebook, e.name), (PASSED, e.points))
     return roster
+
+
+def honest_answers(notebook: str, exercise: str) -> list[str]:
+    """The right answers an independent student may write for an exercise: the reference and every lesson
+    variant that stands alone and passes. Exercises timed against a bar keep the reference (the class is
+    graded two lanes at a time: no answer whose margin the bench has not measured)."""
+    from instructor.authoring.lesson_variants import VARIANTS
+
+    entry = next(e for e in exercises(notebook) if e.name == exercise)
+    answers = [entry_sources(notebook)[exercise]]
+    if any(type(c).__name__ == "SpeedBar" for c in entry.checks):
+        return answers
+    return answers + [v.source for v in VARIANTS if (v.notebook, v.exercise) == (notebook, exercise)
+                      and not v.conflict and not v.replace]
+
+
+def own_answers(student: Student, rng: random.Random) -> Student:
+    """An honest student's own way through the notebooks: one right answer per exercise, chosen at random."""
+    for notebook in NOTEBOOKS:
+        for e in exercises(notebook):
+            answers = honest_answers(notebook, e.name)
+            choice = answers[rng.randrange(len(answers))]
+            if choice != answers[0]:
+                student.replace[(notebook, e.name)] = choice
+    return student
+
+
+# A right answer nobody else in the sample class writes: the source of the planted partial copy.
+OWN_MATMUL_LOOPS = '''def matmul_loops(a, b):
+    rows, inner = a.shape
+    inner_b, cols = b.shape
+    assert inner == inner_b, f"inner sizes differ: {inner} and {inner_b}"
+    result = torch.zeros(rows, cols)
+    i = 0
+    while i < rows:
+        j = 0
+        while j < cols:
+            total = 0.0
+            step = 0
+            while step < inner:
+                total = total + a[i, step] * b[step, j]
+                step += 1
+            result[i, j] = total
+            j += 1
+        i += 1
+    return result
+'''
+
+COPY_KINDS = ("copy-verbatim", "copy-renamed", "copy-partial")
+
+
+def plant_copies(roster: list[Student], new, rng: random.Random) -> None:
+    """Three students who copy (``make demo``'s similarity report must find each, and nobody else): one hands
+    in another's 02_forward as it is, one renames every variable of another's 03_backprop and moves two of its
+    exercises, one copies a single long exercise of 01_matmul; each writes the rest herself."""
+    complete = [s for s in roster if s.kind == "complete"]
+    verbatim_from, renamed_from, partial_from = (complete[i % len(complete)] for i in range(3))
+    partial_from.replace[("01_matmul", "matmul_loops")] = OWN_MATMUL_LOOPS
+    verbatim = own_answers(new("copy-verbatim"), rng)
+    _copy_notebook(verbatim, verbatim_from, "02_forward")
+    renamed = own_answers(new("copy-renamed"), rng)
+    _copy_notebook(renamed, renamed_from, "03_backprop", rename=True)
+    renamed.swapped["03_backprop"] = [("mse_grad", "relu_grad")]
+    partial = own_answers(new("copy-partial"), rng)
+    partial.replace[("01_matmul", "matmul_loops")] = OWN_MATMUL_LOOPS
+    partial.copied_from["01_matmul"] = partial_from.id
+
+
+def _copy_notebook(student: Student, source: Student, notebook: str, rename: bool = False) -> None:
+    for e in exercises(notebook):
+        answer = source.replace.get((notebook, e.name), entry_sources(notebook)[e.name])
+        if answer is None:  # she copies the stub too: not attempted, as for her source
+            student.replace[(notebook, e.name)] = None
+            student.expected[(notebook, e.name)] = source.expected[(notebook, e.name)]
+            continue
+        student.replace[(notebook, e.name)] = renamed_locals(answer) if rename else answer
+    student.copied_from[notebook] = source.id
+
+
+def renamed_locals(source: str) -> str:
+    """The same code with every argument and local variable renamed (what a copier does to hide a copy)."""
+    import ast
+    import re
+
+    tree = ast.parse(source)
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.arg) and node.arg != "self":
+            names.add(node.arg)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    new = {n: f"{n}_{i}x" for i, n in enumerate(sorted(names))}
+    return re.sub(r"(?<![.\w])[A-Za-z_]\w*", lambda m: new.get(m.group(0), m.group(0)), source)
 
 
 # A cell that asks for the checker's frames in a spelling no reading of the source resolves: the tripwire in the
@@ -223,12 +319,25 @@ def fill(release_nb, notebook: str, student: Student, course: Path = Path(".")):
                     continue  # deleted
                 cell.source = student.edit_test_cells[key]
         cells.append(cell)
+    for a, b in student.swapped.get(notebook, []):
+        cells = _swap_exercises(cells, a, b)
     extra = [nbformat.v4.new_code_cell(src) for src in student.extra_cells.get(notebook, [])]
     setup = next((i for i, c in enumerate(cells) if c.cell_type == "code"), 0)
     last = [nbformat.v4.new_code_cell(src.replace("{course}", str(course))) for src in
             student.last_cells.get(notebook, [])]
     nb.cells = cells[: setup + 1] + extra + cells[setup + 1:] + last
     return nb
+
+
+def _swap_exercises(cells: list, a: str, b: str) -> list:
+    """The cells with exercise ``a``'s block (its solution cell up to the next solution cell) and ``b``'s
+    exchanged, as a student who moves cells around leaves them."""
+    starts = [i for i, c in enumerate(cells) if c.metadata.get("nbgrader", {}).get("solution")
+              and c.cell_type == "code"]
+    bounds = {cells[i].metadata["nbgrader"]["grade_id"]: (i, (starts + [len(cells)])[k + 1])
+              for k, i in enumerate(starts)}
+    (a0, a1), (b0, b1) = sorted((bounds[a], bounds[b]))
+    return cells[:a0] + cells[b0:b1] + cells[a1:b0] + cells[a0:a1] + cells[b1:]
 
 
 def write_class(release_dir: Path, submitted_dir: Path, roster: list[Student]) -> None:
