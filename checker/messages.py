@@ -73,6 +73,8 @@ GRAD_NOT_FRESH = "on {input}: after a second forward/backward, {what} holds the 
 GRADCHECK_FAILED = "torch.autograd.gradcheck in float64 failed on {input}{detail}"
 
 # -- operations ----------------------------------------------------------------------------
+TRACE_HANDED_OFF = ("on {input}: hands its tensors to another library ({what}), where what it computes is out of "
+                    "the checker's sight; this exercise's work must be done by torch ({why})")
 FORBIDDEN_OP = "on {input}: calls {ops}, which this exercise does not allow ({why})"
 # read from the submitted source in the grader (checker.source_evidence): what student code cannot rewrite
 SOURCE_FORBIDDEN_OP = "your code calls {ops} ({where}), which this exercise does not allow ({why})"

@@ -109,10 +109,13 @@ TAMPERING_QUALIFIED = (
 )
 # Ways of running code that is not in the submission's text (a string, bytes, a pickled call, a file written at
 # run time): no reading of the source sees it, so a notebook that does any of them, in any cell, is not graded.
+# (``pickle.load`` of data, as the lesson loads MNIST, is not among them: while student code runs, the tripwire lets a
+# pickle build only tensors, arrays and containers; an Unpickler of her own, which could skip that, is.)
 CODE_FROM_DATA_BUILTINS = frozenset({"exec", "eval", "compile", "__import__", "breakpoint"})
 CODE_FROM_DATA_QUALIFIED = ("builtins.exec", "builtins.eval", "builtins.compile", "builtins.__import__", "importlib",
                             "runpy", "code.", "codeop", "types.FunctionType", "types.LambdaType", "types.CodeType",
-                            "marshal", "pickle", "_pickle", "dill", "cloudpickle", "shelve", "copyreg", "zipimport",
+                            "marshal", "pickle.Unpickler", "pickle._Unpickler", "_pickle.Unpickler", "pickle.find_class",
+                            "dill", "cloudpickle", "shelve", "copyreg", "zipimport",
                             "pkgutil", "sys.path", "sys.meta_path", "sys.path_hooks", "sys.path_importer_cache", "site")
 # (libraries that compile a string they are given, such as timeit's, are read when they compile it: see tripwire)
 # Patching these from a notebook reaches what the checker's own code in that process calls (torch's
@@ -154,6 +157,9 @@ class Program:
         self.bindings: dict[str, list[_Binding]] = {}
         self.aliases: dict[str, str] = {}  # local name -> dotted name it was imported as
         self.star_imports: list[tuple[int, str, ast.AST, list[str]]] = []  # from MODULE import *: names unknown here
+        # name -> the statements that put something into it (``reg.append(f)``, ``reg[0] = f``, ``@reg.append``):
+        # what reaches the name reaches what was put there
+        self.fillings: dict[str, list[_Binding]] = {}
         for index, source in cells:
             try:
                 tree = ast.parse(source)
@@ -163,6 +169,7 @@ class Program:
             self.cells.append((index, tree, lines))
             for node in tree.body:
                 self._bind(index, node, lines)
+            self._fillings_of(index, tree, lines)
             for node in ast.walk(tree):
                 if isinstance(node, (ast.Import, ast.ImportFrom)):
                     self._alias(node)
@@ -183,6 +190,34 @@ class Program:
                     self._bind(cell, child, lines)
         for name in names:
             self.bindings.setdefault(name, []).append(_Binding(name, cell, node, lines))
+
+    def _fillings_of(self, cell: int, tree: ast.AST, lines: list[str]) -> None:
+        """Every statement, at any depth, that fills a container or an object named at its root: a method called
+        on it, an item or attribute stored into it, ``setattr``/``setitem`` on it, a decorator naming it."""
+        def add(name: str, node: ast.AST) -> None:
+            self.fillings.setdefault(name, []).append(_Binding(name, cell, node, lines))
+
+        for stmt in ast.walk(tree):
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                for decorator in stmt.decorator_list:
+                    for name in {n.id for n in ast.walk(decorator) if isinstance(n, ast.Name)}:
+                        add(name, stmt)
+                continue
+            if not isinstance(stmt, ast.stmt):
+                continue
+            targets = []
+            if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            roots = {_root_name(t) for t in targets if isinstance(t, (ast.Subscript, ast.Attribute))}
+            for node in _own_expressions(stmt):
+                if isinstance(node, ast.Call):
+                    if isinstance(node.func, ast.Attribute):
+                        roots.add(_root_name(node.func.value))
+                    elif isinstance(node.func, (ast.Name, ast.Attribute)) and node.args and \
+                            _last_name(node.func) in ("setattr", "setitem", "__setitem__", "__setattr__"):
+                        roots.add(_root_name(node.args[0]))
+            for name in roots - {None}:
+                add(name, stmt)
 
     def _alias(self, node: ast.Import | ast.ImportFrom) -> None:
         if isinstance(node, ast.Import):
@@ -224,11 +259,35 @@ class Program:
             binding = self.bindings[current][-1]
             order.append(binding)
             todo.extend(n.id for n in ast.walk(binding.node) if isinstance(n, ast.Name) and n.id not in seen)
+            for filling in self.fillings.get(current, []):
+                if filling.node is not binding.node and all(filling.node is not b.node for b in order):
+                    order.append(filling)
+                    todo.extend(n.id for n in ast.walk(filling.node) if isinstance(n, ast.Name) and n.id not in seen)
         return order
 
     def all_code(self) -> Iterator[tuple[int, ast.AST, list[str]]]:
         for index, tree, lines in self.cells:
             yield index, tree, lines
+
+
+def _root_name(node: ast.AST) -> str | None:
+    """``reg`` of ``reg.items[0].append``: the name an attribute or item chain starts from."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _last_name(node: ast.AST) -> str:
+    return node.attr if isinstance(node, ast.Attribute) else node.id
+
+
+def _own_expressions(stmt: ast.stmt):
+    """The expressions of a statement, not of the statements nested in it (they are walked on their own)."""
+    todo = [c for c in ast.iter_child_nodes(stmt) if not isinstance(c, ast.stmt)]
+    while todo:
+        node = todo.pop()
+        yield node
+        todo.extend(c for c in ast.iter_child_nodes(node) if not isinstance(c, ast.stmt))
 
 
 def _through_reexports(dotted: str) -> str:

@@ -11,7 +11,8 @@ import pytest
 
 from checker import messages as msg
 from checker.grading import grade
-from checker.results import FAILED, PASSED
+from checker.results import ERROR, FAILED, PASSED
+from checker.sandbox import tripwire
 from checker.source_evidence import Program, tampering, uses
 from tests.helpers import cells_for, matches, submission
 
@@ -20,6 +21,11 @@ CHECK_PAIR = "    if a.shape[1] != b.shape[0]:\n        raise ValueError('inner 
 # a block matrix whose inverse holds a @ b in its upper-right block
 BLOCK = ("    n, k = a.shape\n    m = b.shape[1]\n    big = torch.eye(n + k + m, dtype=a.dtype)\n"
          "    big[:n, n:n + k] = -a\n    big[n:n + k, n + k:] = -b\n")
+# a worker fed through queues by the exercise: {start} starts it when the cell runs
+WORKER = ("import queue, threading\n_jobs, _done = queue.Queue(), queue.Queue()\n"
+          "def _worker():\n    while True:\n        a, b = _jobs.get()\n        _done.put(a @ b)\n"
+          "{start}\ndef matmul_broadcast(a, b):\n" + CHECK_PAIR + "    _jobs.put((a, b))\n"
+          "    return _done.get(timeout=5)")
 # (exercise, its source, the message template, the status, the score)
 FORBIDDEN_ELSEWHERE = [
     ("matmul_elementwise", "numpy", "import numpy as np\ndef matmul_elementwise(a, b):\n" + CHECK_PAIR
@@ -93,7 +99,38 @@ FORBIDDEN_ELSEWHERE = [
     # work moved to a thread, where torch's per-thread trace does not follow
     ("frobenius_norm", "thread", "import threading\ndef frobenius_norm(m):\n    box = []\n"
      "    t = threading.Thread(target=lambda: box.append(torch.linalg.norm(m)))\n    t.start()\n    t.join()\n"
-     "    return box[0]", (msg.SOURCE_ELSEWHERE, msg.RAN_ELSEWHERE)),
+     "    return box[0]", (msg.SOURCE_ELSEWHERE, msg.RAN_ELSEWHERE, tripwire.ELSEWHERE_REFUSED)),
+    # a worker started by the cell, fed by the exercise: the work is neither in the exercise's source nor its thread
+    ("matmul_broadcast", "worker-thread-of-the-cell", WORKER.format(start="threading.Thread(target=_worker, "
+     "daemon=True).start()"), tripwire.ELSEWHERE_REFUSED),
+    ("matmul_broadcast", "worker-process-of-the-cell", WORKER.format(
+        start="import multiprocessing\nmultiprocessing.get_context('fork').Process(target=_worker, daemon=True).start()"),
+     tripwire.ELSEWHERE_REFUSED),
+    # a helper the source does not name in the exercise (kept in a list by a decorator): read all the same, and the
+    # trace sees the tensors leave for numpy whatever the source shows
+    ("matmul_broadcast", "helper-in-a-registry", "import numpy as np\n_reg = []\n@_reg.append\n"
+     "def _helper(a, b):\n    return torch.from_numpy(a.numpy() @ b.numpy())\n"
+     "def matmul_broadcast(a, b):\n" + CHECK_PAIR + "    return _reg[0](a, b)", msg.SOURCE_OTHER_LIBRARY),
+    ("matmul_broadcast", "helper-put-in-a-dict", "import numpy as np\n_table = {}\n"
+     "def _helper(a, b):\n    return torch.from_dlpack(np.from_dlpack(a) @ np.from_dlpack(b))\n"
+     "_table['mm'] = _helper\ndef matmul_broadcast(a, b):\n" + CHECK_PAIR + "    return _table['mm'](a, b)",
+     (msg.SOURCE_OTHER_LIBRARY, msg.TRACE_HANDED_OFF)),
+    ("matmul_broadcast", "numpy-by-a-filler-the-source-misses", "import numpy as np\n_reg = []\n"
+     "def _fill(box, f):\n    box.append(f)\n_fill(_reg, lambda a, b: np.from_dlpack(a) @ np.from_dlpack(b))\n"
+     "def matmul_broadcast(a, b):\n" + CHECK_PAIR + "    return torch.from_dlpack(_reg[0](a, b))",
+     msg.TRACE_HANDED_OFF),
+    # sums by other names, in the exercise that forbids tensor-level sums: accumulating into indices, pooling
+    ("matmul_loops", "index-add", "def matmul_loops(a, b):\n" + CHECK_PAIR + "    prod = a[:, :, None] * b[None]\n"
+     "    return torch.zeros(a.shape[0], 1, b.shape[1]).index_add_(1, torch.zeros(a.shape[1], dtype=torch.long), "
+     "prod)[:, 0]", msg.FORBIDDEN_OP),
+    ("matmul_loops", "index-put-accumulate", "def matmul_loops(a, b):\n" + CHECK_PAIR +
+     "    prod = a[:, :, None] * b[None]\n    out = torch.zeros(a.shape[0], 1, b.shape[1])\n"
+     "    idx = torch.zeros(a.shape[1], dtype=torch.long)\n"
+     "    for i in range(a.shape[0]):\n        out[i].index_put_((idx,), prod[i], accumulate=True)\n"
+     "    return out[:, 0]", msg.FORBIDDEN_OP),
+    ("matmul_loops", "average-pool", "import torch.nn.functional as F\ndef matmul_loops(a, b):\n" + CHECK_PAIR +
+     "    prod = a[:, :, None] * b[None]\n    k = a.shape[1]\n"
+     "    return F.avg_pool1d(prod.transpose(1, 2), k)[..., 0] * k", msg.FORBIDDEN_OP),
 ]
 
 
@@ -102,7 +139,8 @@ FORBIDDEN_ELSEWHERE = [
 def test_forbidden_work_outside_torchs_python_api_earns_nothing(tmp_path, exercise, id, source, template):
     path = submission(tmp_path, "01_matmul", replace={exercise: source})
     result = next(e for e in grade(path).exercises if e.name == exercise)
-    assert (result.status, result.score) == (FAILED, 0.0), result.feedback
+    refused_in_the_cell = template == tripwire.ELSEWHERE_REFUSED  # the cell that defines it fails: an error
+    assert (result.status, result.score) == (ERROR if refused_in_the_cell else FAILED, 0.0), result.feedback
     templates = template if isinstance(template, tuple) else (template,)
     assert any(matches(t, result.feedback) for t in templates), result.feedback
 
@@ -210,7 +248,13 @@ def test_an_honest_notebook_has_no_findings_and_full_marks(tmp_path):
                      "torch.backends.cudnn.deterministic = True\ntorch.manual_seed(42)\n"
                      "%timeit matmul_broadcast(torch.randn(3, 4), torch.randn(4, 2))",
                      "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nimport traceback\n"
-                     "try:\n    1 / 0\nexcept ZeroDivisionError:\n    traceback.print_exc()"]
+                     "try:\n    1 / 0\nexcept ZeroDivisionError:\n    traceback.print_exc()",
+                     # the lesson's own MNIST loader (the file is not there: the cell fails, and harms nothing)
+                     "import pickle, gzip\ntry:\n    with gzip.open('mnist.pkl.gz', 'rb') as f:\n"
+                     "        ((x_train, y_train), (x_valid, y_valid), _) = pickle.load(f, encoding='latin-1')\n"
+                     "except FileNotFoundError:\n    pass",
+                     # a list of results filled in a demo (the container the exercises never read)
+                     "results = []\nresults.append(matmul_broadcast(torch.randn(2, 3), torch.randn(3, 2)))"]
     cells = cells_for("01_matmul", extra_cells=honest_extras)
     assert tampering(Program(enumerate(cells))) == []
     result = grade(submission(tmp_path, "01_matmul", extra_cells=honest_extras))
@@ -336,24 +380,20 @@ def test_a_loop_rule_needs_calls_the_source_shows(tmp_path):
 
 
 BURN_ELSEWHERE = '''
-import os, time
-def busy(seconds):
-    end = time.process_time() + seconds
-    while time.process_time() < end:
-        pass
+import time, torch
 def f(seconds):
-    pid = os.fork()
-    if pid == 0:
-        busy(seconds)
-        os._exit(0)
-    os.waitpid(pid, 0)
+    torch.set_num_threads(2)  # torch's own threads: student code may not start any, torch may
+    a = torch.randn(400, 400)
+    end = time.process_time() + seconds  # the process's CPU, all its threads together
+    while time.process_time() < end:
+        a @ a
     return 0
 '''
 
 
 def test_cpu_time_is_read_for_the_whole_jail_from_outside():
-    """Work handed to another process of the jail (or a thread) is the student's time all the same: the grader
-    reads the jail's cgroup, not anything the student's process reports."""
+    """Work done in other threads of the jail (torch's own) is the student's time all the same: the grader reads
+    the jail's cgroup, not anything the student's process reports."""
     from checker.sandbox import cgroups
     from checker.sandbox.runner import Limits, Sandbox
 
@@ -492,14 +532,17 @@ def _in_a_child_with_the_tripwire(cell: str, tmpdir=None) -> str:
     return done.stdout + done.stderr
 
 
-def test_a_thread_started_during_a_trace_is_in_its_report():
-    """Whatever spelling started it (the source may not see it): the child counts threads and processes."""
+def test_a_thread_or_process_student_code_starts_is_refused():
+    """Whatever spelling starts it (the source may not see it), and whenever (the cell, or the call): the tripwire
+    refuses it while a student frame is on the stack, and a trace with none says so."""
     said = _in_a_child_with_the_tripwire(
-        "import threading, torch\nfrom checker.sandbox.tracing import OpTracer\n"
-        "t = OpTracer()\nwith t:\n    th = threading.Thread(target=lambda: torch.ones(2) @ torch.ones(2))\n"
-        "    th.start(); th.join()\nprint('elsewhere', t.report()['elsewhere'], 'matmul' in t.report()['called'])\n"
+        "import os, threading, torch\nfrom checker.sandbox.tracing import OpTracer\n"
+        "for start in (lambda: threading.Thread(target=print).start(), os.fork):\n"
+        "    try:\n        start()\n        print('started')\n    except RuntimeError as exc:\n"
+        "        print('refused', str(exc)[:8])\n"
         "t = OpTracer()\nwith t:\n    torch.ones(2) @ torch.ones(2)\nprint('here', t.report()['elsewhere'])")
-    assert "elsewhere 1 False" in said and "here 0" in said, said
+    assert said.count("refused " + tripwire.ELSEWHERE_REFUSED[:8]) == 2 and "started" not in said.split("here")[0], said
+    assert "here 0" in said, said
 
 
 @pytest.mark.parametrize("compiled", [False, True], ids=["source", "bytecode"])

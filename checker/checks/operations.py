@@ -51,6 +51,10 @@ NORM_OPS = frozenset({"norm", "vector_norm", "matrix_norm", "frobenius_norm", "n
                       "huber_loss", "smooth_l1_loss", "gaussian_nll_loss", "var", "std", "var_mean", "std_mean"})
 REDUCTION_OPS = frozenset({"sum", "mean", "prod", "cumsum", "cumprod", "nansum", "nanmean", "logsumexp", "std", "var",
                            "std_mean", "var_mean", "trace"})
+# a sum by another name: accumulating into an index, pooling an average, folding patches, merging duplicate sparse
+# entries, binning with weights (any layer: scatter_add, _index_put_impl with accumulate, avg_pool1d, col2im ...)
+_ACCUMULATES = re.compile(r"sum|mean|(index|scatter)_(add|reduce)|segment_reduce|embedding_bag|bincount|histc|"
+                          r"histogram|avg_pool|lp_pool|trapz|trapezoid|(^|_)fold$|col2im|coalesce|_accumulate$")
 AUTOGRAD_OPS = frozenset({"backward", "grad", "requires_grad_", "vjp", "jvp", "jacobian", "hessian", "vmap",
                           # the graph itself, however it is reached: a result that requires grad (the trace), the
                           # graph's nodes and switches (the source)
@@ -107,7 +111,7 @@ def op_families(name: str) -> set[str]:
         families.add(EINSUM)
     if base in NORM_OPS or _is_norm(base):
         families.add(NORM)
-    if base in REDUCTION_OPS:
+    if base in REDUCTION_OPS or _ACCUMULATES.search(base):
         families.add(REDUCTION)
     if base in AUTOGRAD_OPS:
         families.add(AUTOGRAD)
@@ -176,6 +180,14 @@ LEAVING_TORCH = frozenset({"tolist", "item", "__float__", "__int__", "__index__"
                            # the tensor printed and its text read back as Python numbers
                            "repr", "ascii", "literal_eval", "set_printoptions", "_tensor_str", "__repr__", "__str__",
                            "__format__"})
+
+
+# what hands a tensor's memory to another library (numpy, DLPack, raw storage), seen in the trace of any call,
+# however the source reached it (a helper kept in a list, a decorator's registry)
+# (the trace names a dunder method without its underscores: ``__dlpack__`` is ``dlpack``)
+HANDED_TO_ANOTHER_LIBRARY = frozenset({"numpy", "array", "array_wrap", "dlpack", "dlpack_device", "to_dlpack",
+                                       "array_interface", "array_struct", "untyped_storage", "storage", "_storage",
+                                       "data_ptr", "tobytes"})
 
 
 def leaves_torch(ctx: Context):
@@ -248,6 +260,9 @@ class Ops(Check):
             problems.append(msg.FORBIDDEN_OP.format(input=case.label, ops=", ".join(used), why=self.why))
         else:  # the trace is the student's process's account; the source is read here and cannot be rewritten
             problems += source_problems(ctx, self.forbidden, self.allowed, self.why)
+        handed = sorted(counts & HANDED_TO_ANOTHER_LIBRARY)
+        if handed and not problems:  # however the source hid it: the memory went where no trace follows it
+            problems.append(msg.TRACE_HANDED_OFF.format(input=case.label, what=", ".join(handed), why=self.why))
         if self.required and not matching(counts, self.required):
             problems.append(msg.REQUIRED_OP_MISSING.format(input=case.label, ops=" or ".join(sorted(self.required)),
                                                            why=self.required_why))

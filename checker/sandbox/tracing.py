@@ -23,6 +23,13 @@ GRAPH = "autograd_graph"  # the name a call is recorded under when its result jo
 # the callback is run with it switched on again, and each call of it counts (a Python loop by another name)
 CALLBACK_OPS = frozenset({"map_", "map2_", "apply_"})
 CALLBACK = "python_callback"
+ACCUMULATING_PUTS = frozenset({"index_put_", "index_put", "put_", "put", "_index_put_impl_", "_unsafe_index_put"})
+
+
+def _accumulates(args, kwargs) -> bool:
+    """``index_put_(indices, values, accumulate=True)``, ``put_(index, source, True)``: the flag, by name or place."""
+    flag = (kwargs or {}).get("accumulate", args[3] if len(args) > 3 else False)
+    return flag is True
 
 
 def canonical_name(func) -> str:
@@ -99,6 +106,8 @@ class OpTracer(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         name = canonical_name(func)
         self.called.add(name)
+        if name in ACCUMULATING_PUTS and _accumulates(args, kwargs):
+            self.called.add(f"{name.rstrip('_')}_accumulate")  # a sum into the indices: a reduction
         if name in CALLBACK_OPS:
             args = tuple(self._followed(a) if callable(a) and not isinstance(a, _Tensor) else a for a in args)
         self._tops.append(name)

@@ -32,7 +32,7 @@ import os
 import re
 import sys
 
-# Work started outside the calling thread (counted, not refused: a trace that spans one says so)
+# Work started outside the calling thread: refused while student code is on the stack (the checker's own counted)
 ELSEWHERE_EVENTS = frozenset({"os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system", "os.exec",
                               "subprocess.Popen", "os.startfile"})
 # Turning data into code: refused whenever a student frame is on the stack (importlib's own bytecode loading aside)
@@ -69,6 +69,9 @@ PICKLE_SAFE_BUILTINS = frozenset({"set", "frozenset", "slice", "complex", "range
 IMPORTLIB = "<frozen importlib"
 LOADED_FROM = "code loaded from a file written at run time: "
 REFUSED = "tampering refused: {what} from {where} (the checker's process is out of bounds for student code)"
+ELSEWHERE_REFUSED = ("not run: {what} from {where}. The checker runs your code in one thread of one process, so that "
+                     "every operation it does is seen: threads and processes cannot be started here (they still can "
+                     "in your own notebook)")
 
 
 def is_student_file(filename: str) -> bool:
@@ -164,14 +167,17 @@ def started_elsewhere() -> int:
     return _elsewhere[0]
 
 
-def _count_threads() -> None:
-    """Every new thread is counted: torch's op trace is per thread, so work moved to one leaves it."""
+def _refuse_threads(from_student) -> None:
+    """A thread started while student code is on the stack is refused (torch's op trace is per thread: a worker
+    started in one cell and fed by the exercise in another would do its work out of the trace's sight); the
+    checker's own threads are counted."""
     import _thread
     import threading
 
     start = _thread.start_new_thread
 
-    def start_new_thread(function, args, kwargs=None):
+    def start_new_thread(function, args, kwargs=None, from_student=from_student):
+        from_student("a thread")
         _elsewhere[0] += 1
         return start(function, args, {} if kwargs is None else kwargs)
 
@@ -219,7 +225,19 @@ def install(getframe=sys._getframe):
     records: list[dict] = []
     busy = [False]
     writable = _writable_folders()
-    _count_threads()
+    floor = getframe(1)  # the checker's frame that installs the hook: it, and whatever called it, are not student code
+
+    def from_student(what: str, getframe=getframe, floor=floor) -> None:
+        """Refuse (not as tampering: a library may start a thread on an honest student's behalf) work moved out of
+        this thread while a student frame is on the stack."""
+        frame = _requester(getframe(2), "thread", floor)
+        while frame is not None and frame is not floor and not is_student_file(frame.f_code.co_filename):
+            frame = frame.f_back
+        if frame is not None and frame is not floor:
+            where = f"{frame.f_code.co_filename.strip('<>')}, line {frame.f_lineno}"
+            raise RuntimeError(ELSEWHERE_REFUSED.format(what=what, where=where))
+
+    _refuse_threads(from_student)
     _signals_without_frames()
 
     import collections
@@ -234,11 +252,10 @@ def install(getframe=sys._getframe):
             return None if frame is not None and frame.f_code in not_hidden else _hidden_code(args, writable, read)
         return _code_from_data(event, args, frame, writable)
 
-    floor = getframe(1)  # the checker's frame that installs the hook: it, and whatever called it, are not student code
-
     def hook(event: str, args: tuple, _what=_what, _requester=_requester, is_student_file=is_student_file,
              code_from_data=code_from_data, getframe=getframe, floor=floor) -> None:
         if event in ELSEWHERE_EVENTS:
+            from_student(f"a process ({event})")
             _elsewhere[0] += 1
             return
         if event not in WATCHED or busy[0]:
