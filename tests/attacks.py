@@ -53,6 +53,7 @@ def _read(path_expr: str, what: str) -> str:
                 what)
 
 
+NO_PROCESS = "no process started:"  # what the checker's child says when student code asks for one
 ATTACKS = [
     Attack("import_solutions", _try("import solutions.matmul", "import solutions")),
     Attack("import_solutions_from_course_root",
@@ -81,14 +82,18 @@ ATTACKS = [
     Attack("signal_grader", _try("import os, signal; os.kill(P['grader_pid'], signal.SIGUSR1)", "signal the grader"),
            needs="scope"),
     Attack("setsid_daemon", "import os, time\n"
-           "pid = os.fork()\n"
-           "if pid == 0:\n"
-           "    os.setsid()\n"
-           "    if os.fork() == 0:\n"
-           "        os.execvp('sleep', ['sleep', P['daemon_token']])\n"
-           "    os._exit(0)\n"
-           "os.waitpid(pid, 0)\n"
-           "print('started a daemon: the test checks that it died with the jail')\n", needs="namespaces"),
+           "try:\n"
+           "    pid = os.fork()\n"
+           "except RuntimeError as exc:  # the checker's child starts no process for student code at all\n"
+           f"    print('{NO_PROCESS}', exc)\n"
+           "else:\n"
+           "    if pid == 0:\n"
+           "        os.setsid()\n"
+           "        if os.fork() == 0:\n"
+           "            os.execvp('sleep', ['sleep', P['daemon_token']])\n"
+           "        os._exit(0)\n"
+           "    os.waitpid(pid, 0)\n"
+           "    print('started a daemon: the test checks that it died with the jail')\n", needs="namespaces"),
     Attack("fork_bomb", "import os, time\n"
            "children = []\n"
            "try:\n"
@@ -99,7 +104,7 @@ ATTACKS = [
            "            os._exit(0)\n"
            "        children.append(pid)\n"
            f"    print('{ALLOWED}', len(children), 'processes')\n"
-           "except OSError as exc:\n"
+           "except (OSError, RuntimeError) as exc:  # the process cap; in the checker's child, the tripwire first\n"
            f"    print('{REFUSED} after', len(children), 'processes:', exc)\n"
            "for pid in children:\n"
            "    os.kill(pid, 9)\n"

@@ -59,6 +59,11 @@ def test_an_integer_result_for_float_inputs_is_not_excused(tmp_path):
     ("sampled_addmm", {"matmul"}), ("_int_mm", {"matmul"}), ("mkldnn_linear", {"matmul"}), ("lp_pool1d", {"norm"}),
     ("_convolution_mode", {"matmul", "conv"}), ("conv2d", {"matmul", "conv"}), ("_log_softmax", {"softmax"}),
     ("logsumexp", {"softmax", "reduction"}), ("nll_loss_nd", {"nll", "softmax"}), ("cross_entropy", {"nll", "softmax"}), ("commit", set()), ("_convert_indices_from_coo_to_csr", set()),
+    # sums by other names: accumulating into indices, averaging pools, folding patches back (not unfolding them)
+    ("index_add_", {"reduction"}), ("scatter_add", {"reduction"}), ("scatter_reduce_", {"reduction"}),
+    ("index_put_accumulate", {"reduction"}), ("avg_pool1d", {"reduction"}), ("adaptive_avg_pool2d", {"reduction"}),
+    ("col2im", {"reduction"}), ("fold", {"reduction"}), ("unfold", set()), ("index_put_", set()),
+    ("embedding_bag", {"matmul", "reduction"}), ("sum_to_size", {"reduction"}),
 ])
 def test_an_op_belongs_to_its_families_by_namespace_and_identity(name, families):
     assert op_families(name) == families

@@ -53,8 +53,8 @@ REDUCTION_OPS = frozenset({"sum", "mean", "prod", "cumsum", "cumprod", "nansum",
                            "std_mean", "var_mean", "trace"})
 # a sum by another name: accumulating into an index, pooling an average, folding patches, merging duplicate sparse
 # entries, binning with weights (any layer: scatter_add, _index_put_impl with accumulate, avg_pool1d, col2im ...)
-_ACCUMULATES = re.compile(r"sum|mean|(index|scatter)_(add|reduce)|segment_reduce|embedding_bag|bincount|histc|"
-                          r"histogram|avg_pool|lp_pool|trapz|trapezoid|(^|_)fold$|col2im|coalesce|_accumulate$")
+_ACCUMULATES = re.compile(r"(?<!ein)sum|mean|(index|scatter)_(add|reduce)|segment_reduce|embedding_bag|bincount|"
+                          r"histc|histogram|avg_pool|trapz|trapezoid|(^|_)fold$|col2im|coalesce|_accumulate$")
 AUTOGRAD_OPS = frozenset({"backward", "grad", "requires_grad_", "vjp", "jvp", "jacobian", "hessian", "vmap",
                           # the graph itself, however it is reached: a result that requires grad (the trace), the
                           # graph's nodes and switches (the source)

@@ -169,14 +169,79 @@ def honest_answers(notebook: str, exercise: str) -> list[str]:
 
 
 def own_answers(student: Student, rng: random.Random) -> Student:
-    """An honest student's own way through the notebooks: one right answer per exercise, chosen at random."""
+    """An honest student's own way through the notebooks: one right answer per exercise, chosen at random, in
+    her own hand (:func:`in_her_own_hand`)."""
     for notebook in NOTEBOOKS:
         for e in exercises(notebook):
             answers = honest_answers(notebook, e.name)
             choice = answers[rng.randrange(len(answers))]
-            if choice != answers[0]:
-                student.replace[(notebook, e.name)] = choice
+            student.replace[(notebook, e.name)] = in_her_own_hand(choice, rng)
     return student
+
+
+# what independent students write differently though they follow the same lesson (each changes the tokens a
+# similarity engine compares, never what the code computes or which ops it calls)
+METHOD_OR_FUNCTION = frozenset({"sum", "mean", "exp", "log", "sqrt", "clamp_min", "unsqueeze"})
+DIM_FIRST = frozenset({"sum", "mean", "unsqueeze", "softmax", "log_softmax", "argmax", "max", "cumsum"})
+
+
+def in_her_own_hand(source: str, rng: random.Random) -> str:
+    """The same answer as another student would write it: her own names for arguments and locals, the factors
+    of a product in her order, ``x.sum(0)`` or ``torch.sum(x, 0)`` or ``x.sum(dim=0)``, a result named before it
+    is returned, or not."""
+    import ast
+
+    tree = ast.parse(source)
+    names = sorted({n.arg for n in ast.walk(tree) if isinstance(n, ast.arg) and n.arg != "self"}
+                   | {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)})
+    style = rng.choice(("{}_", "my_{}", "{}0", "the_{}", "{}_v"))
+    renamed = {n: style.format(n) for n in names}
+    own = set(renamed.values()) | {"self"}  # what holds her tensors: her arguments, locals and attributes
+
+    def _root(node):
+        while isinstance(node, (ast.Attribute, ast.Subscript)):
+            node = node.value
+        return node.id if isinstance(node, ast.Name) else None
+
+    class Hand(ast.NodeTransformer):
+        def visit_Name(self, node):
+            node.id = renamed.get(node.id, node.id)
+            return node
+
+        def visit_arg(self, node):
+            node.arg = renamed.get(node.arg, node.arg)
+            return node
+
+        def visit_BinOp(self, node):
+            self.generic_visit(node)
+            if isinstance(node.op, ast.Mult) and rng.random() < 0.5:
+                node.left, node.right = node.right, node.left
+            return node
+
+        def visit_Call(self, node):
+            self.generic_visit(node)
+            func = node.func
+            if not isinstance(func, ast.Attribute) or _root(func.value) not in own:  # math.sqrt is not a tensor's
+                return node
+            if func.attr in DIM_FIRST and len(node.args) == 1 and \
+                    not node.keywords and rng.random() < 0.4:
+                node.keywords, node.args = [ast.keyword("dim", node.args[0])], []
+            elif func.attr in METHOD_OR_FUNCTION and rng.random() < 0.4:
+                return ast.Call(ast.Attribute(ast.Name("torch", ast.Load()), func.attr, ast.Load()),
+                                [func.value, *node.args], node.keywords)
+            return node
+
+        def visit_FunctionDef(self, node):
+            self.generic_visit(node)
+            last = node.body[-1]
+            if isinstance(last, ast.Return) and last.value is not None and \
+                    not isinstance(last.value, ast.Name) and rng.random() < 0.5:
+                result = style.format("result")
+                node.body[-1:] = [ast.Assign([ast.Name(result, ast.Store())], last.value),
+                                  ast.Return(ast.Name(result, ast.Load()))]
+            return node
+
+    return ast.unparse(ast.fix_missing_locations(Hand().visit(tree))) + "\n"
 
 
 # A right answer nobody else in the sample class writes: the source of the planted partial copy.
