@@ -21,6 +21,7 @@ GRADEBOOK_FILE = "gradebook.db"
 GRADES_CSV = "grades.csv"
 GRADES_CHART = "grades.png"
 MISTAKES_REPORT = "mistakes.html"
+SIMILARITY_REPORT = "similarity.html"
 
 
 def test_cell_id(exercise: str) -> str:

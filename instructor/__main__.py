@@ -1,5 +1,5 @@
 """``python -m instructor sync|release|autograde|demo|doctor|catalogue|student-kit|new-notebook|new-exercise|
-new-question|prove|export``."""
+new-question|prove|export|similarity``."""
 from __future__ import annotations
 
 import argparse
@@ -61,7 +61,13 @@ def main(argv=None) -> int:
     export.add_argument("--ungraded", choices=("empty", "zero"), default="empty",
                         help="a student the grader could not grade (default: empty, never a silent 0)")
     export.add_argument("--db", metavar="URL", default=None, help="the gradebook (as for autograde)")
+    similar = sub.add_parser("similarity", help="pairs of students whose code is too alike (after autograde): "
+                                                "similarity.html beside grades.csv")
+    similar.add_argument("--reference", metavar="DIR", default=None,
+                         help="earlier terms' submitted/ folder: compared against, never listed among themselves")
     args = parser.parse_args(argv)
+    if args.command == "similarity":
+        return _similarity(args.reference)
     if args.command == "export":
         return _export(args)
     if args.command.startswith("new-"):
@@ -125,6 +131,28 @@ def main(argv=None) -> int:
         return 1
     print("released:", ", ".join(str(p.relative_to(release.ROOT)) for p in paths))
     return 0
+
+
+def _similarity(reference: str | None) -> int:
+    import csv
+    from pathlib import Path
+
+    from checker import course
+    from instructor.authoring.notebooks import ROOT
+    from instructor.reports import similarity_report
+
+    if reference and not Path(reference).is_dir():
+        print(f"instructor: the reference folder {reference} does not exist", file=sys.stderr)
+        return 2
+    grades = ROOT / course.GRADES_CSV
+    table = list(csv.DictReader(grades.open())) if grades.exists() else []
+    pairs, path, missing = similarity_report.report(ROOT, table, Path(reference) if reference else None,
+                                                    progress=lambda line: print(f"\r\033[K{line}", end="",
+                                                                                file=sys.stderr, flush=True))
+    print("\r\033[K", end="", file=sys.stderr)
+    for line in similarity_report.summary_lines(pairs, path, missing):
+        print(line)
+    return 2 if pairs is None else 0
 
 
 def _export(args) -> int:

@@ -45,6 +45,22 @@ def test_the_summary_compares_with_the_expected_table_both_ways(graded_class):
     assert "(differs)" in text
 
 
+def test_the_similarity_report_lists_the_planted_copies_and_nobody_else(graded_class):
+    """After autograde, from the autograded notebooks: similarity.html beside grades.csv, and the summary's section
+    names exactly the planted pairs."""
+    pytest.importorskip("copydetect", reason="the similarity report's engine (copydetect) is not installed")
+    from instructor.reports import similarity_report
+
+    root, roster, result = graded_class
+    reports = classday.write_reports(root, result["table"])
+    planted = {frozenset((s.id, source)) for s in roster for source in s.copied_from.values()}
+    assert planted and {frozenset((p.a, p.b)) for p in reports.similar} == planted
+    page = (root / "similarity.html").read_text()
+    assert all(f"feedback/{s}/foundations/" in page for pair in planted for s in pair)
+    text = classday.summary(root, result["table"], result["seconds"], len(roster), reports)
+    assert similarity_report.TEXT_TITLE.format(n=len(planted), clusters=1) in text
+
+
 def test_every_exercise_score_matches(graded_class):
     root, roster, _ = graded_class
     got = {(r["student"], r["notebook"], r["cell"]): r["auto_score"] for r in ag.gradebook_rows(root)}

@@ -17,7 +17,7 @@ from instructor.reports import charts
 from instructor.grading import autograde as ag
 from instructor.reports import mistakes as mk
 from instructor.grading import gradebook
-from instructor.reports import mistakes_report
+from instructor.reports import mistakes_report, similarity_report
 from instructor.authoring.notebooks import ROOT
 
 
@@ -85,15 +85,21 @@ class Reports:
     mistakes: mk.Mistakes
     mistakes_page: Path
     chart: Path
+    similar: list | None = None  # the pairs the similarity report lists (None: not compared)
+    similarity_page: Path | None = None
+    similarity_missing: str = ""  # why it was not compared
 
 
-def write_reports(root: Path, table: list[dict]) -> Reports:
-    """mistakes.html and grades.png beside grades.csv (the only files this writes)."""
+def write_reports(root: Path, table: list[dict], reference: Path | None = None) -> Reports:
+    """mistakes.html, grades.png and similarity.html beside grades.csv (the only files this writes, with the
+    similarity pairs as data under autograde/)."""
     rates = ag.pass_rates(root)
     found = mk.collect(root)
     page = mistakes_report.write_html(found, root / course.MISTAKES_REPORT)
     pairs = [(f"{mk.short_label(nb, ex)}: {kind}", n) for nb, ex, kind, n in found.pairs()]
-    return Reports(rates, found, page, charts.chart(table, rates, root / course.GRADES_CHART, pairs))
+    chart = charts.chart(table, rates, root / course.GRADES_CHART, pairs)
+    similar, similarity_page, missing = similarity_report.report(root, table, reference)
+    return Reports(rates, found, page, chart, similar, similarity_page, missing)
 
 
 def summary(root: Path, table: list[dict], seconds: float, students: int, reports: Reports,
@@ -111,6 +117,7 @@ def summary(root: Path, table: list[dict], seconds: float, students: int, report
     for name, rate in reports.rates.items():
         lines.append(f"  {name:<34} {100 * rate:5.1f}%  {'#' * round(20 * rate)}")
     lines += [""] + mistakes_report.summary_lines(reports.mistakes, reports.mistakes_page, root / course.AUTOGRADED_DIR)
+    lines += [""] + similarity_report.summary_lines(reports.similar, reports.similarity_page, reports.similarity_missing)
     flagged = sum(r["status"] != "graded" for r in table)
     layers = sorted({r.get("confinement", "") for r in table} - {""})
     lines += ["", "sandbox (student code in every kernel and checker process): " + (" / ".join(layers) or "unknown")]
@@ -130,7 +137,8 @@ def reset(root: Path) -> None:
     for child in (root / course.AUTOGRADED_DIR).glob("*"):
         if child.name != "README.md":
             shutil.rmtree(child) if child.is_dir() else child.unlink()
-    for name in (course.GRADEBOOK_FILE, course.GRADES_CSV, course.GRADES_CHART, course.MISTAKES_REPORT):
+    for name in (course.GRADEBOOK_FILE, course.GRADES_CSV, course.GRADES_CHART, course.MISTAKES_REPORT,
+                 course.SIMILARITY_REPORT):
         (root / name).unlink(missing_ok=True)
 
 

@@ -10,6 +10,7 @@ from checker import course as layout
 
 import copy
 import dataclasses
+import functools
 import json
 import random
 from pathlib import Path
@@ -51,10 +52,12 @@ def wrong(notebook: str, exercise: str, id: str):
     return next(w for w in WRONG if (w.notebook, w.exercise, w.id) == (notebook, exercise, id))
 
 
-def add_wrong(student: Student, notebook: str, exercise: str, id: str) -> None:
+def add_wrong(student: Student, notebook: str, exercise: str, id: str, rng: random.Random | None = None) -> None:
+    """The wrong answer ``id`` (in her own hand, given ``rng``: two students rarely make a mistake in the same
+    words)."""
     w = wrong(notebook, exercise, id)
     for name, source in w.replace.items():
-        student.replace[(notebook, name)] = source
+        student.replace[(notebook, name)] = in_her_own_hand(source, rng) if rng is not None else source
     score = w.score if w.score is not None else 0.0
     student.expected[(notebook, exercise)] = (w.status, score)
 
@@ -71,14 +74,15 @@ def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int
     roster: list[Student] = []
 
     def new(kind: str, **kw) -> Student:
-        student = Student(f"s{len(roster) + 1:02d}-{kind}", kind, **kw)
+        """A student of this kind, in her own hand wherever her kind does not say otherwise."""
+        student = own_answers(Student(f"s{len(roster) + 1:02d}-{kind}", kind, **kw), rng)
         roster.append(student)
         return student
 
     for _ in range(complete):
-        own_answers(new("complete"), rng)
+        new("complete")
     for _ in range(partial):  # typical partial work: the first k exercises of each notebook, the rest untouched
-        s = own_answers(new("partial"), rng)
+        s = new("partial")
         for notebook in NOTEBOOKS:
             names = [e.name for e in exercises(notebook)]
             k = rng.randint(0, len(names) - 1)
@@ -86,36 +90,36 @@ def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int
                 s.replace[(notebook, name)] = None
                 s.expected[(notebook, name)] = (NOT_ATTEMPTED, 0.0)
     s = new("slow")
-    add_wrong(s, "01_matmul", "matmul_broadcast", "loops-over-columns")
+    add_wrong(s, "01_matmul", "matmul_broadcast", "loops-over-columns", rng)
     s = new("slow")
-    add_wrong(s, "01_matmul", "matmul_elementwise", "three-loops")
-    add_wrong(s, "01_matmul", "pairwise_sq_dists", "loop-over-points")
+    add_wrong(s, "01_matmul", "matmul_elementwise", "three-loops", rng)
+    add_wrong(s, "01_matmul", "pairwise_sq_dists", "loop-over-points", rng)
     s = new("forbidden-op")
-    add_wrong(s, "01_matmul", "matmul_loops", "uses-matmul")
+    add_wrong(s, "01_matmul", "matmul_loops", "uses-matmul", rng)
     s = new("forbidden-op")
-    add_wrong(s, "03_backprop", "forward_and_backward", "uses-autograd")
+    add_wrong(s, "03_backprop", "forward_and_backward", "uses-autograd", rng)
     s = new("forbidden-op")
-    add_wrong(s, "01_matmul", "matmul_broadcast", "numpy-matmul")  # work outside torch, no trace sees it
+    add_wrong(s, "01_matmul", "matmul_broadcast", "numpy-matmul", rng)  # work outside torch, no trace sees it
     s = new("tamper-frames", extra_cells={"02_forward": [TAMPER_FRAMES]}, flag="tampering")
     _tampered(s, "02_forward")
     s = new("tamper-allclose", extra_cells={"01_matmul": [
         "torch.allclose = lambda *a, **k: True\ntorch.equal = lambda *a, **k: True\n"
         "torch.Tensor.__eq__ = lambda *a, **k: torch.tensor(True)"]}, flag="tampering")
-    add_wrong(s, "01_matmul", "outer", "transposed")
+    add_wrong(s, "01_matmul", "outer", "transposed", rng)
     _tampered(s, "01_matmul")
     s = new("tamper-clock", extra_cells={"01_matmul": ["import time\ntime.perf_counter = lambda: 0.0\n"
                                                        "time.perf_counter_ns = lambda: 0"]}, flag="tampering")
-    add_wrong(s, "01_matmul", "matmul_broadcast", "loops-over-columns")
+    add_wrong(s, "01_matmul", "matmul_broadcast", "loops-over-columns", rng)
     _tampered(s, "01_matmul")
     s = new("tamper-checker", extra_cells={"01_matmul": [
         "import checker.compare, checker.grading\nchecker.compare.difference = lambda *a, **k: None\n"
         "checker.grading.evaluate = lambda *a, **k: None"]}, flag="tampering")
-    add_wrong(s, "01_matmul", "frobenius_norm", "forgot-sqrt")
+    add_wrong(s, "01_matmul", "frobenius_norm", "forgot-sqrt", rng)
     _tampered(s, "01_matmul")
     s = new("tamper-test-cell", edit_test_cells={("01_matmul", "matmul_loops"): "pass  # all good, trust me"})
-    add_wrong(s, "01_matmul", "matmul_loops", "never-raises")
+    add_wrong(s, "01_matmul", "matmul_loops", "never-raises", rng)
     s = new("deleted-test-cell", edit_test_cells={("01_matmul", "outer"): None})
-    add_wrong(s, "01_matmul", "outer", "transposed")
+    add_wrong(s, "01_matmul", "outer", "transposed", rng)
     new("hung-kernel", extra_cells={"02_forward": ["while True:\n    pass"]}, flag="kernel")
     s = new("infinite-loop")
     s.replace[("01_matmul", "outer")] = "def outer(u, v):\n    while True:\n        pass"
@@ -146,7 +150,7 @@ def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int
         s = new("typical-mistakes")
         for w in rng.sample(typical, 3):
             if (w.notebook, w.exercise) not in s.expected:
-                add_wrong(s, w.notebook, w.exercise, w.id)
+                add_wrong(s, w.notebook, w.exercise, w.id, rng)
     for s in roster:  # everything not listed is right
         for notebook in NOTEBOOKS:
             for e in exercises(notebook):
@@ -154,18 +158,19 @@ def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int
     return roster
 
 
-def honest_answers(notebook: str, exercise: str) -> list[str]:
+@functools.lru_cache(maxsize=None)
+def honest_answers(notebook: str, exercise: str) -> tuple[str, ...]:
     """The right answers an independent student may write for an exercise: the reference and every lesson
     variant that stands alone and passes. Exercises timed against a bar keep the reference (the class is
     graded two lanes at a time: no answer whose margin the bench has not measured)."""
     from instructor.authoring.lesson_variants import VARIANTS
 
     entry = next(e for e in exercises(notebook) if e.name == exercise)
-    answers = [entry_sources(notebook)[exercise]]
+    answers = (entry_sources(notebook)[exercise],)
     if any(type(c).__name__ == "SpeedBar" for c in entry.checks):
         return answers
-    return answers + [v.source for v in VARIANTS if (v.notebook, v.exercise) == (notebook, exercise)
-                      and not v.conflict and not v.replace]
+    return answers + tuple(v.source for v in VARIANTS if (v.notebook, v.exercise) == (notebook, exercise)
+                           and not v.conflict and not v.replace)
 
 
 def own_answers(student: Student, rng: random.Random) -> Student:
@@ -194,7 +199,8 @@ def in_her_own_hand(source: str, rng: random.Random) -> str:
     tree = ast.parse(source)
     names = sorted({n.arg for n in ast.walk(tree) if isinstance(n, ast.arg) and n.arg != "self"}
                    | {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)})
-    style = rng.choice(("{}_", "my_{}", "{}0", "the_{}", "{}_v"))
+    style = rng.choice(("", "my_", "the_", "in_", "t_", "a_")) + "{}" + rng.choice(("", "_", "0", "1", "_v", "_t"))
+    style = style if style != "{}" else "{}_"
     renamed = {n: style.format(n) for n in names}
     own = set(renamed.values()) | {"self"}  # what holds her tensors: her arguments, locals and attributes
 
@@ -244,6 +250,13 @@ def in_her_own_hand(source: str, rng: random.Random) -> str:
     return ast.unparse(ast.fix_missing_locations(Hand().visit(tree))) + "\n"
 
 
+def earlier_term(size: int = 100, seed: int = 1) -> list[Student]:
+    """An earlier term's honest students, for the similarity report's reference folder: what the lesson's usual
+    answers look like across many students (a fragment they all wrote is common, not copied)."""
+    rng = random.Random(seed)
+    return [own_answers(Student(f"t{i:03d}", "earlier-term"), rng) for i in range(1, size + 1)]
+
+
 # A right answer nobody else in the sample class writes: the source of the planted partial copy.
 OWN_MATMUL_LOOPS = '''def matmul_loops(a, b):
     rows, inner = a.shape
@@ -275,12 +288,12 @@ def plant_copies(roster: list[Student], new, rng: random.Random) -> None:
     complete = [s for s in roster if s.kind == "complete"]
     verbatim_from, renamed_from, partial_from = (complete[i % len(complete)] for i in range(3))
     partial_from.replace[("01_matmul", "matmul_loops")] = OWN_MATMUL_LOOPS
-    verbatim = own_answers(new("copy-verbatim"), rng)
+    verbatim = new("copy-verbatim")
     _copy_notebook(verbatim, verbatim_from, "02_forward")
-    renamed = own_answers(new("copy-renamed"), rng)
+    renamed = new("copy-renamed")
     _copy_notebook(renamed, renamed_from, "03_backprop", rename=True)
     renamed.swapped["03_backprop"] = [("mse_grad", "relu_grad")]
-    partial = own_answers(new("copy-partial"), rng)
+    partial = new("copy-partial")
     partial.replace[("01_matmul", "matmul_loops")] = OWN_MATMUL_LOOPS
     partial.copied_from["01_matmul"] = partial_from.id
 
@@ -359,11 +372,6 @@ def expected_total(student: Student) -> float:
     return sum(score for _, score in student.expected.values())
 
 
-def stub(source: str) -> str:
-    first = source.splitlines()[0]
-    return f"{first}\n    # YOUR CODE HERE\n    raise NotImplementedError()"
-
-
 def fill(release_nb, notebook: str, student: Student, course: Path = Path(".")):
     """The release notebook as this student hands it in."""
     nb = copy.deepcopy(release_nb)
@@ -374,7 +382,8 @@ def fill(release_nb, notebook: str, student: Student, course: Path = Path(".")):
         grade_id = meta.get("grade_id", "")
         if meta.get("solution") and cell.cell_type == "code" and grade_id in sources:
             choice = student.replace.get((notebook, grade_id), sources[grade_id])
-            cell.source = stub(sources[grade_id]) if choice is None else choice
+            if choice is not None:  # None: the released stub, as she found it
+                cell.source = choice
         elif meta.get("solution") and cell.cell_type == "markdown":
             cell.source = ANSWER_TEXT
         elif meta.get("grade") and layout.exercise_of_test_cell(grade_id):
