@@ -54,6 +54,7 @@ DYNAMIC_QUALIFIED = ("importlib", "operator.attrgetter", "operator.methodcaller"
                      "marshal", "pickle", "dill", "builtins")
 # Work moved to another thread or process, out of sight of a trace of the calling thread.
 ELSEWHERE_QUALIFIED = ("threading.Thread", "threading.Timer", "_thread", "concurrent", "multiprocessing", "subprocess",
+                       "_posixsubprocess",
                        "os.fork", "os.forkpty", "os.posix_spawn", "os.posix_spawnp", "os.spawnl", "os.spawnv",
                        "os.spawnve", "os.spawnlp", "os.spawnvp", "os.system", "os.popen", "os.exec", "pty.fork",
                        "pty.spawn", "asyncio.to_thread", "asyncio.create_subprocess_exec",

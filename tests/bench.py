@@ -9,9 +9,11 @@
 (f) the mutation score: every mutant of the reference solutions through the checker (``make mutants``);
 (g) a confined checker child ready to work: started afresh against forked from the template;
 (h) students per minute on a Dask cluster of 1 and 2 local worker processes, and a 1,000-student
-    class extrapolated from the CPU per student measured there.
+    class extrapolated from the CPU per student measured there;
+(i) the training outcome's margins over many seeds;
+(j) the similarity report on 500 synthetic students with three planted copies: time, recall, false pairs.
 
-    python -m tests.bench [--section a b c d e f g h] [--rounds 20] [--students 6]
+    python -m tests.bench [--section a b c d e f g h i j] [--rounds 20] [--students 6]
 """
 from __future__ import annotations
 
@@ -420,16 +422,62 @@ def section_i(seeds: int = 200) -> None:
     table("accuracy on the held-out digits", ["loop", "lowest", "mean", "highest", "CPU per training"], rows)
 
 
+def section_j(students: int = 500) -> None:
+    """The similarity report at scale: a synthetic class of honest students in their own hands (the sample class's
+    way) with the three planted copies; the time to read and compare it, what it lists, and the margins."""
+    import math
+
+    from instructor.grading import sample_class
+    from instructor.reports import similarity as sim
+
+    print(f"\n(j) the similarity report: {students} synthetic students, five notebooks each, three planted copies")
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        release = Path(__file__).resolve().parents[1] / "release" / "foundations"
+        (root / "release").mkdir()
+        (root / "release" / "foundations").symlink_to(release)
+        sample_class.write_class(release, root / "submitted", sample_class.earlier_term(students, seed=7))
+        started = time.monotonic()
+        works = sim.class_works(root)
+        read = time.monotonic() - started
+        by = {(w.student, w.notebook): [] for w in works}
+        for w in works:
+            by[(w.student, w.notebook)].append(w)
+        planted = [sim.Work("copy-verbatim", w.notebook, w.part, w.source) for w in by[("t001", "02_forward")]]
+        planted += [sim.Work("copy-renamed", w.notebook, w.part, sample_class.renamed_locals(w.source))
+                    for w in by[("t002", "03_backprop")]]
+        works = [w for w in works if (w.student, w.part) != ("t003", "matmul_loops")] + planted + [
+            sim.Work("t003", "01_matmul", "matmul_loops", sample_class.OWN_MATMUL_LOOPS),
+            sim.Work("copy-partial", "01_matmul", "matmul_loops", sample_class.OWN_MATMUL_LOOPS)]
+        started = time.monotonic()
+        pairs, figures = sim.compare(works, sim.starter_cells(release), report_all=True)
+        compared = time.monotonic() - started
+    copies = {frozenset(p) for p in (("copy-verbatim", "t001"), ("copy-renamed", "t002"), ("copy-partial", "t003"))}
+    honest = [p for p in pairs if frozenset((p.a, p.b)) not in copies]
+    found = [p for p in pairs if frozenset((p.a, p.b)) in copies]
+    n = figures["students"]
+    bar = math.log2(n * (n - 1) / 2) + sim.SAME_MARGIN
+    listed = lambda p: p.surprise >= bar or p.parts[0].bits >= sim.PART_BITS  # noqa: E731
+    table("what it lists", ["", "pairs", "listed", "highest same-answers bits", "highest fragments in one part"],
+          [["planted copies", len(found), sum(map(listed, found)), f"{max(p.surprise for p in found):.1f}",
+            f"{max(p.parts[0].bits for p in found):.0f}"],
+           ["honest pairs sharing anything", len(honest), sum(map(listed, honest)),
+            f"{max(p.surprise for p in honest):.1f}", f"{max(p.parts[0].bits for p in honest):.0f}"]])
+    print(f"bars: same answers {bar:.1f} bits, one part {sim.PART_BITS:g} fragments; read {read:.0f} s, "
+          f"compared in {compared:.0f} s (one core)")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench")
-    parser.add_argument("--section", nargs="+", choices="abcdefghi", default=list("abcdefghi"))
+    parser.add_argument("--section", nargs="+", choices="abcdefghij", default=list("abcdefghij"))
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--students", type=int, default=6)
     args = parser.parse_args(argv)
     for name in args.section:
         {"a": section_a, "b": section_b, "c": lambda: section_c(args.rounds),
          "d": lambda: section_d(args.students), "e": lambda: section_e(args.rounds), "f": section_f,
-         "g": lambda: section_g(args.rounds), "h": lambda: section_h(args.students), "i": section_i}[name]()
+         "g": lambda: section_g(args.rounds), "h": lambda: section_h(args.students), "i": section_i,
+         "j": section_j}[name]()
 
 
 if __name__ == "__main__":

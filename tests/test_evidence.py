@@ -536,12 +536,16 @@ def test_a_thread_or_process_student_code_starts_is_refused():
     """Whatever spelling starts it (the source may not see it), and whenever (the cell, or the call): the tripwire
     refuses it while a student frame is on the stack, and a trace with none says so."""
     said = _in_a_child_with_the_tripwire(
-        "import os, threading, torch\nfrom checker.sandbox.tracing import OpTracer\n"
-        "for start in (lambda: threading.Thread(target=print).start(), os.fork):\n"
+        "import os, threading, torch, subprocess, _posixsubprocess\nfrom checker.sandbox.tracing import OpTracer\n"
+        "def fork_exec():  # the call under subprocess and multiprocessing, which raises no audit event\n"
+        "    _posixsubprocess.fork_exec([b'/bin/true'], [b'/bin/true'], True, (), None, None, -1, -1, -1, -1, -1, "
+        "-1, *os.pipe(), False, False, -1, None, None, None, -1, None, False)\n"
+        "for start in (lambda: threading.Thread(target=print).start(), os.fork, lambda: subprocess.run(['true']), "
+        "fork_exec):\n"
         "    try:\n        start()\n        print('started')\n    except RuntimeError as exc:\n"
         "        print('refused', str(exc)[:8])\n"
         "t = OpTracer()\nwith t:\n    torch.ones(2) @ torch.ones(2)\nprint('here', t.report()['elsewhere'])")
-    assert said.count("refused " + tripwire.ELSEWHERE_REFUSED[:8]) == 2 and "started" not in said.split("here")[0], said
+    assert said.count("refused " + tripwire.ELSEWHERE_REFUSED[:8]) == 4 and "started" not in said.split("here")[0], said
     assert "here 0" in said, said
 
 

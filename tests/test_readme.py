@@ -51,7 +51,9 @@ def test_instructor_path_commands_exist_and_sources_are_in_step():
                                       ["python", "-m", "instructor", "autograde"],
                                       ["python", "-m", "instructor", "autograde"], ["python", "-m", "instructor", "doctor"],
                                       ["python", "-m", "instructor", "catalogue"],
-                                      ["python", "-m", "instructor", "student-kit"]]
+                                      ["python", "-m", "instructor", "student-kit"],
+                                      ["python", "-m", "instructor", "similarity"],
+                                      ["python", "-m", "instructor", "export"]]
     for step in steps:
         assert run(step[:4] + ["--help"], ROOT).returncode == 0
     assert run(["python", "-m", "instructor", "sync", "--check"], ROOT).returncode == 0

@@ -38,7 +38,7 @@ ELSEWHERE_EVENTS = frozenset({"os.fork", "os.forkpty", "os.posix_spawn", "os.spa
 # Turning data into code: refused whenever a student frame is on the stack (importlib's own bytecode loading aside)
 CODE_EVENTS = frozenset({"compile", "code.__new__", "function.__new__", "marshal.loads", "pickle.find_class"})
 # Modules whose functions this process wraps (signals, threads): importing a fresh copy would bring the originals
-PROTECTED_MODULES = frozenset({"_signal", "signal", "_thread", "threading"})
+PROTECTED_MODULES = frozenset({"_signal", "signal", "_thread", "threading", "_posixsubprocess"})
 WATCHED = frozenset({"sys._getframe", "sys._current_frames", "sys._current_exceptions", "sys.settrace",
                      "sys.setprofile", "object.__getattr__", "gc.get_objects", "gc.get_referrers",
                      "gc.get_referents", "ctypes.dlopen", "ctypes.dlsym", "ctypes.addressof", "ctypes.cdata",
@@ -168,7 +168,8 @@ def started_elsewhere() -> int:
 
 
 def _refuse_threads(from_student) -> None:
-    """A thread started while student code is on the stack is refused (torch's op trace is per thread: a worker
+    """A thread (or a process, by the call that raises no audit event) started while student code is on the
+    stack is refused (torch's op trace is per thread: a worker
     started in one cell and fed by the exercise in another would do its work out of the trace's sight); the
     checker's own threads are counted."""
     import _thread
@@ -183,6 +184,17 @@ def _refuse_threads(from_student) -> None:
 
     _thread.start_new_thread = _thread.start_new = start_new_thread
     threading._start_new_thread = start_new_thread
+
+    import _posixsubprocess  # subprocess's and multiprocessing's own way to start a process: it raises no event
+
+    fork_exec = _posixsubprocess.fork_exec
+
+    def guarded_fork_exec(*args, from_student=from_student, fork_exec=fork_exec):
+        from_student("a process (_posixsubprocess.fork_exec)")
+        _elsewhere[0] += 1
+        return fork_exec(*args)
+
+    _posixsubprocess.fork_exec = guarded_fork_exec
 
 
 def _signals_without_frames() -> None:

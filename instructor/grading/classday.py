@@ -21,6 +21,10 @@ from instructor.reports import mistakes_report, similarity_report
 from instructor.authoring.notebooks import ROOT
 
 
+PLANTED_FOUND = "the similarity report lists the sample class's {n} planted copies, and no other pair"
+PLANTED_DIFFER = "the similarity report differs from the planted copies: missed {missed}; listed besides {extra}"
+
+
 def say(line: str) -> None:
     print(line, flush=True)
 
@@ -155,8 +159,17 @@ def demo(root: Path = ROOT, jobs: int | None = None) -> int:
     say(f"== autograde ({jobs or 'all'} cores), feedback, grades.csv")
     result = grade_class(root, jobs=jobs, extra=["--Execute.timeout=30"])
     expected = {s.id: sample_class.expected_total(s) for s in roster}
-    say(summary(root, result["table"], result["seconds"], len(roster), write_reports(root, result["table"]), expected))
-    return 1 if mismatches(result["table"], expected) else 0
+    reports = write_reports(root, result["table"])
+    say(summary(root, result["table"], result["seconds"], len(roster), reports, expected))
+    copies_as_planted = True
+    if reports.similar is not None:
+        planted = {frozenset((s.id, source)) for s in roster for source in s.copied_from.values()}
+        listed = {frozenset((p.a, p.b)) for p in reports.similar}
+        copies_as_planted = listed == planted
+        say(PLANTED_FOUND.format(n=len(planted)) if copies_as_planted else PLANTED_DIFFER.format(
+            missed=", ".join(" and ".join(sorted(p)) for p in planted - listed) or "none",
+            extra=", ".join(" and ".join(sorted(p)) for p in listed - planted) or "none"))
+    return 1 if mismatches(result["table"], expected) or not copies_as_planted else 0
 
 
 if __name__ == "__main__":
