@@ -61,6 +61,18 @@ def test_the_similarity_report_lists_the_planted_copies_and_nobody_else(graded_c
     assert similarity_report.TEXT_TITLE.format(n=len(planted), clusters=1) in text
 
 
+def test_the_demo_s_canvas_export_lists_who_is_not_on_the_roster(graded_class):
+    """``make demo``'s export: a roster as Canvas exports it, the last student left off it, a newcomer on it."""
+    from instructor.reports import lms_export
+
+    root, roster, _ = graded_class
+    said = []
+    classday.say_export(root, roster, say=said.append)
+    assert f"  {roster[-1].id}: {lms_export.NOT_ON_ROSTER}" in said
+    rows = {r["SIS Login ID"]: r for r in csv.DictReader((root / "grades-canvas.csv").open()) if r["SIS Login ID"]}
+    assert set(rows) == {s.id for s in roster[:-1]} | {"newcomer1"} and rows["newcomer1"][NOTEBOOKS[0]] == ""
+
+
 def test_every_exercise_score_matches(graded_class):
     root, roster, _ = graded_class
     got = {(r["student"], r["notebook"], r["cell"]): r["auto_score"] for r in ag.gradebook_rows(root)}

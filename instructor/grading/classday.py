@@ -142,7 +142,7 @@ def reset(root: Path) -> None:
         if child.name != "README.md":
             shutil.rmtree(child) if child.is_dir() else child.unlink()
     for name in (course.GRADEBOOK_FILE, course.GRADES_CSV, course.GRADES_CHART, course.MISTAKES_REPORT,
-                 course.SIMILARITY_REPORT):
+                 course.SIMILARITY_REPORT, "roster-canvas.csv", "grades-canvas.csv", "grades-canvas.unmatched.csv"):
         (root / name).unlink(missing_ok=True)
 
 
@@ -169,7 +169,25 @@ def demo(root: Path = ROOT, jobs: int | None = None) -> int:
         say(PLANTED_FOUND.format(n=len(planted)) if copies_as_planted else PLANTED_DIFFER.format(
             missed=", ".join(" and ".join(sorted(p)) for p in planted - listed) or "none",
             extra=", ".join(" and ".join(sorted(p)) for p in listed - planted) or "none"))
+    say_export(root, roster)
     return 1 if mismatches(result["table"], expected) or not copies_as_planted else 0
+
+
+def say_export(root: Path, roster, say=say) -> None:
+    """The grades as Canvas imports them, through a roster as Canvas exports it: one student not on it (listed,
+    not dropped), one newcomer on it with no submission (an empty cell)."""
+    from instructor.grading import sample_class
+    from instructor.reports import lms_export
+    from instructor.reports.class_results import class_results, people_of
+
+    path = root / "roster-canvas.csv"
+    path.write_text(sample_class.canvas_roster(roster))
+    with gradebook.opened(gradebook.url(root)) as gb:
+        results = class_results(ag.rows_of(gb), ag.load_flags(root), people_of(gb))
+    report = lms_export.export(results, "canvas", root / "grades-canvas.csv", lms_export.read_roster(path, "canvas"))
+    say(f"== python -m instructor export --to canvas --roster {path.name}")
+    for line in lms_export.summary(report, lms_export.EMPTY):
+        say(line)
 
 
 if __name__ == "__main__":

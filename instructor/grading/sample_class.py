@@ -250,6 +250,16 @@ def in_her_own_hand(source: str, rng: random.Random) -> str:
     return ast.unparse(ast.fix_missing_locations(Hand().visit(tree))) + "\n"
 
 
+def canvas_roster(roster: list[Student], left_off: int = 1, newcomers: int = 1) -> str:
+    """The class as Canvas's gradebook export lists it (for ``make demo``'s LMS export): the last ``left_off``
+    students are not on it (they joined late in the LMS) and ``newcomers`` are on it with no submission."""
+    rows = ["Student,ID,SIS User ID,SIS Login ID,Section", "    Points Possible,,,,"]
+    on = roster[:len(roster) - left_off]
+    rows += [f"\"Student {i:02d}, {s.kind}\",{1000 + i},S{1000 + i},{s.id},A" for i, s in enumerate(on, 1)]
+    rows += [f"\"Newcomer, {i}\",{2000 + i},S{2000 + i},newcomer{i},A" for i in range(1, newcomers + 1)]
+    return "\n".join(rows) + "\n"
+
+
 def earlier_term(size: int = 100, seed: int = 1) -> list[Student]:
     """An earlier term's honest students, for the similarity report's reference folder: what the lesson's usual
     answers look like across many students (a fragment they all wrote is common, not copied)."""
