@@ -134,6 +134,40 @@ FORBIDDEN_ELSEWHERE = [
 ]
 
 
+# A family's work done inside one kernel whose name is not the family's (attack round 8), in any notebook
+ONE_KERNEL = [
+    ("01_matmul", "matmul_loops", "sparse-duplicates-added", "def matmul_loops(a, b):\n" + CHECK_PAIR +
+     "    n, k = a.shape\n    m = b.shape[1]\n    prod = a[:, :, None] * b[None, :, :]\n"
+     "    ii = torch.arange(n)[:, None, None].expand(n, k, m)\n    jj = torch.arange(m)[None, None, :].expand(n, k, m)\n"
+     "    idx = torch.stack([ii.reshape(-1), jj.reshape(-1)])\n"
+     "    return torch.sparse_coo_tensor(idx, prod.reshape(-1), (n, m)).to_dense()"),
+    ("05_training", "log_softmax", "running-logsumexp", "def log_softmax(x):\n"
+     "    return x - torch.logcumsumexp(x, dim=-1)[:, -1:]"),
+    ("05_training", "log_softmax", "pairwise-logaddexp", "def log_softmax(x):\n    lse = x[:, 0]\n"
+     "    for j in range(1, x.shape[1]):\n        lse = torch.logaddexp(lse, x[:, j])\n    return x - lse[:, None]"),
+    ("05_training", "nll", "kl-divergence-to-one-hot", "import torch.nn.functional as F\ndef nll(log_probs, target):\n"
+     "    onehot = F.one_hot(target, log_probs.shape[1]).to(log_probs.dtype)\n"
+     "    return F.kl_div(log_probs, onehot, reduction='batchmean')"),
+    ("05_training", "conv2d_unfold", "fourier", "import torch.nn.functional as F\n"
+     "def conv2d_unfold(x, w, b, stride=1, padding=0):\n    kh, kw = w.shape[-2:]\n"
+     "    xp = F.pad(x, (padding, padding, padding, padding))\n    H, W = xp.shape[-2:]\n"
+     "    X = torch.fft.rfft2(xp, s=(H, W))\n    K = torch.fft.rfft2(torch.flip(w, (-2, -1)), s=(H, W))\n"
+     "    y = torch.fft.irfft2((X[:, None] * K[None]).sum(2), s=(H, W))\n"
+     "    return y[..., kh - 1:, kw - 1:][..., ::stride, ::stride] + b[None, :, None, None]"),
+    ("01_matmul", "frobenius_norm", "hypot-folded", "def frobenius_norm(m):\n    v = m.reshape(-1)\n"
+     "    while v.shape[0] > 1:\n        if v.shape[0] % 2:\n            v = torch.cat([v, torch.zeros(1, dtype=v.dtype)])\n"
+     "        v = torch.hypot(v[0::2], v[1::2])\n    return v[0]"),
+]
+
+
+@pytest.mark.parametrize("notebook, exercise, id, source", ONE_KERNEL, ids=[f"{e}-{i}" for _, e, i, _ in ONE_KERNEL])
+def test_a_family_s_work_inside_one_kernel_of_another_name_is_that_family(tmp_path, notebook, exercise, id, source):
+    path = submission(tmp_path, notebook, replace={exercise: source})
+    result = next(e for e in grade(path, only=[exercise]).exercises if e.name == exercise)
+    assert result.status == FAILED and result.score < result.max_score, result.feedback
+    assert matches(msg.FORBIDDEN_OP, result.feedback), result.feedback
+
+
 @pytest.mark.parametrize("exercise, id, source, template", FORBIDDEN_ELSEWHERE,
                          ids=[f"{e}-{i}" for e, i, _, _ in FORBIDDEN_ELSEWHERE])
 def test_forbidden_work_outside_torchs_python_api_earns_nothing(tmp_path, exercise, id, source, template):

@@ -64,6 +64,11 @@ def test_an_integer_result_for_float_inputs_is_not_excused(tmp_path):
     ("index_put_accumulate", {"reduction"}), ("avg_pool1d", {"reduction"}), ("adaptive_avg_pool2d", {"reduction"}),
     ("col2im", {"reduction"}), ("fold", {"reduction"}), ("unfold", set()), ("index_put_", set()),
     ("embedding_bag", {"matmul", "reduction"}), ("sum_to_size", {"reduction"}),
+    # ops whose one kernel does a family's work: a sparse tensor made dense adds duplicates up, log-sum-exp by
+    # any name (running, pairwise), KL divergence against one-hot targets, convolution by FFT, hypot folded
+    ("to_dense", {"reduction"}), ("sparse_coo_tensor", {"reduction"}), ("logcumsumexp", {"softmax", "reduction"}),
+    ("logaddexp", {"softmax"}), ("kl_div", {"nll", "softmax"}), ("fft_rfft2", {"matmul", "conv"}),
+    ("hypot", {"norm"}), ("exp", set()), ("log", set()),
 ])
 def test_an_op_belongs_to_its_families_by_namespace_and_identity(name, families):
     assert op_families(name) == families

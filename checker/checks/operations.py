@@ -48,13 +48,17 @@ NORM_OPS = frozenset({"norm", "vector_norm", "matrix_norm", "frobenius_norm", "n
                       "norm_except_dim", "clip_grad_norm_", "clip_grad_norm", "get_total_norm", "_foreach_norm",
                       "triplet_margin_loss", "cosine_embedding_loss", "embedding_renorm", "embedding", "mse_loss",
                       # sums of squares by other names: quadratic losses, variances
-                      "huber_loss", "smooth_l1_loss", "gaussian_nll_loss", "var", "std", "var_mean", "std_mean"})
+                      "huber_loss", "smooth_l1_loss", "gaussian_nll_loss", "var", "std", "var_mean", "std_mean",
+                      # the 2-norm of two numbers, folded pairwise into any norm
+                      "hypot"})
 REDUCTION_OPS = frozenset({"sum", "mean", "prod", "cumsum", "cumprod", "nansum", "nanmean", "logsumexp", "std", "var",
                            "std_mean", "var_mean", "trace"})
 # a sum by another name: accumulating into an index, pooling an average, folding patches, merging duplicate sparse
 # entries, binning with weights (any layer: scatter_add, _index_put_impl with accumulate, avg_pool1d, col2im ...)
 _ACCUMULATES = re.compile(r"(?<!ein)sum|mean|(index|scatter)_(add|reduce)|segment_reduce|embedding_bag|bincount|"
-                          r"histc|histogram|avg_pool|trapz|trapezoid|(^|_)fold$|col2im|coalesce|_accumulate$")
+                          r"histc|histogram|avg_pool|trapz|trapezoid|(^|_)fold$|col2im|coalesce|_accumulate$|"
+                          # a sparse tensor adds up the entries that share an index when it is made dense
+                          r"sparse|to_dense")
 AUTOGRAD_OPS = frozenset({"backward", "grad", "requires_grad_", "vjp", "jvp", "jacobian", "hessian", "vmap",
                           # the graph itself, however it is reached: a result that requires grad (the trace), the
                           # graph's nodes and switches (the source)
@@ -65,9 +69,10 @@ AUTOGRAD_OPS = frozenset({"backward", "grad", "requires_grad_", "vjp", "jvp", "j
 
 # softmax and the losses built on it, in any layer (torch.softmax, F.log_softmax, logsumexp, _log_softmax ...)
 SOFTMAX_OPS = frozenset({"logsumexp", "softmin", "gumbel_softmax"})
-_SOFTMAX = re.compile(r"softmax")
-_NLL = re.compile(r"nll|cross_entropy")  # nll_loss, nll_loss_nd, nll_loss2d_forward, cross_entropy_loss ...
-_CONV = re.compile(r"(^|_)conv(\d|_|olution|$)")
+_SOFTMAX = re.compile(r"softmax|logsumexp|logcumsumexp|logaddexp")  # a log-sum-exp by any name, pairwise too
+# nll_loss, nll_loss_nd, cross_entropy_loss ...; a KL divergence against one-hot targets is the NLL itself
+_NLL = re.compile(r"nll|cross_entropy|kl_div")
+_CONV = re.compile(r"(^|_)conv(\d|_|olution|$)|fft")  # a convolution by the Fourier transform is one too
 
 # family tags, for ``forbidden`` and ``required``
 MATMUL, EINSUM, LINALG, NORM, REDUCTION, AUTOGRAD = "matmul", "einsum", "linalg", "norm", "reduction", "autograd"

@@ -62,7 +62,7 @@ KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("accumulated gradient", (msg.GRAD_NOT_FRESH,)),
     ("gradcheck failed", (msg.GRADCHECK_FAILED,)),
     ("forbidden op", (msg.FORBIDDEN_OP, msg.SOURCE_FORBIDDEN_OP, msg.SOURCE_BELOW_API)),
-    ("another array library", (msg.SOURCE_OTHER_LIBRARY,)),
+    ("another array library", (msg.SOURCE_OTHER_LIBRARY, msg.TRACE_HANDED_OFF)),
     ("call looked up at run time", (msg.SOURCE_DYNAMIC,)),
     ("work in another thread or process", (msg.SOURCE_ELSEWHERE, msg.RAN_ELSEWHERE)),
     ("tampering", (msg.TAMPERED,)),
