@@ -72,3 +72,16 @@ def test_every_check_kind_is_failed_by_some_wrong_answer():
                      msg.DID_NOT_RAISE, msg.INPUT_MODIFIED, msg.NEGATIVE_RESULT, msg.PARAMETERS_WRONG,
                      msg.MODULES_WRONG, msg.BASE_FORWARD, msg.SUBCLASS_BROKEN, msg.NOT_SUBCLASS):
         assert template in used, template
+
+
+def test_every_speed_bar_has_the_slower_algorithm_it_is_there_to_fail():
+    """Each exercise with a speed bar has a wrong answer that fails it (bench section (c) measures the margins
+    against it): a bar without one is a bar nobody showed to be needed."""
+    from checker import messages as msg
+    from checker.checks.speed import SpeedBar
+    from checker.registry import Exercise, all_entries
+
+    timed = {(e.notebook, e.name) for e in all_entries() if isinstance(e, Exercise)
+             and any(isinstance(c, SpeedBar) for c in e.checks)}
+    slower = {(w.notebook, w.exercise) for w in WRONG if msg.SPEED_FAILED in w.expected}
+    assert timed and timed <= slower, timed - slower

@@ -192,6 +192,22 @@ def test_a_forked_kernel_draws_inline_as_a_fresh_one_does(forked, monkeypatch):
     assert "image/png" in forked_shown and "image/png" in fresh_shown
 
 
+def test_on_an_untested_jupyter_client_kernels_start_afresh(forked, monkeypatch):
+    """The fork fills in jupyter_client's private launch: on a version outside the tested range a kernel is
+    started afresh (and works); on the installed one it is forked."""
+    import jupyter_client
+
+    from checker.sandbox import kernel
+
+    assert kernel.template_launch_supported() and kernel.template_launch_supported("8.6.3")
+    assert not kernel.template_launch_supported("9.0.0") and not kernel.template_launch_supported("8.5.0")
+    assert not kernel.template_launch_supported("dev")
+    monkeypatch.setattr(jupyter_client, "__version__", "9.0.0")
+    shown: list[str] = []
+    out, kind = _in_kernel(PLOT, shown)
+    assert kind == "Popen" and out.strip() == template.INLINE_BACKEND
+
+
 BUSY_REQUESTER = """import sys, threading, time, torch
 from checker.sandbox import protocol, spawn
 started = []

@@ -38,6 +38,24 @@ def _ipykernel_argv(cmd: list[str]) -> list[str] | None:
     return None
 
 
+# the jupyter_client versions whose private launch the template path was tested with (pyproject.toml's range)
+TESTED_JUPYTER_CLIENT = ((8, 6), (8, 11))
+
+
+def template_launch_supported(version: str | None = None) -> bool:
+    """Forking a kernel from the template fills in jupyter_client's private launch (the provisioner's process,
+    ``_reconcile_connection_info``): only on the versions it was tested with; elsewhere every kernel is started
+    afresh (confined all the same, only slower)."""
+    import jupyter_client
+
+    try:
+        found = tuple(int(part) for part in (version or jupyter_client.__version__).split(".")[:2])
+    except ValueError:
+        return False
+    low, high = TESTED_JUPYTER_CLIENT
+    return low <= found < high and hasattr(AsyncKernelManager, "_reconcile_connection_info")
+
+
 class JailedKernelManager(AsyncKernelManager):
     """A kernel manager whose kernels run confined, one fresh jail per kernel."""
 
@@ -63,7 +81,7 @@ class JailedKernelManager(AsyncKernelManager):
         """A kernel forked from the class's template when there is one (torch already imported), else
         the jailed command started afresh. Either way the kernel confines itself before it starts."""
         argv = getattr(self, "_kernel_argv", None)
-        if argv is not None and template.address() is not None:
+        if argv is not None and template.address() is not None and template_launch_supported():
             try:
                 process = template.fork_kernel(self.jail.policy(), argv)
             except template.TemplateUnavailable:

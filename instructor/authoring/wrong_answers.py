@@ -153,6 +153,14 @@ WRONG = [
       "    loss = ((inp @ w1 + b1).clamp_min(0.) @ w2 + b2).squeeze(-1).sub(targ).pow(2).mean()\n"
       "    loss.backward()\n    for p in ps:\n        p.g = p.grad.clone()\n        p.requires_grad_(False)\n"
       "    return loss.detach()", msg.FORBIDDEN_OP),
+    W(B, "forward_and_backward", "weight-grads-row-by-row",
+      "def forward_and_backward(inp, targ, w1, b1, w2, b2):\n    l1 = inp @ w1 + b1\n    l2 = l1.clamp_min(0.)\n"
+      "    out = l2 @ w2 + b2\n    loss = (out.squeeze(-1) - targ).pow(2).mean()\n"
+      "    out.g = 2. * (out.squeeze(-1) - targ).unsqueeze(-1) / inp.shape[0]\n    l2.g = out.g @ w2.t()\n"
+      "    w2.g = sum(l2[i:i + 1].t() @ out.g[i:i + 1] for i in range(inp.shape[0]))\n    b2.g = out.g.sum(0)\n"
+      "    l1.g = (l1 > 0).float() * l2.g\n    inp.g = l1.g @ w1.t()\n"
+      "    w1.g = sum(inp[i:i + 1].t() @ l1.g[i:i + 1] for i in range(inp.shape[0]))\n    b1.g = l1.g.sum(0)\n"
+      "    return loss", msg.SPEED_FAILED, score=None),
     W(B, "forward_and_backward", "skips-relu-grad",
       "def forward_and_backward(inp, targ, w1, b1, w2, b2):\n    l1 = inp @ w1 + b1\n    l2 = l1.clamp_min(0.)\n"
       "    out = l2 @ w2 + b2\n    loss = (out.squeeze(-1) - targ).pow(2).mean()\n    mse_grad(out, targ)\n"
