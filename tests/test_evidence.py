@@ -154,6 +154,27 @@ ONE_KERNEL = [
      "    X = torch.fft.rfft2(xp, s=(H, W))\n    K = torch.fft.rfft2(torch.flip(w, (-2, -1)), s=(H, W))\n"
      "    y = torch.fft.irfft2((X[:, None] * K[None]).sum(2), s=(H, W))\n"
      "    return y[..., kh - 1:, kw - 1:][..., ::stride, ::stride] + b[None, :, None, None]"),
+    # round 9: a one-step CTC loss is the NLL; softmax's denominator is a sum; a loss is a norm of residuals;
+    # attention's CPU flash kernel is a softmax
+    ("05_training", "nll", "ctc-of-one-step", "import torch.nn.functional as F\ndef nll(log_probs, target):\n"
+     "    n, c = log_probs.shape\n    pad = torch.full((n, 1), -1e30, dtype=log_probs.dtype)\n"
+     "    lp = torch.cat([log_probs, pad], dim=1).unsqueeze(0)\n    ones = torch.ones(n, dtype=torch.long)\n"
+     "    return F.ctc_loss(lp, target.view(n, 1), ones, ones, blank=c, reduction='mean')"),
+    ("01_matmul", "matmul_loops", "softmax-denominator", "def matmul_loops(a, b):\n" + CHECK_PAIR +
+     "    k = a.shape[1]\n    prod = a[:, :, None] * b[None, :, :]\n    s = prod.abs().amax() + 1\n"
+     "    y = prod + s\n    share = torch.softmax(y.log(), dim=1)\n    return y[:, 0, :] / share[:, 0, :] - k * s"),
+    ("01_matmul", "frobenius_norm", "margin-loss", "import torch.nn.functional as F\ndef frobenius_norm(m):\n"
+     "    v = m.reshape(1, -1)\n    x = torch.cat([v, -v, torch.zeros(1, 1, dtype=m.dtype)], dim=1)\n"
+     "    c = x.shape[1]\n    target = torch.tensor([c - 1])\n"
+     "    return (F.multi_margin_loss(x, target, p=2, margin=0.0, reduction='sum') * c).sqrt()"),
+    ("05_training", "log_softmax", "flash-attention", "import torch.nn.functional as F\ndef log_softmax(x):\n"
+     "    n, c = x.shape\n    m, j = x.max(dim=-1, keepdim=True)\n    q = x.view(n, 1, 1, c).contiguous()\n"
+     "    k = torch.eye(c, dtype=x.dtype).expand(n, 1, c, c).contiguous()\n"
+     "    v = (torch.arange(c) == j).to(x.dtype).view(n, 1, c, 1).expand(n, 1, c, c).contiguous()\n"
+     "    top = F.scaled_dot_product_attention(q, k, v, scale=1.0)[:, 0, 0, :1]\n    return x - (m - top.log())"),
+    # the required einsum as a decoy, the work done by broadcasting and a sum
+    ("01_matmul", "matmul_einsum", "decoy-einsum", "def matmul_einsum(a, b):\n    a = torch.einsum('ik->ik', a)\n"
+     "    return (a[:, :, None] * b[None]).sum(1)"),
     ("01_matmul", "frobenius_norm", "hypot-folded", "def frobenius_norm(m):\n    v = m.reshape(-1)\n"
      "    while v.shape[0] > 1:\n        if v.shape[0] % 2:\n            v = torch.cat([v, torch.zeros(1, dtype=v.dtype)])\n"
      "        v = torch.hypot(v[0::2], v[1::2])\n    return v[0]"),
@@ -166,6 +187,15 @@ def test_a_family_s_work_inside_one_kernel_of_another_name_is_that_family(tmp_pa
     result = next(e for e in grade(path, only=[exercise]).exercises if e.name == exercise)
     assert result.status == FAILED and result.score < result.max_score, result.feedback
     assert matches(msg.FORBIDDEN_OP, result.feedback), result.feedback
+
+
+def test_an_einsum_decoy_with_the_sum_in_python_loops_over_the_inner_dimension(tmp_path):
+    """The required einsum called for show, the product summed by Python's own sum over k: a loop."""
+    source = ("def matmul_einsum(a, b):\n    a = torch.einsum('ik->ik', a)\n"
+              "    return sum(a[:, k:k + 1] * b[k:k + 1, :] for k in range(a.shape[1]))")
+    result = next(e for e in grade(submission(tmp_path, "01_matmul", replace={"matmul_einsum": source}),
+                                   only=["matmul_einsum"]).exercises)
+    assert result.status == FAILED and matches(msg.OPS_GROW, result.feedback), result.feedback
 
 
 @pytest.mark.parametrize("exercise, id, source, template", FORBIDDEN_ELSEWHERE,

@@ -57,8 +57,8 @@ def test_an_integer_result_for_float_inputs_is_not_excused(tmp_path):
     ("inverse", {"linalg", "matmul"}), ("triangular_solve", {"linalg", "matmul"}), ("svd", {"linalg", "matmul"}),
     ("native_layer_norm", {"norm"}), ("_native_batch_norm_legit", {"norm"}), ("normal_", set()),
     ("sampled_addmm", {"matmul"}), ("_int_mm", {"matmul"}), ("mkldnn_linear", {"matmul"}), ("lp_pool1d", {"norm"}),
-    ("_convolution_mode", {"matmul", "conv"}), ("conv2d", {"matmul", "conv"}), ("_log_softmax", {"softmax"}),
-    ("logsumexp", {"softmax", "reduction"}), ("nll_loss_nd", {"nll", "softmax"}), ("cross_entropy", {"nll", "softmax"}), ("commit", set()), ("_convert_indices_from_coo_to_csr", set()),
+    ("_convolution_mode", {"matmul", "conv"}), ("conv2d", {"matmul", "conv"}), ("_log_softmax", {"softmax", "reduction"}),
+    ("logsumexp", {"softmax", "reduction"}), ("nll_loss_nd", {"nll", "softmax", "reduction", "norm"}), ("cross_entropy", {"nll", "softmax", "reduction"}), ("commit", set()), ("_convert_indices_from_coo_to_csr", set()),
     # sums by other names: accumulating into indices, averaging pools, folding patches back (not unfolding them)
     ("index_add_", {"reduction"}), ("scatter_add", {"reduction"}), ("scatter_reduce_", {"reduction"}),
     ("index_put_accumulate", {"reduction"}), ("avg_pool1d", {"reduction"}), ("adaptive_avg_pool2d", {"reduction"}),
@@ -67,8 +67,13 @@ def test_an_integer_result_for_float_inputs_is_not_excused(tmp_path):
     # ops whose one kernel does a family's work: a sparse tensor made dense adds duplicates up, log-sum-exp by
     # any name (running, pairwise), KL divergence against one-hot targets, convolution by FFT, hypot folded
     ("to_dense", {"reduction"}), ("sparse_coo_tensor", {"reduction"}), ("logcumsumexp", {"softmax", "reduction"}),
-    ("logaddexp", {"softmax"}), ("kl_div", {"nll", "softmax"}), ("fft_rfft2", {"matmul", "conv"}),
+    ("logaddexp", {"softmax", "reduction"}), ("kl_div", {"nll", "softmax", "reduction"}), ("fft_rfft2", {"matmul", "conv"}),
     ("hypot", {"norm"}), ("exp", set()), ("log", set()),
+    # a CTC loss of one step is the NLL; every loss reduces a norm of residuals; softmax sums (its denominator);
+    # attention is a softmax of products in whichever kernel runs it
+    ("ctc_loss", {"nll", "softmax", "reduction", "norm"}), ("multi_margin_loss", {"norm", "reduction"}),
+    ("l1_loss", {"norm", "reduction"}), ("softmax", {"softmax", "reduction"}),
+    ("_scaled_dot_product_flash_attention_for_cpu", {"matmul", "softmax", "reduction"}), ("addcmul_", set()),
 ])
 def test_an_op_belongs_to_its_families_by_namespace_and_identity(name, families):
     assert op_families(name) == families

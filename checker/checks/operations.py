@@ -69,9 +69,12 @@ AUTOGRAD_OPS = frozenset({"backward", "grad", "requires_grad_", "vjp", "jvp", "j
 
 # softmax and the losses built on it, in any layer (torch.softmax, F.log_softmax, logsumexp, _log_softmax ...)
 SOFTMAX_OPS = frozenset({"logsumexp", "softmin", "gumbel_softmax"})
-_SOFTMAX = re.compile(r"softmax|logsumexp|logcumsumexp|logaddexp")  # a log-sum-exp by any name, pairwise too
-# nll_loss, nll_loss_nd, cross_entropy_loss ...; a KL divergence against one-hot targets is the NLL itself
-_NLL = re.compile(r"nll|cross_entropy|kl_div")
+# a log-sum-exp by any name, pairwise too, and attention (a softmax of scores, in any kernel of it)
+_SOFTMAX = re.compile(r"softmax|logsumexp|logcumsumexp|logaddexp|attention")
+# nll_loss, nll_loss_nd, cross_entropy_loss ...; a KL divergence against one-hot targets and a CTC loss of one
+# step are the NLL itself
+_NLL = re.compile(r"nll|cross_entropy|kl_div|ctc")
+_LOSS = re.compile(r"loss")  # every loss: a sum (or mean) of a norm of residuals, whatever it is called
 _CONV = re.compile(r"(^|_)conv(\d|_|olution|$)|fft")  # a convolution by the Fourier transform is one too
 
 # family tags, for ``forbidden`` and ``required``
@@ -88,7 +91,7 @@ def base_name(name: str) -> str:
     return base[len("linalg_"):] if base.startswith("linalg_") else base
 
 
-_PRODUCT = re.compile(r"mm$|mm_|_mm|matmul|linear|dot$|(^|_)conv(\d|_|olution|$)")
+_PRODUCT = re.compile(r"mm$|mm_|_mm|matmul|linear|dot$|(^|_)conv(\d|_|olution|$)|attention")
 
 
 def _is_product(base: str) -> bool:
@@ -114,9 +117,9 @@ def op_families(name: str) -> set[str]:
         families.add(MATMUL)
     if base == "einsum":
         families.add(EINSUM)
-    if base in NORM_OPS or _is_norm(base):
+    if base in NORM_OPS or _is_norm(base) or _LOSS.search(base):
         families.add(NORM)
-    if base in REDUCTION_OPS or _ACCUMULATES.search(base):
+    if base in REDUCTION_OPS or _ACCUMULATES.search(base) or _LOSS.search(base):
         families.add(REDUCTION)
     if base in AUTOGRAD_OPS:
         families.add(AUTOGRAD)
@@ -124,6 +127,8 @@ def op_families(name: str) -> set[str]:
         families.add(SOFTMAX)
     if _NLL.search(base):
         families.update({NLL, SOFTMAX})  # a cross-entropy computes a log-softmax on the way
+    if SOFTMAX in families:
+        families.add(REDUCTION)  # its denominator is a sum
     if _CONV.search(base):
         families.add(CONV)
     return families

@@ -110,7 +110,25 @@ class BackwardOps(Check):
             problems.append(msg.LARGEST_ALLOCATION.format(
                 input=case.label, shape=tuple(trace["largest_shape"]), size=f"{trace['largest_bytes']} bytes",
                 bound="batch*n_in + n_in*n_out", limit=f"{limit} bytes"))
+        grown = self._ops_for_twice_the_batch(ctx, case)
+        if isinstance(grown, str):
+            problems.append(grown)
+        elif grown > trace["total"] * self.slack + 2:  # one product per row (addcmul_, an outer product each)
+            problems.append(msg.OPS_GROW.format(name=ctx.exercise.name, dim="the rows of the batch",
+                                                count=trace["total"], base=f"a batch of {x.shape[0]}", bigger=grown,
+                                                grown=f"a batch of {2 * x.shape[0]}", expected=self.why))
         return self.outcome(problems)
+
+    slack = 1.25
+
+    def _ops_for_twice_the_batch(self, ctx: Context, case: LayerCase):
+        """The ops of forward and backward on the same rows twice over: as many as before, for one product."""
+        x = case.runs[-1][0]
+        answer = ctx.probe("layer", init_args=list(case.init_args), runs=[(torch.cat([x, x]),)],
+                           out_g=torch.cat([case.out_g, case.out_g]), trace={})
+        if answer.raised:
+            return answer.raised_problem(case.label)
+        return answer.result["trace"]["total"]
 
 
 @dataclasses.dataclass

@@ -152,17 +152,19 @@ ENTRIES = [
         "matmul_einsum", NOTEBOOK, 2.0, "matrix product with torch.einsum",
         checks=(
             Values(cases.pairs, reference_matmul, names=("a", "b")),
-            Ops(fresh_pair, expected=reference_matmul, forbidden=MATMUL_FAMILY, allowed=frozenset({"einsum"}),
-                why="use einsum only",
+            Ops(fresh_pair, expected=reference_matmul, forbidden=MATMUL_FAMILY | REDUCTIONS,
+                allowed=frozenset({"einsum"}), why="use einsum only: the products and their sum are its work",
                 required=frozenset({EINSUM}), required_why="Einstein summation"),
+            OpGrowth(cases.pair_of_size, SMALL, {"k": "the inner dimension"},
+                     "one einsum call does every product and sum at once", result_size),
         ),
     ),
     Exercise(
         "batch_matmul", NOTEBOOK, 2.0, "(B,n,k) @ (B,k,m) -> (B,n,m) with einsum",
         checks=(
             Values(batch_pairs, reference_batch_matmul, names=("a", "b")),
-            Ops(again(batch_pairs), expected=reference_batch_matmul, forbidden=MATMUL_FAMILY, allowed=frozenset({"einsum"}),
-                why="use einsum only",
+            Ops(again(batch_pairs), expected=reference_batch_matmul, forbidden=MATMUL_FAMILY | REDUCTIONS,
+                allowed=frozenset({"einsum"}), why="use einsum only: the products and their sum are its work",
                 required=frozenset({EINSUM}), required_why="Einstein summation"),
             OpGrowth(batch_of_size, {"B": 4, "n": 3, "k": 5, "m": 2}, {"B": "the batch"},
                      "one einsum call handles every batch element at once",

@@ -153,6 +153,11 @@ WRONG = [
       "    loss = ((inp @ w1 + b1).clamp_min(0.) @ w2 + b2).squeeze(-1).sub(targ).pow(2).mean()\n"
       "    loss.backward()\n    for p in ps:\n        p.g = p.grad.clone()\n        p.requires_grad_(False)\n"
       "    return loss.detach()", msg.FORBIDDEN_OP),
+    W(D, "Lin", "outer-product-per-row", "class Lin(Module):\n    def __init__(self, w, b):\n        self.w, self.b = w, b\n\n"
+      "    def forward(self, inp):\n        return inp @ self.w + self.b\n\n    def bwd(self, out, inp):\n"
+      "        inp.g = out.g @ self.w.t()\n        wg = torch.zeros_like(self.w)\n"
+      "        for i in range(inp.shape[0]):\n            wg.addcmul_(inp[i].unsqueeze(1), out.g[i].unsqueeze(0))\n"
+      "        self.w.g = wg\n        self.b.g = out.g.sum(0)", msg.OPS_GROW, score=None),
     W(B, "forward_and_backward", "weight-grads-row-by-row",
       "def forward_and_backward(inp, targ, w1, b1, w2, b2):\n    l1 = inp @ w1 + b1\n    l2 = l1.clamp_min(0.)\n"
       "    out = l2 @ w2 + b2\n    loss = (out.squeeze(-1) - targ).pow(2).mean()\n"
