@@ -141,16 +141,29 @@ def _similarity(reference: str | None) -> int:
     from instructor.authoring.notebooks import ROOT
     from instructor.reports import similarity_report
 
+    from instructor.reports import similarity
+
     if reference and not Path(reference).is_dir():
-        print(f"instructor: the reference folder {reference} does not exist", file=sys.stderr)
+        what = "is not a folder" if Path(reference).exists() else "does not exist"
+        print(f"instructor: the reference folder {reference} {what}", file=sys.stderr)
         return 2
     grades = ROOT / course.GRADES_CSV
     table = list(csv.DictReader(grades.open())) if grades.exists() else []
-    pairs, path, missing = similarity_report.report(ROOT, table, Path(reference) if reference else None,
-                                                    progress=lambda line: print(f"\r\033[K{line}", end="",
-                                                                                file=sys.stderr, flush=True))
-    print("\r\033[K", end="", file=sys.stderr)
-    for line in similarity_report.summary_lines(pairs, path, missing):
+    terminal = sys.stderr.isatty()
+
+    def progress(line: str) -> None:
+        if terminal:
+            print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
+
+    try:
+        pairs, path, missing, bars = similarity_report.report(ROOT, table, Path(reference) if reference else None,
+                                                              progress)
+    except similarity.ReferenceEmpty as exc:
+        print(f"instructor: {exc}", file=sys.stderr)
+        return 2
+    if terminal:
+        print("\r\033[K", end="", file=sys.stderr)
+    for line in similarity_report.summary_lines(pairs, path, missing, bars):
         print(line)
     return 2 if pairs is None else 0
 

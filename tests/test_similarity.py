@@ -97,6 +97,31 @@ def test_an_earlier_term_is_compared_against_but_not_listed_among_itself(starter
     assert figures["reference"] == 13
 
 
+def test_an_earlier_term_is_read_after_autograde_too_and_an_empty_one_is_refused(tmp_path, monkeypatch, capsys):
+    """The reference is compared whether this term's work is read from autograde/ or submitted/; a folder with no
+    student's notebooks (the course root given instead of its submitted/) is refused, not silently empty."""
+    from instructor import __main__ as cli
+    from instructor.authoring import notebooks
+
+    roster = sample_class.build_roster(**sample_class.CI_ROSTER)[:3]
+    course_root = tmp_path / "course"
+    sample_class.write_class(RELEASE, course_root / course.AUTOGRADED_DIR, roster)
+    (course_root / course.RELEASE_DIR).mkdir()
+    (course_root / course.RELEASE_DIR / course.ASSIGNMENT).symlink_to(RELEASE)
+    earlier = tmp_path / "2025" / course.SUBMITTED_DIR
+    sample_class.write_class(RELEASE, earlier, roster[:1])  # last year's copy of this year's first student
+    found = sim.class_works(course_root, earlier)
+    assert {w.student for w in found if w.reference} == {f"2025/{roster[0].id}"}
+    assert {w.student for w in found if not w.reference} == {s.id for s in roster}
+    monkeypatch.setattr(notebooks, "ROOT", course_root)
+    assert cli.main(["similarity", "--reference", str(tmp_path)]) == 2
+    assert sim.REFERENCE_EMPTY.format(folder=tmp_path, assignment=course.ASSIGNMENT) in capsys.readouterr().err
+    assert cli.main(["similarity", "--reference", str(earlier)]) == 0
+    said = capsys.readouterr().out
+    assert f"{roster[0].id} and 2025/{roster[0].id}" in said or f"2025/{roster[0].id} and {roster[0].id}" in said
+    assert (course_root / course.AUTOGRADED_DIR / "similarity.json").exists()
+
+
 def test_the_starter_code_and_untouched_stubs_are_not_compared(tmp_path, starters):
     """Two students who left every stub as released (or retyped it) have written nothing to compare."""
     roster = [sample_class.Student("a", "partial"), sample_class.Student("b", "partial")]
@@ -119,9 +144,12 @@ def test_the_page_shows_the_code_side_by_side_and_escapes_it(tmp_path, starters)
                                  + class_of(6), starters)
     html = report.page(pairs, figures, {"c": {"01_matmul": "17"}})
     assert "<script>" not in html and "&lt;script&gt;" in html and "a&lt;b&gt;" in html
-    assert "<mark>" in html and "17 points" in html and "feedback/c/foundations/01_matmul.html" in html
-    lines = report.summary_lines(pairs, tmp_path / "similarity.html")
-    assert lines[0] == report.TEXT_TITLE.format(n=len(pairs), clusters=len(sim.clusters(pairs)))
+    assert "<mark>" in html and "17 autograded points" in html and "feedback/c/foundations/01_matmul.html" in html
+    lines = report.summary_lines(pairs, tmp_path / "similarity.html", bars=figures["bars"])
+    assert lines[0] == report.TEXT_TITLE.format(pairs=report.plural(len(pairs), "pair"),
+                                                groups=report.plural(len(sim.clusters(pairs)), "group"))
+    assert lines[1].endswith(report.WHY_PART.format(reason=sim.ONE_PART, part="outer", weight=pairs[0].parts[0].bits,
+                                                    bar=sim.PART_BITS))
 
 
 def test_a_missing_engine_is_said_not_a_crash(tmp_path, monkeypatch, capsys):
@@ -129,7 +157,7 @@ def test_a_missing_engine_is_said_not_a_crash(tmp_path, monkeypatch, capsys):
         raise sim.EngineMissing(ImportError("No module named 'copydetect'"))
 
     monkeypatch.setattr(sim, "engine", missing)
-    pairs, path, why = report.report(tmp_path)
+    pairs, path, why, _ = report.report(tmp_path)
     assert (pairs, path) == (None, None) and why == sim.ENGINE_MISSING.format(error="No module named 'copydetect'")
     assert report.summary_lines(pairs, path, why) == [report.TEXT_MISSING.format(why=why)]
     from instructor import __main__ as cli

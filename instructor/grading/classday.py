@@ -92,6 +92,7 @@ class Reports:
     similar: list | None = None  # the pairs the similarity report lists (None: not compared)
     similarity_page: Path | None = None
     similarity_missing: str = ""  # why it was not compared
+    similarity_bars: dict = dataclasses.field(default_factory=dict)  # per notebook, the "same answers" bar
 
 
 def write_reports(root: Path, table: list[dict], reference: Path | None = None) -> Reports:
@@ -102,8 +103,8 @@ def write_reports(root: Path, table: list[dict], reference: Path | None = None) 
     page = mistakes_report.write_html(found, root / course.MISTAKES_REPORT)
     pairs = [(f"{mk.short_label(nb, ex)}: {kind}", n) for nb, ex, kind, n in found.pairs()]
     chart = charts.chart(table, rates, root / course.GRADES_CHART, pairs)
-    similar, similarity_page, missing = similarity_report.report(root, table, reference)
-    return Reports(rates, found, page, chart, similar, similarity_page, missing)
+    similar, similarity_page, missing, bars = similarity_report.report(root, table, reference)
+    return Reports(rates, found, page, chart, similar, similarity_page, missing, bars)
 
 
 def summary(root: Path, table: list[dict], seconds: float, students: int, reports: Reports,
@@ -121,7 +122,8 @@ def summary(root: Path, table: list[dict], seconds: float, students: int, report
     for name, rate in reports.rates.items():
         lines.append(f"  {name:<34} {100 * rate:5.1f}%  {'#' * round(20 * rate)}")
     lines += [""] + mistakes_report.summary_lines(reports.mistakes, reports.mistakes_page, root / course.AUTOGRADED_DIR)
-    lines += [""] + similarity_report.summary_lines(reports.similar, reports.similarity_page, reports.similarity_missing)
+    lines += [""] + similarity_report.summary_lines(reports.similar, reports.similarity_page, reports.similarity_missing,
+                                                     reports.similarity_bars)
     flagged = sum(r["status"] != "graded" for r in table)
     layers = sorted({r.get("confinement", "") for r in table} - {""})
     lines += ["", "sandbox (student code in every kernel and checker process): " + (" / ".join(layers) or "unknown")]

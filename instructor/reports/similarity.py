@@ -41,6 +41,8 @@ SAME_MARGIN = 6.0  # bits above log2(pairs): chance lists an independent pair ab
 SAME = "the same answers throughout"
 ONE_PART = "one exercise shares a long, rare stretch"
 OWN_CELLS = "(cells she added)"  # the pseudo-exercise of a student's own code cells
+REFERENCE_EMPTY = ("the reference folder {folder} holds no student's notebooks (expected <student>/{assignment}/"
+                   "NN_name.ipynb in it: give an earlier term's submitted/ folder)")
 ENGINE_MISSING = ("the similarity report needs copydetect (pip install copydetect, or make install): {error}")
 
 
@@ -165,22 +167,43 @@ def still_a_stub(source: str) -> bool:
 
 def class_works(root: Path, reference: Path | None = None) -> list[Work]:
     """Every student's work: the autograded copies (renamed notebooks already under their real names) where
-    autograde has run, else the submissions; plus an earlier term's submitted folder as reference."""
+    autograde has run, else the submissions; plus an earlier term's submitted folder as reference (its students
+    named ``<term>/<student>``, the term being the folder's name, or its parent's for a ``submitted`` folder)."""
     starters = starter_cells(root / course.RELEASE_DIR / course.ASSIGNMENT)
-    works = []
-    for folder, is_reference in ((root / course.AUTOGRADED_DIR, False), (root / course.SUBMITTED_DIR, False),
-                                 (reference, True)):
-        if folder is None or not Path(folder).is_dir():
-            continue
-        if not is_reference and works:
-            break  # the autograded copies were found: the submissions are the same work
-        for student_dir in sorted(p for p in Path(folder).iterdir() if p.is_dir()):
-            for notebook in NOTEBOOKS:
-                path = student_dir / course.ASSIGNMENT / f"{notebook}.ipynb"
-                if path.exists():
-                    student = f"{Path(folder).name}/{student_dir.name}" if is_reference else student_dir.name
-                    works += works_of(path, student, notebook, starters, is_reference)
+    graded = root / course.AUTOGRADED_DIR
+    this_term = graded if _students_in(graded) else root / course.SUBMITTED_DIR
+    works = _works_in(this_term, starters, "", False)
+    if reference is not None:
+        reference = Path(reference)
+        term = reference.parent.name if reference.name == course.SUBMITTED_DIR else reference.name
+        works += _works_in(reference, starters, f"{term}/", True)
     return works
+
+
+def _students_in(folder: Path) -> list[Path]:
+    """The student folders that hold at least one of the course's notebooks."""
+    if not folder.is_dir():
+        return []
+    return [p for p in sorted(folder.iterdir()) if p.is_dir() and
+            any((p / course.ASSIGNMENT / f"{nb}.ipynb").exists() for nb in NOTEBOOKS)]
+
+
+def _works_in(folder: Path, starters: dict, prefix: str, is_reference: bool) -> list[Work]:
+    works = []
+    for student_dir in _students_in(folder):
+        for notebook in NOTEBOOKS:
+            path = student_dir / course.ASSIGNMENT / f"{notebook}.ipynb"
+            if path.exists():
+                works += works_of(path, prefix + student_dir.name, notebook, starters, is_reference)
+    return works
+
+
+class ReferenceEmpty(ValueError):
+    """A reference folder with no student's notebooks in it (given the course root, say, not its submitted/)."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        super().__init__(REFERENCE_EMPTY.format(folder=folder, assignment=course.ASSIGNMENT))
 
 
 # --- the comparison -------------------------------------------------------------------------------------------
@@ -281,7 +304,7 @@ def compare(works: list[Work], starters: dict | None = None, progress=None,
         pairs.append(Pair(a, b, nb, bits, found, min(share, 1.0), chance, chance >= bar.get(nb, math.inf)))
     pairs.sort(key=lambda p: (p.reason == ONE_PART, -p.surprise, -p.bits))
     figures = {"students": n_class, "reference": len(reference), "parts": len(by_part), "works": len(works),
-               "pairs_sharing": len(per_pair), "reported": len(pairs)}
+               "pairs_sharing": len(per_pair), "reported": len(pairs), "bars": bar}
     return pairs, figures
 
 
@@ -297,7 +320,9 @@ def clusters(pairs: list[Pair]) -> list[set]:
 
 def save(pairs: list[Pair], path: Path) -> Path:
     """The reported pairs as data (for the autograde summary and other tools)."""
-    path.write_text(json.dumps([{"a": p.a, "b": p.b, "notebook": p.notebook, "bits": round(p.bits, 1),
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([{"a": p.a, "b": p.b, "notebook": p.notebook, "reason": p.reason,
+                                 "same_answers_bits": round(p.surprise, 1), "rare_fragments": round(p.bits, 1),
                                  "parts": [{"part": s.part, "bits": round(s.bits, 1),
                                             "coverage": [round(c, 3) for c in s.coverage]} for s in p.parts]}
                                 for p in pairs], indent=1))

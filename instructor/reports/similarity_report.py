@@ -24,8 +24,10 @@ HOW = ("Compared: per exercise, the code of each student's solution cell less th
        "{students} students compared. A listing is a reason to look, not a verdict: read the code side by side.")
 REFERENCE = "Earlier terms' work compared against ({n} students, shown as folder/student): never listed among themselves."
 NONE = "No pair of students shares enough rare code to be listed."
-TEXT_TITLE = "similarity: {n} pairs of students share code too alike to be independent ({clusters} groups):"
-TEXT_ROW = "  {a} and {b}, {notebook}: {reason} ({surprise:.0f} bits; {bits:.0f} rare fragments, {share:.0%} of the notebook)"
+TEXT_TITLE = "similarity: {pairs} of students share code too alike to be independent ({groups}):"
+TEXT_ROW = "  {a} and {b}, {notebook}: {why}"
+WHY_SAME = "{reason} ({bits:.1f} bits; listed from {bar:.1f})"
+WHY_PART = "{reason}: {part} ({weight:.0f} weighted rare fragments; listed from {bar:g})"
 TEXT_NONE = "similarity: no pair of students shares enough rare code to be listed"
 TEXT_MISSING = "similarity: not compared ({why})"
 TEXT_PATH = "similarity report: {path}"
@@ -42,16 +44,26 @@ def _e(text) -> str:
     return html.escape(str(text), quote=True)
 
 
-def summary_lines(pairs: list | None, path: Path | None, why: str = "") -> list[str]:
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def why(p: sim.Pair, bars: dict) -> str:
+    """Which rule listed the pair, on what evidence, against which bar."""
+    if p.reason == sim.SAME:
+        return WHY_SAME.format(reason=p.reason, bits=p.surprise, bar=bars.get(p.notebook, float("nan")))
+    top = p.parts[0]
+    return WHY_PART.format(reason=p.reason, part=top.part, weight=top.bits, bar=sim.PART_BITS)
+
+
+def summary_lines(pairs: list | None, path: Path | None, missing: str = "", bars: dict | None = None) -> list[str]:
     """The autograde summary's part."""
     if pairs is None:
-        return [TEXT_MISSING.format(why=why)]
+        return [TEXT_MISSING.format(why=missing)]
     if not pairs:
         return [TEXT_NONE] + ([TEXT_PATH.format(path=path)] if path else [])
-    lines = [TEXT_TITLE.format(n=len(pairs), clusters=len(sim.clusters(pairs)))]
-    lines += [TEXT_ROW.format(a=p.a, b=p.b, notebook=p.notebook, bits=p.bits, share=p.share, reason=p.reason,
-                              surprise=p.surprise)
-              for p in pairs[:TOP]]
+    lines = [TEXT_TITLE.format(pairs=plural(len(pairs), "pair"), groups=plural(len(sim.clusters(pairs)), "group"))]
+    lines += [TEXT_ROW.format(a=p.a, b=p.b, notebook=p.notebook, why=why(p, bars or {})) for p in pairs[:TOP]]
     if len(pairs) > TOP:
         lines.append(f"  ... and {len(pairs) - TOP} more")
     return lines + ([TEXT_PATH.format(path=path)] if path else [])
@@ -63,7 +75,7 @@ def _student(name: str, notebook: str, scores: dict) -> str:
         return f"<b>{_e(name)}</b> <span class=muted>(earlier term)</span>"
     score = scores.get(name, {}).get(notebook, "")
     link = f"{course.FEEDBACK_DIR}/{name}/{course.ASSIGNMENT}/{notebook}.html"
-    return (f"<b>{_e(name)}</b> <span class=muted>{_e(score)} points</span> "
+    return (f"<b>{_e(name)}</b> <span class=muted>{_e(score)} autograded points</span> "
             f"<a href=\"{_e(link)}\">feedback</a>")
 
 
@@ -91,19 +103,22 @@ def page(pairs: list, figures: dict, scores: dict) -> str:
         return "".join(parts)
     groups = sim.clusters(pairs)
     parts.append("<h2>Groups</h2><ul>" + "".join(f"<li>{_e(', '.join(sorted(g)))}</li>" for g in groups) + "</ul>")
-    parts.append("<h2>Pairs</h2><table><tr><th>students</th><th>notebook</th><th>why listed</th><th>same answers</th>"
-                 "<th>rare fragments</th><th>share</th></tr>")
+    bars = figures.get("bars", {})
+    parts.append("<h2>Pairs</h2><table><tr><th>students</th><th>notebook</th><th>why listed</th>"
+                 "<th>same answers (bits; this notebook's bar)</th><th>weighted rare fragments, whole notebook</th>"
+                 "<th>share of the smaller notebook's rare code</th></tr>")
     for i, p in enumerate(pairs):
         parts.append(f"<tr><td><a href=\"#pair{i}\">{_e(p.a)} and {_e(p.b)}</a></td><td>{_e(p.notebook)}</td>"
-                     f"<td>{_e(p.reason)}</td><td>{p.surprise:.0f} bits</td><td>{p.bits:.0f}</td><td>{p.share:.0%}</td></tr>")
+                     f"<td>{_e(p.reason)}</td><td>{p.surprise:.1f} ({bars.get(p.notebook, float('nan')):.1f})</td>"
+                     f"<td>{p.bits:.0f}</td><td>{p.share:.0%}</td></tr>")
     parts.append("</table>")
     for i, p in enumerate(pairs):
-        parts.append(f"<section id=pair{i}><h3>{_e(p.notebook)}: {_e(p.reason)} ({p.surprise:.0f} bits; "
-                     f"{p.bits:.0f} rare fragments, {p.share:.0%} of the notebook)</h3><div class=side><div>{_student(p.a, p.notebook, scores)}</div>"
+        parts.append(f"<section id=pair{i}><h3>{_e(p.notebook)}: {_e(why(p, bars))}</h3><div class=side><div>{_student(p.a, p.notebook, scores)}</div>"
                      f"<div>{_student(p.b, p.notebook, scores)}</div></div>")
         for shared in p.parts:
             covered = " and ".join(f"{c:.0%}" for c in shared.coverage)
-            parts.append(f"<h4>{_e(shared.part)}: {shared.bits:.0f} rare fragments (shared: {covered} of each one's code)</h4>"
+            parts.append(f"<h4>{_e(shared.part)}: {shared.bits:.0f} weighted rare fragments (shared: {covered} of "
+                         f"each one's code)</h4>"
                          + _side_by_side(shared))
         parts.append("</section>")
     return "".join(parts)
@@ -116,15 +131,17 @@ def write_html(pairs: list, figures: dict, scores: dict, path: Path) -> Path:
 
 def report(root: Path, table: list[dict] | None = None, reference: Path | None = None, progress=None):
     """Compare the class (after autograde) and write ``similarity.html`` beside grades.csv: returns the listed
-    pairs, the page's path, and why nothing was compared (the engine missing) or ""."""
+    pairs, the page's path, why nothing was compared (the engine missing) or "", and each notebook's bar."""
     try:
         sim.engine()
     except sim.EngineMissing as exc:
-        return None, None, str(exc)
+        return None, None, str(exc), {}
     works = sim.class_works(root, reference)
+    if reference is not None and not any(w.reference for w in works):
+        raise sim.ReferenceEmpty(Path(reference))
     starters = sim.starter_cells(root / course.RELEASE_DIR / course.ASSIGNMENT)
     pairs, figures = sim.compare(works, starters, progress=progress)
     scores = {row["student"]: row for row in table or []}
     path = write_html(pairs, figures, scores, root / course.SIMILARITY_REPORT)
     sim.save(pairs, root / course.AUTOGRADED_DIR / "similarity.json")
-    return pairs, path, ""
+    return pairs, path, "", figures["bars"]
