@@ -62,6 +62,9 @@ def _main(argv: list[str] | None, started: float) -> int:
                        progress=progress if show_progress else None)
     except CheckerError as exc:
         print(f"checker: {exc}", file=sys.stderr)
+        if shape == "gradescope":  # Gradescope shows results.json, not stderr: the reason goes there too
+            from checker.gradescope import unreadable_json
+            print(json.dumps(unreadable_json(str(exc), time.monotonic() - started), indent=1))
         return EXIT_UNREADABLE
     if show_progress:
         print("\r\033[K", end="", file=sys.stderr, flush=True)

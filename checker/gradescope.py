@@ -16,6 +16,8 @@ TOP_FIELDS = ("score", "execution_time", "output", "output_format", "test_output
 TEST_FIELDS = ("score", "max_score", "status", "name", "name_format", "number", "output", "output_format",
                "tags", "visibility", "extra_data")
 TEST_STATUSES = ("passed", "failed")
+UNREADABLE_ADVICE = ("Nothing was graded. Upload the lesson notebook under its own name (01_matmul.ipynb ...), "
+                     "saved from Jupyter, and submit again.")
 
 
 def results_json(result: NotebookResult) -> dict:
@@ -31,3 +33,10 @@ def results_json(result: NotebookResult) -> dict:
             "output": "\n".join(plain(n) for n in notes) or f"{result.notebook}: checked by the foundations checker",
             "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden",
             "extra_data": {"notebook": result.notebook}, "tests": tests}
+
+
+def unreadable_json(reason: str, seconds: float) -> dict:
+    """results.json for a submission the checker could not read (a notebook named otherwise, invalid JSON): no
+    points, and the reason where the student reads it."""
+    return {"score": 0.0, "execution_time": round(seconds), "output": f"{plain(reason)}\n{UNREADABLE_ADVICE}",
+            "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden", "tests": []}

@@ -57,7 +57,8 @@ def main(argv=None) -> int:
                              "with a student id or email column): students are matched through it")
     export.add_argument("--out", metavar="FILE", default=None, help="default: grades-<lms>.csv beside the course")
     export.add_argument("--missing", choices=("empty", "zero"), default="empty",
-                        help="a roster student's notebook with no submission (default: empty)")
+                        help="a roster student with no submission at all (default: empty; a notebook missing from a "
+                             "submission is a 0 autograde gave)")
     export.add_argument("--ungraded", choices=("empty", "zero"), default="empty",
                         help="a student the grader could not grade (default: empty, never a silent 0)")
     export.add_argument("--db", metavar="URL", default=None, help="the gradebook (as for autograde)")
@@ -186,7 +187,7 @@ def _export(args) -> int:
         results = class_results(autograde.rows_of(gb), autograde.load_flags(ROOT), people_of(gb))
     out = Path(args.out) if args.out else ROOT / f"grades-{args.lms}.csv"
     report = lms_export.export(results, args.lms, out, roster, args.missing, args.ungraded)
-    for line in lms_export.summary(report, args.missing):
+    for line in lms_export.summary(report, args.missing, args.ungraded):
         print(line)
     return 1 if report.unmatched else 0
 

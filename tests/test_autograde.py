@@ -185,13 +185,19 @@ def test_nbgrader_export_with_the_kits_lms_plugins_writes_every_student(graded_c
                           "--exporter=instructor.reports.lms_export.CanvasExportPlugin", "--to=canvas.csv",
                           "--CanvasExportPlugin.roster=roster.csv"],
                          cwd=root, env=tool_env(), capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.returncode == 1, run.stderr[-2000:]  # written, and a student is not on the roster: as the command
     rows = {r["SIS Login ID"]: r for r in csv.DictReader((root / "canvas.csv").open()) if r["SIS Login ID"]}
     assert set(rows) == set(people) | {"late"}
     assert rows["late"][NOTEBOOKS[0]] == ""  # on the roster, no submission: empty
     assert f"{left_out}: {lms.NOT_ON_ROSTER}" in run.stderr  # nbgrader logs on stderr
     side = list(csv.DictReader((root / "canvas.unmatched.csv").open()))
     assert [r["student"] for r in side] == [left_out]
+    bad = subprocess.run([sys.executable, "-m", "nbgrader", "export",
+                          "--exporter=instructor.reports.lms_export.CanvasExportPlugin", "--to=bad.csv",
+                          "--CanvasExportPlugin.roster=grades.csv"],
+                         cwd=root, env=tool_env(), capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "does not look like a canvas export" in bad.stderr
+    assert "Traceback" not in bad.stderr, bad.stderr[-2000:]
     plain = subprocess.run([sys.executable, "-m", "nbgrader", "export",
                             "--exporter=instructor.reports.lms_export.CsvExportPlugin", "--to=plain.csv"],
                            cwd=root, env=tool_env(), capture_output=True, text=True, timeout=300)

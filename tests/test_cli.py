@@ -70,6 +70,23 @@ def test_gradescope_results_json_has_only_its_documented_fields(partial):
     assert run(partial, "--format", "yaml").returncode == 2  # an unknown format is the arguments' error
 
 
+def test_gradescope_still_gets_results_json_when_the_notebook_cannot_be_read(tmp_path):
+    """A student's upload named otherwise: exit 2 as always, and results.json says why (Gradescope shows only it)."""
+    from checker import gradescope
+
+    import shutil
+
+    from instructor.authoring.notebooks import ROOT
+
+    odd = tmp_path / "01_matmul (2).ipynb"
+    shutil.copy(ROOT / "release" / "foundations" / "01_matmul.ipynb", odd)
+    proc = run(odd, "--format", "gradescope")
+    assert proc.returncode == 2 and "cannot tell which lesson notebook" in proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["score"] == 0.0 and data["tests"] == [] and set(data) <= set(gradescope.TOP_FIELDS)
+    assert "cannot tell which lesson notebook" in data["output"] and gradescope.UNREADABLE_ADVICE in data["output"]
+
+
 def test_table_shows_one_feedback_line_under_each_failure(partial):
     proc = run(partial, "--quiet")
     assert proc.returncode == 1

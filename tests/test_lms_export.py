@@ -3,6 +3,7 @@ and every roster mismatch (not on the roster, no submission, not graded, two row
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,7 @@ def test_a_student_matching_two_roster_rows_is_listed_with_both(tmp_path):
     roster.write_text("student,email\nada,ada@uni.example\nada.l,ADA@uni.example\n")
     report = lms.export([result("ada", email="ada@uni.example")], "csv", tmp_path / "o.csv",
                         lms.read_roster(roster, "csv"))
-    assert report.unmatched == [("ada", lms.AMBIGUOUS.format(n=2, rows="ada, ada.l"))]
+    assert report.unmatched == [("ada", lms.AMBIGUOUS.format(n=2, rows="ada; ada.l"))]
 
 
 def test_a_student_who_could_not_be_graded_is_not_exported_as_zero_unless_asked(tmp_path):
@@ -168,3 +169,43 @@ def test_the_cli_exits_1_and_says_who_is_missing(tmp_path, monkeypatch, capsys):
     roster.write_text("Student,ID,SIS User ID,SIS Login ID,Section\n")
     assert cli.main(["export", "--to", "canvas", "--roster", str(roster), "--db", f"sqlite:///{tmp_path}/g.db"]) == 2
     assert "has no students" in capsys.readouterr().err
+
+
+def test_zero_is_never_written_for_a_roster_row_that_may_be_an_unmatched_student(tmp_path):
+    """``--missing zero`` with a submission the roster does not match: the rows without a submission stay empty
+    (one of them may be hers) and the summary says why; with every submission matched, 0 is written."""
+    roster = tmp_path / "roster.csv"
+    roster.write_text("Student,ID,SIS User ID,SIS Login ID,Section\n"
+                      "\"Lovelace, Ada\",1,,ada@uni.example,A\n\"Hopper, Grace\",2,,grace-h@uni.example,A\n")
+    out = tmp_path / "c.csv"
+    report = lms.export([result("ada"), result("grace")], "canvas", out, lms.read_roster(roster, "canvas"),
+                        missing=lms.ZERO)
+    rows = {r["Student"]: r for r in read(out)}
+    assert report.zero_withheld and rows["Hopper, Grace"][NOTEBOOKS[0]] == ""  # not 0: she is probably "grace"
+    assert rows["Lovelace, Ada"][NOTEBOOKS[0]] == "20"  # matched by her email's login part
+    said = lms.summary(report, lms.ZERO)
+    assert lms.ZERO_WITHHELD.format(n=1) in said
+    report = lms.export([result("ada")], "canvas", out, lms.read_roster(roster, "canvas"), missing=lms.ZERO)
+    assert not report.zero_withheld and {r["Student"]: r for r in read(out)}["Hopper, Grace"][NOTEBOOKS[0]] == "0"
+
+
+def test_a_semicolon_export_with_a_student_listed_twice_and_a_stray_field_is_read(tmp_path):
+    roster = tmp_path / "roster.csv"
+    roster.write_text("\ufeffStudent;ID;SIS User ID;SIS Login ID;Section\n    Points Possible;;;;\n"
+                      "Lovelace, Ada;1;;ada;A\nLovelace, Ada;1;;ada;A\nHopper; Grace;2;;grace;A;extra\n")
+    rows = lms.read_roster(roster, "canvas")
+    assert [r.label for r in rows] == ["1", "Grace"]  # one Ada; the row with a stray separator read, not a crash
+    report = lms.export([result("ada")], "canvas", tmp_path / "o.csv", rows)
+    assert report.unmatched == [] and report.rows == 2
+
+
+def test_what_to_check_before_posting_is_said(tmp_path):
+    """Flagged students and written answers still to grade by hand are exported, and the summary names them."""
+    flagged = dataclasses.replace(result("eve"), status=FLAGGED)
+    pending = dataclasses.replace(result("ada"), pending_by_hand=2)
+    report = lms.export([flagged, pending, result("bob", status=NOT_GRADED, points={})], "csv", tmp_path / "o.csv")
+    said = lms.summary(report, lms.EMPTY, lms.ZERO)
+    assert lms.FLAGGED_LINE.format(n=1, names="eve") in said
+    assert lms.PENDING_LINE.format(n=1) in said
+    assert lms.NOT_GRADED_LINE.format(n=1, shown="0", names="bob") in said
+    assert lms.number(21.5) == "21.5" and lms.number(0.00001) == "0" and lms.number(1234567.0) == "1234567"

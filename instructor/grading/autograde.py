@@ -252,7 +252,8 @@ def rows_of(gb) -> list[dict]:
             for grade in submission.grades:
                 rows.append({"student": student.id, "notebook": notebook, "cell": grade.name,
                              "auto_score": grade.auto_score, "score": grade.score, "max_score": grade.max_score,
-                             "manual": not grade.name.startswith(course.TEST_PREFIX)})
+                             "manual": not grade.name.startswith(course.TEST_PREFIX),
+                             "needs_manual": bool(grade.needs_manual_grade)})
     return rows
 
 

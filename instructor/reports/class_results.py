@@ -22,6 +22,7 @@ class StudentResult:
     points: dict[str, float]  # per notebook submitted: every point, hand-graded answers included
     max_points: dict[str, float]  # per notebook submitted: what it could earn
     flags: tuple[str, ...] = ()  # "kind: reason", for the instructor
+    pending_by_hand: int = 0  # written answers nobody has graded by hand yet (they count 0)
     first_name: str = ""
     last_name: str = ""
     email: str = ""
@@ -51,7 +52,7 @@ def class_results(rows: list[dict], flags: list, people: dict[str, dict] | None 
             points={nb: sum(r.get("score", r["auto_score"]) or 0 for r in mine if r["notebook"] == nb)
                     for nb in submitted},
             max_points={nb: sum(r["max_score"] or 0 for r in mine if r["notebook"] == nb) for nb in submitted},
-            flags=reasons, **people.get(student, {})))
+            flags=reasons, pending_by_hand=sum(1 for r in mine if r.get("needs_manual")), **people.get(student, {})))
     return results
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from checker import course
 from checker.registry import NOTEBOOKS
-from instructor.reports.class_results import StudentResult
+from instructor.reports.class_results import FLAGGED, StudentResult
 
 FORMATS = ("canvas", "moodle", "csv")
 EMPTY, ZERO = "empty", "zero"
@@ -41,7 +41,10 @@ CANVAS_KEYS = ("ID", "SIS User ID", "SIS Login ID")  # what Canvas (and the rost
 CANVAS_POINTS_ROW = "Points Possible"  # the Student cell of the row that gives each column's maximum
 MOODLE_IDS = ("First name", "Last name", "ID number", "Email address")
 MOODLE_KEYS = ("ID number", "Email address", "Username")
-CSV_KEYS = ("student", "id", "email", "username", "login")  # a plain roster's id column(s), any letter case
+# a plain roster's id column(s), any letter case
+CSV_KEYS = ("student", "student id", "id", "sis user id", "sis login id", "id number", "username", "login", "user",
+            "email", "email address")
+EXTRA_FIELDS = "\x00extra"  # where a row's fields beyond the header go (a stray separator in a name)
 
 # what the instructor reads
 UNMATCHED = "{n} students with submissions could not be matched to the roster, so they are not in the export: listed in {path}"
@@ -51,7 +54,15 @@ AMBIGUOUS = "matches {n} roster rows ({rows})"
 ROSTER_EMPTY = "the roster {path} has no students"
 ROSTER_COLUMNS = ("the roster {path} does not look like a {lms} export: it has none of the columns {wanted} "
                   "(its columns: {found})")
-WRITTEN = "{lms}: {rows} students written to {path} ({decided} with scores, {blank} left {blank_as})"
+WRITTEN = "{lms}: {rows} rows written to {path}, {decided} of them with scores"
+ROSTER_ONLY = "on the roster with no submission, written {shown}: {n} ({names})"
+ZERO_WITHHELD = ("--missing zero not applied: {n} submissions match no single roster row, and a roster row without a "
+                 "submission may be one of them; correct the roster and export again")
+NOT_GRADED_LINE = "could not be graded (see grades.csv), written {shown}: {n} ({names})"
+FLAGGED_LINE = "written with their scores but flagged by autograde (read grades.csv before posting): {n} ({names})"
+PENDING_LINE = ("{n} students have written answers not graded by hand yet: they count 0 until you grade them "
+                "(nbgrader formgrader), then export again")
+LISTED = 8
 
 
 class RosterInvalid(ValueError):
@@ -66,6 +77,7 @@ class RosterInvalid(ValueError):
 class RosterRow:
     fields: dict  # the row as the LMS exported it
     keys: frozenset  # its identifiers, lower-cased, that a course's student id or email is matched against
+    label: str = ""  # its first identifier as the LMS wrote it
 
 
 @dataclasses.dataclass
@@ -79,16 +91,26 @@ class ExportReport:
     unmatched_path: Path | None = None
     roster_only: list = dataclasses.field(default_factory=list)  # roster names with no submission
     not_graded: list = dataclasses.field(default_factory=list)  # students the grader could not grade
+    flagged: list = dataclasses.field(default_factory=list)  # written with their scores, flagged by autograde
+    pending_by_hand: list = dataclasses.field(default_factory=list)  # written answers not graded by hand yet
+    zero_withheld: bool = False  # --missing zero not applied: some submissions are unmatched
 
 
 def read_roster(path: Path, lms: str) -> list[RosterRow]:
     """The roster the LMS exported: Canvas's gradebook export, Moodle's grade export, or any CSV with a
-    student id or email column."""
+    student id or email column. Commas or semicolons (a spreadsheet's regional setting), a byte-order mark,
+    rows with more fields than the header, Canvas's rows that are not students, and a student listed twice (the
+    same identifiers) are all taken as the LMS means them."""
     path = Path(path)
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        columns = [c.strip() for c in reader.fieldnames or []]
-        rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    text = path.read_text(encoding="utf-8-sig")
+    try:
+        dialect = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(text.splitlines(), dialect=dialect, restkey=EXTRA_FIELDS)
+    columns = [c.strip() for c in reader.fieldnames or []]
+    rows = [{(k or "").strip(): v.strip() if isinstance(v, str) else "" for k, v in row.items()
+             if k != EXTRA_FIELDS} for row in reader]
     wanted = {"canvas": CANVAS_KEYS, "moodle": MOODLE_KEYS}.get(lms)
     if wanted is None:
         by_lower = {c.lower(): c for c in columns}
@@ -97,12 +119,24 @@ def read_roster(path: Path, lms: str) -> list[RosterRow]:
     if not keys:
         raise RosterInvalid(path, lms, ROSTER_COLUMNS.format(path=path, lms=lms, wanted=", ".join(wanted),
                                                              found=", ".join(columns) or "none"))
-    roster = [RosterRow(fields=row, keys=frozenset(row[k].lower() for k in keys if row.get(k)))
-              for row in rows if not (lms == "canvas" and _is_points_row(row))]
-    roster = [r for r in roster if r.keys]
+    roster, seen = [], set()
+    for row in rows:
+        if lms == "canvas" and _is_points_row(row):
+            continue
+        found = frozenset(k for c in keys if row.get(c) for k in _identifiers(row[c]))
+        if found and found not in seen:  # a student exported twice is one student
+            seen.add(found)
+            roster.append(RosterRow(fields=row, keys=found, label=next(row[c] for c in keys if row.get(c))))
     if not roster:
         raise RosterInvalid(path, lms, ROSTER_EMPTY.format(path=path))
     return roster
+
+
+def _identifiers(value: str) -> set[str]:
+    """What a roster cell identifies a student by, lower-cased: the value, and an email's part before the @ (a
+    course id is often a login, ``s03`` for ``s03@uni.example``)."""
+    value = value.lower()
+    return {value, value.split("@", 1)[0]} if "@" in value else {value}
 
 
 def _is_points_row(row: dict) -> bool:
@@ -113,23 +147,24 @@ def _is_points_row(row: dict) -> bool:
 
 def match(results: list[StudentResult], roster: list[RosterRow]):
     """Each result's roster row (by student id, else email, lower-cased), the unmatched ones with the reason,
-    and the roster rows nobody matched."""
+    the roster rows nobody matched, and those an unmatched student matched more than once (held back)."""
     matched, unmatched, used = [], [], set()
     for result in results:
-        wanted = {result.student.lower()} | ({result.email.lower()} if result.email else set())
+        wanted = {result.student.lower()} | (_identifiers(result.email) if result.email else set())
         rows = [i for i, r in enumerate(roster) if r.keys & wanted]
-        if len(rows) == 1:
+        if len(rows) == 1 and rows[0] not in used:
             matched.append((result, roster[rows[0]]))
             used.add(rows[0])
         else:
-            names = ", ".join(_name(roster[i]) for i in rows)
+            names = "; ".join(_name(roster[i]) for i in rows)
             unmatched.append((result.student, AMBIGUOUS.format(n=len(rows), rows=names) if rows else NOT_ON_ROSTER))
     return matched, unmatched, [r for i, r in enumerate(roster) if i not in used]
 
 
 def _name(row: RosterRow) -> str:
     f = row.fields
-    return f.get("Student") or " ".join(x for x in (f.get("First name"), f.get("Last name")) if x) or min(row.keys)
+    return (f.get("Student") or f.get("Name") or f.get("name")
+            or " ".join(x for x in (f.get("First name"), f.get("Last name")) if x) or row.label)
 
 
 def cells(result: StudentResult | None, missing: str, ungraded: str) -> dict[str, str]:
@@ -140,7 +175,12 @@ def cells(result: StudentResult | None, missing: str, ungraded: str) -> dict[str
         return {nb: blank(missing) for nb in NOTEBOOKS}
     if not result.decided:
         return {nb: blank(ungraded) for nb in NOTEBOOKS}
-    return {nb: f"{result.points[nb]:g}" if nb in result.points else blank(missing) for nb in NOTEBOOKS}
+    return {nb: number(result.points[nb]) if nb in result.points else blank(missing) for nb in NOTEBOOKS}
+
+
+def number(value: float) -> str:
+    """A score as every LMS reads it: plain decimals, never an exponent (``21.5``, ``0.25``, ``100``)."""
+    return f"{round(value, 4):f}".rstrip("0").rstrip(".") or "0"
 
 
 def export(results: list[StudentResult], lms: str, out: Path, roster: list[RosterRow] | None = None,
@@ -155,6 +195,11 @@ def export(results: list[StudentResult], lms: str, out: Path, roster: list[Roste
         pairs, rest = [(r, None) for r in results], []
     else:
         pairs, report.unmatched, rest = match(results, roster)
+    if report.unmatched and missing == ZERO and rest:
+        report.zero_withheld = True  # a roster row "without a submission" may be an unmatched student's
+        missing = EMPTY
+    report.flagged = [r.student for r, _ in pairs if r.status == FLAGGED]
+    report.pending_by_hand = [r.student for r, _ in pairs if r.pending_by_hand]
     maxima = _maxima(results)
     header, rows = _table(lms, pairs, rest, maxima, missing, ungraded, roster)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -194,7 +239,7 @@ def _table(lms, pairs, rest, maxima, missing, ungraded, roster):
     if lms == "canvas":
         columns = [_canvas_column(nb, roster) for nb in NOTEBOOKS]
         header = [*CANVAS_IDS, *columns]
-        rows = [[CANVAS_POINTS_ROW, "", "", "", "", *(f"{maxima[nb]:g}" for nb in NOTEBOOKS)]]
+        rows = [[CANVAS_POINTS_ROW, "", "", "", "", *(number(maxima[nb]) for nb in NOTEBOOKS)]]
         for result, row in pairs + [(None, r) for r in rest]:
             ids = [row.fields.get(c, "") for c in CANVAS_IDS] if row else \
                 [_full_name(result), "", "", result.student, ""]
@@ -213,12 +258,12 @@ def _table(lms, pairs, rest, maxima, missing, ungraded, roster):
     for result, row in pairs + [(None, r) for r in rest]:
         if result is None:
             rows.append([_name(row), "", "", "", "no submission", *cells(None, missing, ungraded).values(),
-                         "0" if missing == ZERO else "", f"{sum(maxima.values()):g}", ""])
+                         "0" if missing == ZERO else "", number(sum(maxima.values())), ""])
             continue
         marks = cells(result, missing, ungraded)
         total = sum(float(v) for v in marks.values() if v)
         rows.append([result.student, result.first_name, result.last_name, result.email, result.status,
-                     *marks.values(), f"{total:g}" if any(marks.values()) else "", f"{sum(maxima.values()):g}",
+                     *marks.values(), number(total) if any(marks.values()) else "", number(sum(maxima.values())),
                      " | ".join(result.flags)])
     return header, rows
 
@@ -239,14 +284,24 @@ def _full_name(result: StudentResult) -> str:
     return result.student
 
 
-def summary(report: ExportReport, missing: str) -> list[str]:
-    """What the instructor reads after an export."""
-    lines = [WRITTEN.format(lms=report.lms, rows=report.rows, path=report.path, decided=report.decided,
-                            blank=report.blank, blank_as="0" if missing == ZERO else "empty")]
-    if report.not_graded:
-        lines.append(f"not graded (left as the --ungraded choice says): {', '.join(report.not_graded)}")
+def summary(report: ExportReport, missing: str, ungraded: str = EMPTY) -> list[str]:
+    """What the instructor reads after an export: what was written, and everything to look at before posting."""
+    def listed(names: list[str]) -> str:
+        return ", ".join(names[:LISTED]) + (f" and {len(names) - LISTED} more" if len(names) > LISTED else "")
+
+    lines = [WRITTEN.format(lms=report.lms, rows=report.rows, path=report.path, decided=report.decided)]
     if report.roster_only:
-        lines.append(f"on the roster with no submission: {len(report.roster_only)}")
+        shown = "empty" if missing == EMPTY or report.zero_withheld else "0"
+        lines.append(ROSTER_ONLY.format(n=len(report.roster_only), shown=shown, names=listed(report.roster_only)))
+    if report.zero_withheld:
+        lines.append(ZERO_WITHHELD.format(n=len(report.unmatched)))
+    if report.not_graded:
+        lines.append(NOT_GRADED_LINE.format(n=len(report.not_graded), shown="0" if ungraded == ZERO else "empty",
+                                            names=listed(report.not_graded)))
+    if report.flagged:
+        lines.append(FLAGGED_LINE.format(n=len(report.flagged), names=listed(report.flagged)))
+    if report.pending_by_hand:
+        lines.append(PENDING_LINE.format(n=len(report.pending_by_hand)))
     if report.unmatched:
         lines.append(UNMATCHED.format(n=len(report.unmatched), path=report.unmatched_path))
         lines += [UNMATCHED_LINE.format(student=s, reason=r) for s, r in report.unmatched]
@@ -267,16 +322,27 @@ def _plugin(lms: str):
                         help="a student the grader could not grade: empty or 0").tag(config=True)
 
         def export(self, gradebook) -> None:
+            """As ``python -m instructor export``: exit 2 on a roster it cannot read (one line, no traceback), exit
+            1 when a submission is not on the roster (the file is written all the same), else 0."""
             from instructor.grading import autograde
             from instructor.reports.class_results import class_results, people_of
 
             root = Path(self.parent.coursedir.root) if self.parent is not None else Path(".")
             results = class_results(autograde.rows_of(gradebook), autograde.load_flags(root), people_of(gradebook))
-            roster = read_roster(Path(self.roster), lms) if self.roster else None
+            if self.student:
+                wanted = {str(s) for s in self.student}
+                results = [r for r in results if r.student in wanted]
+            try:
+                roster = read_roster(Path(self.roster), lms) if self.roster else None
+            except (OSError, RosterInvalid) as exc:
+                self.log.error(str(exc))
+                raise SystemExit(2)
             out = Path(self.to or f"grades-{lms}.csv")
             report = export(results, lms, out, roster, self.missing, self.ungraded)
-            for line in summary(report, self.missing):
+            for line in summary(report, self.missing, self.ungraded):
                 (self.log.info if line.startswith(report.lms) else self.log.warning)(line)
+            if report.unmatched:
+                raise SystemExit(1)
 
     Plugin.__name__ = Plugin.__qualname__ = f"{lms.capitalize()}ExportPlugin"
     return Plugin
