@@ -49,7 +49,7 @@ def test_the_similarity_report_lists_the_planted_copies_and_nobody_else(graded_c
     """After autograde, from the autograded notebooks: similarity.html beside grades.csv, and the summary's section
     names exactly the planted pairs."""
     pytest.importorskip("copydetect", reason="the similarity report's engine (copydetect) is not installed")
-    from instructor.reports import similarity_report
+    from instructor.reports import similarity, similarity_report
 
     root, roster, result = graded_class
     reports = classday.write_reports(root, result["table"])
@@ -58,7 +58,10 @@ def test_the_similarity_report_lists_the_planted_copies_and_nobody_else(graded_c
     page = (root / "similarity.html").read_text()
     assert all(f"feedback/{s}/foundations/" in page for pair in planted for s in pair)
     text = classday.summary(root, result["table"], result["seconds"], len(roster), reports)
-    assert similarity_report.TEXT_TITLE.format(n=len(planted), clusters=1) in text
+    groups = {frozenset(g) for g in similarity.clusters(reports.similar)}
+    assert groups == {frozenset().union(*planted)}  # the CI class's three copiers copied one student
+    assert similarity_report.TEXT_TITLE.format(pairs=similarity_report.plural(len(planted), "pair"),
+                                               groups=similarity_report.plural(1, "group")) in text
 
 
 def test_the_demo_s_canvas_export_lists_who_is_not_on_the_roster(graded_class):

@@ -300,7 +300,8 @@ def test_no_forked_kernel_holds_the_template_s_secret(forked):
     garbage collector tracks finds nothing."""
     out, kind = _in_kernel(SECRET_HUNT.format(token=forked.token))
     assert kind == "ForkedProcess"
-    assert out.startswith("CLEAN"), out
+    verdicts = [line for line in out.splitlines() if line.startswith(("CLEAN", "FOUND"))]  # (torch may warn too)
+    assert verdicts == ["CLEAN []"], out
     with open(f"/proc/{forked.proc.pid}/cmdline", "rb") as f:
         assert forked.token.encode() not in f.read()
 
