@@ -103,6 +103,16 @@ FORBIDDEN_ELSEWHERE = [
     # a worker started by the cell, fed by the exercise: the work is neither in the exercise's source nor its thread
     ("matmul_broadcast", "worker-thread-of-the-cell", WORKER.format(start="threading.Thread(target=_worker, "
      "daemon=True).start()"), tripwire.ELSEWHERE_REFUSED),
+    # started by a finalizer of hers when the checker drops its input: no student frame on the stack then
+    ("matmul_broadcast", "worker-started-by-a-finalizer", "import queue, threading, weakref\n"
+     "_jobs, _done = queue.Queue(), queue.Queue()\n"
+     "def _worker():\n    while True:\n        a, b = _jobs.get()\n        _done.put(a @ b)\n_box = []\n"
+     "def _keep(box, thing):\n    box.append(thing)\n_keep(_box, threading.Thread(target=_worker, daemon=True))\n"
+     "def matmul_broadcast(a, b):\n" + CHECK_PAIR + "    t = _box[0]\n    if t.is_alive():\n"
+     "        _jobs.put((a, b))\n        return _done.get(timeout=5)\n"
+     "    if not getattr(t, 'armed', False):\n        t.armed = True\n        weakref.finalize(a, t.start)\n"
+     "        return (a[:, :, None] * b[None]).sum(1)\n    return torch.zeros(a.shape[0], b.shape[1])",
+     (msg.VALUE_MISMATCH, msg.FRESH_INPUT_WRONG)),
     ("matmul_broadcast", "worker-process-of-the-cell", WORKER.format(
         start="import multiprocessing\nmultiprocessing.get_context('fork').Process(target=_worker, daemon=True).start()"),
      tripwire.ELSEWHERE_REFUSED),

@@ -32,7 +32,7 @@ import os
 import re
 import sys
 
-# Work started outside the calling thread: refused while student code is on the stack (the checker's own counted)
+# Work started outside the calling thread: refused once student code may run (the checker's child starts none)
 ELSEWHERE_EVENTS = frozenset({"os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.system", "os.exec",
                               "subprocess.Popen", "os.startfile"})
 # Turning data into code: refused whenever a student frame is on the stack (importlib's own bytecode loading aside)
@@ -69,6 +69,7 @@ PICKLE_SAFE_BUILTINS = frozenset({"set", "frozenset", "slice", "complex", "range
 IMPORTLIB = "<frozen importlib"
 LOADED_FROM = "code loaded from a file written at run time: "
 REFUSED = "tampering refused: {what} from {where} (the checker's process is out of bounds for student code)"
+UNSEEN_CALLER = "a callback of your code (a finalizer or a destructor)"
 ELSEWHERE_REFUSED = ("not run: {what} from {where}. The checker runs your code in one thread of one process, so that "
                      "every operation it does is seen: threads and processes cannot be started here (they still can "
                      "in your own notebook)")
@@ -168,10 +169,9 @@ def started_elsewhere() -> int:
 
 
 def _refuse_threads(from_student) -> None:
-    """A thread (or a process, by the call that raises no audit event) started while student code is on the
-    stack is refused (torch's op trace is per thread: a worker
-    started in one cell and fed by the exercise in another would do its work out of the trace's sight); the
-    checker's own threads are counted."""
+    """Threads, and processes by the call that raises no audit event, are refused once student code may run:
+    torch's op trace is per thread, so a worker started in one cell (or by a finalizer) and fed by the exercise
+    would do its work out of the trace's sight."""
     import _thread
     import threading
 
@@ -240,14 +240,16 @@ def install(getframe=sys._getframe):
     floor = getframe(1)  # the checker's frame that installs the hook: it, and whatever called it, are not student code
 
     def from_student(what: str, getframe=getframe, floor=floor) -> None:
-        """Refuse (not as tampering: a library may start a thread on an honest student's behalf) work moved out of
-        this thread while a student frame is on the stack."""
-        frame = _requester(getframe(2), "thread", floor)
+        """Refuse every thread and process started once student code may run (the checker's child starts none of
+        its own): not as tampering, since a library may start one on an honest student's behalf. With a student
+        frame on the stack or not: a finalizer of hers runs in the checker's frames (``weakref.finalize(x,
+        thread.start)`` started a worker when the checker dropped its input)."""
+        frame = getframe(2)
         while frame is not None and frame is not floor and not is_student_file(frame.f_code.co_filename):
             frame = frame.f_back
-        if frame is not None and frame is not floor:
-            where = f"{frame.f_code.co_filename.strip('<>')}, line {frame.f_lineno}"
-            raise RuntimeError(ELSEWHERE_REFUSED.format(what=what, where=where))
+        where = f"{frame.f_code.co_filename.strip('<>')}, line {frame.f_lineno}" if frame is not None and \
+            frame is not floor else UNSEEN_CALLER
+        raise RuntimeError(ELSEWHERE_REFUSED.format(what=what, where=where))
 
     _refuse_threads(from_student)
     _signals_without_frames()
