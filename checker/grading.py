@@ -115,11 +115,13 @@ _RAISED = re.compile(re.escape(msg.RAISED_ON_VALID_INPUT.split("{input}")[0]) + 
 
 
 def _said_once(lines: list[str]) -> list[str]:
-    """The exercise's feedback with an error raised from the same line (of the same type) said once: every check
-    that calls the function meets it again, on inputs of its own."""
+    """The exercise's feedback with each line, and an error raised from the same line (of the same type), said
+    once: every check that calls the function meets it again, on inputs of its own."""
     seen: dict[tuple, int] = {}
     kept = []
     for line in lines:
+        if line in kept:  # two checks that read the same source say the same thing
+            continue
         found = _RAISED.match(line)
         if found and found[2]:
             key = (found[1], found[2])

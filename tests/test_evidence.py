@@ -199,6 +199,17 @@ def test_a_family_s_work_inside_one_kernel_of_another_name_is_that_family(tmp_pa
     assert matches(msg.FORBIDDEN_OP, result.feedback), result.feedback
 
 
+def test_what_two_checks_read_in_the_same_source_is_said_once(tmp_path):
+    """The operations and the speed checks both read the source: a worker thread the exercise reaches is one line."""
+    source = ("import threading\n_t = threading.Thread(target=print, daemon=True)\n"
+              "def matmul_broadcast(a, b):\n" + CHECK_PAIR + "    if _t.is_alive():\n        return None\n"
+              "    return (a[:, :, None] * b[None]).sum(1)")
+    result = next(e for e in grade(submission(tmp_path, "01_matmul", replace={"matmul_broadcast": source}),
+                                   only=["matmul_broadcast"]).exercises)
+    elsewhere = [line for line in result.feedback if matches(msg.SOURCE_ELSEWHERE, [line])]
+    assert len(elsewhere) == 1 and len(set(result.feedback)) == len(result.feedback), result.feedback
+
+
 def test_an_einsum_decoy_with_the_sum_in_python_loops_over_the_inner_dimension(tmp_path):
     """The required einsum called for show, the product summed by Python's own sum over k: a loop."""
     source = ("def matmul_einsum(a, b):\n    a = torch.einsum('ik->ik', a)\n"
