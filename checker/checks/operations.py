@@ -180,24 +180,23 @@ def source_problems(ctx: Context, forbidden: frozenset, allowed: frozenset, why:
     return problems
 
 
-LEAVING_TORCH = frozenset({"tolist", "item", "__float__", "__int__", "__index__", "__complex__",
-                           # the raw bytes behind a tensor, read as Python numbers
-                           "untyped_storage", "storage", "_storage", "data_ptr", "tobytes", "__array__", "__dlpack__",
-                           "__array_interface__", "memoryview", "frombuffer", "struct", "bytes", "bytearray",
-                           "save", "load", "tobytes",  # torch.save to a buffer: the bytes, read back as numbers
-                           # Python called back per element by torch
-                           "apply_", "map_", "map2_",
-                           # the tensor printed and its text read back as Python numbers
-                           "repr", "ascii", "literal_eval", "set_printoptions", "_tensor_str", "__repr__", "__str__",
-                           "__format__"})
-
-
-# what hands a tensor's memory to another library (numpy, DLPack, raw storage), seen in the trace of any call,
-# however the source reached it (a helper kept in a list, a decorator's registry)
-# (the trace names a dunder method without its underscores: ``__dlpack__`` is ``dlpack``)
-HANDED_TO_ANOTHER_LIBRARY = frozenset({"numpy", "array", "array_wrap", "dlpack", "dlpack_device", "to_dlpack",
-                                       "array_interface", "array_struct", "untyped_storage", "storage", "_storage",
-                                       "data_ptr", "tobytes"})
+# what hands a tensor's memory to another library (numpy, DLPack, raw storage): in the source, and in the trace of
+# any call however the source reached it (a helper kept in a list, a decorator's registry)
+HANDED_TO_ANOTHER_LIBRARY = frozenset({"numpy", "__array__", "__array_wrap__", "__dlpack__", "__dlpack_device__",
+                                       "to_dlpack", "__array_interface__", "__array_struct__", "untyped_storage",
+                                       "storage", "_storage", "data_ptr", "tobytes"})
+# the same names as the trace records them (a dunder method without its underscores: ``__dlpack__`` is ``dlpack``)
+TRACED_HAND_OFFS = frozenset(n[2:-2] if n.startswith("__") and n.endswith("__") else n
+                             for n in HANDED_TO_ANOTHER_LIBRARY)
+LEAVING_TORCH = HANDED_TO_ANOTHER_LIBRARY | frozenset({
+    "tolist", "item", "__float__", "__int__", "__index__", "__complex__",
+    # the raw bytes behind a tensor, read as Python numbers
+    "memoryview", "frombuffer", "struct", "bytes", "bytearray",
+    "save", "load",  # torch.save to a buffer: the bytes, read back as numbers
+    # Python called back per element by torch
+    "apply_", "map_", "map2_",
+    # the tensor printed and its text read back as Python numbers
+    "repr", "ascii", "literal_eval", "set_printoptions", "_tensor_str", "__repr__", "__str__", "__format__"})
 
 
 def leaves_torch(ctx: Context):
@@ -270,7 +269,7 @@ class Ops(Check):
             problems.append(msg.FORBIDDEN_OP.format(input=case.label, ops=", ".join(used), why=self.why))
         else:  # the trace is the student's process's account; the source is read here and cannot be rewritten
             problems += source_problems(ctx, self.forbidden, self.allowed, self.why)
-        handed = sorted(counts & HANDED_TO_ANOTHER_LIBRARY)
+        handed = sorted(counts & TRACED_HAND_OFFS)
         if handed and not problems:  # however the source hid it: the memory went where no trace follows it
             problems.append(msg.TRACE_HANDED_OFF.format(input=case.label, what=", ".join(handed), why=self.why))
         if self.required and not matching(counts, self.required):
