@@ -14,7 +14,8 @@ Formats, as their documentation describes them:
   ``ID``, ``SIS User ID`` or ``SIS Login ID``; with a roster they are the roster's, without one the
   course's student id goes in ``SIS Login ID`` (a JupyterHub user name is usually the login).
 - Moodle ("Grades > Import > CSV file"): a header row, one row per student; the instructor maps the column
-  that identifies the user (``Email address`` or ``ID number``) and each grade column at import.
+  that identifies the user (``Email address`` or ``ID number``) and each grade column at import. Students are
+  matched by ``ID number``, ``Username`` or ``Email address`` (or an email's part before the ``@``).
 - csv: one row per student, every notebook, the total, the status and the flags.
 
 Used from ``python -m instructor export --to canvas|moodle|csv`` and, as nbgrader export plugins, from
@@ -47,7 +48,7 @@ CSV_KEYS = ("student", "student id", "id", "sis user id", "sis login id", "id nu
 EXTRA_FIELDS = "\x00extra"  # where a row's fields beyond the header go (a stray separator in a name)
 
 # what the instructor reads
-UNMATCHED = "{n} students with submissions could not be matched to the roster, so they are not in the export: listed in {path}"
+UNMATCHED = ("submissions not matched to the roster, so not in the export: {n} (listed below and in {path})")
 UNMATCHED_LINE = "  {student}: {reason}"
 NOT_ON_ROSTER = "not on the roster"
 AMBIGUOUS = "matches {n} roster rows ({rows})"
@@ -56,12 +57,12 @@ ROSTER_COLUMNS = ("the roster {path} does not look like a {lms} export: it has n
                   "(its columns: {found})")
 WRITTEN = "{lms}: {rows} rows written to {path}, {decided} of them with scores"
 ROSTER_ONLY = "on the roster with no submission, written {shown}: {n} ({names})"
-ZERO_WITHHELD = ("--missing zero not applied: {n} submissions match no single roster row, and a roster row without a "
-                 "submission may be one of them; correct the roster and export again")
+ZERO_WITHHELD = ("--missing zero not applied: submissions not matched to the roster: {n} (below), and a roster row "
+                 "without a submission may be one of theirs; correct the roster and export again")
 NOT_GRADED_LINE = "could not be graded (see grades.csv), written {shown}: {n} ({names})"
 FLAGGED_LINE = "written with their scores but flagged by autograde (read grades.csv before posting): {n} ({names})"
-PENDING_LINE = ("{n} students have written answers not graded by hand yet: they count 0 until you grade them "
-                "(nbgrader formgrader), then export again")
+PENDING_LINE = ("with written answers not graded by hand yet, which count 0 until you grade them (nbgrader "
+                "formgrader) and export again: {n} students")
 LISTED = 8
 
 
