@@ -219,7 +219,7 @@ assert type(child.proc).__name__ == sys.argv[1], type(child.proc).__name__
 protocol.write_message(child.to_child, {"key": protocol.new_key()}, protocol.saver(torch.save))
 protocol.write_message(child.to_child, {"op": "exec_cell", "index": 0, "source": "while True:\\n    pass"},
                        protocol.saver(torch.save))
-print(child.proc.pid, flush=True)
+print(child.proc.pid, child.jail.scratch, flush=True)
 time.sleep(600)
 """
 
@@ -246,9 +246,21 @@ def _busy_child(env=None, kind: str = "ForkedProcess") -> tuple[object, int]:
 
     requester = subprocess.Popen([sys.executable, "-c", BUSY_REQUESTER, kind], stdout=subprocess.PIPE, text=True,
                                  env={**tool_env(), **(env or {})})
-    line = requester.stdout.readline()
-    assert line.strip().isdigit(), f"the requester did not start its child: {requester.wait()}"
-    return requester, int(line)
+    line = requester.stdout.readline().split()
+    assert line and line[0].isdigit(), f"the requester did not start its child: {requester.wait()}"
+    return requester, int(line[0]), line[1]
+
+
+def _sweep_elsewhere() -> int:
+    """What another grader starting now removes: the scratch folders of graders that are gone."""
+    import subprocess
+    import sys
+
+    from instructor import tool_env
+
+    out = subprocess.run([sys.executable, "-c", "from checker.sandbox import jail; print(jail.sweep_stale_scratch())"],
+                         capture_output=True, text=True, env=tool_env(), check=True)
+    return int(out.stdout)
 
 
 @pytest.mark.parametrize("kind", ["ForkedProcess", "Popen"])
@@ -258,14 +270,18 @@ def test_a_grader_killed_mid_grading_leaves_no_child_running(forked, kind):
     left to burn a core for no one (the template ends a forked one; a fresh one's launcher ends itself)."""
     import signal
 
-    requester, session = _busy_child({} if kind == "ForkedProcess" else {template.ADDRESS_ENV: ""}, kind)
+    requester, session, scratch = _busy_child({} if kind == "ForkedProcess" else {template.ADDRESS_ENV: ""}, kind)
     try:
         assert not _gone(session, 1.5)  # it runs while its grader waits for it
+        _sweep_elsewhere()
+        assert os.path.isdir(scratch), "another grader removed the scratch folder of a live one"
     finally:
         requester.send_signal(signal.SIGKILL)
         requester.wait()
     assert _gone(session, 10.0), "the child outlived the grader that asked for it"
     assert forked.proc.poll() is None
+    assert os.path.isdir(scratch)  # the killed grader could not clean up; the next grader does
+    assert _sweep_elsewhere() >= 1 and not os.path.exists(scratch), "a killed grader's scratch folder was left"
 
 
 def test_children_end_with_their_template():
@@ -274,13 +290,42 @@ def test_children_end_with_their_template():
     with template.running(say=lambda line: None) as run:
         if run.template is None:
             pytest.skip("no fork template on this machine")
-        requester, session = _busy_child({template.ADDRESS_ENV: run.template.address})
+        requester, session, _ = _busy_child({template.ADDRESS_ENV: run.template.address})
         try:
             run.template.proc.send_signal(signal.SIGKILL)
             assert _gone(session, 10.0), "a forked child outlived its template"
         finally:
             requester.kill()
             requester.wait()
+
+
+def test_every_grader_shares_one_import_root_and_trusts_no_one_else_s(monkeypatch, tmp_path):
+    """The jail's import root (a folder holding only a link to the checker) is made once per user and
+    installation, not once per grader (a killed grader left its own behind: thousands in /tmp); a folder
+    under that name that is not exactly that (another file in it, a link elsewhere) is not used."""
+    import subprocess
+    import sys
+
+    from checker.sandbox import jail
+    from instructor import tool_env
+
+    ask = [sys.executable, "-c", "from checker.sandbox import jail; print(jail._lib_dir())"]
+    first, second = (subprocess.run(ask, capture_output=True, text=True, env=tool_env(), check=True).stdout.strip()
+                     for _ in range(2))
+    assert first == second and os.path.basename(first).startswith(jail.LIB_PREFIX)
+    assert os.listdir(first) == ["checker"] and os.path.realpath(os.path.join(first, "checker")) == jail.CHECKER_DIR
+
+    monkeypatch.setattr(jail, "scratch_base", lambda: str(tmp_path))
+    jail._lib_dir.cache_clear()
+    try:
+        shared = jail._lib_dir()
+        assert os.path.dirname(shared) == str(tmp_path)
+        jail._lib_dir.cache_clear()
+        open(os.path.join(shared, "checker.py"), "w").close()  # planted beside the link
+        private = jail._lib_dir()
+        assert os.path.basename(private).startswith(jail.PRIVATE_LIB_PREFIX) and os.listdir(private) == ["checker"]
+    finally:
+        jail._lib_dir.cache_clear()
 
 
 SECRET_HUNT = """import gc, os, sys

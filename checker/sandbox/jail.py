@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
+import fcntl
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -37,6 +39,10 @@ MAX_MEMORY = 4 * 2**30  # the most memory a jail may be given, whoever asks (the
 MAX_FILE = 64 * 2**20  # the largest file a jail may write
 MAX_SCRATCH = 512 * 2**20  # all the files a jail may hold at once (a tmpfs of this size, where namespaces allow)
 SCRATCH_PREFIX = "fj-"
+OWNER_LOCK = ".owner"  # in a scratch folder: locked by the grader that made it for as long as it lives
+STALE_UNLOCKED = 6 * 3600  # a scratch folder without an owner lock (an older kit's) is stale after this long
+LIB_PREFIX = "foundations-lib-"  # the shared import root: LIB_PREFIX + uid + "-" + a digest of CHECKER_DIR
+PRIVATE_LIB_PREFIX = "foundations-libp-"  # a grader's own, where the shared one cannot be trusted
 WORK_DIR = "work"  # in a scratch folder: the student's files (cwd, home, tmp); beside it, only a kernel's sockets
 KEPT_ENV = ("PATH", "LANG", "LANGUAGE", "TERM", "TZ", "USER", "LOGNAME", "JPY_SESSION_NAME",
             "OMP_NUM_THREADS", "MKL_NUM_THREADS", "MNIST_PATH", "PYTHONHASHSEED", "PYTHONIOENCODING",
@@ -167,11 +173,40 @@ def require_full() -> bool:
 # -- the parent side --------------------------------------------------------------------------
 @functools.lru_cache(maxsize=1)
 def _lib_dir() -> str:
-    """A folder holding only a link to the checker package: the jail's import root."""
-    lib = tempfile.mkdtemp(prefix="foundations-lib-")
+    """A folder holding only a link to the checker package: the jail's import root. One per user and
+    checker installation, made once and shared by every grader (a folder per grader outlived every grader
+    that was killed); where the shared one cannot be trusted, a private one removed at exit."""
+    digest = hashlib.sha256(CHECKER_DIR.encode()).hexdigest()[:12]
+    shared = os.path.join(scratch_base(), f"{LIB_PREFIX}{os.getuid()}-{digest}")
+    if not _is_lib(shared):
+        made = _make_lib(scratch_base())
+        try:
+            os.rename(made, shared)  # atomic; fails if another grader made it first
+        except OSError:
+            shutil.rmtree(made, ignore_errors=True)
+    if _is_lib(shared):
+        return shared
+    private = _make_lib(None)
+    atexit.register(shutil.rmtree, private, True)
+    return private
+
+
+def _make_lib(parent: str | None) -> str:
+    lib = tempfile.mkdtemp(prefix=LIB_PREFIX if parent else PRIVATE_LIB_PREFIX, dir=parent)
     os.symlink(CHECKER_DIR, os.path.join(lib, "checker"))
-    atexit.register(shutil.rmtree, lib, True)
     return lib
+
+
+def _is_lib(path: str) -> bool:
+    """Whether ``path`` is a folder of this user's, writable by no one else, holding only the link to this
+    checker (a folder another user made first under the same name is not used)."""
+    try:
+        info = os.lstat(path)
+        return (info.st_uid == os.getuid() and (info.st_mode & 0o7777) == 0o700 and os.path.isdir(path)
+                and not os.path.islink(path) and os.listdir(path) == ["checker"]
+                and os.readlink(os.path.join(path, "checker")) == CHECKER_DIR)
+    except OSError:
+        return False
 
 
 def _python_paths() -> list[str]:
@@ -231,7 +266,9 @@ class Jail:
         self.layers = available() if layers is None else layers
         if require_full() and not self.layers.full:
             raise NotConfined(self.layers)
+        sweep_stale_scratch()
         self.scratch = tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=scratch_base())
+        self._owner = _hold_owner_lock(self.scratch)
         self.work = work_folder(self.scratch)
         for sub in ("", "home", "tmp", "mpl", "ipython"):
             os.mkdir(os.path.join(self.work, sub))
@@ -285,6 +322,9 @@ class Jail:
             cgroups.remove(path)
         self.cgroup = self.cpu_cgroup = self.memory_cgroup = None
         shutil.rmtree(self.scratch, ignore_errors=True)
+        if self._owner is not None:
+            os.close(self._owner)
+            self._owner = None
 
     def kill(self, proc) -> None:
         """Kill the jail's whole process tree (its session, and with it the PID namespace)."""
@@ -295,6 +335,75 @@ class Jail:
         if self.cgroup:  # without namespaces, a process that left the session is still in the cgroup
             _kill_cgroup(self.cgroup)
         proc.wait()
+
+
+def _hold_owner_lock(scratch: str) -> int | None:
+    """Lock the scratch folder's owner file for as long as this process (the grader) lives: the kernel
+    drops the lock when it goes, however it goes, and :func:`sweep_stale_scratch` knows the folder is stale."""
+    try:
+        fd = os.open(os.path.join(scratch, OWNER_LOCK), os.O_CREAT | os.O_RDWR | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+@functools.lru_cache(maxsize=1)
+def sweep_stale_scratch() -> int:
+    """Remove the scratch folders of graders that are gone (killed before their cleanup), once per process:
+    a folder whose owner lock nobody holds, or an older kit's folder, with no lock file, untouched for hours.
+    Returns how many were removed."""
+    import time
+
+    base, removed = scratch_base(), 0
+    try:
+        listing = os.listdir(base)
+    except OSError:
+        return 0
+    for name in listing:  # an older kit made an import root per grader, and left those of killed graders
+        folder = os.path.join(base, name)
+        if name.startswith(LIB_PREFIX) and len(name) == len(LIB_PREFIX) + 8 and _holds_only_a_link(folder):
+            shutil.rmtree(folder, ignore_errors=True)
+    for name in (n for n in listing if n.startswith(SCRATCH_PREFIX)):
+        folder = os.path.join(base, name)
+        try:
+            info = os.lstat(folder)
+            if info.st_uid != os.getuid() or not os.path.isdir(folder) or os.path.islink(folder):
+                continue
+            fd = os.open(os.path.join(folder, OWNER_LOCK), os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            if time.time() - info.st_mtime > STALE_UNLOCKED:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed += 1
+            continue
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue  # its grader is alive
+        shutil.rmtree(folder, ignore_errors=True)
+        os.close(fd)
+        removed += 1
+    return removed
+
+
+def _holds_only_a_link(folder: str) -> bool:
+    """An older kit's import root of this user's, untouched for hours."""
+    import time
+
+    try:
+        info = os.lstat(folder)
+        return (info.st_uid == os.getuid() and os.path.isdir(folder) and not os.path.islink(folder)
+                and os.listdir(folder) == ["checker"] and os.path.islink(os.path.join(folder, "checker"))
+                and time.time() - info.st_mtime > STALE_UNLOCKED)
+    except OSError:
+        return False
 
 
 def _kill_cgroup(path: str) -> None:
