@@ -197,6 +197,42 @@ HIDDEN_CHECK_PREFIX = "hidden check (other inputs): "  # before a feedback line 
 SUBCLASS_SHARED = ("two instances of a Module subclass, the second called before the first's backward: the first "
                    "used what the second saw ({detail}); keep args and out on the instance (self), not on the class")
 
+# -- 05_training ------------------------------------------------------------------------------------------------------
+HINT_SUBTRACT_MAX = ("hint: exp of a large logit overflows (exp(89) is inf in float32) and of a very negative one "
+                     "underflows to 0: subtract each row's max before exponentiating; the result is the same")
+HINT_SOFTMAX_AXIS = "hint: the softmax is over each row's classes (the last dimension), not down the columns"
+HINT_NLL_INDEX = ("hint: log_probs[:, target] picks every target for every row (an (n, n) matrix); pick one entry "
+                  "per row: log_probs[range(n), target]")
+HINT_NLL_SIGN = "hint: the negative log-likelihood is minus the mean of the picked log-probabilities"
+HINT_CE_GRAD_MEAN = "hint: the loss is a mean over the n rows, so its gradient is divided by n"
+HINT_CE_ONE_HOT = "hint: the gradient is softmax(logits) minus the one-hot targets: subtract 1 at each row's target"
+HINT_ACCURACY_FRACTION = "hint: the accuracy is the fraction of rows right (a mean), not their count"
+HINT_CONV_SIZE = ("hint: each output side is (size + 2 * padding - kernel) // stride + 1; unfold's patches come "
+                  "out as (n, c_in * kh * kw, L), L = out_h * out_w")
+HINT_CONV_FLIPPED = ("hint: F.conv2d is a cross-correlation: the kernel is applied as it is, not flipped")
+STEP_WRONG = "after sgd_step on {input}: {detail}"
+SECOND_STEP = ", on a second call (the grads of the next backward)"
+HINT_STEP_SIGN = "hint: a step goes down the gradient: p -= lr * p.grad"
+HINT_STEP_NOT_IN_PLACE = ("hint: the parameters did not change: update them in place (p -= lr * p.grad, or p.sub_); "
+                          "p = p - ... binds a new tensor to a local name and the model never sees it")
+STEP_RECORDED = ("after sgd_step on {input}: parameter {index} is no longer a leaf tensor that requires grad: the "
+                 "update was recorded by autograd (or requires_grad was switched off); update under torch.no_grad()")
+HINT_STEP_NO_GRAD = "hint: an in-place change of a parameter must not be recorded by autograd: wrap it in torch.no_grad()"
+STEP_GRADS_KEPT = ("after sgd_step on {input}: parameter {index}'s .grad still holds the gradient; zero it (p.grad.zero_() "
+                   "or p.grad = None) so that the next backward starts from zero")
+STEP_NEXT_BACKWARD = ("after sgd_step on {input}, the next backward left parameter {index}'s .grad at {detail}: it must "
+                      "start from zero")
+FIT_PARAMETERS = ("after fit on {input}: the parameters are not those of the training loop ({detail}); each "
+                  "minibatch in order: loss_func(model(xb), yb), backward, then a step of every parameter")
+HINT_FIT_SIGN = "hint: the parameters match a loop that steps up the gradient: p -= lr * p.grad"
+HINT_FIT_NO_ZERO = "hint: they match a loop that never zeroes the gradients: after each step, zero every p.grad"
+HINT_FIT_FIRST_BATCH = "hint: they match a loop that trains on the first minibatch only: loop over all of them"
+HINT_FIT_ONE_EPOCH = "hint: they match one pass over the batches: run `epochs` passes"
+FIT_DID_NOT_LEARN = ("after fit on {input}: {accuracy:.1%} of the held-out digits right, under the bar of {bar:.0%} "
+                     "(the reference loop reaches {reference:.1%} from the same start)")
+FIT_PASSED = "learned: {accuracy:.1%} of held-out digits right after training (bar {bar:.0%})"
+
+
 # -- feedback as data ------------------------------------------------------------------------------
 class Feedback(str):
     """A feedback line that knows which message it is: ``kind`` is the constant's name ("VALUE_MISMATCH"),
@@ -265,42 +301,8 @@ def from_data(item: dict) -> Feedback:
     return Feedback(str(item.get("text", "")), item.get("kind"), item.get("inner"))
 
 
+# -- last: every message above, and none added after this line, knows its name ----------------------------
 for _name, _value in list(globals().items()):
     if _name.isupper() and type(_value) is str:
         globals()[_name] = Message(_value, _name)
 del _name, _value
-
-# -- 05_training ------------------------------------------------------------------------------------------------------
-HINT_SUBTRACT_MAX = ("hint: exp of a large logit overflows (exp(89) is inf in float32) and of a very negative one "
-                     "underflows to 0: subtract each row's max before exponentiating; the result is the same")
-HINT_SOFTMAX_AXIS = "hint: the softmax is over each row's classes (the last dimension), not down the columns"
-HINT_NLL_INDEX = ("hint: log_probs[:, target] picks every target for every row (an (n, n) matrix); pick one entry "
-                  "per row: log_probs[range(n), target]")
-HINT_NLL_SIGN = "hint: the negative log-likelihood is minus the mean of the picked log-probabilities"
-HINT_CE_GRAD_MEAN = "hint: the loss is a mean over the n rows, so its gradient is divided by n"
-HINT_CE_ONE_HOT = "hint: the gradient is softmax(logits) minus the one-hot targets: subtract 1 at each row's target"
-HINT_ACCURACY_FRACTION = "hint: the accuracy is the fraction of rows right (a mean), not their count"
-HINT_CONV_SIZE = ("hint: each output side is (size + 2 * padding - kernel) // stride + 1; unfold's patches come "
-                  "out as (n, c_in * kh * kw, L), L = out_h * out_w")
-HINT_CONV_FLIPPED = ("hint: F.conv2d is a cross-correlation: the kernel is applied as it is, not flipped")
-STEP_WRONG = "after sgd_step on {input}: {detail}"
-SECOND_STEP = ", on a second call (the grads of the next backward)"
-HINT_STEP_SIGN = "hint: a step goes down the gradient: p -= lr * p.grad"
-HINT_STEP_NOT_IN_PLACE = ("hint: the parameters did not change: update them in place (p -= lr * p.grad, or p.sub_); "
-                          "p = p - ... binds a new tensor to a local name and the model never sees it")
-STEP_RECORDED = ("after sgd_step on {input}: parameter {index} is no longer a leaf tensor that requires grad: the "
-                 "update was recorded by autograd (or requires_grad was switched off); update under torch.no_grad()")
-HINT_STEP_NO_GRAD = "hint: an in-place change of a parameter must not be recorded by autograd: wrap it in torch.no_grad()"
-STEP_GRADS_KEPT = ("after sgd_step on {input}: parameter {index}'s .grad still holds the gradient; zero it (p.grad.zero_() "
-                   "or p.grad = None) so that the next backward starts from zero")
-STEP_NEXT_BACKWARD = ("after sgd_step on {input}, the next backward left parameter {index}'s .grad at {detail}: it must "
-                      "start from zero")
-FIT_PARAMETERS = ("after fit on {input}: the parameters are not those of the training loop ({detail}); each "
-                  "minibatch in order: loss_func(model(xb), yb), backward, then a step of every parameter")
-HINT_FIT_SIGN = "hint: the parameters match a loop that steps up the gradient: p -= lr * p.grad"
-HINT_FIT_NO_ZERO = "hint: they match a loop that never zeroes the gradients: after each step, zero every p.grad"
-HINT_FIT_FIRST_BATCH = "hint: they match a loop that trains on the first minibatch only: loop over all of them"
-HINT_FIT_ONE_EPOCH = "hint: they match one pass over the batches: run `epochs` passes"
-FIT_DID_NOT_LEARN = ("after fit on {input}: {accuracy:.1%} of the held-out digits right, under the bar of {bar:.0%} "
-                     "(the reference loop reaches {reference:.1%} from the same start)")
-FIT_PASSED = "learned: {accuracy:.1%} of held-out digits right after training (bar {bar:.0%})"

@@ -128,6 +128,18 @@ def test_every_verdict_message_of_the_checker_has_a_kind():
     assert missing == []
 
 
+def test_every_message_knows_its_name_wherever_it_is_declared():
+    """A message declared anywhere in checker/messages.py (05_training's were added after the line that names
+    them, and went into the verdicts' metadata without a kind) is a Message of its own name, so the reports
+    read its kind, never its text."""
+    unnamed = [name for name, value in vars(msg).items() if name.isupper() and type(value) is str]
+    assert unnamed == []
+    assert msg.kind_of(msg.HINT_SUBTRACT_MAX) == "HINT_SUBTRACT_MAX"
+    line = msg.STEP_WRONG.format(input="a model", detail="parameter 0 differs")
+    assert msg.kind_of(line) == "STEP_WRONG" and mk.classify(line) == "wrong step"
+    assert mk.classify(msg.Feedback("reworded by a later edit", "HINT_CE_ONE_HOT")) == "one-hot not subtracted"
+
+
 def test_a_message_split_over_lines_stays_one_mistake():
     raised = msg.RAISED_ON_VALID_INPUT.format(input="x", type="ValueError", message="first\nsecond", where="")
     assert mk.classify_lines(raised.split("\n")) == [("raised an error", raised)]
