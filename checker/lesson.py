@@ -19,7 +19,8 @@ from typing import Any, Callable, Mapping
 
 READY_NOTE = "(this demo runs once you have written {names})"
 DEMO_STOPPED = "(this demo stopped: {error}{where}; fix {names} and run this cell again)"
-DEMO_WHERE = "\n  at {function}, line {line}: {code}"
+DEMO_WHERE = "\n  at {function}, line {line}{cell}: {code}"
+DEMO_CELL = " of In [{prompt}]"  # the prompt the student's screen shows beside the cell
 ANY_EXERCISE = "the exercises above"
 SHORT_CALL_SECONDS = 0.005  # calls faster than this are repeated in a loop and averaged
 MAX_NUMBER = 10_000
@@ -67,7 +68,17 @@ def _students_line(exc: BaseException) -> str:
     if not mine:
         return ""
     frame = mine[-1]
-    return DEMO_WHERE.format(function=frame.name, line=frame.lineno, code=(frame.line or "").strip()[:120])
+    prompt = _prompt_of(frame.filename)
+    return DEMO_WHERE.format(function=frame.name, line=frame.lineno, code=(frame.line or "").strip()[:120],
+                             cell=DEMO_CELL.format(prompt=prompt) if prompt is not None else "")
+
+
+def _prompt_of(filename: str) -> int | None:
+    """The execution count of the notebook cell compiled under ``filename`` (IPython keeps the map its own
+    tracebacks read for "Cell In[8]"), or None outside IPython."""
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    number = getattr(getattr(shell, "compile", None), "_filename_map", {}).get(filename)
+    return number if isinstance(number, int) else None
 
 
 def timed(f: Callable[..., Any], *args: Any, repeat: int = 5, number: int | None = None, **kwargs: Any) -> float:

@@ -192,11 +192,19 @@ class Browser:
         return self.page.evaluate(
             "() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')].map(p => p.textContent.trim())")
 
+    def sources(self) -> list[str]:
+        return self.page.evaluate(
+            "() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .cm-content')].map(e => e.innerText)")
+
+    def unrun(self) -> list[int]:
+        """The code cells with something in them that have not run (JupyterLab never runs an empty one: Shift+Enter
+        in the last cell leaves one below)."""
+        return [i for i, (prompt, text) in enumerate(zip(self.prompts(), self.sources()))
+                if text.strip() and not prompt.strip("[]: ").isdigit()]
+
     def cell_index(self, contains: str) -> int:
         """The first code cell whose text contains ``contains``."""
-        sources = self.page.evaluate(
-            "() => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .cm-content')].map(e => e.innerText)")
-        for i, text in enumerate(sources):
+        for i, text in enumerate(self.sources()):
             if contains in text:
                 return i
         raise LookupError(f"no code cell contains {contains!r}")

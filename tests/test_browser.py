@@ -17,6 +17,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(browser.unavailable() is not 
                                                    reason=f"no browser test: {browser.unavailable()}")]
 NOTEBOOK = "01_matmul"
 WRONG_OUTER = "def outer(u, v):\n    return u[None, :] * v[:, None]   # transposed"
+WRONG_ELEMENTWISE = ("def matmul_elementwise(a, b):\n    (ar, ac), (br, bc) = a.shape, b.shape\n"
+                     "    c = torch.zeros(ar, bc)\n    for i in range(ar):\n        for j in range(bc):\n"
+                     "            c[i, j] = (a[i, :] * b[j, :]).sum()   # b's row, not its column\n    return c")
 HANG = "def matmul_elementwise(a, b):\n    while True:\n        pass"
 CALL = "slow = matmul_elementwise(m1, m2)"
 
@@ -65,6 +68,29 @@ def test_a_correct_and_a_wrong_answer_typed_in_and_checked(lab):
     lab.cell_shot(checked, "wrong-answer-check")
     shown = lab.output(checked)
     assert "outer: failed (0/2 points)" in shown and "expected shape (3, 4), got (4, 3)" in shown, shown
+
+
+def test_restart_and_run_all_of_a_half_done_notebook_reaches_the_end(lab):
+    """One exercise right, one wrong in a way that raises in its demonstration: Restart and Run All still runs
+    every cell; the demonstration shows the error and the student's own line in a few lines, no traceback and
+    no frame of the kit, and check_all() at the end gives the table."""
+    elementwise = lab.cell_index("def matmul_elementwise")
+    lab.type_into(elementwise, WRONG_ELEMENTWISE)
+    lab.restart()
+    lab.run_all()
+    assert lab.prompts() and lab.unrun() == [], " ".join(lab.prompts())
+    demo = lab.cell_index("time_elementwise")
+    lab.cell_shot(demo, "half-done-demo-stopped")
+    shown = lab.output(demo)
+    assert "this demo stopped: RuntimeError" in shown and "b's row, not its column" in shown, shown
+    defined = lab.prompts()[elementwise].strip("[]: ")
+    assert f"line 6 of In [{defined}]" in shown, shown  # the prompt the student sees beside the def
+    assert "Traceback" not in shown and "lesson.py" not in shown and len(shown.splitlines()) <= 6, shown
+    progress = lab.cell_index('check_all("01_matmul")')
+    lab.cell_shot(progress, "half-done-check-all")
+    table = lab.output(progress)
+    assert "matmul_loops\tpassed" in table and "matmul_elementwise\tfailed" in table, table
+    lab.type_into(elementwise, entry_sources(NOTEBOOK)["matmul_elementwise"])  # as the later tests expect
 
 
 def test_a_hung_cell_interrupted_then_fixed_is_not_replayed_to_its_limit(lab):

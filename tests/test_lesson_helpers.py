@@ -53,6 +53,21 @@ def test_when_ready_shows_a_real_error_in_a_few_lines_and_goes_on(capsys):
     assert "at matmul_loops, line 2: return a + b" in out and "lesson.py" not in out and "Traceback" not in out
 
 
+def test_in_ipython_the_demo_names_the_prompt_of_the_student_s_cell(capsys):
+    """In a notebook the line is placed where the student's screen shows it: "line 2 of In [8]"."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    try:
+        shell.execution_count = 8
+        shell.run_cell("def matmul_loops(a, b):\n    return a + b\n", store_history=True)
+        assert when_ready(lambda: shell.user_ns["matmul_loops"]((1, 2), 3), "matmul_loops") is None
+        out = capsys.readouterr().out
+        assert "at matmul_loops, line 2 of In [8]: return a + b" in out, out
+    finally:
+        InteractiveShell.clear_instance()
+
+
 def test_when_ready_lets_an_interrupt_stop_the_cell():
     def interrupted():
         raise KeyboardInterrupt
