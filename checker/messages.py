@@ -1,7 +1,21 @@
 """Every text the checker shows a student, as constants that tests import.
 
-Templates are ``str.format`` strings; the field names say what goes in.
+Templates are ``str.format`` strings; the field names say what goes in. A message that names a
+mistake is declared with the kind of mistake it names, ``mistake("wrong axis", "hint: ...")``: the
+instructor's mistakes report files every line of it under that label (instructor/reports/mistakes.py).
 """
+
+
+class _Mistake(str):
+    label: str
+
+
+def mistake(label: str, text: str) -> str:
+    """``text``, declared as naming the kind of mistake ``label`` (a few words an instructor reads)."""
+    marked = _Mistake(text)
+    marked.label = label
+    return marked
+
 
 # -- statuses and loading ----------------------------------------------------------------
 STATUS_TEXT = {
@@ -11,22 +25,23 @@ STATUS_TEXT = {
     "not_attempted": "not attempted",
     "manual": "graded by hand",
 }
-NOT_ATTEMPTED_STUB = "not attempted yet: {name} still raises NotImplementedError"
-NOT_ATTEMPTED_MISSING = "not attempted: no {name} is defined in this notebook"
+NOT_ATTEMPTED_STUB = mistake("not attempted", "not attempted yet: {name} still raises NotImplementedError")
+NOT_ATTEMPTED_MISSING = mistake("not attempted", "not attempted: no {name} is defined in this notebook")
 NOT_RUN_IN_KERNEL = ("not run in this kernel yet: no {name} is defined by the cells this kernel has run; "
                      "run the cell with its def (or Run All), then check again")
 RUNNING_CELL = "running your cell {index} ({first_line})"
 STILL_WAITING = "check: still {activity} after {seconds:.0f} s (the checker stops it at {limit:.0f} s)"
 TEST_CELL_FAILED = "{name}: {status} ({points} points)"  # then the first feedback line, wrapped
 CHECKER_DID_NOT_RUN = "{name}: the checker could not run"
-DEFINING_CELL_FAILED = "the cell that defines {name} failed ({where}): {error}"
+DEFINING_CELL_FAILED = mistake("its cell raised an error", "the cell that defines {name} failed ({where}): {error}")
 DEFINED_THEN_RAISED = ("the cell that defines {name} raised after the definition ran ({where}): {error}; {name} "
                        "was checked as defined")
 DEFINING_CELL_STOPPED = "the cell that defines {name} could not run: {reason}"
 MANUAL_QUESTION = "written answer: to be graded by hand"
 EXERCISE_STOPPED = "{reason}"
-OUT_OF_MEMORY = "your code ran out of memory (the limit is {limit}) while {what}"
-OVERALL_LIMIT = "not checked: the overall time limit of {seconds:.0f} s for this notebook was reached"
+OUT_OF_MEMORY = mistake("out of memory", "your code ran out of memory (the limit is {limit}) while {what}")
+OVERALL_LIMIT = mistake("time limit",
+                        "not checked: the overall time limit of {seconds:.0f} s for this notebook was reached")
 PARTIAL_CREDIT = "half points: the answers are right but {check} failed"
 
 SANDBOX_PARTIAL = ("note: on this machine your code runs with only part of the checker's sandbox (it still checks "
@@ -34,24 +49,28 @@ SANDBOX_PARTIAL = ("note: on this machine your code runs with only part of the c
 CONTROL_SHOWN = "\\x{code:02x}"  # a control character of student output, shown instead of obeyed by a terminal
 
 # -- values --------------------------------------------------------------------------------
-RAISED_ON_VALID_INPUT = "on {input}: raised {type}: {message}{where}"
+RAISED_ON_VALID_INPUT = mistake("raised an error", "on {input}: raised {type}: {message}{where}")
 SAME_ERROR_AGAIN = "the same error, from the same line, on {count} more inputs"
-NOT_A_TENSOR = "on {input}: expected a tensor, got {type} ({repr})"
-SHAPE_MISMATCH = "on {input}: expected shape {expected}, got {got}"
-DTYPE_MISMATCH = "on {input}: expected dtype {expected}, got {got}"
+NOT_A_TENSOR = mistake("not a tensor", "on {input}: expected a tensor, got {type} ({repr})")
+SHAPE_MISMATCH = mistake("wrong shape", "on {input}: expected shape {expected}, got {got}")
+DTYPE_MISMATCH = mistake("wrong dtype", "on {input}: expected dtype {expected}, got {got}")
 DTYPE_NARROWED = ("note: on {input} your result is {got} where the inputs are {expected}; its values are right at "
                   "{got} precision, so it counts. Create it with the inputs' dtype to keep their precision "
                   "(`torch.zeros(n, m, dtype=a.dtype)`)")
-VALUE_MISMATCH = (
-    "on {input}: values differ; largest difference at index {index}: expected {want:.6g}, "
-    "got {got:.6g} (tolerance {tol:.2g})"
-)
-NAN_MISMATCH = "on {input}: got NaN or inf at index {index} where {want:.6g} was expected"
-NEGATIVE_RESULT = "on {input}: got a negative squared distance {got:.3g} at index {index}; clamp tiny negatives to 0"
-GRAD_OUTPUT_MODIFIED = ("on {input}: backward changed grad_output in place; return a new tensor "
-                        "(autograd may hand the same grad_output to other functions)")
-INPUT_MODIFIED = "on {input}: your function changed its argument {arg} in place; leave inputs unchanged"
-RETURNS_INPUT = "on {input}: the result shares memory with an input; return a new tensor"
+VALUE_MISMATCH = mistake("wrong values",
+                         "on {input}: values differ; largest difference at index {index}: expected {want:.6g}, got "
+                         "{got:.6g} (tolerance {tol:.2g})")
+NAN_MISMATCH = mistake("NaN or inf", "on {input}: got NaN or inf at index {index} where {want:.6g} was expected")
+NEGATIVE_RESULT = mistake("negative distances (no clamp)",
+                          "on {input}: got a negative squared distance {got:.3g} at index {index}; clamp tiny "
+                          "negatives to 0")
+GRAD_OUTPUT_MODIFIED = mistake("grad_output changed in place",
+                               "on {input}: backward changed grad_output in place; return a new tensor (autograd "
+                               "may hand the same grad_output to other functions)")
+INPUT_MODIFIED = mistake("input changed in place",
+                         "on {input}: your function changed its argument {arg} in place; leave inputs unchanged")
+RETURNS_INPUT = mistake("returns an input's memory",
+                        "on {input}: the result shares memory with an input; return a new tensor")
 CASES_PASSED = "{count} inputs checked, including {kinds}"
 GRADS_PASSED = "{names} match torch.autograd on {count} inputs"
 STAT_PASSED = (
@@ -62,79 +81,105 @@ STAT_PASSED = (
 FRESH_INPUT_WRONG = "checked again, on fresh inputs, while tracing its operations: {detail}"
 
 # -- errors the catalogue requires ----------------------------------------------------------
-DID_NOT_RAISE = "on {input}: expected {expected} (the inner dimensions differ), but it returned {got}"
-WRONG_EXCEPTION = "on {input}: expected {expected}, but it raised {type}: {message}"
+DID_NOT_RAISE = mistake("no error on mismatched shapes",
+                        "on {input}: expected {expected} (the inner dimensions differ), but it returned {got}")
+WRONG_EXCEPTION = mistake("wrong exception", "on {input}: expected {expected}, but it raised {type}: {message}")
 
 # -- gradients -----------------------------------------------------------------------------
-GRAD_MISSING = "on {input}: {what} was not set"
-GRAD_STALE = ("on {input}: {what} was not set: it still holds the {stale:g}s the checker put there before the call "
-              "(a gradient stored somewhere else, such as .grad?)")
-GRAD_NOT_FRESH = "on {input}: after a second forward/backward, {what} holds the sum of both passes; assign gradients, don't accumulate them"
-GRADCHECK_FAILED = "torch.autograd.gradcheck in float64 failed on {input}{detail}"
+GRAD_MISSING = mistake("gradient not set", "on {input}: {what} was not set")
+GRAD_STALE = mistake("gradient stored elsewhere",
+                     "on {input}: {what} was not set: it still holds the {stale:g}s the checker put there before "
+                     "the call (a gradient stored somewhere else, such as .grad?)")
+GRAD_NOT_FRESH = mistake("accumulated gradient",
+                         "on {input}: after a second forward/backward, {what} holds the sum of both passes; assign "
+                         "gradients, don't accumulate them")
+GRADCHECK_FAILED = mistake("gradcheck failed", "torch.autograd.gradcheck in float64 failed on {input}{detail}")
 
 # -- operations ----------------------------------------------------------------------------
-TRACE_HANDED_OFF = ("on {input}: hands its tensors to another library ({what}), where what it computes is out of "
-                    "the checker's sight; this exercise's work must be done by torch ({why})")
-FORBIDDEN_OP = "on {input}: calls {ops}, which this exercise does not allow ({why})"
+TRACE_HANDED_OFF = mistake("another array library",
+                           "on {input}: hands its tensors to another library ({what}), where what it computes is "
+                           "out of the checker's sight; this exercise's work must be done by torch ({why})")
+FORBIDDEN_OP = mistake("forbidden op", "on {input}: calls {ops}, which this exercise does not allow ({why})")
 # read from the submitted source in the grader (checker.source_evidence): what student code cannot rewrite
-SOURCE_FORBIDDEN_OP = "your code calls {ops} ({where}), which this exercise does not allow ({why})"
-SOURCE_OTHER_LIBRARY = ("your code computes with {what} ({where}): this exercise's work must be done by torch "
-                        "itself ({why})")
-SOURCE_BELOW_API = ("your code calls {what} ({where}), a layer below torch's API that this exercise does not "
-                    "allow ({why})")
-SOURCE_DYNAMIC = ("your code looks up at run time what it calls ({what}, {where}), so which operation runs cannot "
-                  "be checked; this exercise does not allow that: write the call out")
-SOURCE_ELSEWHERE = ("your code runs work in another thread or process ({what}, {where}), where the checker cannot "
-                    "see what it computes; this exercise does not allow that: do the work in the function itself")
-RAN_ELSEWHERE = ("{name} started {count} thread(s) or process(es) on {input}: what runs there is out of the checker's "
-                 "sight, so this rule cannot pass; do the work in the function itself")
-SOURCE_LEAVES_TORCH = ("your {name} leaves torch ({what}, {where}): work done on Python numbers or another "
-                       "library's arrays is judged as a loop; {expected}")
-TAMPERED = ("not graded: this notebook reaches into the checker's process or runs code the checker cannot read "
-            "({where}); no exercise of it is graded while that code is there: remove it and check again")
+SOURCE_FORBIDDEN_OP = mistake("forbidden op",
+                              "your code calls {ops} ({where}), which this exercise does not allow ({why})")
+SOURCE_OTHER_LIBRARY = mistake("another array library",
+                               "your code computes with {what} ({where}): this exercise's work must be done by "
+                               "torch itself ({why})")
+SOURCE_BELOW_API = mistake("forbidden op",
+                           "your code calls {what} ({where}), a layer below torch's API that this exercise does not "
+                           "allow ({why})")
+SOURCE_DYNAMIC = mistake("call looked up at run time",
+                         "your code looks up at run time what it calls ({what}, {where}), so which operation runs "
+                         "cannot be checked; this exercise does not allow that: write the call out")
+SOURCE_ELSEWHERE = mistake("work in another thread or process",
+                           "your code runs work in another thread or process ({what}, {where}), where the checker "
+                           "cannot see what it computes; this exercise does not allow that: do the work in the "
+                           "function itself")
+RAN_ELSEWHERE = mistake("work in another thread or process",
+                        "{name} started {count} thread(s) or process(es) on {input}: what runs there is out of the "
+                        "checker's sight, so this rule cannot pass; do the work in the function itself")
+SOURCE_LEAVES_TORCH = mistake("loop left in",
+                              "your {name} leaves torch ({what}, {where}): work done on Python numbers or another "
+                              "library's arrays is judged as a loop; {expected}")
+TAMPERED = mistake("tampering",
+                   "not graded: this notebook reaches into the checker's process or runs code the checker cannot "
+                   "read ({where}); no exercise of it is graded while that code is there: remove it and check again")
 UNREAD_CODE = "{what}: runs code the checker cannot read"  # what a submission's exec, pickle, importlib ... is
 TAMPERING_NOTE = "tampering: {what}, {where}"
-REQUIRED_OP_MISSING = "on {input}: never calls {ops}; this exercise is about {why}"
-OPS_GROW = (
-    "your {name} still loops over {dim}: {count} tensor ops for {base} and {bigger} for {grown}; "
-    "{expected}"
-)
-LARGEST_ALLOCATION = (
-    "on {input}: builds a tensor of shape {shape} ({size}); memory must stay O({bound}), at most {limit} here"
-)
-FULL_SIZE_COPIES = (
-    "on {input}: creates {count} tensors as large as x; {expected} are needed. "
-    "Keep mean and std as (C, 1, 1) views and let broadcasting expand them"
-)
+REQUIRED_OP_MISSING = mistake("required op not used", "on {input}: never calls {ops}; this exercise is about {why}")
+OPS_GROW = mistake("loop left in",
+                   "your {name} still loops over {dim}: {count} tensor ops for {base} and {bigger} for {grown}; "
+                   "{expected}")
+LARGEST_ALLOCATION = mistake("allocates too much",
+                             "on {input}: builds a tensor of shape {shape} ({size}); memory must stay O({bound}), "
+                             "at most {limit} here")
+FULL_SIZE_COPIES = mistake("full-size copies",
+                           "on {input}: creates {count} tensors as large as x; {expected} are needed. Keep mean and "
+                           "std as (C, 1, 1) views and let broadcasting expand them")
 
 # -- speed ---------------------------------------------------------------------------------
-SPEED_FAILED = (
-    "too slow on {input}: {student} against {reference} for {yardstick}: {ratio:.3g}x its time, "
-    "but at most {bar:.3g}x passes"
-)
+SPEED_FAILED = mistake("too slow",
+                       "too slow on {input}: {student} against {reference} for {yardstick}: {ratio:.3g}x its time, "
+                       "but at most {bar:.3g}x passes")
 SPEED_PASSED = ("speed on {input}: {student} against {reference} for {yardstick}: {ratio:.3g}x its time "
                 "(lower is faster; at most {bar:.3g}x passes)")
 SPEED_WRONG_ANSWERS = "the answers produced while being timed were wrong (on {input}): {detail}"
 
 # -- statistics ----------------------------------------------------------------------------
-STAT_SHAPE = "{name}({n_in}, {n_out}) returned shape {got}, expected {expected}"
-STAT_MEAN = "{name}({n_in}, {n_out}): mean {got:.4f}, expected 0 within {tol:.4f}"
-STAT_STD = "{name}({n_in}, {n_out}): standard deviation {got:.4f}, expected {want:.4f} ({formula}) within {tol:.4f}"
-STAT_NOT_RANDOM = "{name}({n_in}, {n_out}) returned the same tensor twice; draw fresh random numbers each call"
-STAT_NOT_SEEDED = "{name}({n_in}, {n_out}) gave different tensors after the same torch.manual_seed; use torch's random generator"
-STAT_NOT_GAUSSIAN = "{name}({n_in}, {n_out}): {fraction:.1%} of the weights lie beyond 3 standard deviations; a Gaussian has 0.27%"
+STAT_SHAPE = mistake("wrong shape", "{name}({n_in}, {n_out}) returned shape {got}, expected {expected}")
+STAT_MEAN = mistake("mean not 0", "{name}({n_in}, {n_out}): mean {got:.4f}, expected 0 within {tol:.4f}")
+STAT_STD = mistake("wrong standard deviation",
+                   "{name}({n_in}, {n_out}): standard deviation {got:.4f}, expected {want:.4f} ({formula}) within "
+                   "{tol:.4f}")
+STAT_NOT_RANDOM = mistake("same weights every call",
+                          "{name}({n_in}, {n_out}) returned the same tensor twice; draw fresh random numbers each "
+                          "call")
+STAT_NOT_SEEDED = mistake("not torch's random generator",
+                          "{name}({n_in}, {n_out}) gave different tensors after the same torch.manual_seed; use "
+                          "torch's random generator")
+STAT_NOT_GAUSSIAN = mistake("not Gaussian",
+                            "{name}({n_in}, {n_out}): {fraction:.1%} of the weights lie beyond 3 standard "
+                            "deviations; a Gaussian has 0.27%")
 
 # -- structure -----------------------------------------------------------------------------
-NOT_SUBCLASS = "{name} must be a subclass of {base}"
-PARAMETERS_WRONG = "{name}({args}) registers parameters {got}; expected exactly {expected}"
-BIAS_NOT_ZERO = "{name}({args}): bias should start at zero, largest entry is {got:.3g}"
-BASE_FORWARD = "calling a bare Module should raise an error from forward (NotImplementedError, say); it {got}"
-SUBCLASS_TWO_INPUTS = ("a Module subclass whose forward and bwd take two inputs (forward(self, a, b), as Mse's "
-                       "do) fails on {input}: {detail}; __call__ must keep every argument (self.args = args) and "
-                       "backward must pass them all to bwd (self.bwd(self.out, *self.args))")
-SUBCLASS_BROKEN = "a new Module subclass with only forward and bwd (the checker's Cube, x**3) did not work: {detail}"
-MODULES_WRONG = "{name}({args}) should hold nn.Sequential(nn.Linear, nn.ReLU, nn.Linear); it holds {got}"
-NO_BACKWARD_GRAD = "after loss.backward(), parameter {param} has no gradient"
+NOT_SUBCLASS = mistake("not a subclass", "{name} must be a subclass of {base}")
+PARAMETERS_WRONG = mistake("wrong parameters",
+                           "{name}({args}) registers parameters {got}; expected exactly {expected}")
+BIAS_NOT_ZERO = mistake("bias not zero", "{name}({args}): bias should start at zero, largest entry is {got:.3g}")
+BASE_FORWARD = mistake("bare Module's forward",
+                       "calling a bare Module should raise an error from forward (NotImplementedError, say); it "
+                       "{got}")
+SUBCLASS_TWO_INPUTS = mistake("Module subclass broken",
+                              "a Module subclass whose forward and bwd take two inputs (forward(self, a, b), as "
+                              "Mse's do) fails on {input}: {detail}; __call__ must keep every argument (self.args = "
+                              "args) and backward must pass them all to bwd (self.bwd(self.out, *self.args))")
+SUBCLASS_BROKEN = mistake("Module subclass broken",
+                          "a new Module subclass with only forward and bwd (the checker's Cube, x**3) did not work: "
+                          "{detail}")
+MODULES_WRONG = mistake("wrong layers",
+                        "{name}({args}) should hold nn.Sequential(nn.Linear, nn.ReLU, nn.Linear); it holds {got}")
+NO_BACKWARD_GRAD = mistake("gradient not set", "after loss.backward(), parameter {param} has no gradient")
 
 # -- what the checker was doing, for time limits and crashes ("... the time limit for <this>") --
 PROBE_ACTIVITY = {
@@ -151,31 +196,42 @@ PROBE_ACTIVITY = {
 }
 
 # -- hints for the classic mistakes ---------------------------------------------------------
-HINT_MSE_BROADCAST = (
-    "hint: output is (n, 1) and targ is (n,), so output - targ broadcasts to (n, n); "
-    "squeeze only the last axis: output.squeeze(-1)"
-)
-HINT_MSE_SQUEEZE_ALL = "hint: output.squeeze() also drops the batch axis when n = 1; use output.squeeze(-1)"
-HINT_XAVIER_FAN_OUT = "hint: your standard deviation matches 1/sqrt(n_out); scale by the number of inputs, n_in"
-HINT_KAIMING_NO_TWO = "hint: your standard deviation matches 1/sqrt(n_in); Kaiming adds the factor 2 for ReLU: sqrt(2/n_in)"
-HINT_KAIMING_FAN_OUT = "hint: your standard deviation matches sqrt(2/n_out); Kaiming (fan_in) uses n_in"
-HINT_BIAS_AXIS = "hint: b.g must have b's shape {shape}: sum out.g over the batch axis, out.g.sum(0)"
-HINT_W_TRANSPOSE = "hint: w.g must have w's shape {shape}: inp.t() @ out.g"
-HINT_MSE_GRAD_MEAN = "hint: the gradient of a mean divides by the number of rows, inp.shape[0]"
-HINT_RELU_GRAD_MASK = (
-    "hint: the gradient flows only where the input was positive: (inp > 0) * out.g "
-    "(at exactly 0, torch passes no gradient, so use > rather than >=)"
-)
-HINT_NORMALIZE_CHANNELS_AXES = "hint: mean and std index the channel axis 1 of (N, C, H, W): use mean[:, None, None]"
-HINT_NEGATIVE_DISTANCES = "hint: |x|^2 + |y|^2 - 2 x.y can come out slightly negative in float; clamp at 0"
+HINT_MSE_BROADCAST = mistake("(n,1)-(n,) broadcast",
+                             "hint: output is (n, 1) and targ is (n,), so output - targ broadcasts to (n, n); "
+                             "squeeze only the last axis: output.squeeze(-1)")
+HINT_MSE_SQUEEZE_ALL = mistake("squeeze() drops the batch axis",
+                               "hint: output.squeeze() also drops the batch axis when n = 1; use output.squeeze(-1)")
+HINT_XAVIER_FAN_OUT = mistake("fan_out instead of fan_in",
+                              "hint: your standard deviation matches 1/sqrt(n_out); scale by the number of inputs, "
+                              "n_in")
+HINT_KAIMING_NO_TWO = mistake("Kaiming without the 2",
+                              "hint: your standard deviation matches 1/sqrt(n_in); Kaiming adds the factor 2 for "
+                              "ReLU: sqrt(2/n_in)")
+HINT_KAIMING_FAN_OUT = mistake("fan_out instead of fan_in",
+                               "hint: your standard deviation matches sqrt(2/n_out); Kaiming (fan_in) uses n_in")
+HINT_BIAS_AXIS = mistake("wrong axis",
+                         "hint: b.g must have b's shape {shape}: sum out.g over the batch axis, out.g.sum(0)")
+HINT_W_TRANSPOSE = mistake("w.g transposed", "hint: w.g must have w's shape {shape}: inp.t() @ out.g")
+HINT_MSE_GRAD_MEAN = mistake("gradient not divided by n",
+                             "hint: the gradient of a mean divides by the number of rows, inp.shape[0]")
+HINT_RELU_GRAD_MASK = mistake("ReLU gradient not masked",
+                              "hint: the gradient flows only where the input was positive: (inp > 0) * out.g (at "
+                              "exactly 0, torch passes no gradient, so use > rather than >=)")
+HINT_NORMALIZE_CHANNELS_AXES = mistake("wrong axis",
+                                       "hint: mean and std index the channel axis 1 of (N, C, H, W): use mean[:, "
+                                       "None, None]")
+HINT_NEGATIVE_DISTANCES = mistake("negative distances (no clamp)",
+                                  "hint: |x|^2 + |y|^2 - 2 x.y can come out slightly negative in float; clamp at 0")
 
 # what a case's label adds when the object was first called on other shapes (issue 21, rule 2)
 AFTER_ANOTHER = ", after a first forward and backward on {name} of shape {shape} (the layer must keep nothing from it)"
 AFTER_ANOTHER_CALL = ", after a first call on {name} of shape {shape} (the model must keep nothing from it)"
 
 # a check that could not read what the student's code returned (an object no comparison understands)
-CHECK_COULD_NOT_JUDGE = ("{name}: the checker could not judge what your code returned ({type}: {message}); it earns "
-                         "nothing: return an ordinary tensor of numbers, as the stub's docstring says")
+CHECK_COULD_NOT_JUDGE = mistake("returned something no check can read",
+                                "{name}: the checker could not judge what your code returned ({type}: {message}); "
+                                "it earns nothing: return an ordinary tensor of numbers, as the stub's docstring "
+                                "says")
 
 
 def template_regex(template: str):
@@ -194,42 +250,72 @@ def matches(template: str, lines) -> bool:
 
 HIDDEN_CHECK_PREFIX = "hidden check (other inputs): "  # before a feedback line of the hidden checks (autograde)
 
-SUBCLASS_SHARED = ("two instances of a Module subclass, the second called before the first's backward: the first "
-                   "used what the second saw ({detail}); keep args and out on the instance (self), not on the class")
+SUBCLASS_SHARED = mistake("Module subclass broken",
+                          "two instances of a Module subclass, the second called before the first's backward: the "
+                          "first used what the second saw ({detail}); keep args and out on the instance (self), not "
+                          "on the class")
 
 # -- 05_training ------------------------------------------------------------------------------------------------------
-HINT_SUBTRACT_MAX = ("hint: exp of a large logit overflows (exp(89) is inf in float32) and of a very negative one "
-                     "underflows to 0: subtract each row's max before exponentiating; the result is the same")
-HINT_SOFTMAX_AXIS = "hint: the softmax is over each row's classes (the last dimension), not down the columns"
-HINT_NLL_INDEX = ("hint: log_probs[:, target] picks every target for every row (an (n, n) matrix); pick one entry "
-                  "per row: log_probs[range(n), target]")
-HINT_NLL_SIGN = "hint: the negative log-likelihood is minus the mean of the picked log-probabilities"
-HINT_CE_GRAD_MEAN = "hint: the loss is a mean over the n rows, so its gradient is divided by n"
-HINT_CE_ONE_HOT = "hint: the gradient is softmax(logits) minus the one-hot targets: subtract 1 at each row's target"
-HINT_ACCURACY_FRACTION = "hint: the accuracy is the fraction of rows right (a mean), not their count"
-HINT_CONV_SIZE = ("hint: each output side is (size + 2 * padding - kernel) // stride + 1; unfold's patches come "
-                  "out as (n, c_in * kh * kw, L), L = out_h * out_w")
-HINT_CONV_FLIPPED = ("hint: F.conv2d is a cross-correlation: the kernel is applied as it is, not flipped")
-STEP_WRONG = "after sgd_step on {input}: {detail}"
+HINT_SUBTRACT_MAX = mistake("unstable: no max subtracted",
+                            "hint: exp of a large logit overflows (exp(89) is inf in float32) and of a very "
+                            "negative one underflows to 0: subtract each row's max before exponentiating; the "
+                            "result is the same")
+HINT_SOFTMAX_AXIS = mistake("softmax over the wrong axis",
+                            "hint: the softmax is over each row's classes (the last dimension), not down the "
+                            "columns")
+HINT_NLL_INDEX = mistake("nll picks an (n, n) matrix",
+                         "hint: log_probs[:, target] picks every target for every row (an (n, n) matrix); pick one "
+                         "entry per row: log_probs[range(n), target]")
+HINT_NLL_SIGN = mistake("wrong sign",
+                        "hint: the negative log-likelihood is minus the mean of the picked log-probabilities")
+HINT_CE_GRAD_MEAN = mistake("gradient not divided by n",
+                            "hint: the loss is a mean over the n rows, so its gradient is divided by n")
+HINT_CE_ONE_HOT = mistake("one-hot not subtracted",
+                          "hint: the gradient is softmax(logits) minus the one-hot targets: subtract 1 at each "
+                          "row's target")
+HINT_ACCURACY_FRACTION = mistake("count instead of fraction",
+                                 "hint: the accuracy is the fraction of rows right (a mean), not their count")
+HINT_CONV_SIZE = mistake("wrong output size",
+                         "hint: each output side is (size + 2 * padding - kernel) // stride + 1; unfold's patches "
+                         "come out as (n, c_in * kh * kw, L), L = out_h * out_w")
+HINT_CONV_FLIPPED = mistake("kernel flipped",
+                            "hint: F.conv2d is a cross-correlation: the kernel is applied as it is, not flipped")
+STEP_WRONG = mistake("wrong step", "after sgd_step on {input}: {detail}")
 SECOND_STEP = ", on a second call (the grads of the next backward)"
-HINT_STEP_SIGN = "hint: a step goes down the gradient: p -= lr * p.grad"
-HINT_STEP_NOT_IN_PLACE = ("hint: the parameters did not change: update them in place (p -= lr * p.grad, or p.sub_); "
-                          "p = p - ... binds a new tensor to a local name and the model never sees it")
-STEP_RECORDED = ("after sgd_step on {input}: parameter {index} is no longer a leaf tensor that requires grad: the "
-                 "update was recorded by autograd (or requires_grad was switched off); update under torch.no_grad()")
-HINT_STEP_NO_GRAD = "hint: an in-place change of a parameter must not be recorded by autograd: wrap it in torch.no_grad()"
-STEP_GRADS_KEPT = ("after sgd_step on {input}: parameter {index}'s .grad still holds the gradient; zero it (p.grad.zero_() "
-                   "or p.grad = None) so that the next backward starts from zero")
-STEP_NEXT_BACKWARD = ("after sgd_step on {input}, the next backward left parameter {index}'s .grad at {detail}: it must "
-                      "start from zero")
-FIT_PARAMETERS = ("after fit on {input}: the parameters are not those of the training loop ({detail}); each "
-                  "minibatch in order: loss_func(model(xb), yb), backward, then a step of every parameter")
-HINT_FIT_SIGN = "hint: the parameters match a loop that steps up the gradient: p -= lr * p.grad"
-HINT_FIT_NO_ZERO = "hint: they match a loop that never zeroes the gradients: after each step, zero every p.grad"
-HINT_FIT_FIRST_BATCH = "hint: they match a loop that trains on the first minibatch only: loop over all of them"
-HINT_FIT_ONE_EPOCH = "hint: they match one pass over the batches: run `epochs` passes"
-FIT_DID_NOT_LEARN = ("after fit on {input}: {accuracy:.1%} of the held-out digits right, under the bar of {bar:.0%} "
-                     "(the reference loop reaches {reference:.1%} from the same start)")
+HINT_STEP_SIGN = mistake("wrong sign", "hint: a step goes down the gradient: p -= lr * p.grad")
+HINT_STEP_NOT_IN_PLACE = mistake("wrong step",
+                                 "hint: the parameters did not change: update them in place (p -= lr * p.grad, or "
+                                 "p.sub_); p = p - ... binds a new tensor to a local name and the model never sees "
+                                 "it")
+STEP_RECORDED = mistake("update recorded by autograd",
+                        "after sgd_step on {input}: parameter {index} is no longer a leaf tensor that requires "
+                        "grad: the update was recorded by autograd (or requires_grad was switched off); update "
+                        "under torch.no_grad()")
+HINT_STEP_NO_GRAD = mistake("update recorded by autograd",
+                            "hint: an in-place change of a parameter must not be recorded by autograd: wrap it in "
+                            "torch.no_grad()")
+STEP_GRADS_KEPT = mistake("gradients not zeroed",
+                          "after sgd_step on {input}: parameter {index}'s .grad still holds the gradient; zero it "
+                          "(p.grad.zero_() or p.grad = None) so that the next backward starts from zero")
+STEP_NEXT_BACKWARD = mistake("gradients not zeroed",
+                             "after sgd_step on {input}, the next backward left parameter {index}'s .grad at "
+                             "{detail}: it must start from zero")
+FIT_PARAMETERS = mistake("wrong step",
+                         "after fit on {input}: the parameters are not those of the training loop ({detail}); each "
+                         "minibatch in order: loss_func(model(xb), yb), backward, then a step of every parameter")
+HINT_FIT_SIGN = mistake("wrong sign",
+                        "hint: the parameters match a loop that steps up the gradient: p -= lr * p.grad")
+HINT_FIT_NO_ZERO = mistake("gradients not zeroed",
+                           "hint: they match a loop that never zeroes the gradients: after each step, zero every "
+                           "p.grad")
+HINT_FIT_FIRST_BATCH = mistake("not every batch or epoch",
+                               "hint: they match a loop that trains on the first minibatch only: loop over all of "
+                               "them")
+HINT_FIT_ONE_EPOCH = mistake("not every batch or epoch",
+                             "hint: they match one pass over the batches: run `epochs` passes")
+FIT_DID_NOT_LEARN = mistake("did not learn",
+                            "after fit on {input}: {accuracy:.1%} of the held-out digits right, under the bar of "
+                            "{bar:.0%} (the reference loop reaches {reference:.1%} from the same start)")
 FIT_PASSED = "learned: {accuracy:.1%} of held-out digits right after training (bar {bar:.0%})"
 
 
@@ -252,13 +338,15 @@ class Feedback(str):
 
 
 class Message(str):
-    """A message template that knows its name: ``format`` gives a :class:`Feedback` of that kind."""
+    """A message template that knows its name: ``format`` gives a :class:`Feedback` of that kind. ``mistake``
+    is the kind of mistake it names, where it was declared with one (None for notes and passing lines)."""
 
     kind: str
+    mistake: str | None
 
-    def __new__(cls, text: str, kind: str):
+    def __new__(cls, text: str, kind: str, mistake: str | None = None):
         template = super().__new__(cls, text)
-        template.kind = kind
+        template.kind, template.mistake = kind, mistake
         return template
 
     def format(self, *args, **kwargs) -> Feedback:
@@ -266,7 +354,7 @@ class Message(str):
         return Feedback(str.format(self, *args, **kwargs), self.kind, inner)
 
     def __reduce__(self):
-        return (Message, (str(self), self.kind))
+        return (Message, (str(self), self.kind, self.mistake))
 
 
 def kind_of(line) -> str | None:
@@ -303,6 +391,15 @@ def from_data(item: dict) -> Feedback:
 
 # -- last: every message above, and none added after this line, knows its name ----------------------------
 for _name, _value in list(globals().items()):
-    if _name.isupper() and type(_value) is str:
-        globals()[_name] = Message(_value, _name)
+    if _name.isupper() and type(_value) in (str, _Mistake):
+        globals()[_name] = Message(str(_value), _name, getattr(_value, "label", None))
 del _name, _value
+
+
+def mistakes() -> dict[str, tuple["Message", ...]]:
+    """label -> the messages declared as naming that mistake, in the order they are declared."""
+    found: dict[str, list[Message]] = {}
+    for value in list(globals().values()):
+        if isinstance(value, Message) and value.mistake:
+            found.setdefault(value.mistake, []).append(value)
+    return {label: tuple(messages) for label, messages in found.items()}

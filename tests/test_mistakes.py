@@ -121,7 +121,8 @@ def test_unknown_lines_are_other_and_notes_are_no_mistake():
 
 
 def test_every_verdict_message_of_the_checker_has_a_kind():
-    """A message added to checker/messages.py must be given a kind here (or be listed as a note)."""
+    """A message added to checker/messages.py must be declared with the mistake it names
+    (``mistake("wrong axis", "hint: ...")``), or be listed as a note in instructor/reports/mistakes.py."""
     known = {t for _, ts in mk.KINDS for t in ts} | {t for _, t in mk.WRAPPERS} | set(mk.IGNORED)
     missing = [name for name, value in vars(msg).items()
                if name.isupper() and isinstance(value, str) and value not in known and name not in NOT_VERDICT_TEXT]

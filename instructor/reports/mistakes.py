@@ -1,13 +1,14 @@
 """What the class got wrong: the checker's verdicts in the autograded notebooks, sorted into kinds of mistake.
 
 ``CheckerVerdicts`` (instructor/grading/verdicts.py) leaves in every graded test cell of
-``autograde/<student>/foundations/<notebook>.ipynb`` a text/plain verdict: a header line
-``name: status (score/max)`` and the checker's feedback lines. Each feedback line of an
-exercise that did not pass is matched against the checker's message templates
-(``checker.messages``; each ``str.format`` template becomes a regex) and so gets a short
-label ("loop left in", "wrong axis", ...); a line no template matches is "other". A student
-counts once per kind per exercise. ``instructor/reports/mistakes_report.py`` turns the result into the
-summary's lines and the HTML page ``mistakes.html``.
+``autograde/<student>/foundations/<notebook>.ipynb`` the verdict as data (its metadata: status, score,
+and each feedback line with the name of the message it is) beside the text the student reads. Each
+feedback line of an exercise that did not pass gets the label of its message's mistake ("loop left
+in", "wrong axis", ...), declared with the message itself (``checker.messages.mistake``: a new hint
+brings its own). A line without that data (a notebook graded by an older kit) is matched against the
+message templates instead (each ``str.format`` template becomes a regex); a line nothing names is
+"other". A student counts once per kind per exercise. ``instructor/reports/mistakes_report.py`` turns the
+result into the summary's lines and the HTML page ``mistakes.html``.
 """
 from __future__ import annotations
 
@@ -37,73 +38,23 @@ NOT_ATTEMPTED = "not attempted"
 MAX_LINE = 5000  # longer feedback lines (never written by the checker) are "other" unmatched
 LOADING_LIMIT = "not run: the time limit for loading was reached"  # checker/sandbox/runner.py
 
-# label -> the templates whose lines it names. Several templates may share a label.
-KINDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    (NOT_ATTEMPTED, (msg.NOT_ATTEMPTED_STUB, msg.NOT_ATTEMPTED_MISSING)),
-    ("its cell raised an error", (msg.DEFINING_CELL_FAILED,)),
-    ("time limit", (msg.OVERALL_LIMIT, errors.PROBE_TIMEOUT, LOADING_LIMIT)),
-    ("out of memory", (msg.OUT_OF_MEMORY,)),
+# Errors of the checker's process that are no message of checker.messages, and the kind each names.
+NOT_MESSAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("time limit", (errors.PROBE_TIMEOUT, LOADING_LIMIT)),
     ("crashed the checker's process", (errors.CHILD_DIED, errors.PROTOCOL_BROKEN)),
-    ("returned something no check can read", (msg.CHECK_COULD_NOT_JUDGE,)),
-    ("raised an error", (msg.RAISED_ON_VALID_INPUT,)),
-    ("not a tensor", (msg.NOT_A_TENSOR,)),
-    ("wrong shape", (msg.SHAPE_MISMATCH, msg.STAT_SHAPE)),
-    ("wrong dtype", (msg.DTYPE_MISMATCH,)),
-    ("wrong values", (msg.VALUE_MISMATCH,)),
-    ("NaN or inf", (msg.NAN_MISMATCH,)),
-    ("negative distances (no clamp)", (msg.NEGATIVE_RESULT, msg.HINT_NEGATIVE_DISTANCES)),
-    ("grad_output changed in place", (msg.GRAD_OUTPUT_MODIFIED,)),
-    ("input changed in place", (msg.INPUT_MODIFIED,)),
-    ("returns an input's memory", (msg.RETURNS_INPUT,)),
-    ("no error on mismatched shapes", (msg.DID_NOT_RAISE,)),
-    ("wrong exception", (msg.WRONG_EXCEPTION,)),
-    ("gradient not set", (msg.GRAD_MISSING, msg.NO_BACKWARD_GRAD)),
-    ("gradient stored elsewhere", (msg.GRAD_STALE,)),
-    ("accumulated gradient", (msg.GRAD_NOT_FRESH,)),
-    ("gradcheck failed", (msg.GRADCHECK_FAILED,)),
-    ("forbidden op", (msg.FORBIDDEN_OP, msg.SOURCE_FORBIDDEN_OP, msg.SOURCE_BELOW_API)),
-    ("another array library", (msg.SOURCE_OTHER_LIBRARY, msg.TRACE_HANDED_OFF)),
-    ("call looked up at run time", (msg.SOURCE_DYNAMIC,)),
-    ("work in another thread or process", (msg.SOURCE_ELSEWHERE, msg.RAN_ELSEWHERE)),
-    ("tampering", (msg.TAMPERED,)),
-    ("required op not used", (msg.REQUIRED_OP_MISSING,)),
-    ("loop left in", (msg.OPS_GROW, msg.SOURCE_LEAVES_TORCH)),
-    ("allocates too much", (msg.LARGEST_ALLOCATION,)),
-    ("full-size copies", (msg.FULL_SIZE_COPIES,)),
-    ("too slow", (msg.SPEED_FAILED,)),
-    ("mean not 0", (msg.STAT_MEAN,)),
-    ("wrong standard deviation", (msg.STAT_STD,)),
-    ("same weights every call", (msg.STAT_NOT_RANDOM,)),
-    ("not torch's random generator", (msg.STAT_NOT_SEEDED,)),
-    ("not Gaussian", (msg.STAT_NOT_GAUSSIAN,)),
-    ("fan_out instead of fan_in", (msg.HINT_XAVIER_FAN_OUT, msg.HINT_KAIMING_FAN_OUT)),
-    ("Kaiming without the 2", (msg.HINT_KAIMING_NO_TWO,)),
-    ("(n,1)-(n,) broadcast", (msg.HINT_MSE_BROADCAST,)),
-    ("squeeze() drops the batch axis", (msg.HINT_MSE_SQUEEZE_ALL,)),
-    ("wrong axis", (msg.HINT_BIAS_AXIS, msg.HINT_NORMALIZE_CHANNELS_AXES)),
-    ("w.g transposed", (msg.HINT_W_TRANSPOSE,)),
-    ("gradient not divided by n", (msg.HINT_MSE_GRAD_MEAN, msg.HINT_CE_GRAD_MEAN)),
-    ("ReLU gradient not masked", (msg.HINT_RELU_GRAD_MASK,)),
-    ("not a subclass", (msg.NOT_SUBCLASS,)),
-    ("wrong parameters", (msg.PARAMETERS_WRONG,)),
-    ("bias not zero", (msg.BIAS_NOT_ZERO,)),
-    ("bare Module's forward", (msg.BASE_FORWARD,)),
-    ("Module subclass broken", (msg.SUBCLASS_BROKEN, msg.SUBCLASS_TWO_INPUTS, msg.SUBCLASS_SHARED)),
-    ("wrong layers", (msg.MODULES_WRONG,)),
-    ("unstable: no max subtracted", (msg.HINT_SUBTRACT_MAX,)),
-    ("softmax over the wrong axis", (msg.HINT_SOFTMAX_AXIS,)),
-    ("nll picks an (n, n) matrix", (msg.HINT_NLL_INDEX,)),
-    ("wrong sign", (msg.HINT_NLL_SIGN, msg.HINT_STEP_SIGN, msg.HINT_FIT_SIGN)),
-    ("one-hot not subtracted", (msg.HINT_CE_ONE_HOT,)),
-    ("count instead of fraction", (msg.HINT_ACCURACY_FRACTION,)),
-    ("wrong output size", (msg.HINT_CONV_SIZE,)),
-    ("kernel flipped", (msg.HINT_CONV_FLIPPED,)),
-    ("wrong step", (msg.STEP_WRONG, msg.HINT_STEP_NOT_IN_PLACE, msg.FIT_PARAMETERS)),
-    ("update recorded by autograd", (msg.STEP_RECORDED, msg.HINT_STEP_NO_GRAD)),
-    ("gradients not zeroed", (msg.STEP_GRADS_KEPT, msg.STEP_NEXT_BACKWARD, msg.HINT_FIT_NO_ZERO)),
-    ("not every batch or epoch", (msg.HINT_FIT_FIRST_BATCH, msg.HINT_FIT_ONE_EPOCH)),
-    ("did not learn", (msg.FIT_DID_NOT_LEARN,)),
 )
+
+
+def _kinds() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """label -> the templates whose lines it names: each message declared with its mistake
+    (``checker.messages.mistake``), and the errors above. Several templates may share a label."""
+    kinds = {label: list(templates) for label, templates in msg.mistakes().items()}
+    for label, templates in NOT_MESSAGES:
+        kinds.setdefault(label, []).extend(templates)
+    return tuple((label, tuple(templates)) for label, templates in kinds.items())
+
+
+KINDS = _kinds()
 # Lines that carry another message in their last field: classified by it, else by this label.
 WRAPPERS: tuple[tuple[str, str], ...] = (
     ("wrong on fresh inputs", msg.FRESH_INPUT_WRONG),
