@@ -11,7 +11,7 @@ from typing import Callable, Iterable
 
 from checker import messages as msg
 from checker.checks.base import CONSTRAINT, Context, ExerciseStopped, NotAttempted
-from checker.checks.operations import human_bytes
+from checker.checks.operations import human_bytes, judged_on_every_call
 from checker.errors import ChildDied, ProbeTimeout, ProtocolBroken, UnknownExercise
 from checker.exercises.cases import VISIBLE_SEED
 from checker.registry import Exercise, Question, entries
@@ -141,6 +141,7 @@ def _run_checks(exercise: Exercise, ctx: Context, options: Options, started: flo
             if check.name == "speed" and not options.speed:
                 continue
             outcomes.append(check.run(ctx))
+        outcomes = judged_on_every_call(exercise.checks, ctx, outcomes)
     except NotAttempted as exc:
         return ExerciseResult(exercise.name, NOT_ATTEMPTED, 0.0, exercise.points, [msg.of_error(exc)])
     except (ExerciseStopped, ProbeTimeout, ChildDied, ProtocolBroken) as exc:

@@ -51,6 +51,8 @@ CONTROL_SHOWN = "\\x{code:02x}"  # a control character of student output, shown 
 # -- values --------------------------------------------------------------------------------
 RAISED_ON_VALID_INPUT = mistake("raised an error", "on {input}: raised {type}: {message}{where}")
 SAME_ERROR_AGAIN = "the same error, from the same line, on {count} more inputs"
+TENSOR_OF_ITS_OWN_CLASS = ("a tensor of a class of your own, whose code would run when the checker reads it: "
+                           "return a plain torch.Tensor")
 NOT_A_TENSOR = mistake("not a tensor", "on {input}: expected a tensor, got {type} ({repr})")
 SHAPE_MISMATCH = mistake("wrong shape", "on {input}: expected shape {expected}, got {got}")
 DTYPE_MISMATCH = mistake("wrong dtype", "on {input}: expected dtype {expected}, got {got}")
@@ -297,6 +299,10 @@ HINT_STEP_NO_GRAD = mistake("update recorded by autograd",
 STEP_GRADS_KEPT = mistake("gradients not zeroed",
                           "after sgd_step on {input}: parameter {index}'s .grad still holds the gradient; zero it "
                           "(p.grad.zero_() or p.grad = None) so that the next backward starts from zero")
+HINT_STEP_GENERATOR = mistake("gradients not zeroed",
+                              "hint: params may be a generator (model.parameters() is one), which a second loop finds "
+                              "empty: do the step and the zeroing in one loop, or make a list first (params = "
+                              "list(params))")
 STEP_NEXT_BACKWARD = mistake("gradients not zeroed",
                              "after sgd_step on {input}, the next backward left parameter {index}'s .grad at "
                              "{detail}: it must start from zero")

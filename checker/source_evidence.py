@@ -401,7 +401,9 @@ def _use_of(program: Program, node: ast.AST, b: _Binding, own: set[str]) -> Iter
                 yield Finding(DYNAMIC, node.attr, b.cell, line, text)
             return
         root = dotted.split(".")[0]
-        if root in ARRAY_LIBRARIES:
+        if any(part in DYNAMIC_ATTRIBUTES for part in dotted.split(".")[1:]):  # torch.__dict__['mm'], F.__dict__
+            yield Finding(DYNAMIC, dotted, b.cell, line, text)
+        elif root in ARRAY_LIBRARIES:
             yield Finding(OTHER_LIBRARY, dotted, b.cell, line, text)
         elif _matches(dotted, ELSEWHERE_QUALIFIED):
             yield Finding(ELSEWHERE, dotted, b.cell, line, text)

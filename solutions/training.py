@@ -52,12 +52,12 @@ def accuracy(out: Tensor, target: Tensor) -> Tensor:
 
 def sgd_step(params, lr: float) -> None:
     """One step of gradient descent on every parameter (p -= lr * p.grad, in place and without recording the
-    update in autograd), then zero the gradients so that the next backward starts from zero."""
+    update in autograd), then zero the gradients so that the next backward starts from zero. params may be a
+    generator, as model.parameters() is: it can be walked only once."""
     with torch.no_grad():
         for p in params:
             p.sub_(p.grad, alpha=lr)
-    for p in params:
-        p.grad.zero_()
+            p.grad.zero_()
 
 
 def fit(model, loss_func, xb_yb_batches, lr: float, epochs: int) -> None:

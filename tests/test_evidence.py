@@ -689,13 +689,12 @@ def test_the_trace_sees_below_torch_s_api_what_an_api_call_runs():
 def test_an_op_below_an_api_call_counts_unless_that_call_is_allowed():
     """Both ways: an mm under an API call the rules never heard of is a matrix product; the bmm inside an allowed
     einsum is not."""
-    from checker.checks.operations import EINSUM, MATMUL_FAMILY, Ops
+    from checker.checks.operations import EINSUM, MATMUL_FAMILY, below
 
-    strict = Ops(case=None, forbidden=MATMUL_FAMILY)
-    assert strict._below({"below": {"mm": ["some_new_layer"], "mul": ["mul"]}}) == ["mm (inside some_new_layer)"]
-    einsum_allowed = Ops(case=None, forbidden=MATMUL_FAMILY, allowed=frozenset({EINSUM}))
-    assert einsum_allowed._below({"below": {"bmm": ["einsum"]}}) == []
-    assert einsum_allowed._below({"below": {"bmm": ["einsum", "other"]}}) == ["bmm (inside other)"]
+    assert below({"below": {"mm": ["some_new_layer"], "mul": ["mul"]}}, MATMUL_FAMILY) == ["mm (inside some_new_layer)"]
+    einsum = frozenset({EINSUM})
+    assert below({"below": {"bmm": ["einsum"]}}, MATMUL_FAMILY, einsum) == []
+    assert below({"below": {"bmm": ["einsum", "other"]}}, MATMUL_FAMILY, einsum) == ["bmm (inside other)"]
 
 
 def test_forward_mode_autograd_is_autograd(tmp_path):
@@ -712,3 +711,123 @@ def test_forward_mode_autograd_is_autograd(tmp_path):
     ex = result.exercises[0]
     assert ex.score == 0 and (matches(msg.FORBIDDEN_OP, ex.feedback) or matches(msg.SOURCE_FORBIDDEN_OP, ex.feedback)), \
         ex.feedback
+
+
+# -- round 10: work deferred past the traced call, the traced input recognised, outer products cut into chunks --------
+LAZY_SUBCLASS = '''
+_kept = []
+def _keep(f):
+    _kept.append(f)
+_keep(torch.log_softmax)  # a filler the source reading cannot follow: the op is not named where it is used
+
+class _Later(torch.Tensor):
+    """Zeros until torch first touches it: then the real answer, by the forbidden op, out of the traced call."""
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        plain = tuple(_kept[0](a._x, -1) if isinstance(a, _Later) else a for a in args)
+        return func(*plain, **(kwargs or {}))
+
+def log_softmax(x):
+    out = torch.zeros_like(x).as_subclass(_Later)
+    out._x = x.clone()
+    return out
+'''
+LAZY_GRAD = '''
+import torch
+
+class _Later(torch.Tensor):
+    pass
+
+def mse_grad(inp, targ):
+    inp.g = (2. * (inp.squeeze(-1) - targ).unsqueeze(-1) / inp.shape[0]).as_subclass(_Later)
+'''
+
+
+@pytest.mark.parametrize("notebook, exercise, source", [("05_training", "log_softmax", LAZY_SUBCLASS),
+                                                        ("03_backprop", "mse_grad", LAZY_GRAD)],
+                         ids=["returned", "as-a-grad"])
+def test_a_tensor_of_the_student_s_own_class_is_not_read_and_earns_nothing(tmp_path, notebook, exercise, source):
+    """Reading a tensor subclass runs its code after the traced call (a result computed only when the checker
+    touches it); it is refused unread, as a value that is not a plain tensor."""
+    ex = grade(submission(tmp_path, notebook, replace={exercise: source.strip()}), only=[exercise]).exercises[0]
+    assert (ex.status, ex.score) == (FAILED, 0.0), ex.feedback
+    assert matches(msg.NOT_A_TENSOR, ex.feedback) and any(msg.TENSOR_OF_ITS_OWN_CLASS in line for line in ex.feedback)
+
+
+def test_a_parameter_returned_is_read_as_the_tensor_it_is(tmp_path):
+    source = "def relu(x):\n    return torch.nn.Parameter(x.clamp_min(0.), requires_grad=False)"
+    ex = grade(submission(tmp_path, "02_forward", replace={"relu": source}), only=["relu"]).exercises[0]
+    assert matches(msg.CASES_PASSED, ex.feedback) and not matches(msg.NOT_A_TENSOR, ex.feedback), ex.feedback
+
+
+# the forbidden op kept by a helper the source reading cannot follow, called on every input but the traced one
+KNOWS_THE_TRACED_INPUT = '''
+_kept = []
+def _keep(f):
+    _kept.append(f)
+_keep(torch.log_softmax)
+
+def log_softmax(x):
+    if tuple(x.shape) == (4, 5) and x.dtype == torch.float32:
+        m = x.max(-1, keepdim=True)[0]
+        return x - m - (x - m).exp().sum(-1, keepdim=True).log()
+    return _kept[0](x, -1)
+'''
+
+
+def test_every_call_of_the_checks_is_judged_not_only_the_operations_check_s_own(tmp_path):
+    """A function that recognises the input the operations check traces (its shape is in the catalogue) and does
+    the forbidden work on every other input: each call the checks make is traced and judged."""
+    ex = grade(submission(tmp_path, "05_training", replace={"log_softmax": KNOWS_THE_TRACED_INPUT.strip()}),
+               only=["log_softmax"]).exercises[0]
+    assert (ex.status, ex.score) == (FAILED, 0.0), ex.feedback
+    assert matches(msg.FORBIDDEN_OP, ex.feedback) and not any("on x (4, 5)" in line for line in ex.feedback), ex.feedback
+
+
+def test_names_looked_up_in_a_module_s_dict_are_looked_up_at_run_time(tmp_path):
+    source = "def log_softmax(x):\n    return torch.__dict__['log_' + 'softmax'](x, -1)"
+    ex = grade(submission(tmp_path, "05_training", replace={"log_softmax": source}), only=["log_softmax"]).exercises[0]
+    assert ex.score == 0 and (matches(msg.SOURCE_DYNAMIC, ex.feedback) or matches(msg.FORBIDDEN_OP, ex.feedback))
+    found = uses(Program([(0, "import torch\nimport torch.nn.functional as F\ndef f(x):\n    torch.Tensor.__dict__['backward'](x)\n"
+                                 "    return F.__dict__['relu'](x)\n")]), "f")
+    assert {f.what for f in found if f.kind == "dynamic"} == {"torch.Tensor.__dict__", "torch.nn.functional.__dict__"}
+
+
+CHUNKED = ("    wg = torch.zeros_like({w})\n    for xc, gc in zip({x}.chunk(16), {g}.chunk(16)):\n"
+           "        wg += (xc[:, :, None] * gc[:, None, :]).sum(0)\n")
+CHUNKED_LIN_GRAD = ("import torch\n\ndef lin_grad(inp, out, w, b):\n    inp.g = out.g @ w.t()\n"
+                    + CHUNKED.format(w="w", x="inp", g="out.g") + "    w.g = wg\n    b.g = out.g.sum(0)")
+CHUNKED_LIN = ("class Lin(Module):\n    def __init__(self, w, b):\n        self.w, self.b = w, b\n"
+               "    def forward(self, inp):\n        return inp @ self.w + self.b\n"
+               "    def bwd(self, out, inp):\n        inp.g = out.g @ self.w.t()\n"
+               + "\n".join("    " + line for line in CHUNKED.format(w="self.w", x="inp", g="out.g").splitlines())
+               + "\n        self.w.g = wg\n        self.b.g = out.g.sum(0)")
+
+
+@pytest.mark.parametrize("notebook, exercise, source, score", [("03_backprop", "lin_grad", CHUNKED_LIN_GRAD, 2.0),
+                                                               ("04_modules", "Lin", CHUNKED_LIN, 0.0)])
+def test_an_outer_product_cut_into_a_fixed_number_of_chunks_is_an_outer_product(tmp_path, notebook, exercise, source,
+                                                                                 score):
+    """No tensor beyond 1.5 times w on a batch no larger than w's sides: two rows' outer product is over it."""
+    ex = grade(submission(tmp_path, notebook, replace={exercise: source}), only=[exercise]).exercises[0]
+    assert (ex.status, ex.score) == (FAILED, score), ex.feedback
+    assert matches(msg.LARGEST_ALLOCATION, ex.feedback), ex.feedback
+
+
+BY_AUTOGRAD = [
+    ("03_backprop", "mse_grad", "def mse_grad(inp, targ):\n    x = inp.detach().clone().requires_grad_()\n"
+     "    ((x.squeeze(-1) - targ) ** 2).mean().backward()\n    inp.g = x.grad"),
+    ("03_backprop", "relu_grad", "def relu_grad(inp, out):\n    x = inp.detach().clone().requires_grad_()\n"
+     "    x.clamp_min(0.).backward(out.g)\n    inp.g = x.grad"),
+    ("04_modules", "Relu", "class Relu(Module):\n    def forward(self, inp):\n        return inp.clamp_min(0.)\n"
+     "    def bwd(self, out, inp):\n        x = inp.detach().clone().requires_grad_()\n"
+     "        x.clamp_min(0.).backward(out.g)\n        inp.g = x.grad"),
+]
+
+
+@pytest.mark.parametrize("notebook, exercise, source", BY_AUTOGRAD, ids=[f"{n}-{e}" for n, e, _ in BY_AUTOGRAD])
+def test_gradients_taken_from_autograd_where_the_lesson_writes_them_by_hand_earn_nothing(tmp_path, notebook,
+                                                                                        exercise, source):
+    ex = grade(submission(tmp_path, notebook, replace={exercise: source}), only=[exercise]).exercises[0]
+    assert (ex.status, ex.score) == (FAILED, 0.0), ex.feedback
+    assert matches(msg.SOURCE_FORBIDDEN_OP, ex.feedback) or matches(msg.FORBIDDEN_OP, ex.feedback), ex.feedback

@@ -60,6 +60,10 @@ class Context:
         self.seed = seed
         self.memory_limit = memory_limit
         self.program = program  # the submitted source, parsed here (checker.source_evidence.Program), or None
+        # every call of the exercise is traced when one of its checks forbids ops (``every_call``): a function that
+        # knows which input the operations check traces must not get away with it on the others
+        self.traces: list[tuple[str, dict]] = []  # (the input, what the trace saw)
+        self.trace_every_call = any(hasattr(c, "every_call") for c in getattr(exercise, "checks", ()))
 
     def child_seed(self, offset: int) -> int:
         """A seed for torch's generator in the student's process (which can read it back with
@@ -76,10 +80,17 @@ class Context:
     def _what(self, scenario: str) -> str:
         return msg.PROBE_ACTIVITY.get(scenario, "{name} (" + scenario + ")").format(name=self.exercise.name)
 
-    def probe(self, scenario: str, **params: Any) -> Answer:
+    def probe(self, scenario: str, about: str | None = None, **params: Any) -> Answer:
+        """The child runs ``scenario`` on the student's code; ``about`` names its input in feedback."""
+        if self.trace_every_call and scenario in TRACEABLE and "trace" not in params:
+            params["trace"] = {}
         params = self._judged_alone({"target": self.exercise.name, **params})
-        return self._answer(self.sandbox.probe(scenario, params, self.seconds, self._what(scenario)),
-                            self._what(scenario))
+        answer = self._answer(self.sandbox.probe(scenario, params, self.seconds, self._what(scenario)),
+                              self._what(scenario))
+        trace = (answer.result or {}).get("trace") if isinstance(answer.result, dict) else None
+        if isinstance(trace, dict):
+            self.traces.append((about or _shapes(params), trace))
+        return answer
 
     def timed_call(self, args: list) -> tuple[Answer, float]:
         """The student's function on ``args`` and the CPU seconds her jail spent on it (read from outside)."""
@@ -103,6 +114,18 @@ class Context:
             if raised.get("memory"):
                 raise ExerciseStopped(msg.OUT_OF_MEMORY.format(limit=self.memory_limit, what=what))
         return Answer(answer.get("result"), raised, str(answer.get("output", "")))
+
+
+TRACEABLE = ("call", "layer")  # the scenarios whose calls of student code the child can trace
+
+
+def _shapes(params: dict) -> str:
+    """An input named by its tensors' shapes, where the check gave it no name."""
+    import torch
+
+    found = [a for key in ("args", "init_args") for a in params.get(key) or () if isinstance(a, torch.Tensor)]
+    found += [a for run in params.get("runs") or () for a in run if isinstance(a, torch.Tensor)]
+    return "inputs " + ", ".join(f"{tuple(t.shape)} {str(t.dtype).replace('torch.', '')}" for t in found)
 
 
 class Check:

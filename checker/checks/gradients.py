@@ -71,7 +71,7 @@ class FunctionGradients(Check):
         for case in cases:
             preset = self.preset(case)
             stale = {i: torch.full_like(case.args[i], STALE) for i in self.collect if i not in preset}
-            answer = ctx.probe("call", args=list(case.args), preset_g={**preset, **stale}, collect_g=list(self.collect))
+            answer = ctx.probe("call", about=case.label, args=list(case.args), preset_g={**preset, **stale}, collect_g=list(self.collect))
             if answer.raised:
                 problems.append(answer.raised_problem(case.label))
                 break
@@ -114,7 +114,7 @@ class LayerGradients(Check):
         problems: list[str] = []
         cases = self.cases(ctx.seed)
         for case in cases:
-            answer = ctx.probe("layer", init_args=list(case.init_args), runs=[list(r) for r in case.runs],
+            answer = ctx.probe("layer", about=case.label, init_args=list(case.init_args), runs=[list(r) for r in case.runs],
                                out_g=case.out_g, collect_init=list(case.collect_init),
                                collect_call=list(case.collect_call), stale=STALE)
             if answer.raised:

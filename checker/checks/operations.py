@@ -223,7 +223,7 @@ def hidden_calls(ctx: Context) -> list[str]:
 
 def _traced(ctx: Context, case: Case, large_bytes: int | None = None, whole: bool = False):
     trace = {} if large_bytes is None else {"large_bytes": large_bytes}
-    answer = ctx.probe("call", args=list(case.args), trace=trace)
+    answer = ctx.probe("call", about=case.label, args=list(case.args), trace=trace)
     if answer.raised:
         raise _Raised(answer.raised_problem(case.label))
     if answer.result["trace"].get("elsewhere"):  # a thread or process the trace could not follow
@@ -264,7 +264,7 @@ class Ops(Check):
                 return Outcome(self.name, False, [msg.FRESH_INPUT_WRONG.format(detail=wrong)], CORRECTNESS)
         counts = set(trace["counts"]) | set(trace["called"])
         problems = []
-        used = matching(counts, self.forbidden, self.allowed) or self._below(trace)
+        used = matching(counts, self.forbidden, self.allowed) or below(trace, self.forbidden, self.allowed)
         if used:
             problems.append(msg.FORBIDDEN_OP.format(input=case.label, ops=", ".join(used), why=self.why))
         else:  # the trace is the student's process's account; the source is read here and cannot be rewritten
@@ -277,17 +277,75 @@ class Ops(Check):
                                                            why=self.required_why))
         return self.outcome(problems)
 
+    def every_call(self, ctx: Context) -> list[str]:
+        return forbidden_in_traces(ctx, self.forbidden, self.allowed, self.why, handed_off=True)
 
-    def _below(self, trace: dict) -> list[str]:
-        """ATen ops of a forbidden family run inside an API call that is not itself allowed here (an ``mm`` inside
-        attention; not the ``bmm`` inside an allowed ``einsum``)."""
-        found = []
-        for aten, tops in trace.get("below", {}).items():
-            if matching([aten], self.forbidden, self.allowed):
-                outside = [t for t in tops if base_name(t) not in self.allowed]
-                if outside:
-                    found.append(f"{display_name(aten)} (inside {outside[0]})")
-        return sorted(found)
+
+def below(trace: dict, forbidden: frozenset, allowed: frozenset = frozenset()) -> list[str]:
+    """ATen ops of a forbidden family run inside an API call that is not itself allowed here (an ``mm`` inside
+    attention; not the ``bmm`` inside an allowed ``einsum``)."""
+    found = []
+    for aten, tops in trace.get("below", {}).items():
+        if matching([aten], forbidden, allowed):
+            outside = [t for t in tops if base_name(t) not in allowed]
+            if outside:
+                found.append(f"{display_name(aten)} (inside {outside[0]})")
+    return sorted(found)
+
+
+def forbidden_in_traces(ctx: Context, forbidden: frozenset, allowed: frozenset, why: str,
+                        handed_off: bool = False) -> list[str]:
+    """The first call of the exercise, among every one its checks traced (values, gradients, memory, loops: not
+    only the operations check's own input), that ran an op of a forbidden family, or handed a tensor's memory to
+    another library."""
+    for about, trace in ctx.traces:
+        counts = set(trace.get("counts", {})) | set(trace.get("called", []))
+        used = matching(counts, forbidden, allowed) or below(trace, forbidden, allowed)
+        if used:
+            return [msg.FORBIDDEN_OP.format(input=about, ops=", ".join(used), why=why)]
+        handed = sorted(counts & TRACED_HAND_OFFS) if handed_off else []
+        if handed:
+            return [msg.TRACE_HANDED_OFF.format(input=about, what=", ".join(handed), why=why)]
+    return []
+
+
+def judged_on_every_call(checks, ctx: Context, outcomes: list[Outcome]) -> list[Outcome]:
+    """The outcomes, with each check that forbids ops (``every_call``) failed where any traced call of the
+    exercise, in any check, broke its rule (judged once every check has run)."""
+    out = list(outcomes)
+    for check in checks:
+        judge = getattr(check, "every_call", None)
+        if judge is None:
+            continue
+        at = next((i for i, o in enumerate(out) if o.check == check.name and o.category == check.category), None)
+        if at is not None and not out[at].passed:
+            continue
+        problems = judge(ctx)
+        if problems:
+            failed = Outcome(check.name, False, problems, check.category)
+            if at is None:
+                out.append(failed)
+            else:
+                out[at] = failed
+    return out
+
+
+@dataclasses.dataclass
+class NeverCalls(Check):
+    """No call of the exercise, in any of its checks, runs an op of a forbidden family; nor does its source show
+    one. Placed after the checks whose calls it judges."""
+
+    forbidden: frozenset
+    why: str
+    allowed: frozenset = frozenset()
+    name: str = "operations"
+    category = RULE
+
+    def run(self, ctx: Context):
+        return self.outcome(source_problems(ctx, self.forbidden, self.allowed, self.why) or self.every_call(ctx))
+
+    def every_call(self, ctx: Context) -> list[str]:
+        return forbidden_in_traces(ctx, self.forbidden, self.allowed, self.why)
 
 
 @dataclasses.dataclass
@@ -357,7 +415,7 @@ class LargestAllocation(Check):
                 return self.outcome([str(exc)])
         else:
             scenario, params = self.scenario(case)
-            answer = ctx.probe(scenario, trace={}, **params)
+            answer = ctx.probe(scenario, about=case.label, trace={}, **params)
             if answer.raised:
                 return self.outcome([answer.raised_problem(case.label)])
             report = answer.result["trace"]

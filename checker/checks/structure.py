@@ -9,7 +9,7 @@ from torch.nn import functional as F
 
 from checker import messages as msg
 from checker.checks.base import RULE, Check, Context
-from checker.checks.operations import matching
+from checker.checks.operations import forbidden_in_traces, matching
 from checker.checks.gradients import LayerCase, autograd_grads, grad_problems
 from checker.checks.statistics import weight_problems
 from checker.compare import Tolerance, difference, unpack
@@ -90,12 +90,15 @@ class BackwardOps(Check):
     case: Callable[[int], LayerCase]
     forbidden: frozenset = frozenset({"einsum", "outer", "ger", "addr", "kron", "tensordot", "bilinear"})
     why: str = "compute w.g as one matrix product, inp.t() @ out.g"
+    # no tensor beyond this many times the largest of x, w and the output: the case has w the largest, so an outer
+    # product over two rows (2 * n_in * n_out) is over it, however the batch is cut into chunks
+    allocation_factor: float = 1.5
     name = "operations"
     category = RULE
 
     def run(self, ctx: Context):
         case = self.case(ctx.seed)
-        answer = ctx.probe("layer", init_args=list(case.init_args), runs=[list(r) for r in case.runs],
+        answer = ctx.probe("layer", about=case.label, init_args=list(case.init_args), runs=[list(r) for r in case.runs],
                            out_g=case.out_g, trace={})
         if answer.raised:
             return self.outcome([answer.raised_problem(case.label)])
@@ -105,7 +108,7 @@ class BackwardOps(Check):
         if used:
             problems.append(msg.FORBIDDEN_OP.format(input=case.label, ops=", ".join(used), why=self.why))
         x, w = case.runs[-1][0], case.init_args[0]
-        limit = 4 * max(x.numel(), w.numel(), x.shape[0] * w.shape[1]) * x.element_size()
+        limit = int(self.allocation_factor * max(x.numel(), w.numel(), x.shape[0] * w.shape[1]) * x.element_size())
         if trace["largest_bytes"] > limit:
             problems.append(msg.LARGEST_ALLOCATION.format(
                 input=case.label, shape=tuple(trace["largest_shape"]), size=f"{trace['largest_bytes']} bytes",
@@ -120,6 +123,9 @@ class BackwardOps(Check):
         return self.outcome(problems)
 
     slack = 1.25
+
+    def every_call(self, ctx: Context) -> list[str]:
+        return forbidden_in_traces(ctx, self.forbidden, frozenset(), self.why)
 
     def _ops_for_twice_the_batch(self, ctx: Context, case: LayerCase):
         """The ops of forward and backward on the same rows twice over: as many as before, for one product."""

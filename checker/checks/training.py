@@ -24,9 +24,9 @@ def describe_params(params, lr: float) -> str:
 
 @dataclasses.dataclass
 class OptimizerStep(Check):
-    """One step on parameters whose .grad is set: each moves by -lr * grad in place (still a leaf that requires
-    grad: the update is not recorded by autograd), and its .grad is zeroed, so that the next backward starts
-    from zero."""
+    """One step on parameters whose .grad is set, given as a generator (as model.parameters() is) and then as a
+    list: each moves by -lr * grad in place (still a leaf that requires grad: the update is not recorded by
+    autograd), and its .grad is zeroed, so that the next backward starts from zero."""
 
     name = "step"
 
@@ -60,9 +60,10 @@ class OptimizerStep(Check):
             if not r["leaf"][i]:
                 problems += [msg.STEP_RECORDED.format(input=where, index=i), msg.HINT_STEP_NO_GRAD]
                 break
-            grad = r["grads"][i]
-            if not grad.get("missing") and (unpack(grad) is None or bool(unpack(grad).abs().max() > 0)):
+            if _kept(r["grads"][i]):
                 problems.append(msg.STEP_GRADS_KEPT.format(input=where, index=i))
+                if not any(_kept(g) for g in r.get("second_grads", [])):  # zeroed when given a list
+                    problems.append(msg.HINT_STEP_GENERATOR)
                 break
             after = unpack(r["next_grads"][i])
             if after is None or after.shape != probe[i].shape or \
@@ -80,6 +81,11 @@ class OptimizerStep(Check):
                     problems.append(msg.STEP_WRONG.format(input=where + msg.SECOND_STEP, detail=problem))
                     break
         return self.outcome(problems)
+
+
+def _kept(grad: dict) -> bool:
+    """Whether a parameter's .grad after a step still holds something (None and zeros are both cleared)."""
+    return not grad.get("missing") and (unpack(grad) is None or bool(unpack(grad).abs().max() > 0))
 
 
 # -- the training loop -------------------------------------------------------------------------------------------

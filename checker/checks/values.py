@@ -37,7 +37,7 @@ class Values(Check):
         cases = self.cases(ctx.seed)
         cases = cases + [renumbered(cases[0], ctx.seed)] if cases else cases
         for case in cases:
-            answer = ctx.probe("call", args=list(case.args))
+            answer = ctx.probe("call", about=case.label, args=list(case.args))
             if answer.raised:
                 problems.append(answer.raised_problem(case.label))
                 expected = self.reference(*case.args)
@@ -86,7 +86,7 @@ class Raises(Check):
         problems = []
         expected = " or ".join(self.allowed)
         for case in self.cases(ctx.seed):
-            answer = ctx.probe("call", args=list(case.args))
+            answer = ctx.probe("call", about=case.label, args=list(case.args))
             if answer.raised is None:
                 out = answer.result["out"]
                 got = f"shape {tuple(out['tensor'].shape)}" if "tensor" in out else out.get("repr", "?")

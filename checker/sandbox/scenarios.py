@@ -12,6 +12,7 @@ import traceback
 import torch
 from torch import nn
 
+from checker import messages as msg
 from checker import yardsticks as _yardsticks
 from checker.sandbox import standins as _standins
 from checker.sandbox.tracing import OpTracer
@@ -42,6 +43,13 @@ _ReLU = nn.ReLU
 _cross_entropy = torch.nn.functional.cross_entropy
 _backward = torch.Tensor.backward
 _tensor_sum = torch.Tensor.sum
+_type = type
+# A value read after the student's call is read only if it is exactly one of these: a tensor of a class of her own
+# runs her code whenever torch touches it (its __torch_function__, __torch_dispatch__, properties), and reading it
+# here would run that code after the call, out of the trace's sight (a result computed only when it is read).
+_PLAIN_TENSORS = (torch.Tensor, nn.Parameter)
+_instance_dict = torch.Tensor.__dict__["__dict__"].__get__  # a tensor's own attributes, past any class property
+_grad_of = torch._C.TensorBase.__dict__["grad"].__get__  # .grad as torch keeps it, past any property put over it
 
 
 class MissingName(LookupError):
@@ -70,8 +78,14 @@ def _unusual(t) -> str | None:
     return None
 
 
+def _own_class(value) -> bool:
+    return _isinstance(value, _Tensor) and _type(value) not in _PLAIN_TENSORS
+
+
 def pack(value):
     """A student's return value as plain data: a tensor copy, or the type and repr."""
+    if _own_class(value):
+        return {"type": _type(value).__name__, "repr": str(msg.TENSOR_OF_ITS_OWN_CLASS)}
     if _isinstance(value, _Tensor):
         unusual = _unusual(value)
         if unusual is not None:
@@ -90,24 +104,32 @@ def snapshot(args):
 def changed(args, before):
     out = []
     for i, (a, b) in enumerate(zip(args, before)):
-        if b is None or not _isinstance(a, _Tensor):
+        if b is None:
             continue
-        if a.shape != b.shape or not _equal(_detach(a), b):
+        if _type(a) not in _PLAIN_TENSORS:  # its class was changed: read nothing more of it
+            out.append(i)
+        elif a.shape != b.shape or not _equal(_detach(a), b):
             out.append(i)
     return out
 
 
 def shares_storage(value, args) -> bool:
-    if not _isinstance(value, _Tensor) or _unusual(value) is not None:
+    if not _isinstance(value, _Tensor) or _own_class(value) or _unusual(value) is not None:
         return False
     ptr = _storage(value).data_ptr()
-    return any(_isinstance(a, _Tensor) and _storage(a).data_ptr() == ptr for a in args)
+    return any(_type(a) in _PLAIN_TENSORS and _storage(a).data_ptr() == ptr for a in args)
 
 
 def grads_of(objs):
+    """The ``.g`` each of the checker's tensors holds, read from the tensor itself (a property put on a class by
+    student code would run her code here, after the call)."""
     out = []
     for obj in objs:
-        out.append(pack(obj.g) if hasattr(obj, "g") else {"missing": True})
+        if _type(obj) not in _PLAIN_TENSORS:
+            out.append({"type": _type(obj).__name__, "repr": str(msg.TENSOR_OF_ITS_OWN_CLASS)})
+            continue
+        own = _instance_dict(obj)
+        out.append(pack(own["g"]) if "g" in own else {"missing": True})
     return out
 
 
@@ -275,7 +297,7 @@ def nn_module(ns, target, init_args, call_args=None, backward=False, seed=None, 
             result["out_with_bias"] = pack(obj(*call_args))
         if backward:
             out.backward()
-            result["grads"] = [[name, pack(p.grad) if p.grad is not None else {"missing": True}]
+            result["grads"] = [[name, pack(_grad_of(p)) if _grad_of(p) is not None else {"missing": True}]
                                for name, p in obj.named_parameters()]
     return result
 
@@ -324,18 +346,19 @@ def _leaves(values):
 
 
 def _grads_packed(params):
-    return [pack(p.grad) if p.grad is not None else {"missing": True} for p in params]
+    return [pack(_grad_of(p)) if _grad_of(p) is not None else {"missing": True} for p in params]
 
 
 def optimizer_step(ns, target, params, grads, lr, probe):
-    """fn(params, lr) on leaves that require grad, each with .grad set: the parameters and grads after it, whether
-    they are still leaves that require grad, and the grads one more backward (of sum(p * probe)) leaves; then a
-    second step from those grads (each call is a step of its own)."""
+    """fn(params, lr) on leaves that require grad, each with .grad set, handed over as a generator (as
+    ``model.parameters()`` is: it can be walked once): the parameters and grads after it, whether they are still
+    leaves that require grad, and the grads one more backward (of sum(p * probe)) leaves; then a second step
+    from those grads (each call is a step of its own), handed over as a list."""
     fn = resolve(ns, target)
     leaves = _leaves(params)
     for p, g in zip(leaves, grads):
         p.grad = _clone(g)
-    out = fn(leaves, lr)
+    out = fn((p for p in leaves), lr)
     result = {"returned": pack(out) if out is not None else None,
               "params": [pack(p) for p in leaves],
               "leaf": [bool(p.is_leaf and p.requires_grad) for p in leaves],
@@ -347,8 +370,9 @@ def optimizer_step(ns, target, params, grads, lr, probe):
             total = term if total is None else total + term
         _backward(total)
     result["next_grads"] = _grads_packed(leaves)
-    fn(leaves, lr)
+    fn(list(leaves), lr)
     result["second"] = [pack(p) for p in leaves]
+    result["second_grads"] = _grads_packed(leaves)
     return result
 
 

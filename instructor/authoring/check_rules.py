@@ -110,7 +110,7 @@ def _ops(check: operations.Ops) -> str:
         parts.append(f"never calls {family_text(check.forbidden, check.allowed)}: {check.why}")
     if check.required:
         parts.append(f"must call {family_text(check.required)} ({check.required_why})")
-    text = "; ".join(parts) + f"; traced on {case.label}"
+    text = "; ".join(parts) + f"; traced on {case.label} and on every other input the checks call it with"
     if check.expected is not None:
         text += ", where the answer must be right too"
     return text
@@ -172,7 +172,12 @@ def _subclass(check: structure.Subclass) -> str:
 def _backward_ops(check: structure.BackwardOps) -> str:
     case = check.case(VISIBLE_SEED)
     return (f"backward() never calls {code(sorted(check.forbidden))} ({check.why}) and allocates nothing beyond "
-            f"4 times the largest of x, w and the output, on {case.label}")
+            f"{check.allocation_factor:g} times the largest of x, w and the output, on {case.label}")
+
+
+def _never_calls(check: operations.NeverCalls) -> str:
+    return (f"never calls {family_text(check.forbidden, check.allowed)}: {check.why}; read in the source, and traced "
+            f"on every input the checks call it with")
 
 
 def _docstring(extra: Callable[[Check], str] | None = None):
@@ -187,6 +192,7 @@ DESCRIBERS: dict[type, Callable[[Check], str]] = {
     values.Values: _values,
     values.Raises: _raises,
     operations.Ops: _ops,
+    operations.NeverCalls: _never_calls,
     operations.OpGrowth: _op_growth,
     operations.LargestAllocation: _largest,
     operations.FullSizeCopies: _copies,

@@ -46,6 +46,7 @@ CHECK_WORDS = {
     "statistics": "mean, std and randomness of the weights", "subclass": "that it subclasses Module",
     "base_class": "a new Module subclass built on it", "autograd_function": "forward, backward and gradcheck",
     "layer": "parameters, initialisation and output", "model": "layers, loss and backward",
+    "by_hand": "gradients by hand, no autograd", "step": "the state a step leaves",
 }
 
 

@@ -247,6 +247,9 @@ WRONG = [
       "            p += lr * p.grad\n            p.grad.zero_()", msg.STEP_WRONG, msg.HINT_STEP_SIGN),
     W(T, "sgd_step", "no-zero-grad", "def sgd_step(params, lr):\n    with torch.no_grad():\n        for p in params:\n"
       "            p -= lr * p.grad", msg.STEP_GRADS_KEPT),
+    W(T, "sgd_step", "walks-the-generator-twice", "def sgd_step(params, lr):\n    with torch.no_grad():\n"
+      "        for p in params:\n            p -= lr * p.grad\n    for p in params:\n        p.grad.zero_()",
+      msg.STEP_GRADS_KEPT, msg.HINT_STEP_GENERATOR),
     W(T, "sgd_step", "recorded-by-autograd", "def sgd_step(params, lr):\n    for p in params:\n"
       "        p -= lr * p.grad\n        p.grad.zero_()", msg.RAISED_ON_VALID_INPUT, msg.HINT_STEP_NO_GRAD),
     W(T, "sgd_step", "rebinds", "def sgd_step(params, lr):\n    with torch.no_grad():\n        for p in params:\n"
