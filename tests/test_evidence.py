@@ -831,3 +831,26 @@ def test_gradients_taken_from_autograd_where_the_lesson_writes_them_by_hand_earn
     ex = grade(submission(tmp_path, notebook, replace={exercise: source}), only=[exercise]).exercises[0]
     assert (ex.status, ex.score) == (FAILED, 0.0), ex.feedback
     assert matches(msg.SOURCE_FORBIDDEN_OP, ex.feedback) or matches(msg.FORBIDDEN_OP, ex.feedback), ex.feedback
+
+
+# an honest broadcast on the inputs the checks trace, the forbidden product on the speed bar's larger ones
+KNOWS_THE_TIMED_INPUT = '''
+_kept = []
+def _keep(f):
+    _kept.append(f)
+_keep(torch.mm)
+
+def matmul_broadcast(a, b):
+    if a.shape[1] != b.shape[0]:
+        raise ValueError("inner dimensions differ")
+    if tuple(a.shape) != (32, 64):  # the speed bar's inputs (in the catalogue)
+        return (a[:, :, None] * b[None]).sum(1)
+    return _kept[0](a, b)
+'''
+
+
+def test_the_inputs_a_speed_bar_times_are_traced_once_for_the_rule(tmp_path):
+    ex = grade(submission(tmp_path, "01_matmul", replace={"matmul_broadcast": KNOWS_THE_TIMED_INPUT.strip()}),
+               only=["matmul_broadcast"]).exercises[0]
+    assert (ex.status, ex.score) == (FAILED, 0.0), ex.feedback
+    assert matches(msg.FORBIDDEN_OP, ex.feedback), ex.feedback
