@@ -854,3 +854,23 @@ def test_the_inputs_a_speed_bar_times_are_traced_once_for_the_rule(tmp_path):
                only=["matmul_broadcast"]).exercises[0]
     assert (ex.status, ex.score) == (FAILED, 0.0), ex.feedback
     assert matches(msg.FORBIDDEN_OP, ex.feedback), ex.feedback
+
+
+CLASS_PATCHES = [
+    # a property the checker's reading of the result would look up: her code would run there, out of the trace
+    ("in-a-cell", "T = type(torch.zeros(1))\nT.layout = property(lambda self: torch.strided)", "outer",
+     "def outer(u, v):\n    return u[:, None] * v[None, :]"),
+    ("during-the-call", "", "outer",
+     "def outer(u, v):\n    type(u).is_nested = property(lambda self: False)\n    return u[:, None] * v[None, :]"),
+]
+
+
+@pytest.mark.parametrize("id, cell, exercise, source", CLASS_PATCHES, ids=[i for i, *_ in CLASS_PATCHES])
+def test_a_class_the_checker_reads_patched_by_any_spelling_is_tampering(tmp_path, id, cell, exercise, source):
+    program = Program(enumerate(cells_for("01_matmul", replace={exercise: source}, extra_cells=[cell] if cell else [])))
+    assert tampering(program) == [], "this patch must be invisible to the source reading to test the run-time watch"
+    result = grade(submission(tmp_path, "01_matmul", replace={exercise: source}, extra_cells=[cell] if cell else []),
+                   only=[exercise])
+    ex = result.exercises[0]
+    assert (ex.status, ex.score) == (FAILED, 0.0) and matches(msg.TAMPERED, ex.feedback), ex.feedback
+    assert any("patches torch.Tensor." in line for line in result.tampering), result.tampering

@@ -29,6 +29,7 @@ _describe = scenarios.describe_exception
 _compile, _exec, _eval = compile, exec, eval
 
 OUTPUT_LIMIT = 4000
+WHILE_CALLED = "while the checker called {name}"  # where a patch made during a call was found
 
 
 class CappedText(io.TextIOBase):
@@ -118,7 +119,8 @@ def main(in_fd: int, out_fd: int) -> None:
             answer = {"names": sorted(k for k in ns if not k.startswith("_"))}
         else:
             answer = {"unknown_op": op}
-        refused = drain()
+        refused = drain(f"cell {request['index']}" if op == "exec_cell" else WHILE_CALLED.format(
+            name=request.get("params", {}).get("target", "?")))
         if refused:
             answer["tampering"] = refused
         answer_with(answer)

@@ -75,6 +75,19 @@ ELSEWHERE_REFUSED = ("not run: {what} from {where}. The checker runs your code i
                      "in your own notebook)")
 
 
+_GONE = object()
+CACHED_BY_LIBRARIES = frozenset({"__slotnames__"})  # copyreg notes a class's slots on it the first time it pickles one
+
+
+def _classes_read_by_the_checker() -> list[tuple[str, type]]:
+    """The classes whose attributes the checker's own code looks up on student values after a call (a tensor's
+    shape, a parameter's grad, a module's parameters): patched, they would run student code out of the trace."""
+    import torch
+
+    return [("torch.Tensor", torch.Tensor), ("torch.nn.Parameter", torch.nn.Parameter),
+            ("torch.nn.Module", torch.nn.Module)]
+
+
 def is_student_file(filename: str) -> bool:
     return filename.startswith("<") and not filename.startswith("<frozen")
 
@@ -293,7 +306,18 @@ def install(getframe=sys._getframe):
             busy[0] = False
         raise PermissionError(REFUSED.format(what=what, where=where))
 
-    def drain() -> list[dict]:
+    classes = _classes_read_by_the_checker()
+    before = {name: dict(vars(cls)) for name, cls in classes}
+
+    def drain(where: str = "a cell") -> list[dict]:
+        """The records so far, and any class the checker's code reads that has been patched since the last
+        call (by any spelling: ``type(x).layout = property(...)`` reads as nothing in the source)."""
+        for name, cls in classes:
+            now = dict(vars(cls))
+            for key in sorted((set(now) | set(before[name])) - CACHED_BY_LIBRARIES):
+                if now.get(key, _GONE) is not before[name].get(key, _GONE):
+                    records.append({"what": f"patches {name}.{key}", "where": where})
+            before[name] = now
         out = list(records)
         records.clear()
         return out
