@@ -176,6 +176,52 @@ class Program:
                     self._alias(node)
                     if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
                         self.star_imports.append((index, node.module or "", node, lines))
+        self._calls_of_fillers()
+
+    def _calls_of_fillers(self) -> None:
+        """A function of the submission that puts what it is given into a name (``def keep(f): kept.append(f)``,
+        or ``global op; op = f``) fills that name wherever it is called: ``keep(torch.mm)`` in any cell puts
+        ``torch.mm`` there. Followed through fillers that call fillers."""
+        functions = [(cell, node, lines) for cell, tree, lines in self.cells for node in ast.walk(tree)
+                     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        fills: dict[str, set[str]] = {}
+        changed = True
+        while changed:
+            changed = False
+            for _, fn, _ in functions:
+                args = fn.args
+                params = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg)
+                          if a}
+                declared = {n for g in ast.walk(fn) if isinstance(g, ast.Global) for n in g.names}
+                found = set(fills.get(fn.name, ()))
+                for stmt in ast.walk(fn):
+                    if not isinstance(stmt, ast.stmt) or stmt is fn:
+                        continue
+                    if not params & {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}:
+                        continue  # it stores nothing it was given
+                    found |= _filled_roots(stmt) - {None} - params
+                    if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+                        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                        found |= {t.id for t in targets if isinstance(t, ast.Name) and t.id in declared}
+                    for call in (n for n in _own_expressions(stmt) if isinstance(n, ast.Call)):
+                        if isinstance(call.func, ast.Name) and call.func.id in fills:
+                            found |= fills[call.func.id]
+                if found - fills.get(fn.name, set()):
+                    fills[fn.name] = found
+                    changed = True
+        if not fills:
+            return
+        for cell, tree, lines in self.cells:
+            for node in ast.walk(tree):
+                callee = node.func if isinstance(node, ast.Call) else None
+                if isinstance(callee, ast.Name) and callee.id in fills:
+                    for name in fills[callee.id]:
+                        self.fillings.setdefault(name, []).append(_Binding(name, cell, node, lines))
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                    for decorator in node.decorator_list:
+                        if isinstance(decorator, ast.Name) and decorator.id in fills:
+                            for name in fills[decorator.id]:
+                                self.fillings.setdefault(name, []).append(_Binding(name, cell, node, lines))
 
     def _bind(self, cell: int, node: ast.AST, lines: list[str]) -> None:
         names: list[str] = []
@@ -206,18 +252,7 @@ class Program:
                 continue
             if not isinstance(stmt, ast.stmt):
                 continue
-            targets = []
-            if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
-                targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-            roots = {_root_name(t) for t in targets if isinstance(t, (ast.Subscript, ast.Attribute))}
-            for node in _own_expressions(stmt):
-                if isinstance(node, ast.Call):
-                    if isinstance(node.func, ast.Attribute):
-                        roots.add(_root_name(node.func.value))
-                    elif isinstance(node.func, (ast.Name, ast.Attribute)) and node.args and \
-                            _last_name(node.func) in ("setattr", "setitem", "__setitem__", "__setattr__"):
-                        roots.add(_root_name(node.args[0]))
-            for name in roots - {None}:
+            for name in _filled_roots(stmt) - {None}:
                 add(name, stmt)
 
     def _alias(self, node: ast.Import | ast.ImportFrom) -> None:
@@ -259,11 +294,11 @@ class Program:
             seen.add(current)
             binding = self.bindings[current][-1]
             order.append(binding)
-            todo.extend(n.id for n in ast.walk(binding.node) if isinstance(n, ast.Name) and n.id not in seen)
+            todo.extend(n for n in free_names(binding.node) if n not in seen)
             for filling in self.fillings.get(current, []):
                 if filling.node is not binding.node and all(filling.node is not b.node for b in order):
                     order.append(filling)
-                    todo.extend(n.id for n in ast.walk(filling.node) if isinstance(n, ast.Name) and n.id not in seen)
+                    todo.extend(n for n in free_names(filling.node) if n not in seen)
         return order
 
     def all_code(self) -> Iterator[tuple[int, ast.AST, list[str]]]:
@@ -271,10 +306,93 @@ class Program:
             yield index, tree, lines
 
 
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def free_names(node: ast.AST) -> set[str]:
+    """The names ``node`` reads from the module: not a function's parameters and locals, nor a comprehension's
+    targets (``def f(a, b)`` does not reach a demo cell's ``a = m1 @ m2``)."""
+    if isinstance(node, _SCOPES):
+        args = node.args
+        params = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a}
+        outside = [*args.defaults, *[d for d in args.kw_defaults if d is not None]]
+        if not isinstance(node, ast.Lambda):
+            outside += [*node.decorator_list, *(a.annotation for a in (*args.posonlyargs, *args.args,
+                                                                          *args.kwonlyargs) if a.annotation)]
+        body = node.body if isinstance(node.body, list) else [node.body]
+        inner = set().union(*(free_names(b) for b in body)) if body else set()
+        return set().union(*(free_names(o) for o in outside)) | (inner - (params | _locals_of(body)))
+    if isinstance(node, _COMPREHENSIONS):
+        targets = {n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)}
+        parts = [*node.generators, *([node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt])]
+        return set().union(*(free_names(p) for p in parts)) - targets
+    if isinstance(node, ast.Name):
+        return {node.id}
+    return set().union(set(), *(free_names(c) for c in ast.iter_child_nodes(node)))
+
+
+def _locals_of(body: list[ast.stmt]) -> set[str]:
+    """The names a function body binds in its own scope (not those it declares global or nonlocal)."""
+    bound, declared = set(), set()
+    todo = list(body)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, (ast.Global, ast.Nonlocal)):
+            declared.update(node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+            todo.extend(getattr(node, "decorator_list", []))
+            continue  # its body is a scope of its own
+        elif isinstance(node, (ast.Lambda, *_COMPREHENSIONS)):
+            continue
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            bound.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound.update((a.asname or a.name).split(".")[0] for a in node.names if a.name != "*")
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            bound.add(node.name)
+        todo.extend(ast.iter_child_nodes(node))
+    return bound - declared
+
+
 def _root_name(node: ast.AST) -> str | None:
     """``reg`` of ``reg.items[0].append``: the name an attribute or item chain starts from."""
     while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
         node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+UNBOUND_METHOD_OWNERS = frozenset({"list", "dict", "set", "object", "type", "collections", "deque", "OrderedDict",
+                                   "defaultdict", "operator", "functools", "vars"})
+
+
+def _filled_roots(stmt: ast.stmt) -> set[str | None]:
+    """The names whose objects one statement puts something into: an item or attribute stored, a method called
+    on it, ``setattr``/``setitem`` on it."""
+    targets = []
+    if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+    roots = {_held_in(t) for t in targets if isinstance(t, (ast.Subscript, ast.Attribute))}
+    for node in _own_expressions(stmt):
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Attribute):
+                roots.add(_held_in(node.func.value))
+            if isinstance(node.func, (ast.Name, ast.Attribute)) and node.args and \
+                    (_last_name(node.func) in ("setattr", "setitem", "__setitem__", "__setattr__") or
+                     isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name)
+                     and node.func.value.id in UNBOUND_METHOD_OWNERS):  # list.append(kept, f)
+                roots.add(_held_in(node.args[0]))
+    return roots
+
+
+def _held_in(node: ast.AST) -> str | None:
+    """``reg`` of ``reg.items[0]``: the name whose object an attribute or item chain reaches into; None through a
+    call (``outer(u, v).sum().item()`` puts nothing into ``outer``)."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
     return node.id if isinstance(node, ast.Name) else None
 
 

@@ -386,6 +386,11 @@ RUNTIME_TAMPERING = [
     ("raw-fd-open", "f = open(int('5'), 'wb', closefd=False)"),
     ("logging-frame", "import logging\n    f = getattr(logging, 'current' + 'frame')()"),
     ("tracer-on-her-behalf", "import trace\n    getattr(trace, 'Tr' + 'ace')(count=1, trace=0).runfunc(len, [1])"),
+    # the function mode skipped for the next call, and a look at whether a mode is on (to behave only when traced)
+    ("function-mode-skipped", "import string\n    get = string.Formatter().get_field\n"
+                              "    get('0.' + chr(95) + 'C.' + chr(95) + 'set_skip_next_torch_function', [torch], {})[0](True)"),
+    ("trace-state-read", "import string\n    get = string.Formatter().get_field\n"
+                         "    get('0.' + chr(95) + 'C.' + chr(95) + 'len_torch_function_stack', [torch], {})[0]()"),
 ]
 
 
@@ -775,7 +780,16 @@ def log_softmax(x):
 '''
 
 
-def test_every_call_of_the_checks_is_judged_not_only_the_operations_check_s_own(tmp_path):
+@pytest.fixture
+def source_blind(monkeypatch):
+    """The grader's reading of the source made blind, as if the student had found a spelling it does not know:
+    what the trace alone must still catch."""
+    from checker.checks import operations
+
+    monkeypatch.setattr(operations, "source_problems", lambda *args, **kwargs: [])
+
+
+def test_every_call_of_the_checks_is_judged_not_only_the_operations_check_s_own(tmp_path, source_blind):
     """A function that recognises the input the operations check traces (its shape is in the catalogue) and does
     the forbidden work on every other input: each call the checks make is traced and judged."""
     ex = grade(submission(tmp_path, "05_training", replace={"log_softmax": KNOWS_THE_TRACED_INPUT.strip()}),
@@ -849,7 +863,7 @@ def matmul_broadcast(a, b):
 '''
 
 
-def test_the_inputs_a_speed_bar_times_are_traced_once_for_the_rule(tmp_path):
+def test_the_inputs_a_speed_bar_times_are_traced_once_for_the_rule(tmp_path, source_blind):
     ex = grade(submission(tmp_path, "01_matmul", replace={"matmul_broadcast": KNOWS_THE_TIMED_INPUT.strip()}),
                only=["matmul_broadcast"]).exercises[0]
     assert (ex.status, ex.score) == (FAILED, 0.0), ex.feedback
@@ -874,3 +888,97 @@ def test_a_class_the_checker_reads_patched_by_any_spelling_is_tampering(tmp_path
     ex = result.exercises[0]
     assert (ex.status, ex.score) == (FAILED, 0.0) and matches(msg.TAMPERED, ex.feedback), ex.feedback
     assert any("patches torch.Tensor." in line for line in result.tampering), result.tampering
+
+
+# -- round 11 -------------------------------------------------------------------------------------------------------
+def test_a_scatter_that_adds_is_a_sum(tmp_path):
+    """scatter's older reduce='add' keyword sums by index, as scatter_add does: a reduction in matmul_loops."""
+    source = ("def matmul_loops(a, b):\n" + CHECK_PAIR + "    p = a[:, :, None] * b[None]\n"
+              "    out = torch.zeros(a.shape[0], 1, b.shape[1], dtype=a.dtype)\n"
+              "    index = torch.zeros(p.shape, dtype=torch.long)\n"
+              "    return out.scatter_(1, index, p, reduce='add')[:, 0]")
+    ex = grade(submission(tmp_path, "01_matmul", replace={"matmul_loops": source}), only=["matmul_loops"]).exercises[0]
+    assert ex.score == 0 and matches(msg.FORBIDDEN_OP, ex.feedback), ex.feedback
+    assert any("scatter_reduce" in line for line in ex.feedback), ex.feedback
+
+
+def test_a_class_of_torch_s_counts_as_the_op_it_applies():
+    from checker.checks.operations import MATMUL_FAMILY, NORMS, REDUCTIONS, matching
+
+    assert matching(["Linear", "Conv1d", "Bilinear", "MultiheadAttention"], MATMUL_FAMILY) == \
+        ["Bilinear", "Conv1d", "Linear", "MultiheadAttention"]
+    assert matching(["MSELoss"], NORMS) == ["MSELoss"] and matching(["MSELoss"], REDUCTIONS) == ["MSELoss"]
+    assert matching(["ReLU", "Dropout", "Flatten"], MATMUL_FAMILY | NORMS | REDUCTIONS) == []
+
+
+def test_a_call_that_skips_the_function_mode_is_still_seen_below_it():
+    """torch can be told to skip the function mode for one call: the dispatcher below still sees the product,
+    under no API call; the checker's own stand-ins (run with torch functions off) are not recorded."""
+    import torch
+
+    from checker.sandbox.tracing import NO_API_CALL, OpTracer
+
+    a, b = torch.randn(3, 4), torch.randn(4, 2)
+    tracer = OpTracer()
+    with tracer:
+        torch._C._set_skip_next_torch_function(True)
+        torch.mm(a, b)
+    assert tracer.report()["below"].get("mm") == [NO_API_CALL]
+    tracer = OpTracer()
+    with tracer:
+        with torch._C.DisableTorchFunction():
+            torch.mm(a, b)
+    assert "mm" not in tracer.report()["below"]
+
+
+DEMO_NAMES_LIKE_PARAMETERS = ["a = torch.randn(3, 4) @ torch.randn(4, 5)\nb = a.numpy()\n"
+                              "print(matmul_broadcast(a, torch.randn(5, 2)).sum().item())",
+                              "u, v = torch.randn(3), torch.randn(4)\nprint(outer(u, v).sum().item())\n"
+                              "x = torch.randn(2, 3, 4, 4)\nprint(normalize_channels(x, x.mean((0, 2, 3)), "
+                              "x.std((0, 2, 3))).flatten().numpy()[:3])"]
+
+
+def test_a_demo_that_binds_a_parameter_s_name_or_reads_a_result_is_not_the_exercise(tmp_path):
+    """``def matmul_broadcast(a, b)`` reads its own ``a``, not a demo cell's ``a = m1 @ m2``; a demo's
+    ``outer(u, v).sum().item()`` puts nothing into ``outer``."""
+    ex = {e.name: e for e in grade(submission(tmp_path, "01_matmul", extra_cells=DEMO_NAMES_LIKE_PARAMETERS),
+                                   only=["matmul_broadcast", "outer", "normalize_channels"]).exercises}
+    assert all(e.status == PASSED for e in ex.values()), {n: e.feedback for n, e in ex.items() if e.status != PASSED}
+
+
+def test_a_way_out_of_torch_that_never_runs_is_no_loop_and_one_that_runs_is(tmp_path):
+    """A debug print of an .item() behind a flag that is off, or a .tolist() in an assert's message, is no loop
+    (the trace of every call shows none); the same .item() taken on every call is."""
+    quiet = ("DEBUG = False\ndef outer(u, v):\n    assert u.dim() == 1, f'not a vector: {u.tolist()}'\n"
+             "    out = u[:, None] * v[None, :]\n    if DEBUG:\n        print(out[0, 0].item())\n    return out")
+    ex = grade(submission(tmp_path, "01_matmul", replace={"outer": quiet}), only=["outer"]).exercises[0]
+    assert ex.status == PASSED, ex.feedback
+    loud = quiet.replace("DEBUG = False", "DEBUG = True")
+    ex = grade(submission(tmp_path, "01_matmul", replace={"outer": loud}), only=["outer"]).exercises[0]
+    assert ex.status == FAILED and matches(msg.SOURCE_LEAVES_TORCH, ex.feedback), ex.feedback
+
+
+FILLERS = {
+    "append": "_kept = []\ndef _keep(f):\n    _kept.append(f)\n_keep(torch.mm)\n",
+    "global": "_op = [None]\n_fn = None\ndef _keep(f):\n    global _fn\n    _fn = f\n_keep(torch.mm)\n_kept = [lambda a, b: _fn(a, b)]\n",
+    "two-levels": "_box = {}\ndef _put(k, f):\n    _box[k] = f\ndef _keep(f):\n    _put(0, f)\n_keep(torch.mm)\n_kept = [_box[0]]\n",
+    "unbound-method": "_kept = []\nlist.append(_kept, torch.mm)\n",
+    "decorator": "_kept = []\ndef _reg(f):\n    _kept.append(f)\n    return f\n@_reg\ndef _mm(a, b):\n    return torch.mm(a, b)\n",
+}
+
+
+@pytest.mark.parametrize("id", sorted(FILLERS))
+def test_what_a_function_of_hers_puts_into_a_name_is_read_where_she_calls_it(id):
+    """``def keep(f): kept.append(f)`` then ``keep(torch.mm)``: the call puts torch.mm where the exercise reads."""
+    from checker.checks.operations import MATMUL_FAMILY, matching
+
+    source = "import torch\n" + FILLERS[id] + "def matmul_broadcast(a, b):\n    return _kept[0](a, b)\n"
+    found = [f.what for f in uses(Program([(0, source)]), "matmul_broadcast") if f.kind == "forbidden"]
+    assert matching(found, MATMUL_FAMILY), found
+
+
+def test_a_demo_that_records_a_product_puts_nothing_into_the_exercise():
+    source = ("import torch\nresults = []\ndef record(x):\n    results.append(x)\n"
+              "record(torch.mm(torch.ones(2, 2), torch.ones(2, 2)))\n"
+              "def matmul_broadcast(a, b):\n    return (a[:, :, None] * b[None]).sum(1)\n")
+    assert not [f for f in uses(Program([(0, source)]), "matmul_broadcast") if f.what in ("mm", "matmul")]

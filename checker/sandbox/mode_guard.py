@@ -21,7 +21,11 @@ import sys
 # torch._C's switches: mode and dispatch-key disablers and guards, TLS snapshots, the mode stacks
 SWITCH = re.compile(r"^_?(Disable|Exclude|Include|Force|Restore|SetExclude|EnablePython|EnablePre|AutoDispatch)"
                     r"|^_(pop|push_on)_torch_\w+_stack$|^_get_\w+_stack_at$|^_(un)?set_dispatch_mode$"
-                    r"|^_dispatch_tls_set_\w+$|^_set_torch_function_\w+$")
+                    r"|^_dispatch_tls_\w+$|^_set_torch_function_\w+$"
+                    # skipping the function mode for the next call, and what tells whether a mode is on (a student
+                    # who knew she was traced could behave only then)
+                    r"|^_set_skip_next_torch_function$|^_skip_one_hop_torch_function$|^_peek_should_skip_\w+$"
+                    r"|^_len_torch_\w+_stack$|^_is_torch_function_mode_enabled$|^_get_dispatch_mode$")
 # the Python helpers over them, by module
 HELPERS = {"torch.overrides": ("_pop_mode", "_pop_mode_temporarily", "_push_mode", "_get_current_function_mode",
                                "_get_current_function_mode_stack"),

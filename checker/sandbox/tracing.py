@@ -17,6 +17,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from checker.sandbox import tripwire
 
 _Tensor = torch.Tensor
+_torch_function_on = torch._C._is_torch_function_enabled  # off only while the checker's stand-ins run
+NO_API_CALL = "no API call"
 _started_elsewhere = tripwire.started_elsewhere
 GRAPH = "autograd_graph"  # the name a call is recorded under when its result joins an autograd graph
 # ops that call Python back (per element, or per pair): torch runs the callback with this mode switched off, so
@@ -24,6 +26,7 @@ GRAPH = "autograd_graph"  # the name a call is recorded under when its result jo
 CALLBACK_OPS = frozenset({"map_", "map2_", "apply_"})
 CALLBACK = "python_callback"
 ACCUMULATING_PUTS = frozenset({"index_put_", "index_put", "put_", "put", "_index_put_impl_", "_unsafe_index_put"})
+REDUCING_SCATTERS = frozenset({"scatter", "scatter_"})  # with reduce='add' or 'multiply': a sum (or product) by index
 
 
 def _accumulates(args, kwargs) -> bool:
@@ -32,8 +35,14 @@ def _accumulates(args, kwargs) -> bool:
     return flag is True
 
 
+def _reduces(args, kwargs) -> bool:
+    """``scatter_(dim, index, src, reduce='add')``: the keyword, by name or place."""
+    return (kwargs or {}).get("reduce", args[4] if len(args) > 4 else None) is not None
+
+
 def canonical_name(func) -> str:
-    name = getattr(func, "__name__", None) or repr(func)
+    packet = getattr(func, "overloadpacket", None)  # an aten overload called from Python: aten.mm.default is mm
+    name = getattr(packet, "__name__", None) or getattr(func, "__name__", None) or repr(func)
     if name == "__get__":  # properties such as Tensor.T arrive as their getter
         owner = getattr(func, "__self__", None)
         name = getattr(owner, "__name__", None) or getattr(getattr(owner, "fget", None), "__name__", "property")
@@ -73,9 +82,13 @@ class _Dispatched(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         tops = self.tracer._tops
+        name = getattr(getattr(func, "overloadpacket", None), "__name__", None) or str(func)
+        if "reduce" in getattr(func, "_overloadname", ""):  # scatter.reduce, scatter_.value_reduce: a sum by index
+            name = f"{name.rstrip('_')}_reduce"
         if tops:
-            name = getattr(getattr(func, "overloadpacket", None), "__name__", None) or str(func)
             self.tracer.below.setdefault(name, set()).add(tops[-1])
+        elif _torch_function_on():  # under no API call the function mode saw (a call that skipped it)
+            self.tracer.below.setdefault(name, set()).add(NO_API_CALL)
         return func(*args, **(kwargs or {}))
 
 
@@ -108,6 +121,8 @@ class OpTracer(TorchFunctionMode):
         self.called.add(name)
         if name in ACCUMULATING_PUTS and _accumulates(args, kwargs):
             self.called.add(f"{name.rstrip('_')}_accumulate")  # a sum into the indices: a reduction
+        if name in REDUCING_SCATTERS and _reduces(args, kwargs):
+            self.called.add("scatter_reduce")
         if name in CALLBACK_OPS:
             args = tuple(self._followed(a) if callable(a) and not isinstance(a, _Tensor) else a for a in args)
         self._tops.append(name)
