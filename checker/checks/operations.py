@@ -380,6 +380,7 @@ class OpGrowth(Check):
     flat_in: Mapping[str, str]  # dimension -> how feedback names it ("columns")
     expected: str
     describe: Callable[[Mapping[str, int]], str]
+    scenario: Callable[[Case], tuple[str, dict]] | None = None  # how to call it (lin_grad: out.g set first)
     name = "loops"
     category = CONSTRAINT
     slack = 1.25
@@ -389,11 +390,11 @@ class OpGrowth(Check):
         if hidden:
             return self.outcome(hidden)
         try:
-            base_count = _traced(ctx, self.make(ctx.seed, self.base))["total"]
+            base_count = self._count(ctx, self.make(ctx.seed, self.base))
             grew = []
             for dim, label in self.flat_in.items():
                 grown = dict(self.base, **{dim: self.base[dim] * 2})
-                count = _traced(ctx, self.make(ctx.seed, grown))["total"]
+                count = self._count(ctx, self.make(ctx.seed, grown))
                 if count > base_count * self.slack + 2:
                     grew.append(msg.OPS_GROW.format(
                         name=ctx.exercise.name, dim=label, count=base_count, base=self.describe(self.base),
@@ -406,6 +407,15 @@ class OpGrowth(Check):
                                                                 where=left.where(),
                                                                 expected=self.expected.format(**self.base))])
         return self.outcome(grew[:1])
+
+    def _count(self, ctx: Context, case: Case) -> int:
+        if self.scenario is None:
+            return _traced(ctx, case)["total"]
+        scenario, params = self.scenario(case)
+        answer = ctx.probe(scenario, about=case.label, trace={}, **params)
+        if answer.raised:
+            raise _Raised(answer.raised_problem(case.label))
+        return answer.result["trace"]["total"]
 
 
 def human_bytes(size: int) -> str:

@@ -5,7 +5,7 @@ import torch
 
 from checker import messages as msg
 from checker.checks.gradients import STALE, FunctionGradients, LayerCase, LayerGradients, autograd_grads
-from checker.checks.operations import AUTOGRAD, LargestAllocation, NeverCalls, Ops
+from checker.checks.operations import AUTOGRAD, LargestAllocation, NeverCalls, OpGrowth, Ops
 from checker.checks.speed import SpeedBar
 from checker.exercises.cases import pick
 from checker.inputs import Case, build, generator, label, randn
@@ -123,6 +123,14 @@ def big_lin_case(seed: int) -> Case:
     (only a loop over single rows stays under it)."""
     g = generator(seed + 9)
     inp, w, b = randn(g, 32, 64), randn(g, 64, 32), randn(g, 32)
+    args = (inp, inp @ w + b, w, b)
+    return Case(label(("inp", "out", "w", "b"), args), args)
+
+
+def lin_of_size(seed: int, dims) -> Case:
+    """lin_grad on a batch of ``n`` rows (the loop rule doubles it)."""
+    g = generator(seed + 41)
+    inp, w, b = randn(g, dims["n"], 8), randn(g, 8, 4), randn(g, 4)
     args = (inp, inp @ w + b, w, b)
     return Case(label(("inp", "out", "w", "b"), args), args)
 
@@ -252,7 +260,12 @@ ENTRIES = [
                                                                   case.args[1].numel()) * 4 // 2,
                                        bound="batch*n_in + n_in*n_out",
                                        scenario=lambda case: ("call", {"args": list(case.args),
-                                                                       "preset_g": lin_out_g(case)})), BY_HAND)),
+                                                                       "preset_g": lin_out_g(case)})),
+                     OpGrowth(lin_of_size, {"n": 16}, {"n": "the rows of the batch"},
+                              "w.g = inp.t() @ out.g is one product for the whole batch, not one per row",
+                              lambda d: f"a batch of {d['n']} rows",
+                              scenario=lambda case: ("call", {"args": list(case.args), "preset_g": lin_out_g(case)})),
+                     BY_HAND)),
     Exercise("forward_and_backward", NOTEBOOK, 4.0, "lin-relu-lin-mse forward, then every .g by hand",
              checks=(FunctionGradients(network_cases, lambda case: {}, (0, 2, 3, 4, 5),
                                        ["inp.g", "w1.g", "b1.g", "w2.g", "b2.g"], network_expected,

@@ -145,6 +145,10 @@ WRONG = [
     W(B, "lin_grad", "outer-product", "def lin_grad(inp, out, w, b):\n    inp.g = out.g @ w.t()\n"
       "    w.g = (inp.unsqueeze(-1) * out.g.unsqueeze(1)).sum(0)\n    b.g = out.g.sum(0)", msg.LARGEST_ALLOCATION,
       score=2.0),
+    W(B, "lin_grad", "outer-product-per-row", "def lin_grad(inp, out, w, b):\n    inp.g = out.g @ w.t()\n"
+      "    g = w * 0\n    for i in range(inp.shape[0]):\n"
+      "        g += inp[i][:, None] * out.g[i][None, :]\n    w.g = g\n    b.g = out.g.sum(0)", msg.OPS_GROW,
+      score=2.0),
     W(B, "lin_grad", "w-transposed", "def lin_grad(inp, out, w, b):\n    inp.g = out.g @ w.t()\n"
       "    w.g = out.g.t() @ inp\n    b.g = out.g.sum(0)", msg.SHAPE_MISMATCH, msg.HINT_W_TRANSPOSE),
     W(B, "forward_and_backward", "uses-autograd",
