@@ -25,7 +25,9 @@ def mean_tolerance(std: float, count: int) -> float:
 
 
 def weight_problems(name: str, n_in: int, n_out: int, w: torch.Tensor, want_std: float, formula: str,
-                    hints: Sequence[tuple[Callable[[int, int], float], str]] = ()) -> list[str]:
+                    hints: Sequence[tuple[Callable[[int, int], float], str]] = (), gaussian: bool = True) -> list[str]:
+    """Mean 0 and std ``want_std`` within their standard errors; with ``gaussian``, a normal distribution's tails
+    too (``kaiming_init`` asks for one; a layer "Kaiming-initialised" may be the uniform variant too)."""
     count = w.numel()
     w = w.double()
     problems = []
@@ -38,7 +40,7 @@ def weight_problems(name: str, n_in: int, n_out: int, w: torch.Tensor, want_std:
         problems.append(msg.STAT_STD.format(name=name, n_in=n_in, n_out=n_out, got=std, want=want_std,
                                             formula=formula, tol=tol))
         problems.extend(text for alt, text in hints if abs(std - alt(n_in, n_out)) <= std_tolerance(alt(n_in, n_out), count))
-    elif std > 0:
+    elif std > 0 and gaussian:
         tail = float(((w - mean).abs() > 3 * std).double().mean())
         if abs(tail - GAUSSIAN_TAIL) > STANDARD_ERRORS * math.sqrt(GAUSSIAN_TAIL / count) + 1e-4:
             problems.append(msg.STAT_NOT_GAUSSIAN.format(name=name, n_in=n_in, n_out=n_out, fraction=tail))

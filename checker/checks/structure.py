@@ -206,7 +206,8 @@ class LinearLayerCheck(Check):
             problems.append(msg.BIAS_NOT_ZERO.format(name=ctx.exercise.name, args=args, got=float(bias.abs().max())))
         problems += weight_problems(f"{ctx.exercise.name}.weight", n_in, n_out, weight, (2 / n_in) ** 0.5,
                                     "sqrt(2/n_in)", [(lambda i, o: (2 / o) ** 0.5, msg.HINT_KAIMING_FAN_OUT),
-                                                     (lambda i, o: (1 / i) ** 0.5, msg.HINT_KAIMING_NO_TWO)])
+                                                     (lambda i, o: (1 / i) ** 0.5, msg.HINT_KAIMING_NO_TWO)],
+                                    gaussian=False)  # kaiming_uniform_(nonlinearity='relu') is Kaiming too
         problem = difference(where, F.linear(x, weight, bias), r["out"])
         if problem:
             problems.append(msg.prefixed("forward output ", problem))

@@ -1013,6 +1013,17 @@ class LinearLayer(nn.Module):
     def forward(self, x):
         return x @ self.weight.T + self.bias
 ''', "natural", "torch's kaiming_normal_ (default fan_in, which is n_in for an (n_out, n_in) weight)"),
+    Variant("04_modules", "LinearLayer", "natural-kaiming-uniform", '''\
+class LinearLayer(nn.Module):
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n_out, n_in))
+        nn.init.kaiming_uniform_(self.weight, nonlinearity='relu')
+        self.bias = nn.Parameter(torch.zeros(n_out))
+
+    def forward(self, x):
+        return x @ self.weight.T + self.bias
+''', "natural", "torch's kaiming_uniform_ for a ReLU: the same std sqrt(2/n_in), from a uniform distribution"),
     Variant("04_modules", "LinearLayer", "natural-f-linear", '''\
 class LinearLayer(nn.Module):
     def __init__(self, n_in, n_out):
