@@ -511,7 +511,10 @@ def _use_of(program: Program, node: ast.AST, b: _Binding, own: set[str]) -> Iter
     if isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(node.op, ast.MatMult):
         yield Finding(FORBIDDEN, "matmul", b.cell, line, text)
     if isinstance(node, ast.Attribute) and node.attr in AUTOGRAD_ATTRIBUTES and program.qualified(node) is None:
-        yield Finding(FORBIDDEN, node.attr, b.cell, line, text)
+        if node.attr != "requires_grad":
+            yield Finding(FORBIDDEN, node.attr, b.cell, line, text)
+        elif not isinstance(node.ctx, ast.Load):  # set, as requires_grad_() sets it; reading it computes nothing
+            yield Finding(FORBIDDEN, "requires_grad_", b.cell, line, text)
     elif isinstance(node, (ast.Attribute, ast.Name)) and isinstance(node.ctx, ast.Load):
         dotted = program.qualified(node)
         if dotted is None:

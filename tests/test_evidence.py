@@ -982,3 +982,14 @@ def test_a_demo_that_records_a_product_puts_nothing_into_the_exercise():
               "record(torch.mm(torch.ones(2, 2), torch.ones(2, 2)))\n"
               "def matmul_broadcast(a, b):\n    return (a[:, :, None] * b[None]).sum(1)\n")
     assert not [f for f in uses(Program([(0, source)]), "matmul_broadcast") if f.what in ("mm", "matmul")]
+
+
+def test_setting_requires_grad_is_autograd_and_reading_it_is_not():
+    from checker.checks.operations import AUTOGRAD, matching
+
+    def autograd_in(body):
+        found = uses(Program([(0, f"import torch\ndef f(x):\n{body}\n    return x\n")]), "f")
+        return matching([u.what for u in found if u.kind == "forbidden"], frozenset({AUTOGRAD}))
+
+    assert autograd_in("    x.requires_grad = True") == ["requires_grad_"]
+    assert autograd_in("    assert not x.requires_grad\n    with torch.set_grad_enabled(False):\n        pass") == []

@@ -280,8 +280,8 @@ def test_a_grader_killed_mid_grading_leaves_no_child_running(forked, kind):
         requester.wait()
     assert _gone(session, 10.0), "the child outlived the grader that asked for it"
     assert forked.proc.poll() is None
-    assert os.path.isdir(scratch)  # the killed grader could not clean up; the next grader does
-    assert _sweep_elsewhere() >= 1 and not os.path.exists(scratch), "a killed grader's scratch folder was left"
+    _sweep_elsewhere()  # the killed grader could not clean up; the next grader to start does (or one already did:
+    assert not os.path.exists(scratch), "a killed grader's scratch folder was left"  # /tmp is shared)
 
 
 def test_children_end_with_their_template():

@@ -61,9 +61,10 @@ _ACCUMULATES = re.compile(r"(?<!ein)sum|mean|(index|scatter)_(add|reduce)|segmen
                           r"sparse|to_dense")
 AUTOGRAD_OPS = frozenset({"backward", "grad", "requires_grad_", "vjp", "jvp", "jacobian", "hessian", "vmap",
                           # the graph itself, however it is reached: a result that requires grad (the trace), the
-                          # graph's nodes and switches (the source)
-                          "autograd_graph", "requires_grad", "grad_fn", "next_functions", "register_hook",
-                          "retain_grad", "enable_grad", "set_grad_enabled", "jacrev", "jacfwd", "vjp", "apply",
+                          # graph's nodes (the source); not reading requires_grad nor switching grad mode, which
+                          # compute nothing (torch.set_grad_enabled(False) is torch.no_grad())
+                          "autograd_graph", "grad_fn", "next_functions", "register_hook",
+                          "retain_grad", "jacrev", "jacfwd", "vjp", "apply",
                           # forward mode, and anything reached under torch.autograd by name (the source)
                           "make_dual", "_make_dual", "unpack_dual", "_unpack_dual", "dual_level", "autograd"})
 

@@ -212,7 +212,7 @@ ENTRIES = [
              uses=("log_softmax",)),
     Exercise("accuracy", NOTEBOOK, 2.0, "fraction of rows whose argmax is the target",
              checks=(Values(accuracy_cases, accuracy_expected, names=("out", "target"),
-                            hints=(accuracy_fraction_hint,)),)),
+                            hints=(accuracy_fraction_hint,), any_float=True),)),
     Exercise("sgd_step", NOTEBOOK, 3.0, "p -= lr * p.grad in place, not recorded by autograd; then zero the grads",
              checks=(OptimizerStep(),)),
     Exercise("fit", NOTEBOOK, 4.0, "the training loop: minibatches in order, judged by what the model learns",

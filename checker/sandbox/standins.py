@@ -19,6 +19,9 @@ import torch
 
 _disable = torch._C.DisableTorchFunction
 _enable_grad = torch.enable_grad
+_inference_mode = torch.inference_mode
+_clone = torch.Tensor.clone
+_is_inference = torch.Tensor.is_inference
 _grad = torch.autograd.grad
 _detach = torch.Tensor.detach
 _requires_grad = torch.Tensor.requires_grad_
@@ -35,12 +38,18 @@ _sub_ = torch.Tensor.sub_
 _zero_ = torch.Tensor.zero_
 
 
-def _grads(fn, inputs, out_g=None):
-    """d fn(*inputs) / d inputs (times out_g), by autograd, on detached copies, seen by no trace."""
-    with _disable(), _enable_grad():
-        leaves = [_requires_grad(_detach(t), True) for t in inputs]
-        out = fn(*leaves)
-        return _grad(out, leaves, out_g)
+def _grads(fn, inputs, out_g=None, constants=()):
+    """d fn(*inputs, *constants) / d inputs (times out_g), by autograd, on copies, seen by no trace; whatever mode
+    the student's code runs in (``torch.no_grad()``, ``torch.inference_mode()``: its tensors are copied out of it)."""
+    with _disable(), _inference_mode(False), _enable_grad():
+        leaves = [_requires_grad(_normal(t), True) for t in inputs]
+        out = fn(*leaves, *[_normal(t) for t in constants])
+        return _grad(out, leaves, None if out_g is None else _normal(out_g))
+
+
+def _normal(t):
+    """``t`` detached; copied only if it was made in inference mode (autograd takes no such tensor)."""
+    return _clone(_detach(t)) if _is_inference(t) else _detach(t)
 
 
 def _lin(x, w, b):
@@ -79,7 +88,7 @@ def relu_grad(inp, out):
 
 
 def mse_grad(inp, targ):
-    (inp.g,) = _grads(lambda i: _mse(i, targ), [inp])
+    (inp.g,) = _grads(_mse, [inp], constants=[targ])
 
 
 class _Layer:

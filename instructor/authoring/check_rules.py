@@ -95,6 +95,8 @@ def _values(check: values.Values) -> str:
         text += "; compared with a tolerance scaled to the size of the inputs"
     if check.nonnegative:
         text += "; no entry may be negative"
+    if check.any_float:
+        text += "; any floating dtype"
     return text + "; the inputs are left unchanged and a new tensor is returned, not an input"
 
 

@@ -565,6 +565,33 @@ def lin_grad(inp, out, w, b):
     w.g = inp.t() @ out.g
     b.g = out.g.sum(0)
 ''', "lesson", f"{BOOK} 'Gradients and the Backward Pass'; {NOTES} '3.3 Without einsum': inp.t() @ out.g"),
+    Variant("03_backprop", "lin_grad", "natural-grad-mode-off", '''\
+import torch
+
+
+def lin_grad(inp, out, w, b):
+    assert not inp.requires_grad, "gradients by hand only"
+    with torch.set_grad_enabled(False):
+        inp.g = out.g @ w.t()
+        w.g = inp.t() @ out.g
+        b.g = out.g.sum(0)
+''', "natural", "torch.set_grad_enabled(False) is torch.no_grad(); reading requires_grad computes nothing"),
+    Variant("03_backprop", "forward_and_backward", "natural-inference-mode", '''\
+import torch
+
+
+@torch.inference_mode()
+def forward_and_backward(inp, targ, w1, b1, w2, b2):
+    l1 = inp @ w1 + b1
+    l2 = l1.clamp_min(0.)
+    out = l2 @ w2 + b2
+    loss = (out.squeeze(-1) - targ).pow(2).mean()
+    mse_grad(out, targ)
+    lin_grad(l2, out, w2, b2)
+    relu_grad(l1, l2)
+    lin_grad(inp, l1, w1, b1)
+    return loss
+''', "natural", "torch.inference_mode() instead of no_grad: the checker's own gradients run under it too"),
     Variant("03_backprop", "lin_grad", "natural-mm", '''\
 import torch
 
@@ -1120,6 +1147,10 @@ def cross_entropy_grad(logits, target):
 def accuracy(out, target):
     return (out.argmax(dim=1) == target).float().mean()
 ''', "natural", "the course's accuracy"),
+    Variant("05_training", "accuracy", "float64", '''\
+def accuracy(out, target):
+    return torch.mean((torch.argmax(out, 1) == target).double())
+''', "natural", "a float 0-d tensor, as the stub asks: float64 is a float"),
     Variant("05_training", "sgd_step", "set-to-none", '''\
 def sgd_step(params, lr):
     with torch.no_grad():
