@@ -63,7 +63,7 @@ AUTOGRAD_OPS = frozenset({"backward", "grad", "requires_grad_", "vjp", "jvp", "j
                           # the graph itself, however it is reached: a result that requires grad (the trace), the
                           # graph's nodes (the source); not reading requires_grad nor switching grad mode, which
                           # compute nothing (torch.set_grad_enabled(False) is torch.no_grad())
-                          "autograd_graph", "grad_fn", "next_functions", "register_hook",
+                          "autograd_graph", "requires_grad", "grad_fn", "next_functions", "register_hook",
                           "retain_grad", "jacrev", "jacfwd", "vjp", "apply",
                           # forward mode, and anything reached under torch.autograd by name (the source)
                           "make_dual", "_make_dual", "unpack_dual", "_unpack_dual", "dual_level", "autograd"})

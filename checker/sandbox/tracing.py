@@ -26,6 +26,7 @@ GRAPH = "autograd_graph"  # the name a call is recorded under when its result jo
 CALLBACK_OPS = frozenset({"map_", "map2_", "apply_"})
 CALLBACK = "python_callback"
 ACCUMULATING_PUTS = frozenset({"index_put_", "index_put", "put_", "put", "_index_put_impl_", "_unsafe_index_put"})
+READ_ONLY = {"requires_grad": "requires_grad_read"}  # reading the flag computes nothing (setting it is autograd)
 REDUCING_SCATTERS = frozenset({"scatter", "scatter_"})  # with reduce='add' or 'multiply': a sum (or product) by index
 
 
@@ -46,6 +47,10 @@ def canonical_name(func) -> str:
     if name == "__get__":  # properties such as Tensor.T arrive as their getter
         owner = getattr(func, "__self__", None)
         name = getattr(owner, "__name__", None) or getattr(getattr(owner, "fget", None), "__name__", "property")
+        name = READ_ONLY.get(name, name)
+    elif name == "__set__":  # a property set (x.requires_grad = True) is its in-place method (requires_grad_)
+        owner = getattr(func, "__self__", None)
+        name = f"{getattr(owner, '__name__', None) or 'property'}_"
     if name.startswith("__r") and name.endswith("__") and name[3:-2] in {
         "matmul", "add", "sub", "mul", "truediv", "pow", "and", "or", "xor", "floordiv", "mod",
     }:
