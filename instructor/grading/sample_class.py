@@ -38,6 +38,7 @@ class Student:
     flag: str = ""  # the flag grades.csv must carry ("" for none)
     swapped: dict = dataclasses.field(default_factory=dict)  # notebook -> [(a, b)]: exercises' cells moved past each other
     copied_from: dict = dataclasses.field(default_factory=dict)  # notebook -> the student she copied it from (planted)
+    wrong_answers: list = dataclasses.field(default_factory=list)  # (notebook, exercise, id) of each wrong answer given
 
 
 def exercises(notebook: str) -> list[Exercise]:
@@ -60,6 +61,7 @@ def add_wrong(student: Student, notebook: str, exercise: str, id: str, rng: rand
         student.replace[(notebook, name)] = in_her_own_hand(source, rng) if rng is not None else source
     score = w.score if w.score is not None else 0.0
     student.expected[(notebook, exercise)] = (w.status, score)
+    student.wrong_answers.append((notebook, exercise, id))
 
 
 def _tampered(student: Student, notebook: str) -> None:
@@ -145,12 +147,15 @@ def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int
     new("renamed-notebook", file_problem={"04_modules": "renamed"}, flag="renamed")
     plant_copies(roster, new, rng)
     used_by_others = {"mse_grad", "lin_grad", "relu_grad", "Lin", "Relu", "Mse", "Module"}
+    # no two students make the same long mistake in the same code (the similarity report would rightly list them)
+    given = {answer for s in roster for answer in s.wrong_answers}
     typical = [w for w in WRONG if set(w.replace) == {w.exercise} and w.exercise not in used_by_others]
     while len(roster) < size:
         s = new("typical-mistakes")
-        for w in rng.sample(typical, 3):
+        for w in rng.sample([w for w in typical if (w.notebook, w.exercise, w.id) not in given], 3):
             if (w.notebook, w.exercise) not in s.expected:
                 add_wrong(s, w.notebook, w.exercise, w.id, rng)
+                given.add((w.notebook, w.exercise, w.id))
     for s in roster:  # everything not listed is right
         for notebook in NOTEBOOKS:
             for e in exercises(notebook):
