@@ -250,6 +250,7 @@ def matches(template: str, lines) -> bool:
     return any(pattern.search(line) for line in lines)
 
 
+A_TEST_INPUT = "a test input"  # an input no check named (feedback names every input it can)
 HIDDEN_CHECK_PREFIX = "hidden check (other inputs): "  # before a feedback line of the hidden checks (autograde)
 
 SUBCLASS_SHARED = mistake("Module subclass broken",

@@ -89,7 +89,7 @@ class Context:
                               self._what(scenario))
         trace = (answer.result or {}).get("trace") if isinstance(answer.result, dict) else None
         if isinstance(trace, dict):
-            self.traces.append((about or _shapes(params), trace))
+            self.traces.append((about or msg.A_TEST_INPUT, trace))
         return answer
 
     def timed_call(self, args: list) -> tuple[Answer, float]:
@@ -117,15 +117,6 @@ class Context:
 
 
 TRACEABLE = ("call", "layer")  # the scenarios whose calls of student code the child can trace
-
-
-def _shapes(params: dict) -> str:
-    """An input named by its tensors' shapes, where the check gave it no name."""
-    import torch
-
-    found = [a for key in ("args", "init_args") for a in params.get(key) or () if isinstance(a, torch.Tensor)]
-    found += [a for run in params.get("runs") or () for a in run if isinstance(a, torch.Tensor)]
-    return "inputs " + ", ".join(f"{tuple(t.shape)} {str(t.dtype).replace('torch.', '')}" for t in found)
 
 
 class Check:

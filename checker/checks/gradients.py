@@ -71,7 +71,8 @@ class FunctionGradients(Check):
         for case in cases:
             preset = self.preset(case)
             stale = {i: torch.full_like(case.args[i], STALE) for i in self.collect if i not in preset}
-            answer = ctx.probe("call", about=case.label, args=list(case.args), preset_g={**preset, **stale}, collect_g=list(self.collect))
+            answer = ctx.probe("call", about=case.label, args=list(case.args), preset_g={**preset, **stale},
+                               collect_g=list(self.collect))
             if answer.raised:
                 problems.append(answer.raised_problem(case.label))
                 break

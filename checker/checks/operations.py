@@ -189,8 +189,17 @@ HANDED_TO_ANOTHER_LIBRARY = frozenset({"numpy", "__array__", "__array_wrap__", "
                                        "to_dlpack", "__array_interface__", "__array_struct__", "untyped_storage",
                                        "storage", "_storage", "data_ptr", "tobytes"})
 # the same names as the trace records them (a dunder method without its underscores: ``__dlpack__`` is ``dlpack``)
-TRACED_HAND_OFFS = frozenset(n[2:-2] if n.startswith("__") and n.endswith("__") else n
-                             for n in HANDED_TO_ANOTHER_LIBRARY)
+def traced_as(name: str) -> str:
+    """A name as the op trace records it: a dunder without its underscores (``__dlpack__`` is ``dlpack``)."""
+    return name[2:-2] if name.startswith("__") and name.endswith("__") else name
+
+
+def names_in(trace: dict) -> set[str]:
+    """Every name one trace recorded: the calls that made tensors and the others."""
+    return set(trace.get("counts", {})) | set(trace.get("called", []))
+
+
+TRACED_HAND_OFFS = frozenset(traced_as(n) for n in HANDED_TO_ANOTHER_LIBRARY)
 LEAVING_TORCH = HANDED_TO_ANOTHER_LIBRARY | frozenset({
     "tolist", "item", "__float__", "__int__", "__index__", "__complex__",
     # the raw bytes behind a tensor, read as Python numbers
@@ -210,8 +219,7 @@ TRACE_SEES_LEAVING = frozenset({"tolist", "item", "numpy", "float", "int", "inde
 
 
 def _trace_can_see(finding) -> bool:
-    what = finding.what[2:-2] if finding.what.startswith("__") and finding.what.endswith("__") else finding.what
-    return finding.kind == source.OTHER_LIBRARY or what in TRACE_SEES_LEAVING
+    return finding.kind == source.OTHER_LIBRARY or traced_as(finding.what) in TRACE_SEES_LEAVING
 
 
 def leaves_torch(ctx: Context, traced: set[str] | None = None):
@@ -229,7 +237,7 @@ def leaves_torch(ctx: Context, traced: set[str] | None = None):
 
 def traced_names(ctx: Context) -> set[str]:
     """Every op name any traced call of the exercise recorded."""
-    return set().union(set(), *(set(t.get("counts", {})) | set(t.get("called", [])) for _, t in ctx.traces))
+    return set().union(set(), *(names_in(t) for _, t in ctx.traces))
 
 
 def hidden_calls(ctx: Context) -> list[str]:
@@ -245,9 +253,13 @@ def hidden_calls(ctx: Context) -> list[str]:
     return []
 
 
-def _traced(ctx: Context, case: Case, large_bytes: int | None = None, whole: bool = False):
+def _traced(ctx: Context, case: Case, large_bytes: int | None = None, whole: bool = False,
+            scenario: Callable[[Case], tuple[str, dict]] | None = None):
+    """The trace of one call on ``case`` (by ``scenario``, where the function is called otherwise: lin_grad with
+    out.g set first)."""
     trace = {} if large_bytes is None else {"large_bytes": large_bytes}
-    answer = ctx.probe("call", about=case.label, args=list(case.args), trace=trace)
+    name, params = scenario(case) if scenario else ("call", {"args": list(case.args)})
+    answer = ctx.probe(name, about=case.label, trace=trace, **params)
     if answer.raised:
         raise _Raised(answer.raised_problem(case.label))
     if answer.result["trace"].get("elsewhere"):  # a thread or process the trace could not follow
@@ -286,7 +298,7 @@ class Ops(Check):
             wrong = difference(case.label, want, result["out"], Tolerance.for_dtype(want.dtype, scale=10))
             if wrong:
                 return Outcome(self.name, False, [msg.FRESH_INPUT_WRONG.format(detail=wrong)], CORRECTNESS)
-        counts = set(trace["counts"]) | set(trace["called"])
+        counts = names_in(trace)
         problems = []
         used = matching(counts, self.forbidden, self.allowed) or below(trace, self.forbidden, self.allowed)
         if used:
@@ -323,7 +335,7 @@ def forbidden_in_traces(ctx: Context, forbidden: frozenset, allowed: frozenset, 
     only the operations check's own input), that ran an op of a forbidden family, or handed a tensor's memory to
     another library."""
     for about, trace in ctx.traces:
-        counts = set(trace.get("counts", {})) | set(trace.get("called", []))
+        counts = names_in(trace)
         used = matching(counts, forbidden, allowed) or below(trace, forbidden, allowed)
         if used:
             return [msg.FORBIDDEN_OP.format(input=about, ops=", ".join(used), why=why)]
@@ -391,11 +403,11 @@ class OpGrowth(Check):
         if hidden:
             return self.outcome(hidden)
         try:
-            base_count = self._count(ctx, self.make(ctx.seed, self.base))
+            base_count = _traced(ctx, self.make(ctx.seed, self.base), scenario=self.scenario)["total"]
             grew = []
             for dim, label in self.flat_in.items():
                 grown = dict(self.base, **{dim: self.base[dim] * 2})
-                count = self._count(ctx, self.make(ctx.seed, grown))
+                count = _traced(ctx, self.make(ctx.seed, grown), scenario=self.scenario)["total"]
                 if count > base_count * self.slack + 2:
                     grew.append(msg.OPS_GROW.format(
                         name=ctx.exercise.name, dim=label, count=base_count, base=self.describe(self.base),
@@ -408,15 +420,6 @@ class OpGrowth(Check):
                                                                 where=left.where(),
                                                                 expected=self.expected.format(**self.base))])
         return self.outcome(grew[:1])
-
-    def _count(self, ctx: Context, case: Case) -> int:
-        if self.scenario is None:
-            return _traced(ctx, case)["total"]
-        scenario, params = self.scenario(case)
-        answer = ctx.probe(scenario, about=case.label, trace={}, **params)
-        if answer.raised:
-            raise _Raised(answer.raised_problem(case.label))
-        return answer.result["trace"]["total"]
 
 
 def human_bytes(size: int) -> str:
@@ -443,17 +446,10 @@ class LargestAllocation(Check):
         if hidden:
             return self.outcome(hidden)
         case = self.case(ctx.seed)
-        if self.scenario is None:
-            try:
-                report = _traced(ctx, case)
-            except _Raised as exc:
-                return self.outcome([str(exc)])
-        else:
-            scenario, params = self.scenario(case)
-            answer = ctx.probe(scenario, about=case.label, trace={}, **params)
-            if answer.raised:
-                return self.outcome([answer.raised_problem(case.label)])
-            report = answer.result["trace"]
+        try:
+            report = _traced(ctx, case, scenario=self.scenario)
+        except _Raised as exc:
+            return self.outcome([str(exc)])
         limit = self.limit(case)
         if report["largest_bytes"] > limit:
             return self.outcome([msg.LARGEST_ALLOCATION.format(

@@ -55,6 +55,20 @@ def lin_grad(inp, out, w, b):
     b.g = out.g.sum(0)
 '''
 
+# the lesson's forward_and_backward (notes 'Version 1'): the four grads by hand, in reverse order
+FORWARD_AND_BACKWARD = '''\
+def forward_and_backward(inp, targ, w1, b1, w2, b2):
+    l1 = inp @ w1 + b1
+    l2 = l1.clamp_min(0.)
+    out = l2 @ w2 + b2
+    loss = (out.squeeze(-1) - targ).pow(2).mean()
+    mse_grad(out, targ)
+    lin_grad(l2, out, w2, b2)
+    relu_grad(l1, l2)
+    lin_grad(inp, l1, w1, b1)
+    return loss
+'''
+
 VARIANTS: list[Variant] = [
     # ============================================================================= 01_matmul
     # --- matmul_loops ---------------------------------------------------------------------------
@@ -576,22 +590,8 @@ def lin_grad(inp, out, w, b):
         w.g = inp.t() @ out.g
         b.g = out.g.sum(0)
 ''', "natural", "torch.set_grad_enabled(False) is torch.no_grad(); reading requires_grad computes nothing"),
-    Variant("03_backprop", "forward_and_backward", "natural-inference-mode", '''\
-import torch
-
-
-@torch.inference_mode()
-def forward_and_backward(inp, targ, w1, b1, w2, b2):
-    l1 = inp @ w1 + b1
-    l2 = l1.clamp_min(0.)
-    out = l2 @ w2 + b2
-    loss = (out.squeeze(-1) - targ).pow(2).mean()
-    mse_grad(out, targ)
-    lin_grad(l2, out, w2, b2)
-    relu_grad(l1, l2)
-    lin_grad(inp, l1, w1, b1)
-    return loss
-''', "natural", "torch.inference_mode() instead of no_grad: the checker's own gradients run under it too"),
+    Variant("03_backprop", "forward_and_backward", "natural-inference-mode",
+            "import torch\n\n\n@torch.inference_mode()\n" + FORWARD_AND_BACKWARD, "natural", "torch.inference_mode() instead of no_grad: the checker's own gradients run under it too"),
     Variant("03_backprop", "lin_grad", "natural-mm", '''\
 import torch
 
@@ -647,18 +647,7 @@ def forward_and_backward(inp, targ, w1, b1, w2, b2):
     return loss
 ''', "lesson", f"{WALK}: relu was redefined as clamp_min(0.)-0.5 before forward_and_backward uses it",
             conflict="forward_and_backward: 'runs lin-relu-lin-mse' with relu = max(x, 0)"),
-    Variant("03_backprop", "forward_and_backward", "lesson-outer-lin-grad", '''\
-def forward_and_backward(inp, targ, w1, b1, w2, b2):
-    l1 = inp @ w1 + b1
-    l2 = l1.clamp_min(0.)
-    out = l2 @ w2 + b2
-    loss = (out.squeeze(-1) - targ).pow(2).mean()
-    mse_grad(out, targ)
-    lin_grad(l2, out, w2, b2)
-    relu_grad(l1, l2)
-    lin_grad(inp, l1, w1, b1)
-    return loss
-''', "lesson", f"{NOTES} 'Version 1 (Basic) 1.95 s' / {WALK}: the lesson's forward_and_backward with its "
+    Variant("03_backprop", "forward_and_backward", "lesson-outer-lin-grad", FORWARD_AND_BACKWARD, "lesson", f"{NOTES} 'Version 1 (Basic) 1.95 s' / {WALK}: the lesson's forward_and_backward with its "
                "outer-product lin_grad",
             # the outer product is lin_grad's mistake, charged to lin_grad (its memory rule): forward_and_backward is
             # judged with the checker's lin_grad in its place (issue 21, rule 1), and its own code is the lesson's
