@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from checker import messages as msg
-from checker.checks.base import CONSTRAINT, Context, ExerciseStopped, NotAttempted
+from checker.checks.base import CONSTRAINT, CodeNotRead, Context, ExerciseStopped, NotAttempted
 from checker.checks.operations import human_bytes, judged_on_every_call
 from checker.errors import ChildDied, ProbeTimeout, ProtocolBroken, UnknownExercise
 from checker.exercises.cases import VISIBLE_SEED
@@ -144,6 +144,8 @@ def _run_checks(exercise: Exercise, ctx: Context, options: Options, started: flo
         outcomes = judged_on_every_call(exercise.checks, ctx, outcomes)
     except NotAttempted as exc:
         return ExerciseResult(exercise.name, NOT_ATTEMPTED, 0.0, exercise.points, [msg.of_error(exc)])
+    except CodeNotRead as exc:
+        return ExerciseResult(exercise.name, FAILED, 0.0, exercise.points, [msg.of_error(exc)], outcomes)
     except (ExerciseStopped, ProbeTimeout, ChildDied, ProtocolBroken) as exc:
         return ExerciseResult(exercise.name, ERROR, 0.0, exercise.points, [msg.of_error(exc)], outcomes)
     except Exception as exc:  # noqa: BLE001 - an answer built to break a comparison costs its exercise, not the run

@@ -46,6 +46,8 @@ PARTIAL_CREDIT = "half points: the answers are right but {check} failed"
 
 SANDBOX_PARTIAL = ("note: on this machine your code runs with only part of the checker's sandbox (it still checks "
                    "your work the same way; --verbose says which parts)")
+HINT_PREFIX = "hint: "  # how every hint begins; the short text report shows hints beside a verdict's first line
+UNICODE_CONTROL_SHOWN = "\\u{code:04x}"  # a line separator or a bidirectional control of student output, shown
 CONTROL_SHOWN = "\\x{code:02x}"  # a control character of student output, shown instead of obeyed by a terminal
 
 # -- values --------------------------------------------------------------------------------
@@ -69,6 +71,11 @@ NEGATIVE_RESULT = mistake("negative distances (no clamp)",
 GRAD_OUTPUT_MODIFIED = mistake("grad_output changed in place",
                                "on {input}: backward changed grad_output in place; return a new tensor (autograd "
                                "may hand the same grad_output to other functions)")
+CODE_NOT_READ = mistake("code the checker did not read",
+                        "{name} is not the code the checker read: {detail}. Something the checker cannot read "
+                        "(globals(), a loop or an import that rebinds the name, a wrapper) put it there; define "
+                        "{name} with def in its own cell")
+UNREADABLE_MESSAGE = "(a {type} whose message cannot be shown as text)"
 INPUT_MODIFIED = mistake("input changed in place",
                          "on {input}: your function changed its argument {arg} in place; leave inputs unchanged")
 RETURNS_INPUT = mistake("returns an input's memory",

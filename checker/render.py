@@ -22,13 +22,25 @@ def inline_code(text: str) -> str:
     return _CODE_SPAN.sub(r"<code>\1</code>", html.escape(text))
 
 
-_CONTROL = {c: msg.CONTROL_SHOWN.format(code=c) for c in [*range(0x00, 0x09), *range(0x0b, 0x20), *range(0x7f, 0xa0)]}
+# every character that moves, recolours, erases or reorders what a terminal shows: C0 and C1 controls (a line break
+# too: one feedback line is one line of the report), Unicode's line and paragraph separators, and its bidirectional
+# controls (U+202E turns "FAIL" around)
+_CONTROL = {c: msg.CONTROL_SHOWN.format(code=c) for c in [*range(0x00, 0x09), *range(0x0a, 0x20), *range(0x7f, 0xa0)]}
+_CONTROL.update({c: msg.UNICODE_CONTROL_SHOWN.format(code=c)
+                 for c in [0x061C, 0x200E, 0x200F, 0x2028, 0x2029, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]})
 
 
 def plain(line: str) -> str:
     """A line for a terminal: control characters (ESC sequences that move the cursor, recolour or erase what
-    the report printed) shown as escapes, never obeyed."""
+    the report printed, line breaks that start a forged row, bidirectional overrides) shown as escapes, never
+    obeyed."""
     return str(line).translate(_CONTROL)
+
+
+def _first_and_hints(feedback: list[str]) -> list[str]:
+    """What the short report shows of a verdict: its first line, and every hint (a hint names the classic
+    mistake behind the lines it follows, so it is the line a student most needs)."""
+    return feedback[:1] + [line for line in feedback[1:] if str(line).startswith(msg.HINT_PREFIX)]
 
 
 def _points(e: ExerciseResult) -> str:
@@ -42,7 +54,7 @@ def text(result: NotebookResult, verbose: bool = False) -> str:
     for e in result.exercises:
         status = msg.STATUS_TEXT[e.status]
         lines.append(f"  {SYMBOLS[e.status]:>5}  {e.name:<{width}}  {status:<14} {_points(e):>7}")
-        shown = e.feedback if verbose else e.feedback[:1]
+        shown = e.feedback if verbose else _first_and_hints(e.feedback)
         if e.status == PASSED:
             shown = [line for line in e.feedback if line.startswith("speed")] if not verbose else shown
         if e.status in (PASSED,) and not shown:
@@ -51,8 +63,8 @@ def text(result: NotebookResult, verbose: bool = False) -> str:
             continue
         for line in shown:
             lines.append(f"         {'':<{width}}  {plain(line)}")
-        if not verbose and e.status not in (PASSED,) and len(e.feedback) > 1:
-            lines.append(f"         {'':<{width}}  (+{len(e.feedback) - 1} more: --verbose)")
+        if not verbose and e.status not in (PASSED,) and len(e.feedback) > len(shown):
+            lines.append(f"         {'':<{width}}  (+{len(e.feedback) - len(shown)} more: --verbose)")
     for line in result.tampering:
         lines.append(f"  {plain(line)}")
     for note in result.notes:

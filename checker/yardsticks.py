@@ -11,7 +11,6 @@ ship to students without shipping solutions.
 """
 from __future__ import annotations
 
-import io
 import threading
 import time
 
@@ -63,21 +62,18 @@ _ONE_THREAD = threading.Lock()
 def cpu_seconds(name: str, args) -> float:
     """CPU seconds of this thread for one yardstick call on ``args``, framed as the student's process frames
     her call: the request decoded from bytes, the answer's copy encoded to bytes."""
-    from checker.sandbox import protocol
+    from checker.sandbox import wire
 
-    save = protocol.saver(torch.save)
-    request = io.BytesIO()
-    save({"op": "probe", "scenario": "timed_call", "params": {"target": name, "args": list(args)}}, request)
+    request = wire.encode({"op": "probe", "scenario": "timed_call", "params": {"target": name, "args": list(args)}})
     with _ONE_THREAD:
         threads = torch.get_num_threads()
         torch.set_num_threads(1)  # as in the student's process: the whole call on this thread's clock
         try:
             start = time.thread_time_ns()
-            request.seek(0)
-            params = torch.load(request, weights_only=False)["params"]
+            params = wire.decode(request)["params"]
             out = YARDSTICKS[name](*params["args"])
             answer = {"result": {"out": {"tensor": out.detach().clone()}}, "output": ""}
-            save(answer, io.BytesIO())
+            wire.encode(answer)
             return (time.thread_time_ns() - start) / 1e9
         finally:
             torch.set_num_threads(threads)

@@ -131,3 +131,46 @@ def test_unknown_exercise_name_exits_2(tmp_path):
     assert proc.returncode == 2
     assert template_regex(errors.UNKNOWN_EXERCISE).search(proc.stderr)
     assert "matmul_broadcast" in proc.stderr  # it lists the names that exist
+
+
+def test_short_table_shows_the_hint_and_hides_the_other_lines():
+    """A hint names the classic mistake: the short report shows it beside the first line; other lines stay
+    behind the count of what --verbose adds."""
+    from checker import messages as msg, render
+    from checker.results import ExerciseResult, NotebookResult
+    hint = msg.HINT_STEP_GENERATOR
+    first = msg.STEP_GRADS_KEPT.format(input="a small model", index=0)
+    detail = "input: a small model"
+    result = NotebookResult("05_training", [ExerciseResult("sgd_step", "failed", 0, 3, [first, detail, hint])])
+    lines = render.text(result).splitlines()
+    assert any(first in line for line in lines) and any(hint in line for line in lines)
+    assert not any(detail in line for line in lines)
+    assert any("(+1 more: --verbose)" in line for line in lines)
+    verbose = render.text(result, verbose=True)
+    assert detail in verbose and "more: --verbose" not in verbose
+    no_hint = NotebookResult("05_training", [ExerciseResult("sgd_step", "failed", 0, 3, [first, detail])])
+    assert hint not in render.text(no_hint) and "(+1 more: --verbose)" in render.text(no_hint)
+
+
+def test_every_hint_begins_as_the_short_table_expects():
+    from checker import messages as msg
+    hints = [v for k, v in vars(msg).items() if k.startswith("HINT_") and k != "HINT_PREFIX" and isinstance(v, str)]
+    assert hints and all(h.startswith(msg.HINT_PREFIX) for h in hints), \
+        [h for h in hints if not h.startswith(msg.HINT_PREFIX)]
+
+
+def test_student_text_cannot_draw_rows_of_its_own_in_the_report():
+    """An exception message of hers with a line break, a carriage return, an ESC sequence, Unicode's line separator
+    or a right-to-left override is shown escaped: one feedback line stays one line of the report, in order."""
+    from checker import messages as msg, render
+    from checker.results import ExerciseResult, NotebookResult
+    forged = ("raised ValueError: x\n     ok  outer  passed  2/2\r01_matmul: 25/25 points\x1b[2K\u2028fake"
+              "\u202eLIAF\u2066")
+    result = NotebookResult("01_matmul", [ExerciseResult("outer", "failed", 0, 2, [forged])])
+    shown = render.text(result)
+    assert len(shown.splitlines()) == len(render.text(NotebookResult(
+        "01_matmul", [ExerciseResult("outer", "failed", 0, 2, ["raised ValueError: x"])])).splitlines())
+    assert not any(c in shown for c in "\r\x1b\u2028\u202e\u2066")
+    assert msg.CONTROL_SHOWN.format(code=0x0a) in shown and msg.UNICODE_CONTROL_SHOWN.format(code=0x202e) in shown
+    honest = "on u (3,): values differ at [0, 1]: expected 0.5, got 0.25 — µs ±"
+    assert honest in render.text(NotebookResult("01_matmul", [ExerciseResult("outer", "failed", 0, 2, [honest])]))

@@ -876,6 +876,11 @@ CLASS_PATCHES = [
      "def outer(u, v):\n    return u[:, None] * v[None, :]"),
     ("during-the-call", "", "outer",
      "def outer(u, v):\n    type(u).is_nested = property(lambda self: False)\n    return u[:, None] * v[None, :]"),
+    # a property that does the work when the checker reads the result, then removes itself (no patch left)
+    ("self-erasing", "", "outer",
+     "def outer(u, v):\n    out = torch.zeros(len(u), len(v))\n    T = type(u)\n"
+     "    def later(self):\n        delattr(T, 'is_nested')\n        out.copy_(u[:, None] * v[None, :])\n"
+     "        return False\n    T.is_nested = property(later)\n    return out"),
 ]
 
 
@@ -993,3 +998,130 @@ def test_setting_requires_grad_is_autograd_and_reading_it_is_not():
 
     assert autograd_in("    x.requires_grad = True") == ["requires_grad_"]
     assert autograd_in("    assert not x.requires_grad\n    with torch.set_grad_enabled(False):\n        pass") == []
+
+
+def test_what_is_read_of_a_result_is_read_as_torch_keeps_it(monkeypatch):
+    """Properties and storage addresses the checker reads after a call come from torch's own descriptors: a
+    patch of torch.Tensor or torch.UntypedStorage (one that removes itself when read leaves nothing for the
+    tripwire) is never consulted."""
+    import torch
+    from checker.sandbox import scenarios
+    x = torch.arange(6.0).reshape(2, 3)
+    view, copy = x.t(), x.clone()
+    assert scenarios.shares_storage(view, [x]) and not scenarios.shares_storage(copy, [x])
+    monkeypatch.setattr(torch.UntypedStorage, "data_ptr", lambda self: id(self), raising=False)
+    monkeypatch.setattr(torch.Tensor, "is_nested", property(lambda self: True), raising=False)
+    monkeypatch.setattr(torch.Tensor, "shape", property(lambda self: (0,)), raising=False)
+    assert view.is_nested and x.shape == (0,)  # the patches are there for anyone who reads them plainly
+    assert scenarios.shares_storage(view, [x]) and not scenarios.shares_storage(copy, [x])
+    assert scenarios._unusual(view) is None
+    assert scenarios.changed([x], [x.clone()]) == [] and scenarios.changed([x], [x + 1]) == [0]
+
+
+# -- round 13: what the checker's own code in the child runs after student code ------------------------------------
+WIDE_LIN_GRAD = ("def lin_grad(inp, out, w, b):\n    inp.g = out.g @ w.t()\n"
+                 "    w.g = (inp[:, :, None] * out.g[:, None, :]).sum(0)\n    b.g = out.g.sum(0)\n")
+# each reaches what the child uses after her call by a spelling no reading of the source resolves to torch
+BEHIND_THE_CHECKER = [
+    # the serialiser the answers were written with: rewrites the trace (and drops the tampering records) on the way out
+    ("rewrites-answers", "import torch\n_s = getattr(torch, 'serial' + 'ization')\n_orig = getattr(_s, '_legacy' + '_save')\n"
+     "def _clean(o):\n    if isinstance(o, dict):\n        o.pop('tamper' + 'ing', None)\n"
+     "        if 'largest_bytes' in o:\n            o['largest_bytes'] = o['large_allocations'] = 0\n"
+     "        for v in list(o.values()):\n            _clean(v)\n    elif isinstance(o, list):\n        for v in o:\n"
+     "            _clean(v)\ndef _mine(obj, *rest):\n    _clean(obj)\n    return _orig(obj, *rest)\n"
+     "setattr(_s, '_legacy' + '_save', _mine)\n", None),
+    # the trace's own storage bookkeeping: every allocation reads as empty
+    ("storage-sizes", "import torch\n_S = type(torch.zeros(1).untyped_storage())\n_S.nbytes = lambda self: 0\n",
+     None),
+    # the mode classes the trace is built on: entering it does nothing
+    ("mode-classes", "import torch\n_o = getattr(torch, 'over' + 'rides')\n"
+     "_d = getattr(getattr(torch, 'utils'), '_python_' + 'dispatch')\n"
+     "for _cls in (getattr(_o, 'TorchFunction' + 'Mode'), getattr(_d, 'TorchDispatch' + 'Mode')):\n"
+     "    setattr(_cls, '__en' + 'ter__', lambda self: self)\n    setattr(_cls, '__ex' + 'it__', lambda self, *a: None)\n",
+     "patches torch.overrides.TorchFunctionMode.__enter__"),
+]
+
+
+@pytest.mark.parametrize("id, patch, flag", BEHIND_THE_CHECKER, ids=[i for i, *_ in BEHIND_THE_CHECKER])
+def test_what_the_child_runs_after_her_code_is_out_of_her_reach(tmp_path, id, patch, flag):
+    """A wide outer product in lin_grad fails its memory rule (half points), whatever the cell patched on the way:
+    the answer is written with functions bound before student code ran, the trace reads sizes as torch keeps them,
+    and a patch of what the checker's code runs (found by what its modules hold) is tampering."""
+    assert tampering(Program([(0, patch)])) == [], "the patch must be invisible to the source reading"
+    result = grade(submission(tmp_path, "03_backprop", replace={"lin_grad": patch + WIDE_LIN_GRAD}), only=["lin_grad"])
+    ex = result.exercises[0]
+    assert ex.status == FAILED and ex.score < ex.max_score, ex.feedback
+    if flag:
+        assert matches(msg.TAMPERED, ex.feedback) and any(flag in line for line in result.tampering), result.tampering
+    else:
+        assert matches(msg.LARGEST_ALLOCATION, ex.feedback), ex.feedback
+
+
+LATER_MODE = '''import torch
+_base = getattr(torch, "over" + "rides")
+_kept = []
+class _Later(getattr(_base, "TorchFunction" + "Mode")):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if _kept and getattr(func, "__name__", "") in ("detach", "clone"):
+            u, v, res = _kept.pop()
+            res.copy_(torch.outer(u, v))
+        return out
+_Later().__enter__()
+'''
+HONEST_OUTER = "def outer(u, v):\n    return u[:, None] * v[None, :]\n"
+
+
+@pytest.mark.parametrize("id, source, passes", [
+    # a mode of hers left on: it computes the answer when the checker copies her (empty) result, after the trace
+    ("her-mode-left-on", LATER_MODE + "def outer(u, v):\n    res = torch.zeros(len(u), len(v), dtype=u.dtype)\n"
+     "    _kept.append((u, v, res))\n    return res\n", False),
+    # torch's own default-device mode changes no value: an honest line some students write
+    ("default-device", "import torch\ntorch.set_default_device('cpu')\n" + HONEST_OUTER, True),
+], ids=["her-mode-left-on", "default-device"])
+def test_a_torch_mode_left_on_after_her_code_is_tampering(tmp_path, id, source, passes):
+    assert tampering(Program([(0, source)])) == [], "the mode must be invisible to the source reading"
+    result = grade(submission(tmp_path, "01_matmul", replace={"outer": source}), only=["outer"])
+    ex = result.exercises[0]
+    if passes:
+        assert (ex.status, result.tampering) == (PASSED, []), (ex.feedback, result.tampering)
+    else:
+        assert (ex.status, ex.score) == (FAILED, 0.0) and matches(msg.TAMPERED, ex.feedback), ex.feedback
+        assert [line for line in result.tampering if "leaves a torch mode on (__main__._Later)" in line], \
+            result.tampering
+
+
+# -- the code a probe runs is the code the source reading judged ---------------------------------------------------
+EVIL_NORM = "import math as _m\ndef _fn(m):\n    return torch.tensor(_m.hypot(*m.flatten().tolist()), dtype=m.dtype)\n"
+HONEST_NORM = "def frobenius_norm(m):\n    return (m * m).sum().sqrt()\n"
+REBINDINGS = [
+    ("globals-update", HONEST_NORM, EVIL_NORM + "globals().update(frobenius_norm=_fn)\n"),
+    ("globals-item", HONEST_NORM, EVIL_NORM + "_G = globals()\n_G['frobenius_' + 'norm'] = _fn\n"),
+    ("loop-target", HONEST_NORM, EVIL_NORM + "for frobenius_norm in [_fn]:\n    pass\n"),
+    ("helper-rebound", "def _square_sum(m):\n    return (m * m).sum()\ndef frobenius_norm(m):\n"
+     "    return _square_sum(m).sqrt()\n", EVIL_NORM + "globals().update(_square_sum=lambda m: _fn(m) ** 2)\n"),
+    ("cache-wrapper", HONEST_NORM, EVIL_NORM + "import functools\nglobals().update(frobenius_norm=functools.lru_cache(_fn))\n"),
+    ("partial", HONEST_NORM, EVIL_NORM + "import functools\nglobals().update(frobenius_norm=functools.partial(_fn))\n"),
+]
+
+
+@pytest.mark.parametrize("id, cell, later", REBINDINGS, ids=[i for i, *_ in REBINDINGS])
+def test_a_name_rebound_by_code_the_checker_did_not_read_earns_nothing(tmp_path, id, cell, later):
+    """The exercise's cell is honest; a later cell rebinds the name (or a helper it calls) by a spelling the source
+    reading does not resolve, to code it never judged (math.hypot, forbidden in frobenius_norm)."""
+    seen = [f.what for f in uses(Program([(0, cell), (1, later)]), "frobenius_norm")]
+    assert not [w for w in seen if "hypot" in w or "tolist" in w], "the rebinding must be unseen by the source"
+    ex = grade(submission(tmp_path, "01_matmul", replace={"frobenius_norm": cell}, extra_cells=[later]),
+               only=["frobenius_norm"]).exercises[0]
+    assert (ex.status, ex.score) == (FAILED, 0.0) and matches(msg.CODE_NOT_READ, ex.feedback), ex.feedback
+
+
+@pytest.mark.parametrize("id, cell", [
+    ("decorated", "import torch\n@torch.no_grad()\ndef frobenius_norm(m):\n    return (m * m).sum().sqrt()\n"),
+    ("made-by-a-factory", "def _make(power):\n    def norm(m):\n        return (m ** power).sum().sqrt()\n"
+     "    return norm\nfrobenius_norm = _make(2)\n"),
+    ("defined-again-later", "def frobenius_norm(m):\n    return m.abs().max()\n" + HONEST_NORM),
+], ids=["decorated", "made-by-a-factory", "defined-again-later"])
+def test_code_the_checker_read_runs_however_it_was_bound(tmp_path, id, cell):
+    ex = grade(submission(tmp_path, "01_matmul", replace={"frobenius_norm": cell}), only=["frobenius_norm"]).exercises[0]
+    assert ex.status == PASSED, ex.feedback

@@ -26,6 +26,10 @@ class NotAttempted(Exception):
     """The student's code is still the stub (or the name is missing)."""
 
 
+class CodeNotRead(Exception):
+    """The exercise's name runs code of the student's that is not what the source reading judged."""
+
+
 class ExerciseStopped(Exception):
     """The child could not finish this exercise: time limit, crash, memory."""
 
@@ -74,8 +78,23 @@ class Context:
         return offset + secrets.randbits(30)
 
     def _judged_alone(self, params: dict) -> dict:
-        """The probe's parameters, with the checker's versions of the exercises this one uses put in their place."""
+        """The probe's parameters, with the checker's versions of the exercises this one uses put in their place,
+        and the lines of the submission the source reading judged (the child runs nothing of hers from elsewhere)."""
+        judged = self.judged_lines()
+        if judged is not None:
+            params = {**params, "judged": judged}
         return {**params, "standins": list(self.exercise.uses)} if self.exercise.uses else params
+
+    def judged_lines(self) -> list[list[int]] | None:
+        """[cell, first line, last line] of each statement the source reading judged for this exercise: its
+        name's last binding and everything that reaches (``Program.reachable``); None with no source to read."""
+        if self.program is None:
+            return None
+        if not hasattr(self, "_judged_lines"):
+            bindings = self.program.reachable(self.exercise.name, judged_apart=getattr(self.exercise, "uses", ()))
+            self._judged_lines = [[b.cell, min([b.node.lineno] + [d.lineno for d in getattr(b.node, "decorator_list", [])]),
+                                   b.node.end_lineno] for b in bindings]
+        return self._judged_lines
 
     def _what(self, scenario: str) -> str:
         return msg.PROBE_ACTIVITY.get(scenario, "{name} (" + scenario + ")").format(name=self.exercise.name)
@@ -105,6 +124,9 @@ class Context:
         return cpu_seconds(yardstick, args)
 
     def _answer(self, answer: dict, what: str) -> Answer:
+        if "unjudged" in answer:
+            raise CodeNotRead(msg.CODE_NOT_READ.format(name=self.exercise.name,
+                                                       detail=str(answer["unjudged"])[:300]))
         if "missing" in answer:
             raise NotAttempted(self.missing.format(name=answer["missing"]))
         raised = answer.get("raised")

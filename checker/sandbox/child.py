@@ -19,11 +19,11 @@ os.environ.setdefault("MPLBACKEND", MATPLOTLIB_BACKEND)
 
 import torch  # noqa: E402
 
-from checker.sandbox import protocol, scenarios, tripwire  # noqa: E402
+from checker.sandbox import protocol, scenarios, tripwire, wire  # noqa: E402
 from checker.sandbox.magic_shim import MagicShim  # noqa: E402
 
-_save, _load = protocol.saver(torch.save), torch.load
-_read = protocol.read_message
+_WireError = wire.WireError
+_read = protocol.read_message  # its reading functions bound as it was defined (see checker.sandbox.protocol)
 _run = scenarios.run
 _describe = scenarios.describe_exception
 _compile, _exec, _eval = compile, exec, eval
@@ -92,19 +92,19 @@ def exec_cell(ns, index, source):
 
 def main(in_fd: int, out_fd: int) -> None:
     # the key comes first, before any student code: it stays in this frame (see checker.sandbox.protocol)
-    answer_with = protocol.sealed_writer(out_fd, _read(in_fd, lambda f: _load(f, weights_only=False))["key"],
-                                         _save, _hmac_digest)
+    answer_with = protocol.sealed_writer(out_fd, _read(in_fd)["key"], _hmac_digest)
 
     torch.set_num_threads(1)
     ns: dict = {"__name__": "__main__"}
     shim = MagicShim(ns)
     ns["get_ipython"] = shim.itself  # a method of a class whose module holds nothing of the checker's
+    ours = [m for name, m in sys.modules.items() if name.startswith("checker.sandbox.") and m is not None]
     _hide_checker_modules()
-    drain = tripwire.install()  # for good, before any student code runs
+    drain = tripwire.install(ours)  # for good, before any student code runs
     answer_with({"ready": True, "pid": os.getpid()})
     while True:
         try:
-            request = _read(in_fd, lambda f: _load(f, weights_only=False))
+            request = _read(in_fd)
         except EOFError:
             return
         op = request["op"]
@@ -123,7 +123,10 @@ def main(in_fd: int, out_fd: int) -> None:
             name=request.get("params", {}).get("target", "?")))
         if refused:
             answer["tampering"] = refused
-        answer_with(answer)
+        try:
+            answer_with(answer)
+        except _WireError as exc:  # what came back holds something that is not data: said, not a dead process
+            answer_with({"raised": _describe(exc), **({"tampering": refused} if refused else {})})
 
 
 if __name__ == "__main__":

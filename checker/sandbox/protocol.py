@@ -1,8 +1,9 @@
-"""Length-prefixed messages over pipes, serialised with torch.save (its legacy, non-zip format).
+"""Length-prefixed messages over pipes, their payload written by :mod:`checker.sandbox.wire` (``marshal`` data).
 
-The parent reads the child's answers with ``torch.load(weights_only=True)``: only
-tensors and plain containers come back, so a hostile child cannot run code in the
-parent through its answer.
+The parent reads the child's answers as data only (``marshal`` runs no code, tensors are built from their bytes),
+so a hostile child cannot run code in the parent through its answer. Everything the child uses to read requests
+and write answers is bound before student code runs (the wire's functions, ``os.read``, ``os.write``), so a
+notebook that replaces a module's function reaches neither.
 
 The child's answers are sealed: the parent hands the child a fresh key as its very first message, before
 any student code runs, and the child signs each answer with it and the answer's number (HMAC-SHA256). The
@@ -12,13 +13,13 @@ and the parent refuses them as forged (:class:`ChannelForged`).
 """
 from __future__ import annotations
 
-import functools
 import hmac
-import io
 import os
 import select
 import struct
 import time
+
+from checker.sandbox import wire
 
 HEADER = struct.Struct("!Q")
 MAX_MESSAGE_BYTES = 512 * 2**20
@@ -47,29 +48,19 @@ def seal(key: bytes, number: int, payload: bytes) -> bytes:
     return hmac.digest(key, number.to_bytes(8, "big") + payload, "sha256")
 
 
-def saver(torch_save):
-    """``torch.save`` writing its legacy format: no zip archive around a message of a few small tensors,
-    15-50% less CPU per message here; ``torch.load`` (``weights_only`` too) reads it as it reads the other."""
-    return functools.partial(torch_save, _use_new_zipfile_serialization=False)
-
-
-def encode(obj, save) -> bytes:
-    buffer = io.BytesIO()
-    save(obj, buffer)
-    payload = buffer.getvalue()
+def encode(obj) -> bytes:
+    payload = wire.encode(obj)
     return HEADER.pack(len(payload)) + payload
 
 
-def sealed_writer(fd: int, key: bytes, save, digest, write=os.write, pack=HEADER.pack, buffer=io.BytesIO):
+def sealed_writer(fd: int, key: bytes, digest, encode=wire.encode, write=os.write, pack=HEADER.pack):
     """The child's sender: each message sealed with ``key`` and its number. Everything it uses is bound here, in
     the closure (``digest`` is ``_hashlib.hmac_digest``, C, bound before student code ran): no module attribute a
-    notebook could replace ever sees the key."""
+    notebook could replace ever sees the key or the answer."""
     sent = [0]
 
     def send(obj) -> None:
-        out = buffer()
-        save(obj, out)
-        payload = out.getvalue()
+        payload = encode(obj)
         mark = digest(key, sent[0].to_bytes(8, "big") + payload, "sha256")
         data = memoryview(pack(len(mark) + len(payload)) + mark + payload)
         while data:
@@ -79,24 +70,25 @@ def sealed_writer(fd: int, key: bytes, save, digest, write=os.write, pack=HEADER
     return send
 
 
-def write_message(fd: int, obj, save) -> None:
-    data = memoryview(encode(obj, save))
+def write_message(fd: int, obj) -> None:
+    data = memoryview(encode(obj))
     while data:
         written = os.write(fd, data)
         data = data[written:]
 
 
-def _read_exactly(fd: int, count: int, deadline: float | None) -> bytes:
+def _read_exactly(fd: int, count: int, deadline: float | None, read=os.read, wait=select.select, smaller=min,
+                  clock=time.monotonic) -> bytes:
     chunks = []
     while count:
         if deadline is not None:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - clock()
             if remaining <= 0:
                 raise ChannelTimeout()
-            ready, _, _ = select.select([fd], [], [], remaining)
+            ready, _, _ = wait([fd], [], [], remaining)
             if not ready:
                 raise ChannelTimeout()
-        chunk = os.read(fd, min(count, 1 << 20))
+        chunk = read(fd, smaller(count, 1 << 20))
         if not chunk:
             raise ChannelClosed()
         chunks.append(chunk)
@@ -104,7 +96,7 @@ def _read_exactly(fd: int, count: int, deadline: float | None) -> bytes:
     return b"".join(chunks)
 
 
-def read_message(fd: int, load, deadline: float | None = None, sealed: tuple | None = None):
+def read_message(fd: int, deadline: float | None = None, sealed: tuple | None = None, decode=wire.decode):
     """One message; with ``sealed`` = (key, number), its seal is checked before anything of it is read."""
     (size,) = HEADER.unpack(_read_exactly(fd, HEADER.size, deadline))
     if size > MAX_MESSAGE_BYTES:
@@ -115,4 +107,4 @@ def read_message(fd: int, load, deadline: float | None = None, sealed: tuple | N
         if size < SEAL_BYTES or not hmac.compare_digest(payload[:SEAL_BYTES], seal(key, number, payload[SEAL_BYTES:])):
             raise ChannelForged(f"message {number} does not carry the seal of the checker's child")
         payload = payload[SEAL_BYTES:]
-    return load(io.BytesIO(payload))
+    return decode(payload)

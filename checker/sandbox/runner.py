@@ -6,7 +6,6 @@ import signal
 import subprocess
 import time
 
-import torch
 
 from checker.errors import ChildDied, ProbeTimeout, ProtocolBroken
 from checker.sandbox import jail, protocol, spawn
@@ -29,11 +28,7 @@ class CellReport:
         return self.error is None and self.stopped is None
 
 
-_SAVE = protocol.saver(torch.save)
 
-
-def _safe_load(f):
-    return torch.load(f, weights_only=True)
 
 
 def describe_exit(returncode: int | None) -> str:
@@ -77,7 +72,7 @@ class Sandbox:
         self.proc, self._to_child, self._from_child, self._log = child.proc, child.to_child, child.from_child, child.log
         self._key, self._received = protocol.new_key(), 0
         try:  # the child's first message in: the key it seals its answers with (see checker.sandbox.protocol)
-            protocol.write_message(self._to_child, {"key": self._key}, _SAVE)
+            protocol.write_message(self._to_child, {"key": self._key})
         except OSError:
             pass  # a child that died at once: its exit is read with the first answer
 
@@ -115,7 +110,7 @@ class Sandbox:
     # -- messages -----------------------------------------------------------------------------
     def _receive(self, deadline: float, what: str) -> dict:
         try:
-            answer = protocol.read_message(self._from_child, _safe_load, deadline, (self._key, self._received))
+            answer = protocol.read_message(self._from_child, deadline, (self._key, self._received))
             self._received += 1
         except protocol.ChannelForged:
             self.stop()
@@ -144,7 +139,7 @@ class Sandbox:
             self.restart()
         self._sent_at = time.monotonic()
         try:
-            protocol.write_message(self._to_child, message, _SAVE)
+            protocol.write_message(self._to_child, message)
         except (BrokenPipeError, OSError):
             code = self.proc.wait() if self.proc else None
             self.stop()

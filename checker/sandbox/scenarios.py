@@ -14,6 +14,7 @@ from torch import nn
 
 from checker import messages as msg
 from checker import yardsticks as _yardsticks
+from checker.sandbox import judged_code as _judged_code
 from checker.sandbox import standins as _standins
 from checker.sandbox.tracing import OpTracer
 
@@ -27,6 +28,7 @@ _full = torch.full
 POISON = 1.0e6  # what freed memory holds before each sampled call (see samples)
 _gradcheck = torch.autograd.gradcheck
 _storage = torch.Tensor.untyped_storage
+_address = torch._C.StorageBase.data_ptr  # past anything put on torch.UntypedStorage
 _YARDSTICKS = dict(_yardsticks.YARDSTICKS)
 _isinstance = isinstance
 _Parameter = nn.Parameter
@@ -44,12 +46,18 @@ _cross_entropy = torch.nn.functional.cross_entropy
 _backward = torch.Tensor.backward
 _tensor_sum = torch.Tensor.sum
 _type = type
+_str, _exception_str, _str_copy = str, BaseException.__str__, str.__str__
 # A value read after the student's call is read only if it is exactly one of these: a tensor of a class of her own
 # runs her code whenever torch touches it (its __torch_function__, __torch_dispatch__, properties), and reading it
 # here would run that code after the call, out of the trace's sight (a result computed only when it is read).
 _PLAIN_TENSORS = (torch.Tensor, nn.Parameter)
 _instance_dict = torch.Tensor.__dict__["__dict__"].__get__  # a tensor's own attributes, past any class property
 _grad_of = torch._C.TensorBase.__dict__["grad"].__get__  # .grad as torch keeps it, past any property put over it
+# What the checker reads of a tensor after her call, as torch keeps it: a property put on torch.Tensor during the
+# call (one that removes itself when read, so that no patch is left for the tripwire to find) is never consulted.
+_is_nested, _layout, _device, _is_quantized, _shape, _is_leaf, _needs_grad = (
+    torch._C.TensorBase.__dict__[name].__get__
+    for name in ("is_nested", "layout", "device", "is_quantized", "shape", "is_leaf", "requires_grad"))
 
 
 class MissingName(LookupError):
@@ -65,13 +73,13 @@ def resolve(ns: dict, target: str):
 def _unusual(t) -> str | None:
     """What makes a tensor other than an ordinary dense one in memory (meta, sparse, quantized, nested...)."""
     try:
-        if t.is_nested:
+        if _is_nested(t):
             return "nested"
-        if t.layout != _strided:
-            return str(t.layout).replace("torch.", "")
-        if t.device.type != "cpu":
-            return f"{t.device.type} device"
-        if t.is_quantized:
+        if _layout(t) != _strided:
+            return str(_layout(t)).replace("torch.", "")
+        if _device(t).type != "cpu":
+            return f"{_device(t).type} device"
+        if _is_quantized(t):
             return "quantized"
     except Exception:  # noqa: BLE001 - a tensor subclass whose properties raise
         return "unreadable"
@@ -108,7 +116,7 @@ def changed(args, before):
             continue
         if _type(a) not in _PLAIN_TENSORS:  # its class was changed: read nothing more of it
             out.append(i)
-        elif a.shape != b.shape or not _equal(_detach(a), b):
+        elif _shape(a) != _shape(b) or not _equal(_detach(a), b):
             out.append(i)
     return out
 
@@ -116,8 +124,8 @@ def changed(args, before):
 def shares_storage(value, args) -> bool:
     if not _isinstance(value, _Tensor) or _own_class(value) or _unusual(value) is not None:
         return False
-    ptr = _storage(value).data_ptr()
-    return any(_type(a) in _PLAIN_TENSORS and _storage(a).data_ptr() == ptr for a in args)
+    ptr = _address(_storage(value))
+    return any(_type(a) in _PLAIN_TENSORS and _address(_storage(a)) == ptr for a in args)
 
 
 def grads_of(objs):
@@ -361,7 +369,7 @@ def optimizer_step(ns, target, params, grads, lr, probe):
     out = fn((p for p in leaves), lr)
     result = {"returned": pack(out) if out is not None else None,
               "params": [pack(p) for p in leaves],
-              "leaf": [bool(p.is_leaf and p.requires_grad) for p in leaves],
+              "leaf": [_type(p) in _PLAIN_TENSORS and bool(_is_leaf(p) and _needs_grad(p)) for p in leaves],
               "grads": _grads_packed(leaves)}
     with _enable_grad():
         total = None
@@ -425,8 +433,19 @@ def _raised_by_a_stub(exc: BaseException) -> bool:
     return not frames or (frames[-1].filename.startswith("<cell") and (frames[-1].line or "").lstrip().startswith("raise"))
 
 
+def _message_of(exc: BaseException) -> str:
+    """The exception's message; one that cannot be shown as text (a ``__str__`` of hers that raises: that raised
+    in the checker, and once took the process with it) as BaseException shows its arguments, or says so."""
+    for show in (_str, _exception_str):
+        try:
+            return _str_copy(show(exc))
+        except BaseException:  # noqa: BLE001 - whatever her objects raise when shown
+            continue
+    return msg.UNREADABLE_MESSAGE.format(type=_type(exc).__name__)
+
+
 def describe_exception(exc: BaseException) -> dict:
-    message = str(exc)
+    message = _message_of(exc)
     memory = _isinstance(exc, MemoryError) or "can't allocate memory" in message or "DefaultCPUAllocator" in message
     return {
         "type": type(exc).__name__,
@@ -441,9 +460,14 @@ def describe_exception(exc: BaseException) -> dict:
 def run(ns, name, params) -> dict:
     params = dict(params)
     standing_in = params.pop("standins", ())
+    judged = params.pop("judged", None)
     try:
         with _standins.installed(ns, standing_in):
+            if judged is not None and params.get("target") in ns:
+                _judged_code.check(ns, params["target"], judged)
             return {"result": SCENARIOS[name](ns, **params)}
+    except _judged_code.NotJudged as exc:
+        return {"unjudged": exc.where}
     except MissingName as exc:
         return {"missing": str(exc)}
     except BaseException as exc:  # noqa: BLE001 - student code may raise anything, SystemExit too

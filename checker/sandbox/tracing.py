@@ -8,8 +8,6 @@ distinct storages at least as large as a given size.
 """
 from __future__ import annotations
 
-import collections
-
 import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -17,6 +15,16 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from checker.sandbox import tripwire
 
 _Tensor = torch.Tensor
+# What the trace reads of a tensor and its storage, as torch keeps it: a class attribute put on torch.Tensor or
+# torch.UntypedStorage by student code is never consulted (her code would run inside the checker's bookkeeping)
+_untyped_storage = torch._C.TensorBase.untyped_storage
+_needs_grad = torch._C.TensorBase.__dict__["requires_grad"].__get__
+_shape = torch._C.TensorBase.__dict__["shape"].__get__
+_address, _nbytes = torch._C.StorageBase.data_ptr, torch._C.StorageBase.nbytes
+# the modes' own entry and exit, as torch defined them (a patch of the classes would switch the trace off)
+_function_mode_enter, _function_mode_exit = TorchFunctionMode.__enter__, TorchFunctionMode.__exit__
+_dispatch_mode_enter, _dispatch_mode_exit = TorchDispatchMode.__enter__, TorchDispatchMode.__exit__
+_tuple = tuple
 _torch_function_on = torch._C._is_torch_function_enabled  # off only while the checker's stand-ins run
 NO_API_CALL = "no API call"
 _started_elsewhere = tripwire.started_elsewhere
@@ -106,7 +114,7 @@ class OpTracer(TorchFunctionMode):
         self._tops: list[str] = []
         self._depth = 0
         self._dispatched = _Dispatched(self)
-        self.counts: collections.Counter[str] = collections.Counter()
+        self.counts: dict[str, int] = {}  # a plain dict: a Counter's methods are Python, which a notebook can replace
         self.called: set[str] = set()  # every name called, whether or not it returned a tensor
         self.largest_bytes = 0
         self.largest_shape: tuple[int, ...] = ()
@@ -119,7 +127,7 @@ class OpTracer(TorchFunctionMode):
         """Storages that exist before the traced call are not allocations of it."""
         for t in tensors:
             if isinstance(t, _Tensor):
-                self._known_storages.add(t.untyped_storage().data_ptr())
+                self._known_storages.add(_address(_untyped_storage(t)))
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         name = canonical_name(func)
@@ -137,10 +145,10 @@ class OpTracer(TorchFunctionMode):
             self._tops.pop()
         produced = list(_tensors_in(out))
         if produced:
-            self.counts[name] += 1
+            self.counts[name] = self.counts.get(name, 0) + 1
             for t in produced:
                 self._measure(t)
-                if t.requires_grad:  # however it was switched on, autograd records this call
+                if _needs_grad(t):  # however it was switched on, autograd records this call
                     self.called.add(GRAPH)
         return out
 
@@ -149,34 +157,34 @@ class OpTracer(TorchFunctionMode):
             self._elsewhere = _started_elsewhere()
         self._depth += 1
         if self._depth == 1:
-            self._dispatched.__enter__()
-        return super().__enter__()
+            _dispatch_mode_enter(self._dispatched)
+        return _function_mode_enter(self)
 
     def __exit__(self, *exc):
-        result = super().__exit__(*exc)
+        result = _function_mode_exit(self, *exc)
         self._depth -= 1
         if self._depth == 0:
-            self._dispatched.__exit__(*exc)
+            _dispatch_mode_exit(self._dispatched, *exc)
         return result
 
     def _followed(self, callback):
         """``callback`` counted and traced each time torch calls it."""
         def traced_callback(*values):
-            self.counts[CALLBACK] += 1
+            self.counts[CALLBACK] = self.counts.get(CALLBACK, 0) + 1
             with self:
                 return callback(*values)
         return traced_callback
 
     def _measure(self, t) -> None:
         try:
-            storage = t.untyped_storage()
+            storage = _untyped_storage(t)
         except (RuntimeError, NotImplementedError):
             return
-        key, size = storage.data_ptr(), storage.nbytes()
+        key, size = _address(storage), _nbytes(storage)
         if key in self._known_storages:
             return
         if size > self.largest_bytes:
-            self.largest_bytes, self.largest_shape = size, tuple(t.shape)
+            self.largest_bytes, self.largest_shape = size, _tuple(_shape(t))
         if self.large_bytes is not None and size >= self.large_bytes:
             if key not in self._large_storages:
                 self._large_storages.add(key)

@@ -28,6 +28,7 @@ It is a tripwire, not the evidence: a verdict never rests on what this process s
 from __future__ import annotations
 
 import ast
+import operator
 import os
 import re
 import sys
@@ -76,16 +77,78 @@ ELSEWHERE_REFUSED = ("not run: {what} from {where}. The checker runs your code i
 
 
 _GONE = object()
+MODE_LEFT_ON = "leaves a torch mode on ({mode})"  # it would see what the checker does after her code
 CACHED_BY_LIBRARIES = frozenset({"__slotnames__"})  # copyreg notes a class's slots on it the first time it pickles one
 
 
-def _classes_read_by_the_checker() -> list[tuple[str, type]]:
-    """The classes whose attributes the checker's own code looks up on student values after a call (a tensor's
-    shape, a parameter's grad, a module's parameters): patched, they would run student code out of the trace."""
-    import torch
+def _namespaces_run_by(holders) -> dict[str, dict]:
+    """Every namespace the checker's own code in this process reads at run time, found in what its modules hold
+    (``holders``): each class of Python they hold (a tensor's class, a module's, torch's mode classes) and its
+    Python bases, and the module namespace each Python function they hold, or such a class defines, reads its
+    globals from (``torch.Tensor.backward`` reads ``torch._tensor``'s). Replacing anything in one of them, by any
+    spelling, would run student code out of the trace or change what the checker records or sends."""
+    import types
 
-    return [("torch.Tensor", torch.Tensor), ("torch.nn.Parameter", torch.nn.Parameter),
-            ("torch.nn.Module", torch.nn.Module)]
+    found: dict[str, dict] = {}
+
+    def function(fn) -> None:
+        module = getattr(fn, "__globals__", {}).get("__name__")
+        if isinstance(module, str) and not module.startswith("checker") and module in sys.modules:
+            found.setdefault(module, vars(sys.modules[module]))
+
+    def cls(c) -> None:
+        for base in c.__mro__:
+            if base.__module__ == "builtins" or not hasattr(base, "__dict__") or f"{base.__module__}.{base.__qualname__}" in found:
+                continue
+            if base.__module__.startswith("checker"):
+                continue
+            found[f"{base.__module__}.{base.__qualname__}"] = base.__dict__
+            for value in list(base.__dict__.values()):
+                value = getattr(value, "__func__", value)
+                if isinstance(value, types.FunctionType):
+                    function(value)
+
+    for holder in holders:
+        for value in list(vars(holder).values()):
+            if isinstance(value, type):
+                cls(value)
+            elif isinstance(getattr(value, "__func__", value), types.FunctionType):
+                function(getattr(value, "__func__", value))
+            elif isinstance(getattr(value, "func", None), types.FunctionType):  # functools.partial
+                function(value.func)
+    return found
+
+
+def _modes_left_on():
+    """A function that names the torch modes left on once a cell or a call is over. A mode of hers stays between
+    torch and everything the checker does next in this process, out of the trace (copying her result, say, where it
+    could compute the answer with any op at all). torch's own default-device mode (``torch.set_default_device``)
+    changes no value and is left alone."""
+    import torch
+    from torch.utils._device import DeviceContext
+
+    lengths = (torch._C._len_torch_function_stack, torch._C._len_torch_dispatch_stack)
+    at = (torch._C._get_function_stack_at, torch._C._get_dispatch_stack_at)
+
+    reported: set[int] = set()
+
+    def left_on(type=type, range=range, id=id) -> list[str]:
+        """The modes left on and not reported yet (each is reported once, where it was first found)."""
+        found = []
+        for length, get in zip(lengths, at):
+            for i in range(length()):
+                mode = get(i)
+                if type(mode) is not DeviceContext and id(mode) not in reported:
+                    reported.add(id(mode))
+                    found.append(f"{type(mode).__module__}.{type(mode).__qualname__}")
+        return found
+
+    return left_on
+
+
+def _imported(before: dict, key: str, new) -> bool:
+    """A submodule imported since (``import torch.autograd.forward_ad`` sets it on its parent): not a patch."""
+    return key not in before and type(new).__name__ == "module" and getattr(new, "__name__", "").endswith(f".{key}")
 
 
 def is_student_file(filename: str) -> bool:
@@ -236,8 +299,10 @@ def _writable_folders() -> tuple[str, ...]:
     return tuple(os.path.realpath(p) + os.sep for p in here if p)
 
 
-def install(getframe=sys._getframe):
-    """Add the hook to this process (for good) and return a function that hands over, and clears, its records."""
+def install(holders=(), getframe=sys._getframe):
+    """Add the hook to this process (for good) and return a function that hands over, and clears, its records.
+    ``holders`` are the checker's modules that run in this process after student code: what their code reads at
+    run time is watched for patches (see :func:`_namespaces_run_by`)."""
     from checker.source_evidence import Program, tampering  # the grader's own reading of a source
 
     def read(text: str, Program=Program, tampering=tampering) -> str | None:
@@ -306,18 +371,39 @@ def install(getframe=sys._getframe):
             busy[0] = False
         raise PermissionError(REFUSED.format(what=what, where=where))
 
-    classes = _classes_read_by_the_checker()
-    before = {name: dict(vars(cls)) for name, cls in classes}
+    modes_left_on = _modes_left_on()
+    watched = _namespaces_run_by(holders)
+    watched["builtins"] = vars(__import__("builtins"))  # every module's code reads them
+    before: dict[str, dict] = {}
+    seen: dict[str, tuple[list, list]] = {}  # each namespace's keys and values as last seen, in order
 
-    def drain(where: str = "a cell") -> list[dict]:
-        """The records so far, and any class the checker's code reads that has been patched since the last
-        call (by any spelling: ``type(x).layout = property(...)`` reads as nothing in the source)."""
-        for name, cls in classes:
-            now = dict(vars(cls))
+    def remember(name: str, space, dict=dict, list=list) -> None:
+        before[name] = dict(space)
+        seen[name] = (list(space.keys()), list(space.values()))
+
+    def unchanged(name: str, space, len=len, all=all, map=map, is_=operator.is_) -> bool:
+        """Quick: the same keys and values, the same objects in the same order (a call's drain is in its time)."""
+        keys, values = seen[name]
+        return len(space) == len(keys) and all(map(is_, space.values(), values)) and all(map(is_, space.keys(), keys))
+
+    for name, space in watched.items():
+        remember(name, space)
+
+    def drain(where: str = "a cell", dict=dict, sorted=sorted, set=set, _imported=_imported) -> list[dict]:
+        """The records so far, and anything the checker's code reads at run time that has been replaced since the
+        last call (by any spelling: ``type(x).layout = property(...)`` or ``setattr(getattr(torch, name), ...)``
+        read as nothing in the source)."""
+        for name, space in watched.items():
+            if unchanged(name, space):
+                continue
+            now = dict(space)
             for key in sorted((set(now) | set(before[name])) - CACHED_BY_LIBRARIES):
-                if now.get(key, _GONE) is not before[name].get(key, _GONE):
+                new = now.get(key, _GONE)
+                if new is not before[name].get(key, _GONE) and not _imported(before[name], key, new):
                     records.append({"what": f"patches {name}.{key}", "where": where})
-            before[name] = now
+            remember(name, space)
+        for mode in modes_left_on():
+            records.append({"what": MODE_LEFT_ON.format(mode=mode), "where": where})
         out = list(records)
         records.clear()
         return out
@@ -331,4 +417,6 @@ def install(getframe=sys._getframe):
     from checker.sandbox import mode_guard
 
     mode_guard.install(refuse, is_student_file, getframe)
+    for name, space in watched.items():  # the guards just put in are the checker's
+        remember(name, space)
     return drain
