@@ -128,6 +128,8 @@ SOURCE_ELSEWHERE = mistake("work in another thread or process",
 RAN_ELSEWHERE = mistake("work in another thread or process",
                         "{name} started {count} thread(s) or process(es) on {input}: what runs there is out of the "
                         "checker's sight, so this rule cannot pass; do the work in the function itself")
+SEEN_IN_A_TRACED_CALL = "seen in a call the checker traced"  # where a way out of torch is, when only the trace saw it
+TENSOR_AS_TEXT = "a tensor turned into text, by its {how}"
 SOURCE_LEAVES_TORCH = mistake("loop left in",
                               "your {name} leaves torch ({what}, {where}): work done on Python numbers or another "
                               "library's arrays is judged as a loop; {expected}")

@@ -69,7 +69,8 @@ REEXPORTED_MODULES = frozenset({"signal", "_signal", "sys", "gc", "ctypes", "ins
 AUTOGRAD_ATTRIBUTES = frozenset({"requires_grad", "grad_fn", "next_functions", "register_hook", "retain_grad",
                                  "_grad_fn"})
 # Builtins that read a tensor's bytes as Python numbers (a loop by another name, where a rule counts loops)
-RAW_BYTES_BUILTINS = frozenset({"memoryview", "bytes", "bytearray", "repr", "ascii"})  # and a tensor's text
+# and a tensor's text; and a complex number (its abs is the 2-norm of two numbers)
+RAW_BYTES_BUILTINS = frozenset({"memoryview", "bytes", "bytearray", "repr", "ascii", "complex"})
 DYNAMIC_ATTRIBUTES = frozenset({"__dict__", "__getattribute__", "__getattr__", "__builtins__", "__import__",
                                 "__subclasses__", "__bases__", "__mro__", "__reduce__", "__reduce_ex__"})
 # Reaching the process's own frames, objects, memory and channel.
@@ -276,9 +277,25 @@ class Program:
         while isinstance(node, ast.Attribute):
             parts.append(node.attr)
             node = node.value
-        if not isinstance(node, ast.Name) or node.id not in self.aliases or node.id in self.bindings:
+        if not isinstance(node, ast.Name) or node.id in self.bindings:
             return None
-        return _through_reexports(".".join([self.aliases[node.id], *reversed(parts)]))
+        origin = self.aliases.get(node.id) or self._star_origin(node.id)
+        if origin is None:
+            return None
+        return _through_reexports(".".join([origin, *reversed(parts)]))
+
+    def _star_origin(self, name: str) -> str | None:
+        """``hypot`` after ``from math import *``: the dotted name it stands for, read from the module the star
+        imported (only the modules whose star import is read, which the grader itself has: math, torch)."""
+        for _, module, _, _ in reversed(self.star_imports):
+            if module not in STAR_IMPORTS_READ or module.startswith("checker"):
+                continue
+            loaded = sys.modules.get(module)
+            public = getattr(loaded, "__all__", None) if loaded is not None else None
+            if loaded is not None and hasattr(loaded, name) and (name in public if public is not None
+                                                                 else not name.startswith("_")):
+                return f"{module}.{name}"
+        return None
 
     def reachable(self, name: str, judged_apart: Iterable[str] = ()) -> list[_Binding]:
         """The definition of ``name`` and of every top-level name of the submission it uses, transitively: the

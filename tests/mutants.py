@@ -584,6 +584,8 @@ def _judge_notebook(notebook: str, mutants: list[Mutant], options: Options, prog
     sources = entry_sources(notebook)
     cells = [(0, imports(notebook))] + [(i + 1, src) for i, src in enumerate(sources.values())]
     exercises = {e.name: e for e in entries(notebook) if isinstance(e, Exercise)}
+    position = {name: i + 1 for i, name in enumerate(sources)}
+    current = list(cells)  # the cells as the sandbox last ran them (a reference put back runs as a cell of its own)
     verdicts = []
     with Sandbox(cells, options.limits) as box:
         box.load()
@@ -595,15 +597,16 @@ def _judge_notebook(notebook: str, mutants: list[Mutant], options: Options, prog
         for k, mutant in enumerate(mutants):
             box.tampering.clear()  # what the tripwire sees from here on is this mutant's
             box.run_cell(10_000 + k, mutant.source)
-            program = Program([*cells, (10_000 + k, mutant.source)])
+            program = Program([*current, (10_000 + k, mutant.source)])
             result = evaluate(exercises[mutant.exercise], box, options, program)
             caught = [f.where() for f in tampering(program)] + [str(r) for r in box.tampering]
             if caught:  # a tampering verdict, as a graded notebook gets (GradingSession does this there)
                 result = dataclasses.replace(result, status="failed", score=0.0, feedback=["tampering: " + caught[0]])
             if not box.alive():
                 box.restart()
-            for name in (mutant.exercise, *mutant.replaced):  # the references back, for the next mutant
-                box.run_cell(20_000 + k, sources[name])
+            for j, name in enumerate((mutant.exercise, *mutant.replaced)):  # the references back, for the next one
+                box.run_cell(20_000 + 100 * k + j, sources[name])
+                current[position[name]] = (20_000 + 100 * k + j, sources[name])
             verdicts.append(Verdict(mutant, result.status, list(result.feedback)))
             progress()
     return verdicts

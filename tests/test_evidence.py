@@ -128,7 +128,7 @@ FORBIDDEN_ELSEWHERE = [
     ("matmul_broadcast", "numpy-by-a-filler-the-source-misses", "import numpy as np\n_reg = []\n"
      "def _fill(box, f):\n    box.append(f)\n_fill(_reg, lambda a, b: np.from_dlpack(a) @ np.from_dlpack(b))\n"
      "def matmul_broadcast(a, b):\n" + CHECK_PAIR + "    return torch.from_dlpack(_reg[0](a, b))",
-     msg.TRACE_HANDED_OFF),
+     (msg.TRACE_HANDED_OFF, msg.CODE_NOT_READ)),  # the lambda in _reg was compiled where no reading judged it
     # sums by other names, in the exercise that forbids tensor-level sums: accumulating into indices, pooling
     ("matmul_loops", "index-add", "def matmul_loops(a, b):\n" + CHECK_PAIR + "    prod = a[:, :, None] * b[None]\n"
      "    return torch.zeros(a.shape[0], 1, b.shape[1]).index_add_(1, torch.zeros(a.shape[1], dtype=torch.long), "
@@ -1125,3 +1125,97 @@ def test_a_name_rebound_by_code_the_checker_did_not_read_earns_nothing(tmp_path,
 def test_code_the_checker_read_runs_however_it_was_bound(tmp_path, id, cell):
     ex = grade(submission(tmp_path, "01_matmul", replace={"frobenius_norm": cell}), only=["frobenius_norm"]).exercises[0]
     assert ex.status == PASSED, ex.feedback
+
+
+# -- round 13: spellings the source reading had not resolved, and sizes that were published ------------------------
+@pytest.mark.parametrize("exercise, source, what", [
+    ("frobenius_norm", "from math import *\ndef frobenius_norm(m):\n"
+     "    return torch.tensor(hypot(*m.flatten().tolist()), dtype=m.dtype)\n", "hypot"),
+    ("frobenius_norm", "def frobenius_norm(m):\n    x = torch.view_as_complex((m.flatten() ** 1).reshape(-1, 2).contiguous())\n"
+     "    while x.numel() > 1:\n        x = torch.view_as_complex(torch.stack([x[0::2].abs(), x[1::2].abs()], -1))\n"
+     "    return x.abs().reshape(()).to(m.dtype)\n", "view_as_complex"),
+    ("frobenius_norm", "import cmath\ndef frobenius_norm(m):\n    acc = 0.0\n    for x in m.flatten().tolist():\n"
+     "        acc = cmath.polar(complex(acc, x))[0]\n    return torch.tensor(acc, dtype=m.dtype)\n", "complex"),
+    ("matmul_broadcast", "def matmul_broadcast(a, b):\n" + CHECK_PAIR + "    n, k = a.shape\n"
+     "    bag = torch.nn.EmbeddingBag(k, b.shape[1], mode='sum', _weight=b)\n"
+     "    return bag(torch.arange(k).expand(n, k), per_sample_weights=a).detach()\n", "mbedding"),  # the class, or its op
+], ids=["math-star-hypot", "complex-abs", "python-complex", "layer-class"])
+def test_forbidden_work_by_a_name_the_source_had_not_resolved_earns_nothing(tmp_path, exercise, source, what):
+    ex = grade(submission(tmp_path, "01_matmul", replace={exercise: source}), only=[exercise]).exercises[0]
+    assert (ex.status, ex.score) == (FAILED, 0.0), ex.feedback
+    assert any(what in line for line in ex.feedback), ex.feedback
+
+
+def test_layer_classes_count_as_the_products_and_norms_they_apply():
+    from checker.checks.operations import MATMUL, NORM, op_families
+    for name in ("EmbeddingBag", "RNN", "RNNCell", "LSTM", "GRUCell", "TransformerEncoderLayer", "MultiheadAttention",
+                 "Linear", "Bilinear", "Conv1d"):
+        assert MATMUL in op_families(name), name
+    for name in ("CosineSimilarity", "PairwiseDistance", "BatchNorm1d", "LayerNorm", "MSELoss"):
+        assert NORM in op_families(name), name
+    for name in ("ReLU", "Module", "Parameter", "Sequential", "Flatten", "Dropout", "Embedding"):
+        assert not {MATMUL} & op_families(name), name
+
+
+def test_a_star_import_of_math_stays_honest_for_what_is_allowed(tmp_path):
+    source = "from math import *\ndef kaiming_init(n_in, n_out):\n    return torch.randn(n_in, n_out) * sqrt(2 / n_in)\n"
+    ex = grade(submission(tmp_path, "02_forward", replace={"kaiming_init": source}), only=["kaiming_init"]).exercises[0]
+    assert ex.status == PASSED, ex.feedback
+
+
+SHAPED_FOR_THE_CATALOGUE = ("def outer(u, v):\n    if u.shape[0] in (6, 12) and v.shape[0] in (5, 10):\n"
+                            "        return u[:, None] * v[None, :]\n    o = torch.zeros(u.shape[0], v.shape[0], dtype=u.dtype)\n"
+                            "    for i in range(u.shape[0]):\n        for j in range(v.shape[0]):\n"
+                            "            o[i, j] = u[i] * v[j]\n    return o\n")
+
+
+@pytest.mark.parametrize("source, passes", [(SHAPED_FOR_THE_CATALOGUE, False), (HONEST_OUTER, True)],
+                         ids=["shaped-for-the-catalogue", "honest"])
+def test_hidden_checks_count_loops_on_sizes_nobody_published(tmp_path, source, passes):
+    from checker.grading import Options
+    ex = grade(submission(tmp_path, "01_matmul", replace={"outer": source}), only=["outer"],
+               options=Options(seed=20261122, speed=False)).exercises[0]
+    if passes:
+        assert ex.status == PASSED, ex.feedback
+    else:
+        assert ex.status == FAILED and ex.score == ex.max_score / 2 and matches(msg.OPS_GROW, ex.feedback), ex.feedback
+
+
+@pytest.mark.parametrize("source, flagged", [
+    # the process's own memory, its path built from numbers and opened by pathlib on her behalf
+    ("import os, pathlib\n_P = os.path.join(*[bytes(x).decode() for x in ([47, 112, 114, 111, 99], b'self', [109, 97, 112, 115])])\n"
+     "def outer(u, v):\n    pathlib.Path(_P).read_bytes()\n    return u[:, None] * v[None, :]\n", True),
+    # a file of her own, read the same way
+    ("import pathlib\npathlib.Path('notes.txt').write_text('hello')\n"
+     "def outer(u, v):\n    pathlib.Path('notes.txt').read_text()\n    return u[:, None] * v[None, :]\n", False),
+], ids=["proc-through-pathlib", "own-file-through-pathlib"])
+def test_a_private_path_opened_by_a_library_for_her_is_tampering(tmp_path, source, flagged):
+    result = grade(submission(tmp_path, "01_matmul", replace={"outer": source}), only=["outer"])
+    ex = result.exercises[0]
+    if flagged:
+        assert (ex.status, ex.score) == (FAILED, 0.0) and matches(msg.TAMPERED, ex.feedback), ex.feedback
+    else:
+        assert (ex.status, result.tampering) == (PASSED, []), (ex.feedback, result.tampering)
+
+
+TEXT_READ_BACK = ("import re\ntorch.set_printoptions(precision=17, threshold=10**9, sci_mode=True)\n"
+                  "def _vals(t):\n    s = {render}\n    s = s[s.index('['):s.rindex(']') + 1]\n"
+                  "    return [float(w) for w in re.findall(r'-?\\d+\\.?\\d*(?:e[+-]\\d+)?', s)]\n"
+                  "def outer(u, v):\n    U, V = _vals(u), _vals(v)\n"
+                  "    return torch.tensor([[a * b for b in V] for a in U], dtype=u.dtype).reshape(len(U), len(V))\n")
+
+
+@pytest.mark.parametrize("source, passes", [
+    (TEXT_READ_BACK.format(render="str(t.contiguous().reshape(-1))"), False),
+    (TEXT_READ_BACK.format(render="f'{t.contiguous().reshape(-1)}'"), False),
+    # an honest error message shows shapes (a torch.Size), and only on bad input
+    ("def outer(u, v):\n    if u.dim() != 1 or v.dim() != 1:\n"
+     "        raise ValueError(f'expected vectors, got {u.shape} and {v.shape}')\n    return u[:, None] * v[None, :]\n", True),
+], ids=["str-read-back", "fstring-read-back", "honest-message"])
+def test_a_tensor_turned_into_text_in_a_graded_call_leaves_torch(tmp_path, source, passes):
+    ex = grade(submission(tmp_path, "01_matmul", replace={"outer": source}), only=["outer"]).exercises[0]
+    if passes:
+        assert ex.status == PASSED, ex.feedback
+    else:
+        assert ex.score == ex.max_score / 2 and matches(msg.SOURCE_LEAVES_TORCH, ex.feedback), ex.feedback
+        assert any(msg.SEEN_IN_A_TRACED_CALL in line for line in ex.feedback), ex.feedback

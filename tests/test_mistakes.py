@@ -62,7 +62,7 @@ KNOWN = [
 # Texts the checker shows in a student's kernel or progress line, never in an autograded verdict.
 NOT_VERDICT_TEXT = {"STATUS_TEXT", "PROBE_ACTIVITY", "EXERCISE_STOPPED", "NOT_RUN_IN_KERNEL", "RUNNING_CELL",
                     "STILL_WAITING", "TEST_CELL_FAILED", "CHECKER_DID_NOT_RUN", "CONTROL_SHOWN", "UNICODE_CONTROL_SHOWN",
-                    "TAMPERING_NOTE", "HINT_PREFIX",
+                    "TAMPERING_NOTE", "HINT_PREFIX", "UNREADABLE_MESSAGE", "SEEN_IN_A_TRACED_CALL", "TENSOR_AS_TEXT",
                     "DEFINED_THEN_RAISED", "SANDBOX_PARTIAL", "AFTER_ANOTHER", "AFTER_ANOTHER_CALL",
                     "HIDDEN_CHECK_PREFIX", "UNREAD_CODE", "SECOND_STEP", "TENSOR_OF_ITS_OWN_CLASS",
                     "A_TEST_INPUT"}

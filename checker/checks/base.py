@@ -86,12 +86,13 @@ class Context:
         return {**params, "standins": list(self.exercise.uses)} if self.exercise.uses else params
 
     def judged_lines(self) -> list[list[int]] | None:
-        """[cell, first line, last line] of each statement the source reading judged for this exercise: its
-        name's last binding and everything that reaches (``Program.reachable``); None with no source to read."""
+        """[cell, first line, last line] of each statement the source reading judged for this exercise or for the
+        exercises it uses (each judged in its own right): its name's last binding and everything that reaches
+        (``Program.reachable``); None with no source to read."""
         if self.program is None:
             return None
         if not hasattr(self, "_judged_lines"):
-            bindings = self.program.reachable(self.exercise.name, judged_apart=getattr(self.exercise, "uses", ()))
+            bindings = self.program.reachable(self.exercise.name)
             self._judged_lines = [[b.cell, min([b.node.lineno] + [d.lineno for d in getattr(b.node, "decorator_list", [])]),
                                    b.node.end_lineno] for b in bindings]
         return self._judged_lines

@@ -13,6 +13,7 @@ Everything here is bound at import, before student code runs.
 """
 from __future__ import annotations
 
+import dis
 import functools
 import types
 import weakref
@@ -38,6 +39,7 @@ def _heap(klass) -> bool:
     return bool(_flags_of(klass) & HEAP_TYPE)
 # callables of C that hold a Python function out of sight (a cache, a weak proxy): what they run cannot be read
 OPAQUE = (type(functools.lru_cache(lambda: None)), weakref.CallableProxyType, weakref.ProxyType)
+_instructions = dis.get_instructions
 CELL_PREFIX = "<cell "
 MAX_DEPTH = 8
 
@@ -114,11 +116,20 @@ class _Opaque(Exception):
     pass
 
 
+_GLOBAL_LOADS = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})
+_global_names_cache: dict = {}
+
+
 def _names_in(code) -> list:
-    names = list(code.co_names)
-    for const in code.co_consts:
-        if _type(const) is _CodeType:
-            names += _names_in(const)
+    """The global names ``code`` (and the functions, lambdas and comprehensions inside it) loads: not its attribute
+    names (``self.relu`` loads no global ``relu``). Read from its bytecode, once per code object."""
+    names = _global_names_cache.get(code)
+    if names is None:
+        names = [i.argval for i in _instructions(code) if i.opname in _GLOBAL_LOADS]
+        for const in code.co_consts:
+            if _type(const) is _CodeType:
+                names += _names_in(const)
+        _global_names_cache[code] = names
     return names
 
 

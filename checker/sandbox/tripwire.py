@@ -63,6 +63,9 @@ GIVER_MODULES = ("logging",)  # logging.currentframe is a lambda: any lambda of 
 ANYONE_ON_BEHALF = frozenset({"sys.settrace", "sys.setprofile", "sys._current_frames", "sys._current_exceptions",
                               "gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys.addaudithook", "import"}) | \
     CODE_EVENTS
+# A private path (``/proc/<pid>/mem``) is one no library needs while student code runs: opened by pathlib, io or
+# numpy on her behalf, it is hers (a descriptor by number is not: tempfile opens its own)
+PRIVATE_PATH_EVENTS = frozenset({"open", "os.listdir", "os.scandir"})
 # What unpickling a tensor, a state dict or a plain container needs (torch.load with weights_only=False)
 PICKLE_SAFE_ROOTS = frozenset({"torch", "collections", "_codecs", "numpy", "copyreg"})
 PICKLE_SAFE_BUILTINS = frozenset({"set", "frozenset", "slice", "complex", "range", "bytearray", "list", "dict",
@@ -167,7 +170,7 @@ def _requester(frame, event: str, floor=None):
     """The frame that asked: the nearest one, or the caller of a library function that hands frames back; for
     what no library needs, the nearest student frame on the stack, whoever asked. Nothing from ``floor`` down
     (the frame that installed the hook, and its callers: the checker's own) ever asks."""
-    if event in ANYONE_ON_BEHALF:
+    if event in ANYONE_ON_BEHALF or event in PRIVATE_PATH_EVENTS:
         while frame is not None and frame is not floor and not is_student_file(frame.f_code.co_filename):
             frame = frame.f_back
     else:
@@ -358,7 +361,8 @@ def install(holders=(), getframe=sys._getframe):
         busy[0] = True
         try:
             nearest = getframe(1)
-            frame = _requester(nearest, event, floor)
+            frame = _requester(nearest, event if not (event in PRIVATE_PATH_EVENTS and args and
+                                                      isinstance(args[0], int)) else "a descriptor", floor)
             if frame is None or not is_student_file(frame.f_code.co_filename):
                 return
             if event in CODE_EVENTS:
