@@ -120,7 +120,7 @@ def main(in_fd: int, out_fd: int) -> None:
         else:
             answer = {"unknown_op": op}
         refused = drain(f"cell {request['index']}" if op == "exec_cell" else WHILE_CALLED.format(
-            name=request.get("params", {}).get("target", "?")))
+            name=request.get("params", {}).get("target", "?")), timed=request.get("scenario") == "timed_call")
         if refused:
             answer["tampering"] = refused
         try:

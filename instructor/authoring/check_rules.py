@@ -43,8 +43,11 @@ FAMILY_MEMBERS = {
 # families also decided by an op's name, in any layer of torch (what the glossary says besides the members)
 FAMILY_NAMES = {
     operations.MATMUL: "any op named a product or a convolution (`*mm`, `*matmul*`, `*linear*`, `*dot`, `conv*`), "
-                       "every solve, inverse and decomposition, and all of torch.linalg but its norms",
-    operations.NORM: "any op named a norm (`*norm`, `*_norm_*`, `lp_pool*`)",
+                       "every solve, inverse and decomposition, all of torch.linalg but its norms, and the layers "
+                       "made of products, by their class's name (`nn.Linear`, `nn.EmbeddingBag`, `nn.RNN`, `nn.LSTM`, "
+                       "`nn.TransformerEncoderLayer`, `nn.MultiheadAttention`)",
+    operations.NORM: "any op named a norm (`*norm`, `*_norm_*`, `lp_pool*`, `nn.BatchNorm1d`), and complex numbers "
+                     "(the abs of one is the 2-norm of two numbers)",
     operations.SOFTMAX: "any op named `*softmax*`, and the negative log-likelihood family",
     operations.NLL: "any op named `*nll*` or `*cross_entropy*`",
     operations.CONV: "any op named `conv*`, `*_conv*` or `*convolution*`",
