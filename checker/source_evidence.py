@@ -286,14 +286,10 @@ class Program:
 
     def _star_origin(self, name: str) -> str | None:
         """``hypot`` after ``from math import *``: the dotted name it stands for, read from the module the star
-        imported (only the modules whose star import is read, which the grader itself has: math, torch)."""
+        imported, where the grader has that module loaded itself (math, torch, numpy, typing, itertools ...)."""
         for _, module, _, _ in reversed(self.star_imports):
-            if module not in STAR_IMPORTS_READ or module.startswith("checker"):
-                continue
-            loaded = sys.modules.get(module)
-            public = getattr(loaded, "__all__", None) if loaded is not None else None
-            if loaded is not None and hasattr(loaded, name) and (name in public if public is not None
-                                                                 else not name.startswith("_")):
+            loaded = star_module(module)
+            if loaded is not None and name in star_names(loaded):
                 return f"{module}.{name}"
         return None
 
@@ -325,6 +321,19 @@ class Program:
 
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def star_module(module: str):
+    """The module ``from MODULE import *`` brings names from, when the grader knows them without running anything:
+    one this process has loaded (a relative import, or the checker's public modules, are not read this way)."""
+    if not module or module.startswith(".") or module.split(".")[0] == "checker":
+        return None
+    return sys.modules.get(module)
+
+
+def star_names(loaded) -> frozenset[str]:
+    public = getattr(loaded, "__all__", None)
+    return frozenset(public) if public is not None else frozenset(n for n in vars(loaded) if not n.startswith("_"))
 
 
 def free_names(node: ast.AST) -> set[str]:
@@ -513,14 +522,27 @@ def uses(program: Program, name: str, judged_apart: Iterable[str] = ()) -> list[
     bindings = program.reachable(name, judged_apart)
     own = _own_methods(bindings)
     found: list[Finding] = []
+    unknown = _names_from_nowhere(program, bindings)
     for cell, module, node, lines in program.star_imports:
-        if module not in STAR_IMPORTS_READ:
+        # a module the grader cannot read the names of: dynamic only where the exercise uses a name that nothing
+        # in the submission binds (a demo cell's `from typing import *` reaches no exercise)
+        if module not in STAR_IMPORTS_READ and star_module(module) is None and unknown:
             line, text = _line(lines, node)
             found.append(Finding(DYNAMIC, f"from {module} import *", cell, line, text))
     for b in bindings:
         for node in ast.walk(b.node):
             found.extend(_use_of(program, node, b, own))
     return found
+
+
+def _names_from_nowhere(program: Program, bindings: list[_Binding]) -> set[str]:
+    """The names the exercise's code uses that no statement of the submission binds, no import names and no builtin
+    is: a star import of a module the grader cannot read may be where they come from."""
+    import builtins
+
+    used = set().union(*(free_names(b.node) for b in bindings)) if bindings else set()
+    return {n for n in used if n not in program.bindings and n not in program.aliases and not hasattr(builtins, n)
+            and program._star_origin(n) is None}
 
 
 def _use_of(program: Program, node: ast.AST, b: _Binding, own: set[str]) -> Iterator[Finding]:
@@ -638,7 +660,9 @@ def _tampering_in(program: Program, node: ast.AST, cell: int, lines: list[str]) 
         yield Finding(TAMPERING, repr(node.value)[:40], cell, line, text)
     elif isinstance(node, (ast.Import, ast.ImportFrom)):
         for dotted in _imported(node):
-            star_of_tampering = dotted.endswith(".*") and any(t.startswith(dotted[:-1]) for t in TAMPERING_QUALIFIED)
+            # a star import of a module whose names are read here is judged name by name where they are used
+            star_of_tampering = dotted.endswith(".*") and star_module(dotted[:-2]) is None and \
+                any(t.startswith(dotted[:-1]) for t in TAMPERING_QUALIFIED)
             if star_of_tampering or _matches(dotted, TAMPERING_QUALIFIED) or (dotted.split(".")[0] == "checker"
                                                           and not _public_checker(dotted)):
                 yield Finding(TAMPERING, f"import {dotted}", cell, line, text)

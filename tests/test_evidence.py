@@ -1219,3 +1219,24 @@ def test_a_tensor_turned_into_text_in_a_graded_call_leaves_torch(tmp_path, sourc
     else:
         assert ex.score == ex.max_score / 2 and matches(msg.SOURCE_LEAVES_TORCH, ex.feedback), ex.feedback
         assert any(msg.SEEN_IN_A_TRACED_CALL in line for line in ex.feedback), ex.feedback
+
+
+@pytest.mark.parametrize("extra, passes", [
+    ("from typing import *\nShape = Tuple[int, ...]\n", True),  # a demo cell's star import reaches no exercise
+    ("from itertools import *\nprint(list(product(range(2), repeat=2)))\n", True),
+    ("from torch import *\nprint(tensor([1.0, 2.0]))\n", True),
+    ("from numpy import *\n", False),  # numpy's matmul, by its bare name, in the exercise below
+], ids=["typing-demo", "itertools-demo", "torch-demo", "numpy-used"])
+def test_a_star_import_is_read_for_the_names_it_brings(tmp_path, extra, passes):
+    from checker.grading import Options
+    """Star imports of a module the grader has are read name by name: honest demo cells cost nothing, and a bare
+    name that comes from numpy is numpy's."""
+    source = "def matmul_broadcast(a, b):\n" + CHECK_PAIR + ("    return (a[:, :, None] * b[None]).sum(1)\n" if passes else
+                                                             "    return torch.from_numpy(matmul(a.numpy(), b.numpy()))\n")
+    result = grade(submission(tmp_path, "01_matmul", replace={"matmul_broadcast": source}, extra_cells=[extra]),
+                   only=["matmul_broadcast"], options=Options(speed=False))
+    ex = result.exercises[0]
+    if passes:
+        assert (ex.status, result.tampering) == (PASSED, []), (ex.feedback, result.tampering)
+    else:
+        assert (ex.status, ex.score) == (FAILED, 0.0) and matches(msg.SOURCE_OTHER_LIBRARY, ex.feedback), ex.feedback
