@@ -634,18 +634,9 @@ def forward_and_backward(inp, targ, w1, b1, w2, b2):
     return loss
 ''', "lesson", f"{BOOK}, {WALK} 1:55:22, {NOTES} '5)', {BLOG}: relu/mse forward, then mse_grad, lin_grad, "
                "relu_grad, lin_grad (weights as arguments, loss returned)"),
-    Variant("03_backprop", "forward_and_backward", "lesson-shifted-relu", '''\
-def forward_and_backward(inp, targ, w1, b1, w2, b2):
-    l1 = inp @ w1 + b1
-    l2 = l1.clamp_min(0.) - 0.5  # the lesson's relu is the shifted one by this point
-    out = l2 @ w2 + b2
-    loss = (out.squeeze(-1) - targ).pow(2).mean()
-    mse_grad(out, targ)
-    lin_grad(l2, out, w2, b2)
-    relu_grad(l1, l2)
-    lin_grad(inp, l1, w1, b1)
-    return loss
-''', "lesson", f"{WALK}: relu was redefined as clamp_min(0.)-0.5 before forward_and_backward uses it",
+    Variant("03_backprop", "forward_and_backward", "lesson-shifted-relu", FORWARD_AND_BACKWARD.replace(
+        "l2 = l1.clamp_min(0.)", "l2 = l1.clamp_min(0.) - 0.5  # the lesson's relu is the shifted one by this point"),
+            "lesson", f"{WALK}: relu was redefined as clamp_min(0.)-0.5 before forward_and_backward uses it",
             conflict="forward_and_backward: 'runs lin-relu-lin-mse' with relu = max(x, 0)"),
     Variant("03_backprop", "forward_and_backward", "lesson-outer-lin-grad", FORWARD_AND_BACKWARD, "lesson", f"{NOTES} 'Version 1 (Basic) 1.95 s' / {WALK}: the lesson's forward_and_backward with its "
                "outer-product lin_grad",
