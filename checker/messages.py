@@ -139,6 +139,10 @@ TAMPERED = mistake("tampering",
 UNREAD_CODE = "{what}: runs code the checker cannot read"  # what a submission's exec, pickle, importlib ... is
 TAMPERING_NOTE = "tampering: {what}, {where}"
 REQUIRED_OP_MISSING = mistake("required op not used", "on {input}: never calls {ops}; this exercise is about {why}")
+REQUIRED_OP_IDLE = mistake("required op does none of the work",
+                           "on {input}: calls {ops}, but your answer does not come from it: with what {ops} returned "
+                           "(where it sums over something) multiplied by {factor:.2f}, your answer stayed the same; "
+                           "this exercise is about {why}, so {ops} must compute the answer")
 OPS_GROW = mistake("loop left in",
                    "your {name} still loops over {dim}: {count} tensor ops for {base} and {bigger} for {grown}; "
                    "{expected}")

@@ -1240,3 +1240,74 @@ def test_a_star_import_is_read_for_the_names_it_brings(tmp_path, extra, passes):
         assert (ex.status, result.tampering) == (PASSED, []), (ex.feedback, result.tampering)
     else:
         assert (ex.status, ex.score) == (FAILED, 0.0) and matches(msg.SOURCE_OTHER_LIBRARY, ex.feedback), ex.feedback
+
+
+# -- round 15: a required op that does none of the work, statistics by another module, library one-liners ----------
+TREE_SUM = ("def _tree_sum(p):\n    w = 1\n    while w < p.shape[-1]:\n        w *= 2\n"
+            "    p = torch.nn.functional.pad(p, (0, w - p.shape[-1]))\n    while w > 1:\n        w //= 2\n"
+            "        p = p[..., :w] + p[..., w:]\n    return p[..., 0]\n")
+
+
+@pytest.mark.parametrize("notebook, exercise, source, passes", [
+    # a decoy call beside a sum done by halving, and an identity einsum around it: the answer is not einsum's
+    ("01_matmul", "matmul_einsum", TREE_SUM + "def matmul_einsum(a, b):\n" + CHECK_PAIR
+     + "    torch.einsum('i->i', torch.ones(1))\n    return _tree_sum(a[:, None, :] * b.t()[None, :, :])\n", False),
+    ("01_matmul", "matmul_einsum", TREE_SUM + "def matmul_einsum(a, b):\n" + CHECK_PAIR
+     + "    return torch.einsum('ij->ij', _tree_sum(a[:, None, :] * b.t()[None, :, :]))\n", False),
+    ("01_matmul", "batch_matmul", TREE_SUM + "def batch_matmul(a, b):\n"
+     "    return torch.einsum('bij->bij', _tree_sum(a[:, :, None, :] * b.transpose(1, 2)[:, None, :, :]))\n", False),
+    # a convolution by shifted slices, with a product of ones beside it
+    ("05_training", "conv2d_unfold", "import torch.nn.functional as F\n"
+     "def conv2d_unfold(x, w, b, stride=1, padding=0):\n    x = F.pad(x, (padding,) * 4)\n"
+     "    o, c, kh, kw = w.shape\n    oh = (x.shape[2] - kh) // stride + 1\n    ow = (x.shape[3] - kw) // stride + 1\n"
+     "    out = torch.zeros(x.shape[0], o, oh, ow, dtype=x.dtype)\n    torch.ones(1, 1) @ torch.ones(1, 1)\n"
+     "    for i in range(kh):\n        for j in range(kw):\n"
+     "            patch = x[:, None, :, i:i + stride * oh:stride, j:j + stride * ow:stride]\n"
+     "            out += (patch * w[None, :, :, i, j, None, None]).sum(2)\n"
+     "    return out + b[None, :, None, None]\n", False),
+    # honest: the reference's style (a copy in float64, then back), the implicit form and the sublist form
+    ("01_matmul", "matmul_einsum", "def matmul_einsum(a, b):\n" + CHECK_PAIR
+     + "    return torch.einsum('ik,kj->ij', a.double(), b.double()).to(a.dtype)\n", True),
+    ("01_matmul", "matmul_einsum", "def matmul_einsum(a, b):\n" + CHECK_PAIR + "    return torch.einsum('ik,kj', a, b)\n",
+     True),
+    ("01_matmul", "batch_matmul", "def batch_matmul(a, b):\n    return torch.einsum(a, [0, 1, 2], b, [0, 2, 3], [0, 1, 3])\n",
+     True),
+], ids=["decoy-einsum", "identity-einsum", "identity-einsum-batch", "conv-decoy-product", "honest-float64",
+        "honest-implicit", "honest-sublists"])
+def test_a_required_op_must_compute_the_answer(tmp_path, notebook, exercise, source, passes):
+    ex = grade(submission(tmp_path, notebook, replace={exercise: source}), only=[exercise]).exercises[0]
+    if passes:
+        assert ex.status == PASSED, ex.feedback
+    else:
+        assert (ex.status, ex.score) == (FAILED, 0.0) and matches(msg.REQUIRED_OP_IDLE, ex.feedback), ex.feedback
+
+
+@pytest.mark.parametrize("exercise, source, what", [
+    ("frobenius_norm", "import statistics, math\ndef frobenius_norm(m):\n    vals = m.flatten().tolist()\n"
+     "    return torch.tensor(math.sqrt(statistics.pvariance(vals, mu=0.0) * len(vals)), dtype=m.dtype)\n", "pvariance"),
+    ("outer", "from statistics import covariance\ndef outer(u, v):\n"
+     "    return torch.tensor([[covariance([x, -x], [y, -y]) / 2 for y in v.tolist()] for x in u.tolist()],"
+     " dtype=u.dtype)\n", "covariance"),
+    ("pairwise_sq_dists", "def pairwise_sq_dists(x, y):\n"
+     "    return torch.cdist(x, y, compute_mode='donot_use_mm_for_euclid_dist').pow(2)\n", "cdist"),
+    ("pairwise_sq_dists", "import torch.nn as nn\ndef pairwise_sq_dists(x, y):\n"
+     "    return nn.PairwiseDistance(eps=0)(x[:, None, :], y[None, :, :]).pow(2)\n", "PairwiseDistance"),
+    ("normalize_channels", "import torch.nn.functional as F\ndef normalize_channels(x, mean, std):\n"
+     "    return F.batch_norm(x, mean, std * std, training=False, eps=0.0)\n", "batch_norm"),
+], ids=["statistics-pvariance", "statistics-covariance", "cdist", "pairwise-distance-class", "batch-norm"])
+def test_statistics_distances_and_normalisations_by_any_module_earn_nothing(tmp_path, exercise, source, what):
+    ex = grade(submission(tmp_path, "01_matmul", replace={exercise: source}), only=[exercise]).exercises[0]
+    assert (ex.status, ex.score) == (FAILED, 0.0), ex.feedback
+    assert any(what in line for line in ex.feedback), ex.feedback
+
+
+@pytest.mark.parametrize("exercise, source", [
+    ("pairwise_sq_dists", "def pairwise_sq_dists(x, y):\n"
+     "    d = (x * x).sum(1)[:, None] + (y * y).sum(1)[None, :] - 2 * x @ y.t()\n    return d.clamp_min(0)\n"),
+    ("pairwise_sq_dists", "def pairwise_sq_dists(x, y):\n    return (x[:, None, :] - y[None, :, :]).norm(dim=-1) ** 2\n"),
+    ("normalize_channels", "def normalize_channels(x, mean, std):\n"
+     "    return torch.sub(x, mean[:, None, None]).div(std[:, None, None])\n"),
+], ids=["expansion", "broadcast-norm", "sub-div"])
+def test_honest_distances_and_normalisations_pass(tmp_path, exercise, source):
+    ex = grade(submission(tmp_path, "01_matmul", replace={exercise: source}), only=[exercise]).exercises[0]
+    assert ex.status == PASSED, ex.feedback

@@ -8,7 +8,7 @@ from typing import Callable, Mapping
 
 from checker import messages as msg
 from checker.checks.base import CONSTRAINT, CORRECTNESS, RULE, Check, Context, Outcome
-from checker.compare import Tolerance, difference
+from checker.compare import Tolerance, difference, unpack
 from checker.inputs import VISIBLE_SEED, Case
 from checker import source_evidence as source
 
@@ -80,11 +80,17 @@ _LOSS = re.compile(r"loss")  # every loss: a sum (or mean) of a norm of residual
 _CONV = re.compile(r"(^|_)conv(\d|_|olution|$)|fft")  # a convolution by the Fourier transform is one too
 # layers whose forward is products, by their class's name (snake-cased): recurrent cells, transformer blocks
 _PRODUCT_LAYERS = re.compile(r"^(rnn|lstm|gru)(_|$)|transformer|multihead|embedding_bag")
+# statistics by any module's spelling (statistics.pvariance, pstdev, covariance, linear_regression, numpy's nanvar):
+# a variance or a deviation is a sum of squares (a norm), a covariance or a correlation a sum of products
+_SPREAD = re.compile(r"(^|_|p)variance|stdev|(^|_|nan)(std|var)($|_)")
+_CO_MOMENT = re.compile(r"covarian|correlat|regression|(^|_)cov($|_)|corrcoef|sumprod")
+# a distance between points, by any name (cdist, pdist, _euclidean_dist, pairwise_distance, math.dist, PairwiseDistance)
+_DISTANCE = re.compile(r"(^|_|c|p)dist($|_)|distance")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 # family tags, for ``forbidden`` and ``required``
 MATMUL, EINSUM, LINALG, NORM, REDUCTION, AUTOGRAD = "matmul", "einsum", "linalg", "norm", "reduction", "autograd"
-SOFTMAX, NLL, CONV = "softmax", "nll", "conv"
+SOFTMAX, NLL, CONV, DISTANCE = "softmax", "nll", "conv", "distance"
 MATMUL_FAMILY = frozenset({MATMUL})
 REDUCTIONS = frozenset({REDUCTION})
 NORMS = frozenset({NORM, LINALG})
@@ -126,6 +132,12 @@ def op_families(name: str) -> set[str]:
         families.add(MATMUL)
     if base == "einsum":
         families.add(EINSUM)
+    if _CO_MOMENT.search(base):
+        families.update({MATMUL, REDUCTION})
+    if _SPREAD.search(base):
+        families.update({NORM, REDUCTION})
+    if _DISTANCE.search(base):
+        families.update({DISTANCE, NORM})
     if base in NORM_OPS or _is_norm(base) or _LOSS.search(base):
         families.add(NORM)
     if base in REDUCTION_OPS or _ACCUMULATES.search(base) or _LOSS.search(base):
@@ -279,10 +291,10 @@ def hidden_calls(ctx: Context) -> list[str]:
 
 
 def _traced(ctx: Context, case: Case, large_bytes: int | None = None, whole: bool = False,
-            scenario: Callable[[Case], tuple[str, dict]] | None = None):
+            scenario: Callable[[Case], tuple[str, dict]] | None = None, trace: dict | None = None):
     """The trace of one call on ``case`` (by ``scenario``, where the function is called otherwise: lin_grad with
     out.g set first)."""
-    trace = {} if large_bytes is None else {"large_bytes": large_bytes}
+    trace = dict(trace or {}, **({} if large_bytes is None else {"large_bytes": large_bytes}))
     name, params = scenario(case) if scenario else ("call", {"args": list(case.args)})
     answer = ctx.probe(name, about=case.label, trace=trace, **params)
     if answer.raised:
@@ -336,7 +348,27 @@ class Ops(Check):
         if self.required and not matching(counts, self.required):
             problems.append(msg.REQUIRED_OP_MISSING.format(input=case.label, ops=" or ".join(sorted(self.required)),
                                                            why=self.required_why))
+        elif self.required and not problems:
+            problems += self.idle_required(ctx, case, result["out"], counts)
         return self.outcome(problems)
+
+    def idle_required(self, ctx: Context, case: Case, out, counts: set[str]) -> list[str]:
+        """The required op called, but does it compute the answer? The same call once more, with what each call of
+        it that sums over something returned multiplied by a factor drawn here: an answer built from those results
+        changes; one computed around them (a decoy einsum, an identity ``einsum('ij->ij', ...)`` of a result
+        summed by other means) does not."""
+        names = sorted(n for n in counts if (op_families(n) | {base_name(n)}) & self.required)
+        factor = 2.0 + secrets.SystemRandom().random()
+        try:
+            knocked = _traced(ctx, case, whole=True, trace={"scale": {"names": names, "factor": factor}})
+        except _Raised as exc:
+            return [str(exc)]
+        answer = unpack(out)
+        if answer is not None and not difference(case.label, answer, knocked["out"],
+                                                 Tolerance.for_dtype(answer.dtype, scale=10)):
+            return [msg.REQUIRED_OP_IDLE.format(input=case.label, ops=" or ".join(sorted(self.required)),
+                                                factor=factor, why=self.required_why)]
+        return []
 
     def every_call(self, ctx: Context) -> list[str]:
         return forbidden_in_traces(ctx, self.forbidden, self.allowed, self.why, handed_off=True)

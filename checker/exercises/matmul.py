@@ -4,8 +4,8 @@ from __future__ import annotations
 import torch
 
 from checker import messages as msg
-from checker.checks.operations import (EINSUM, MATMUL_FAMILY, NORMS, REDUCTIONS, FullSizeCopies, OpGrowth,
-                                       Ops)
+from checker.checks.operations import (DISTANCE, EINSUM, MATMUL_FAMILY, NORMS, REDUCTIONS, FullSizeCopies,
+                                       NeverCalls, OpGrowth, Ops)
 from checker.checks.speed import SpeedBar
 from checker.checks.values import Raises, Values
 from checker.compare import Tolerance
@@ -200,6 +200,7 @@ ENTRIES = [
                      lambda s: f"x of shape ({s['N']}, {s['C']}, {s['H']}, {s['W']})"),
             FullSizeCopies(lambda seed: images_of_size(seed, {"N": 4, "C": 3, "H": 16, "W": 16}),
                            size=lambda case: case.args[0].numel() * case.args[0].element_size(), allowed=2),
+            NeverCalls(NORMS, why="subtract and divide by broadcasting, not a normalisation layer or function"),
         ),
     ),
     Exercise(
@@ -211,6 +212,8 @@ ENTRIES = [
                      {"n": "the points of x", "m": "the points of y", "d": "the coordinates"},
                      "no Python loops: a fixed handful of tensor ops",
                      lambda s: f"{s['n']} and {s['m']} points in {s['d']} dimensions"),
+            NeverCalls(frozenset({DISTANCE}), why="build the distances from differences (or the expansion), "
+                                                  "not a distance function"),
         ),
     ),
     Question("q_inner_dimensions", NOTEBOOK, 2.0,

@@ -144,7 +144,7 @@ def grads_of(objs):
 def _traced(trace, existing, thunk):
     if trace is None:
         return thunk(), None
-    tracer = OpTracer(large_bytes=trace.get("large_bytes"))
+    tracer = OpTracer(large_bytes=trace.get("large_bytes"), scale=trace.get("scale"))
     tracer.remember_existing(existing)
     with tracer:
         result = thunk()

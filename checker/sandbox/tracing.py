@@ -36,6 +36,32 @@ CALLBACK = "python_callback"
 ACCUMULATING_PUTS = frozenset({"index_put_", "index_put", "put_", "put", "_index_put_impl_", "_unsafe_index_put"})
 READ_ONLY = {"requires_grad": "requires_grad_read"}  # reading the flag computes nothing (setting it is autograd)
 REDUCING_SCATTERS = frozenset({"scatter", "scatter_"})  # with reduce='add' or 'multiply': a sum (or product) by index
+# what the trace computes itself when asked to scale a call's result (the required-op check): torch's own, bound here,
+# run with torch functions and Python dispatch off (not traced, not a student's)
+_mul = torch.mul
+_no_torch_function, _no_python_dispatch = torch._C.DisableTorchFunction, torch._C._DisableTorchDispatch
+_is_floating = torch._C.TensorBase.is_floating_point
+_str = str
+
+
+def contracts(name: str, args) -> bool:
+    """Whether a call sums over something: every product op does; an einsum only if its equation drops an index
+    (``'ik,kj->ij'``, ``'ijk->ij'``; not ``'ij->ij'`` nor ``'i,i->i'``, which copy or multiply elementwise)."""
+    if name != "einsum":
+        return True
+    equation = args[0] if args and type(args[0]) is _str else None
+    if equation is None:  # the sublist form: einsum(a, [0, 1], b, [1, 2], [0, 2])
+        lists = [a for a in args if type(a) is list]
+        if len(lists) < 2:
+            return True
+        given = {i for sub in lists[:-1] for i in sub}
+        return bool(given - set(lists[-1])) if len(lists) % 2 else True
+    equation = equation.replace(" ", "")
+    inputs, arrow, output = equation.partition("->")
+    letters = {c for c in inputs if c.isalpha()}
+    if not arrow:  # implicit output: the letters that appear once
+        return any(inputs.count(c) > 1 for c in letters)
+    return bool(letters - set(output))
 
 
 def _accumulates(args, kwargs) -> bool:
@@ -108,8 +134,12 @@ class _Dispatched(TorchDispatchMode):
 class OpTracer(TorchFunctionMode):
     """Counts tensor-producing torch calls and measures what they allocate; records the ATen ops under them."""
 
-    def __init__(self, large_bytes: int | None = None):
+    def __init__(self, large_bytes: int | None = None, scale: dict | None = None):
         super().__init__()
+        # the required-op check's counterfactual: what these calls return, when they sum over something, multiplied
+        # by this factor; an answer built from their results changes with it, one built around them does not
+        self._scaled_names = frozenset((scale or {}).get("names", ()))
+        self._factor = (scale or {}).get("factor", 1.0)
         self.below: dict[str, set[str]] = {}  # ATen op -> the API calls it ran inside
         self._tops: list[str] = []
         self._depth = 0
@@ -143,6 +173,9 @@ class OpTracer(TorchFunctionMode):
             out = func(*args, **(kwargs or {}))
         finally:
             self._tops.pop()
+        if name in self._scaled_names and isinstance(out, _Tensor) and _is_floating(out) and contracts(name, args):
+            with _no_torch_function(), _no_python_dispatch():
+                out = _mul(out, self._factor)
         produced = list(_tensors_in(out))
         if produced:
             self.counts[name] = self.counts.get(name, 0) + 1

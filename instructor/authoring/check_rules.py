@@ -32,6 +32,7 @@ FAMILY_WORDS = {
     operations.SOFTMAX: "the softmax family",
     operations.NLL: "the negative log-likelihood family",
     operations.CONV: "the convolution family",
+    operations.DISTANCE: "the distance family",
 }
 FAMILY_MEMBERS = {
     operations.MATMUL: operations.MATMUL_OPS | operations.SOLVE_OPS,
@@ -45,12 +46,16 @@ FAMILY_NAMES = {
     operations.MATMUL: "any op named a product or a convolution (`*mm`, `*matmul*`, `*linear*`, `*dot`, `conv*`), "
                        "every solve, inverse and decomposition, all of torch.linalg but its norms, and the layers "
                        "made of products, by their class's name (`nn.Linear`, `nn.EmbeddingBag`, `nn.RNN`, `nn.LSTM`, "
-                       "`nn.TransformerEncoderLayer`, `nn.MultiheadAttention`)",
-    operations.NORM: "any op named a norm (`*norm`, `*_norm_*`, `lp_pool*`, `nn.BatchNorm1d`), and complex numbers "
-                     "(the abs of one is the 2-norm of two numbers)",
+                       "`nn.TransformerEncoderLayer`, `nn.MultiheadAttention`), and covariances, correlations and "
+                       "regressions in any module (`statistics.covariance`, `linear_regression`, `corrcoef`)",
+    operations.NORM: "any op named a norm (`*norm`, `*_norm_*`, `lp_pool*`, `nn.BatchNorm1d`), complex numbers "
+                     "(the abs of one is the 2-norm of two numbers), variances and deviations in any module "
+                     "(`statistics.pvariance`, `stdev`, `nanvar`), and the distance family",
     operations.SOFTMAX: "any op named `*softmax*`, and the negative log-likelihood family",
     operations.NLL: "any op named `*nll*` or `*cross_entropy*`",
     operations.CONV: "any op named `conv*`, `*_conv*` or `*convolution*`",
+    operations.DISTANCE: "any op named a distance between points (`cdist`, `pdist`, `*_dist`, `*distance*`, "
+                         "`math.dist`, `nn.PairwiseDistance`)",
 }
 LINE = "- **{name}** ({category}): {text}"
 UNDESCRIBED = ("{exercise}: the catalogue cannot describe a {check_type} check; add a describer for it "
@@ -114,7 +119,9 @@ def _ops(check: operations.Ops) -> str:
     if check.forbidden:
         parts.append(f"never calls {family_text(check.forbidden, check.allowed)}: {check.why}")
     if check.required:
-        parts.append(f"must call {family_text(check.required)} ({check.required_why})")
+        parts.append(f"must call {family_text(check.required)} ({check.required_why}), and the answer must come "
+                     f"from it: called once more with what it returns (where it sums over something) scaled, "
+                     f"the answer must change")
     text = "; ".join(parts) + f"; traced on {case.label} and on every other input the checks call it with"
     if check.expected is not None:
         text += ", where the answer must be right too"

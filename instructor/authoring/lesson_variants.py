@@ -316,7 +316,8 @@ def pairwise_sq_dists(x, y):
     Variant("01_matmul", "pairwise_sq_dists", "natural-cdist", '''\
 def pairwise_sq_dists(x, y):
     return torch.cdist(x, y).pow(2)
-''', "natural", "torch.cdist is not forbidden by the catalogue (no loops, never negative)"),
+''', "natural", "torch.cdist: one library call does the whole exercise",
+            conflict="pairwise_sq_dists: never calls the distance family (build the distances from differences)"),
 
     # ============================================================================= 02_forward
     # --- normalize ------------------------------------------------------------------------------
