@@ -107,26 +107,20 @@ def errors_in(nb) -> list[tuple[str, str, str]]:
     return out
 
 
+# notebooks whose complete form nbgrader validate runs (every test cell passing) below; the source run covers the rest
+VALIDATED = ("01_matmul", "04_modules")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("notebook", NOTEBOOKS)
+@pytest.mark.parametrize("notebook", [nb for nb in NOTEBOOKS if nb not in VALIDATED])
 def test_source_notebook_runs_with_every_test_cell_passing(notebook, tmp_path):
     nb, seconds = execute(SOURCE / f"{notebook}.ipynb", tmp_path)
     assert errors_in(nb) == []
     print(f"{notebook}: {seconds:.1f} s")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("notebook", NOTEBOOKS)
-def test_untouched_release_runs_top_to_bottom_without_an_error(notebook, tmp_path):
-    """Run All must reach the end: test cells show "not attempted" and raise nothing (issue 10.1)."""
-    nb, seconds = execute(RELEASE / f"{notebook}.ipynb", tmp_path)
-    assert seconds < 60
-    assert errors_in(nb) == []
-    tests = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("test_")]
-    assert tests and all("not attempted" in json.dumps(c.outputs) for c in tests)
-    assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code"), "a cell did not run"
-    progress = "".join(o.get("data", {}).get("text/plain", "") for o in nb.cells[-1].get("outputs", []))
-    assert "not attempted" in progress and "passed" not in progress.replace("0 passed", "")
+# Run All of every untouched release notebook (test cells "not attempted", nothing raised) is
+# tests/test_student_kit.py's, in the venv that has nothing but the student's wheel.
 
 
 @pytest.mark.slow
@@ -153,7 +147,7 @@ def complete_student(notebook: str):
 
 @pytest.mark.slow
 def test_release_with_solutions_passes_nbgrader_validate_and_the_checker(tmp_path):
-    for notebook in ("01_matmul", "04_modules"):
+    for notebook in VALIDATED:
         path = tmp_path / f"{notebook}.ipynb"
         nbformat.write(complete_student(notebook), str(path))
         validate = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(path)], capture_output=True,

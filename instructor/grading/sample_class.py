@@ -367,10 +367,11 @@ JAILBREAK_TARGETS = ("nbgrader_config.py", "jailbreak.txt")  # in the course roo
 
 
 CI_ROSTER = dict(complete=1, partial=2, size=20)  # every hostile case, fewer of the ordinary ones
-# The kinds a test of where grades are stored or graded (PostgreSQL, a cluster) needs: graded ones, zero
-# and partial scores, a tampering kernel, and each way a submission is flagged without waiting for a timeout.
-SCALE_KINDS = ("complete", "partial", "forbidden-op", "tamper-checker", "dead-kernel", "invalid-json",
-               "missing-notebook", "renamed-notebook")
+# The kinds a test of where grades are stored or graded (PostgreSQL, a cluster) needs: full, partial and zero
+# scores, a tampering kernel, a dead kernel, and a notebook that cannot be read and one that is not there (the
+# other hostile kinds, a renamed notebook among them, take the same paths and are the CI class's tests: each
+# student here costs a whole submission's grading twice in CI)
+SCALE_KINDS = ("complete", "partial", "tamper-checker", "dead-kernel", "invalid-json", "missing-notebook")
 
 
 def scale_roster() -> list[Student]:
