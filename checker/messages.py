@@ -143,6 +143,10 @@ REQUIRED_OP_IDLE = mistake("required op does none of the work",
                            "on {input}: calls {ops}, but your answer does not come from it: with what {ops} returned "
                            "(where it sums over something) multiplied by {factor:.2f}, your answer stayed the same; "
                            "this exercise is about {why}, so {ops} must compute the answer")
+LOOPS_MISSING = mistake("loops asked for, none written",
+                        "your {name} does not loop over {dim}: {count} tensor ops for {base} and {bigger} for "
+                        "{grown} (loops over every scalar entry add at least {steps}), and no loop over Python "
+                        "numbers either; the work of {expected} grows with every dimension")
 OPS_GROW = mistake("loop left in",
                    "your {name} still loops over {dim}: {count} tensor ops for {base} and {bigger} for {grown}; "
                    "{expected}")

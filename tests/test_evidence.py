@@ -1311,3 +1311,20 @@ def test_statistics_distances_and_normalisations_by_any_module_earn_nothing(tmp_
 def test_honest_distances_and_normalisations_pass(tmp_path, exercise, source):
     ex = grade(submission(tmp_path, "01_matmul", replace={exercise: source}), only=[exercise]).exercises[0]
     assert ex.status == PASSED, ex.feedback
+
+
+@pytest.mark.parametrize("source", [
+    # loops over Python numbers: no torch op per step, and the call turns its inputs into Python numbers
+    "def matmul_loops(a, b):\n" + CHECK_PAIR + "    A, B = a.tolist(), b.tolist()\n    out = []\n"
+    "    for i in range(len(A)):\n        row = []\n        for j in range(len(B[0]) if B else 0):\n"
+    "            acc = 0.0\n            for p in range(len(B)):\n                acc += A[i][p] * B[p][j]\n"
+    "            row.append(acc)\n        out.append(row)\n"
+    "    return torch.tensor(out, dtype=a.dtype).reshape(a.shape[0], b.shape[1])\n",
+    # torch loops over rows and columns, Python's sum over the inner dimension
+    "def matmul_loops(a, b):\n" + CHECK_PAIR + "    c = torch.zeros(a.shape[0], b.shape[1], dtype=a.dtype)\n"
+    "    for i in range(a.shape[0]):\n        for j in range(b.shape[1]):\n"
+    "            c[i, j] = sum(x * y for x, y in zip(a[i].tolist(), b[:, j].tolist()))\n    return c\n",
+], ids=["python-numbers", "python-sum-inside-torch-loops"])
+def test_loops_over_python_numbers_are_the_loops_asked_for(tmp_path, source):
+    ex = grade(submission(tmp_path, "01_matmul", replace={"matmul_loops": source}), only=["matmul_loops"]).exercises[0]
+    assert ex.status == PASSED, ex.feedback

@@ -441,6 +441,16 @@ class NeverCalls(Check):
         return forbidden_in_traces(ctx, self.forbidden, self.allowed, self.why)
 
 
+def drawn_sizes(ctx: Context, base: Mapping[str, int]) -> Mapping[str, int]:
+    """The base sizes of a check that counts loops: the catalogue's for the visible checks; for hidden ones, each
+    drawn afresh between them and twice them (nothing derived from the hidden seed), so that code shaped for the
+    published sizes meets others."""
+    if ctx.seed == VISIBLE_SEED:
+        return base
+    draw = secrets.SystemRandom()
+    return {dim: size + draw.randint(1, size) for dim, size in base.items()}
+
+
 @dataclasses.dataclass
 class OpGrowth(Check):
     """The number of tensor ops must not grow with the given dimensions (a loop left in)."""
@@ -456,13 +466,7 @@ class OpGrowth(Check):
     slack = 1.25
 
     def sizes(self, ctx: Context) -> Mapping[str, int]:
-        """The base sizes: the catalogue's for the visible checks; for hidden ones, each drawn afresh between
-        them and twice them (nothing derived from the hidden seed), so that code shaped for the published sizes
-        meets others."""
-        if ctx.seed == VISIBLE_SEED:
-            return self.base
-        draw = secrets.SystemRandom()
-        return {dim: size + draw.randint(1, size) for dim, size in self.base.items()}
+        return drawn_sizes(ctx, self.base)
 
     def run(self, ctx: Context):
         hidden = hidden_calls(ctx)

@@ -6,6 +6,7 @@ import torch
 from checker import messages as msg
 from checker.checks.operations import (DISTANCE, EINSUM, MATMUL_FAMILY, NORMS, REDUCTIONS, FullSizeCopies,
                                        NeverCalls, OpGrowth, Ops)
+from checker.checks.loops_required import LoopsRequired
 from checker.checks.speed import SpeedBar
 from checker.checks.values import Raises, Values
 from checker.compare import Tolerance
@@ -118,6 +119,9 @@ ENTRIES = [
             Raises(cases.mismatched_pairs),
             Ops(fresh_pair, expected=reference_matmul, forbidden=MATMUL_FAMILY | REDUCTIONS,
                 why=NO_MATMUL + "; loops over scalar entries, no tensor-level sums"),
+            LoopsRequired(cases.pair_of_size, {"n": 3, "k": 3, "m": 3},
+                          {"n": "the rows of a", "k": "the inner dimension", "m": "the columns of b"},
+                          "three nested loops over scalar entries", result_size),
         ),
         seconds=20,
     ),

@@ -13,6 +13,7 @@ from typing import Callable
 
 from checker.checks import gradients, operations, speed, statistics, structure, training, values
 from checker.checks.base import CONSTRAINT, CORRECTNESS, RULE, Check
+from checker.checks.loops_required import LoopsRequired
 from checker.exercises.cases import VISIBLE_SEED
 from checker.inputs import Case, build, label
 
@@ -134,6 +135,14 @@ def _op_growth(check: operations.OpGrowth) -> str:
             f"(beyond x{check.slack:g} + 2) with {grown}; {check.expected.format(**check.base)}")
 
 
+def _loops_required(check: LoopsRequired) -> str:
+    grown = either(list(check.dims.values())) + " doubled"
+    steps = " * ".join(str(v) for v in check.base.values())
+    return (f"loops asked for: with {grown}, the number of tensor ops on {check.describe(check.base)} must grow by "
+            f"at least one per scalar step of those sizes ({steps}), unless the call loops over Python numbers "
+            f"(after `.tolist()` or `.item()`); {check.expected}")
+
+
 def _largest(check: operations.LargestAllocation) -> str:
     case = check.case(VISIBLE_SEED)
     limit = operations.human_bytes(check.limit(case))
@@ -206,6 +215,7 @@ DESCRIBERS: dict[type, Callable[[Check], str]] = {
     operations.Ops: _ops,
     operations.NeverCalls: _never_calls,
     operations.OpGrowth: _op_growth,
+    LoopsRequired: _loops_required,
     operations.LargestAllocation: _largest,
     operations.FullSizeCopies: _copies,
     speed.SpeedBar: _speed,

@@ -53,12 +53,32 @@ def {name}(a, b):
     return c
 '''
 
+HALVING = '''
+def _halved(p):
+    width = 1
+    while width < p.shape[-1]:
+        width *= 2
+    p = torch.nn.functional.pad(p, (0, width - p.shape[-1]))
+    while width > 1:
+        width //= 2
+        p = p[..., :width] + p[..., width:]
+    return p[..., 0]
+
+def {name}(a, b):
+    if a.shape[1] != b.shape[0]:
+        raise ValueError("inner dimensions differ")
+    products = a[:, None, :] * b.t()[None, :, :]
+    return {call}
+'''
 WRONG = [
     # -- 01_matmul ---------------------------------------------------------------------------
     W(M, "matmul_loops", "uses-matmul", "def matmul_loops(a, b):\n    assert a.shape[1] == b.shape[0]\n    return a @ b",
       msg.FORBIDDEN_OP),
     W(M, "matmul_loops", "never-raises", LOOPS3.format(name="matmul_loops").replace(
         '    if k != k2:\n        raise ValueError("inner dimensions differ")\n', ""), msg.DID_NOT_RAISE, score=1.0),
+    # no loop at all: a broadcast product summed by halving (no tensor-level sum called), in torch throughout
+    W(M, "matmul_loops", "vectorised-halving", HALVING.format(name="matmul_loops", call="_halved(products)"),
+      msg.LOOPS_MISSING, score=1.0),
     W(M, "matmul_elementwise", "three-loops", LOOPS3.format(name="matmul_elementwise"),
       msg.OPS_GROW, msg.SPEED_FAILED, score=1.0),
     W(M, "matmul_broadcast", "loops-over-columns", LOOPS2.format(name="matmul_broadcast").replace(
@@ -77,6 +97,9 @@ WRONG = [
       msg.RAISED_ON_VALID_INPUT),
     W(M, "matmul_einsum", "uses-at", "def matmul_einsum(a, b):\n    return a @ b", msg.FORBIDDEN_OP,
       msg.REQUIRED_OP_MISSING),
+    # einsum called around a sum done by halving: it copies, the halving computes the answer
+    W(M, "matmul_einsum", "einsum-around-halving",
+      HALVING.format(name="matmul_einsum", call="torch.einsum('ij->ij', _halved(products))"), msg.REQUIRED_OP_IDLE),
     W(M, "matmul_einsum", "transposed-result", "def matmul_einsum(a, b):\n    return torch.einsum('ik,kj->ji', a, b)",
       msg.SHAPE_MISMATCH),
     W(M, "batch_matmul", "loops-over-batch",
