@@ -141,8 +141,12 @@ TAMPERING_NOTE = "tampering: {what}, {where}"
 REQUIRED_OP_MISSING = mistake("required op not used", "on {input}: never calls {ops}; this exercise is about {why}")
 REQUIRED_OP_IDLE = mistake("required op does none of the work",
                            "on {input}: calls {ops}, but your answer does not come from it: with what {ops} returned "
-                           "(where it sums over something) multiplied by {factor:.2f}, your answer stayed the same; "
-                           "this exercise is about {why}, so {ops} must compute the answer")
+                           "on the inputs (where it sums over something) multiplied by {factor:.2f}, your answer "
+                           "stayed the same; this exercise is about {why}, so {ops} must compute the answer")
+REQUIRED_OP_PARTIAL = mistake("required op does part of the work",
+                              "on {input}: {ops} does {done} multiply-adds on the inputs (moved, reshaped or retyped "
+                              "only), and the answer needs {needed}; this exercise is about {why}, so {ops} must do "
+                              "the products and their sums, not a part of them or a computation of its own")
 LOOPS_MISSING = mistake("loops asked for, none written",
                         "your {name} does not loop over {dim}: {count} tensor ops for {base} and {bigger} for "
                         "{grown} (loops over every scalar entry add at least {steps}), and no loop over Python "

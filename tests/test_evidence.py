@@ -1272,14 +1272,34 @@ TREE_SUM = ("def _tree_sum(p):\n    w = 1\n    while w < p.shape[-1]:\n        w
      True),
     ("01_matmul", "batch_matmul", "def batch_matmul(a, b):\n    return torch.einsum(a, [0, 1, 2], b, [0, 2, 3], [0, 1, 3])\n",
      True),
+    # round 16: a sum over a size-1 index, a probe on ones of its own as a multiplier, the last pair of partial sums
+    ("01_matmul", "matmul_einsum", TREE_SUM + "def matmul_einsum(a, b):\n" + CHECK_PAIR
+     + "    return torch.einsum('ijx->ij', _tree_sum(a[:, None, :] * b.t()[None, :, :])[..., None])\n", False),
+    ("01_matmul", "matmul_einsum", TREE_SUM + "def matmul_einsum(a, b):\n" + CHECK_PAIR
+     + "    probe = torch.einsum('i->', torch.ones(2, dtype=a.dtype))\n"
+     "    return _tree_sum(a[:, None, :] * b.t()[None, :, :]) * probe / 2\n", False),
+    ("01_matmul", "matmul_einsum", TREE_SUM + "def matmul_einsum(a, b):\n" + CHECK_PAIR
+     + "    p = a[:, None, :] * b.t()[None, :, :]\n    h = p.shape[-1] // 2\n"
+     "    pair = torch.stack([_tree_sum(p[..., :h]), _tree_sum(p[..., h:])], -1)\n"
+     "    return torch.einsum('ijx->ij', pair)\n", False),
+    ("05_training", "conv2d_unfold", "import torch.nn.functional as F\n"
+     "def conv2d_unfold(x, w, b, stride=1, padding=0):\n    x = F.pad(x, (padding,) * 4)\n"
+     "    o, c, kh, kw = w.shape\n    oh = (x.shape[2] - kh) // stride + 1\n    ow = (x.shape[3] - kw) // stride + 1\n"
+     "    out = torch.zeros(x.shape[0], o, oh, ow, dtype=x.dtype)\n"
+     "    for i in range(kh):\n        for j in range(kw):\n"
+     "            patch = x[:, None, :, i:i + stride * oh:stride, j:j + stride * ow:stride]\n"
+     "            out += (patch * w[None, :, :, i, j, None, None]).sum(2)\n"
+     "    return torch.matmul(out[..., None], torch.ones(1, 1, dtype=x.dtype))[..., 0] + b[None, :, None, None]\n",
+     False),
 ], ids=["decoy-einsum", "identity-einsum", "identity-einsum-batch", "conv-decoy-product", "honest-float64",
-        "honest-implicit", "honest-sublists"])
+        "honest-implicit", "honest-sublists", "size-one-index", "probe-multiplier", "last-pair", "conv-size-one"])
 def test_a_required_op_must_compute_the_answer(tmp_path, notebook, exercise, source, passes):
     ex = grade(submission(tmp_path, notebook, replace={exercise: source}), only=[exercise]).exercises[0]
     if passes:
         assert ex.status == PASSED, ex.feedback
     else:
-        assert (ex.status, ex.score) == (FAILED, 0.0) and matches(msg.REQUIRED_OP_IDLE, ex.feedback), ex.feedback
+        assert (ex.status, ex.score) == (FAILED, 0.0), ex.feedback
+        assert matches(msg.REQUIRED_OP_IDLE, ex.feedback) or matches(msg.REQUIRED_OP_PARTIAL, ex.feedback), ex.feedback
 
 
 @pytest.mark.parametrize("exercise, source, what", [

@@ -319,6 +319,8 @@ class Ops(Check):
     allowed: frozenset = frozenset()  # op names exempted from ``forbidden`` (einsum where it is the point)
     required: frozenset = frozenset()
     required_why: str = ""
+    # the multiply-adds the answer needs on ``case``: the required op's calls on the inputs must do them all
+    required_work: Callable[[Case], int] | None = None
     expected: Callable | None = None  # the answer on the traced inputs: a cached result must not slip through
     name = "operations"
     category = RULE
@@ -354,20 +356,26 @@ class Ops(Check):
 
     def idle_required(self, ctx: Context, case: Case, out, counts: set[str]) -> list[str]:
         """The required op called, but does it compute the answer? The same call once more, with what each call of
-        it that sums over something returned multiplied by a factor drawn here: an answer built from those results
-        changes; one computed around them (a decoy einsum, an identity ``einsum('ij->ij', ...)`` of a result
-        summed by other means) does not."""
+        it on the inputs (moved, reshaped or retyped only) that sums over something returned multiplied by a factor
+        drawn here: those calls must do the multiply-adds the answer needs (not a sum over a size-1 index, the last
+        pair of partial sums, or a probe on ones of its own), and an answer built from their results changes; one
+        computed around them (a decoy einsum, an identity ``einsum('ij->ij', ...)``) does not."""
         names = sorted(n for n in counts if (op_families(n) | {base_name(n)}) & self.required)
         factor = 2.0 + secrets.SystemRandom().random()
         try:
             knocked = _traced(ctx, case, whole=True, trace={"scale": {"names": names, "factor": factor}})
         except _Raised as exc:
             return [str(exc)]
+        ops = " or ".join(sorted(self.required))
+        needed = self.required_work(case) if self.required_work else 0
+        done = knocked["trace"].get("scaled_work", 0)
+        if done < needed:
+            return [msg.REQUIRED_OP_PARTIAL.format(input=case.label, ops=ops, done=done, needed=needed,
+                                                   why=self.required_why)]
         answer = unpack(out)
         if answer is not None and not difference(case.label, answer, knocked["out"],
                                                  Tolerance.for_dtype(answer.dtype, scale=10)):
-            return [msg.REQUIRED_OP_IDLE.format(input=case.label, ops=" or ".join(sorted(self.required)),
-                                                factor=factor, why=self.required_why)]
+            return [msg.REQUIRED_OP_IDLE.format(input=case.label, ops=ops, factor=factor, why=self.required_why)]
         return []
 
     def every_call(self, ctx: Context) -> list[str]:

@@ -26,6 +26,12 @@ def reference_batch_matmul(a, b):
     return torch.bmm(a.double(), b.double()).to(a.dtype)
 
 
+def product_work(case: Case) -> int:
+    """The multiply-adds of a @ b, batched or not: the result's entries times the inner dimension."""
+    a, b = case.args
+    return a.numel() // a.shape[-1] * b.shape[-1] * a.shape[-1]
+
+
 def result_size(sizes) -> str:
     return f"a ({sizes['n']}, {sizes['k']}) @ b ({sizes['k']}, {sizes['m']}), a {sizes['n']}x{sizes['m']} result"
 
@@ -158,7 +164,7 @@ ENTRIES = [
             Values(cases.pairs, reference_matmul, names=("a", "b")),
             Ops(fresh_pair, expected=reference_matmul, forbidden=MATMUL_FAMILY | REDUCTIONS,
                 allowed=frozenset({"einsum"}), why="use einsum only: the products and their sum are its work",
-                required=frozenset({EINSUM}), required_why="Einstein summation"),
+                required=frozenset({EINSUM}), required_why="Einstein summation", required_work=product_work),
             OpGrowth(cases.pair_of_size, SMALL, {"k": "the inner dimension"},
                      "one einsum call does every product and sum at once", result_size),
         ),
@@ -169,7 +175,7 @@ ENTRIES = [
             Values(batch_pairs, reference_batch_matmul, names=("a", "b")),
             Ops(again(batch_pairs), expected=reference_batch_matmul, forbidden=MATMUL_FAMILY | REDUCTIONS,
                 allowed=frozenset({"einsum"}), why="use einsum only: the products and their sum are its work",
-                required=frozenset({EINSUM}), required_why="Einstein summation"),
+                required=frozenset({EINSUM}), required_why="Einstein summation", required_work=product_work),
             OpGrowth(batch_of_size, {"B": 4, "n": 3, "k": 5, "m": 2}, {"B": "the batch"},
                      "one einsum call handles every batch element at once",
                      lambda s: f"a batch of {s['B']}"),

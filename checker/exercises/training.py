@@ -176,6 +176,13 @@ def conv2d_unfold_expected(x, w, b, stride=1, padding=0):
     return F.conv2d(x, w, b, stride=stride, padding=padding)
 
 
+def conv_work(case: Case) -> int:
+    """The multiply-adds of the convolution: each output entry sums channels x kernel rows x kernel columns."""
+    w = case.args[1]
+    out = conv2d_unfold_expected(*case.args)
+    return out.numel() * w.shape[1] * w.shape[2] * w.shape[3]
+
+
 def conv_size_hint(case, expected, got):
     return msg.HINT_CONV_SIZE if got is not None and got.shape != expected.shape else None
 
@@ -222,7 +229,8 @@ ENTRIES = [
                             tolerance=scaled_tolerance, hints=(conv_size_hint, conv_flipped_hint)),
                      Ops(_first(conv2d_unfold_cases), forbidden=frozenset({CONV}), required=frozenset({MATMUL}),
                          why="the convolution is the point: unfold, then a matrix product",
-                         required_why="the patches times the kernels", expected=conv2d_unfold_expected))),
+                         required_why="the patches times the kernels", required_work=conv_work,
+                         expected=conv2d_unfold_expected))),
     Question("q_max_shift", NOTEBOOK, 2.0,
              "Why does log_softmax subtract each row's max before exponentiating, and why does that not change "
              "the result?"),

@@ -44,35 +44,87 @@ _is_floating = torch._C.TensorBase.is_floating_point
 _str = str
 
 
-def contracts(name: str, args) -> bool:
-    """Whether a call sums over something: every product op does; an einsum only if its equation drops an index
-    (``'ik,kj->ij'``, ``'ijk->ij'``; not ``'ij->ij'`` nor ``'i,i->i'``, which copy or multiply elementwise)."""
-    if name != "einsum":
-        return True
-    equation = args[0] if args and type(args[0]) is _str else None
-    if equation is None:  # the sublist form: einsum(a, [0, 1], b, [1, 2], [0, 2])
-        lists = [a for a in args if type(a) is list]
-        if len(lists) < 2:
-            return True
-        given = {i for sub in lists[:-1] for i in sub}
-        return bool(given - set(lists[-1])) if len(lists) % 2 else True
-    equation = equation.replace(" ", "")
-    inputs, arrow, output = equation.partition("->")
-    letters = {c for c in inputs if c.isalpha()}
-    if not arrow:  # implicit output: the letters that appear once
-        return any(inputs.count(c) > 1 for c in letters)
-    return bool(letters - set(output))
+# ops that move or re-type data without computing on it: what they return still is the inputs (the required-op
+# check counts a product as doing the work only on operands that are the exercise's inputs, so moved or retyped)
+DATA_PRESERVING = frozenset({
+    "view", "reshape", "view_as", "reshape_as", "transpose", "t", "T", "mT", "H", "mH", "permute", "movedim",
+    "moveaxis", "swapaxes", "swapdims", "contiguous", "to", "double", "float", "half", "bfloat16", "type", "clone",
+    "detach", "unfold", "pad", "expand", "expand_as", "broadcast_to", "unsqueeze", "squeeze", "flatten", "unflatten",
+    "narrow", "select", "getitem", "as_strided", "split", "chunk", "unbind", "tensor_split", "resolve_conj",
+    "resolve_neg", "cat", "concat", "concatenate", "stack", "requires_grad_", "cpu"})
+# products whose contracted size is the last dimension of their first (or, after an added term, second) operand
+_INNER_OF_FIRST = frozenset({"matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "linear"})
+_INNER_OF_SECOND = frozenset({"addmm", "addbmm", "baddbmm", "addmv"})
+_sqrt = __import__("math").sqrt
 
 
-def _accumulates(args, kwargs) -> bool:
-    """``index_put_(indices, values, accumulate=True)``, ``put_(index, source, True)``: the flag, by name or place."""
-    flag = (kwargs or {}).get("accumulate", args[3] if len(args) > 3 else False)
-    return flag is True
+def _numel(t) -> int:
+    count = 1
+    for size in _shape(t):
+        count *= size
+    return count
 
 
-def _reduces(args, kwargs) -> bool:
-    """``scatter_(dim, index, src, reduce='add')``: the keyword, by name or place."""
-    return (kwargs or {}).get("reduce", args[4] if len(args) > 4 else None) is not None
+def _sizes(labels, shape) -> dict:
+    """label -> size for one einsum operand (``'ik'``, ``'...k'`` or a sublist; an ellipsis takes the dimensions
+    between what is named before and after it)."""
+    if type(labels) is _str:
+        head, dots, tail = labels.replace(" ", "").partition("...")
+        head, tail = list(head), list(tail)
+    elif Ellipsis in labels:
+        at = labels.index(Ellipsis)
+        head, dots, tail = list(labels[:at]), True, list(labels[at + 1:])
+    else:
+        head, dots, tail = list(labels), False, []
+    if not dots:
+        return dict(zip(head, shape))
+    return dict(zip(head, shape[:len(head)])) | dict(zip(tail, shape[len(shape) - len(tail):] if tail else ()))
+
+
+def _labels(labels) -> list:
+    if type(labels) is _str:
+        return [c for c in labels.replace("...", "") if c.isalpha()]
+    return [x for x in labels if x is not Ellipsis]
+
+
+def _einsum_summed(args) -> list[int] | None:
+    """The sizes an einsum call sums over (the labels of its inputs that its output drops), in either form."""
+    if args and type(args[0]) is _str:
+        operands = list(_tensors_in(args[1:]))
+        inputs, arrow, output = args[0].replace(" ", "").partition("->")
+        inputs, output = inputs.split(","), (output if arrow else None)
+    else:
+        operands = [a for a in args[0::2] if isinstance(a, _Tensor)]
+        subs = list(args[1::2])
+        inputs, output = subs[:len(operands)], (subs[len(operands)] if len(subs) > len(operands) else None)
+    sizes: dict = {}
+    for labels, t in zip(inputs, operands):
+        sizes.update(_sizes(labels, _tuple(_shape(t))))
+    every = [x for labels in inputs for x in _labels(labels)]
+    kept = set(_labels(output)) if output is not None else {x for x in every if every.count(x) == 1}
+    return [size for label, size in sizes.items() if label not in kept]
+
+
+def work(name: str, args, out) -> int:
+    """The multiply-adds a product call did: its result's entries times the size it summed over (0 when it sums
+    over nothing, or is not a product whose contraction the trace can size)."""
+    try:
+        tensors = list(_tensors_in(args))
+        if name == "einsum":
+            inner = 1
+            for size in _einsum_summed(args):
+                inner *= size
+        elif name in _INNER_OF_FIRST and tensors and _shape(tensors[0]):
+            inner = _shape(tensors[0])[-1]
+        elif name in _INNER_OF_SECOND and len(tensors) > 1 and _shape(tensors[1]):
+            inner = _shape(tensors[1])[-1]
+        elif name == "tensordot" and len(tensors) > 1:  # no batch dimensions: a * b = out * inner ** 2
+            inner = int(round(_sqrt(_numel(tensors[0]) * _numel(tensors[1]) / max(_numel(out), 1))))
+        else:
+            return 0
+        return _numel(out) * inner if inner > 1 else 0
+    except (TypeError, ValueError, IndexError, AttributeError):
+        return 0
 
 
 def canonical_name(func) -> str:
@@ -140,6 +192,9 @@ class OpTracer(TorchFunctionMode):
         # by this factor; an answer built from their results changes with it, one built around them does not
         self._scaled_names = frozenset((scale or {}).get("names", ()))
         self._factor = (scale or {}).get("factor", 1.0)
+        self._inputs: set[int] = set()  # ids of the call's inputs and what data-preserving ops made of them
+        self._kept: list = []  # those tensors, kept alive so that their ids stay theirs
+        self.scaled_work = 0
         self.below: dict[str, set[str]] = {}  # ATen op -> the API calls it ran inside
         self._tops: list[str] = []
         self._depth = 0
@@ -154,10 +209,16 @@ class OpTracer(TorchFunctionMode):
         self._known_storages: set[int] = set()
 
     def remember_existing(self, tensors) -> None:
-        """Storages that exist before the traced call are not allocations of it."""
+        """Storages that exist before the traced call are not allocations of it; the tensors are its inputs."""
         for t in tensors:
             if isinstance(t, _Tensor):
                 self._known_storages.add(_address(_untyped_storage(t)))
+                self._inputs.add(id(t))
+                self._kept.append(t)
+
+    def _from_inputs(self, args, kwargs) -> bool:
+        operands = list(_tensors_in(args)) + list(_tensors_in(_tuple((kwargs or {}).values())))
+        return bool(operands) and all(id(t) in self._inputs for t in operands)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         name = canonical_name(func)
@@ -173,9 +234,8 @@ class OpTracer(TorchFunctionMode):
             out = func(*args, **(kwargs or {}))
         finally:
             self._tops.pop()
-        if name in self._scaled_names and isinstance(out, _Tensor) and _is_floating(out) and contracts(name, args):
-            with _no_torch_function(), _no_python_dispatch():
-                out = _mul(out, self._factor)
+        if self._scaled_names:
+            out = self._counterfactual(name, args, kwargs, out)
         produced = list(_tensors_in(out))
         if produced:
             self.counts[name] = self.counts.get(name, 0) + 1
@@ -183,6 +243,23 @@ class OpTracer(TorchFunctionMode):
                 self._measure(t)
                 if _needs_grad(t):  # however it was switched on, autograd records this call
                     self.called.add(GRAPH)
+        return out
+
+    def _counterfactual(self, name, args, kwargs, out):
+        """The required-op check's second call: a product on the inputs (moved or retyped only) that sums over
+        something has its result scaled and its multiply-adds counted; what data-preserving ops make of the
+        inputs is still the inputs."""
+        if name in DATA_PRESERVING and self._from_inputs(args, kwargs):
+            for t in _tensors_in(out):
+                self._inputs.add(id(t))
+                self._kept.append(t)
+        elif name in self._scaled_names and isinstance(out, _Tensor) and _is_floating(out) and \
+                self._from_inputs(args, kwargs):
+            done = work(name, args, out)
+            if done:
+                self.scaled_work += done
+                with _no_torch_function(), _no_python_dispatch():
+                    out = _mul(out, self._factor)
         return out
 
     def __enter__(self):
@@ -234,4 +311,5 @@ class OpTracer(TorchFunctionMode):
             # threads and processes started meanwhile: work there is out of this trace's sight
             "elsewhere": _started_elsewhere() - getattr(self, "_elsewhere", 0),
             "below": {name: sorted(tops) for name, tops in self.below.items()},
+            "scaled_work": self.scaled_work,
         }

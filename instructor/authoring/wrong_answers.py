@@ -99,7 +99,11 @@ WRONG = [
       msg.REQUIRED_OP_MISSING),
     # einsum called around a sum done by halving: it copies, the halving computes the answer
     W(M, "matmul_einsum", "einsum-around-halving",
-      HALVING.format(name="matmul_einsum", call="torch.einsum('ij->ij', _halved(products))"), msg.REQUIRED_OP_IDLE),
+      HALVING.format(name="matmul_einsum", call="torch.einsum('ij->ij', _halved(products))"), msg.REQUIRED_OP_PARTIAL),
+    # the product by einsum, computed and left unused
+    W(M, "matmul_einsum", "einsum-result-unused",
+      HALVING.format(name="matmul_einsum", call="(torch.einsum('ik,kj->ij', a, b), _halved(products))[1]"),
+      msg.REQUIRED_OP_IDLE),
     W(M, "matmul_einsum", "transposed-result", "def matmul_einsum(a, b):\n    return torch.einsum('ik,kj->ji', a, b)",
       msg.SHAPE_MISMATCH),
     W(M, "batch_matmul", "loops-over-batch",

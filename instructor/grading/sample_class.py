@@ -195,10 +195,15 @@ METHOD_OR_FUNCTION = frozenset({"sum", "mean", "exp", "log", "sqrt", "clamp_min"
 DIM_FIRST = frozenset({"sum", "mean", "unsqueeze", "softmax", "log_softmax", "argmax", "max", "cumsum"})
 
 
+# how students word a shape error in their own hand (the checks judge that it is raised, not its words)
+OWN_ERROR_WORDS = ("shapes do not fit", "inner dimensions differ", "size mismatch", "cannot multiply these",
+                   "incompatible shapes", "bad input shapes", "the sizes must agree")
+
+
 def in_her_own_hand(source: str, rng: random.Random) -> str:
     """The same answer as another student would write it: her own names for arguments and locals, the factors
     of a product in her order, ``x.sum(0)`` or ``torch.sum(x, 0)`` or ``x.sum(dim=0)``, a result named before it
-    is returned, or not."""
+    is returned, or not, and her own words (or none) for an error."""
     import ast
 
     tree = ast.parse(source)
@@ -240,6 +245,19 @@ def in_her_own_hand(source: str, rng: random.Random) -> str:
             elif func.attr in METHOD_OR_FUNCTION and rng.random() < 0.4:
                 return ast.Call(ast.Attribute(ast.Name("torch", ast.Load()), func.attr, ast.Load()),
                                 [func.value, *node.args], node.keywords)
+            return node
+
+        def visit_Raise(self, node):  # her own words for an error (a message, or none), not the variant's
+            self.generic_visit(node)
+            if isinstance(node.exc, ast.Call) and node.exc.args and \
+                    isinstance(node.exc.args[0], (ast.Constant, ast.JoinedStr)):
+                node.exc.args[0:1] = [ast.Constant(rng.choice(OWN_ERROR_WORDS))][:rng.randrange(4) > 0]
+            return node
+
+        def visit_Assert(self, node):
+            self.generic_visit(node)
+            if node.msg is not None:
+                node.msg = ast.Constant(rng.choice(OWN_ERROR_WORDS)) if rng.randrange(4) else None
             return node
 
         def visit_FunctionDef(self, node):
