@@ -1314,7 +1314,19 @@ def test_a_required_op_must_compute_the_answer(tmp_path, notebook, exercise, sou
      "    return nn.PairwiseDistance(eps=0)(x[:, None, :], y[None, :, :]).pow(2)\n", "PairwiseDistance"),
     ("normalize_channels", "import torch.nn.functional as F\ndef normalize_channels(x, mean, std):\n"
      "    return F.batch_norm(x, mean, std * std, training=False, eps=0.0)\n", "batch_norm"),
-], ids=["statistics-pvariance", "statistics-covariance", "cdist", "pairwise-distance-class", "batch-norm"])
+    # round 16: a distance inside a loss, a weighted mean (a dot product), batch norm's fused scale and shift
+    ("pairwise_sq_dists", "import torch.nn.functional as F\ndef pairwise_sq_dists(x, y):\n"
+     "    a, p = torch.broadcast_tensors(x[:, None, :], y[None, :, :])\n"
+     "    return F.triplet_margin_loss(a, p, a, margin=1e-30, p=2, eps=0.0, reduction='none') ** 2\n",
+     "triplet_margin_loss"),
+    ("frobenius_norm", "import statistics\ndef frobenius_norm(m):\n    w = m.abs().flatten().tolist()\n"
+     "    return torch.tensor(statistics.fmean(w, weights=w) * sum(w), dtype=m.dtype).sqrt()\n", "fmean"),
+    ("normalize_channels", "import torch.nn.functional as F\nfrom torch.nn.utils.fusion import fuse_conv_bn_weights\n"
+     "def normalize_channels(x, mean, std):\n    c = x.shape[1]\n"
+     "    w, b = fuse_conv_bn_weights(torch.ones(c, 1, 1, 1, dtype=x.dtype), None, mean, std * std, 0.0, None, None)\n"
+     "    return F.conv2d(x, w.detach(), b.detach(), groups=c)\n", "fuse_conv_bn_weights"),
+], ids=["statistics-pvariance", "statistics-covariance", "cdist", "pairwise-distance-class", "batch-norm",
+        "triplet-loss", "weighted-fmean", "fused-batch-norm"])
 def test_statistics_distances_and_normalisations_by_any_module_earn_nothing(tmp_path, exercise, source, what):
     ex = grade(submission(tmp_path, "01_matmul", replace={exercise: source}), only=[exercise]).exercises[0]
     assert (ex.status, ex.score) == (FAILED, 0.0), ex.feedback

@@ -83,9 +83,12 @@ _PRODUCT_LAYERS = re.compile(r"^(rnn|lstm|gru)(_|$)|transformer|multihead|embedd
 # statistics by any module's spelling (statistics.pvariance, pstdev, covariance, linear_regression, numpy's nanvar):
 # a variance or a deviation is a sum of squares (a norm), a covariance or a correlation a sum of products
 _SPREAD = re.compile(r"(^|_|p)variance|stdev|(^|_|nan)(std|var)($|_)")
-_CO_MOMENT = re.compile(r"covarian|correlat|regression|(^|_)cov($|_)|corrcoef|sumprod")
+_CO_MOMENT = re.compile(r"covarian|correlat|regression|(^|_)cov($|_)|corrcoef|sumprod|fmean")  # fmean(x, weights)
 # a distance between points, by any name (cdist, pdist, _euclidean_dist, pairwise_distance, math.dist, PairwiseDistance)
-_DISTANCE = re.compile(r"(^|_|c|p)dist($|_)|distance")
+# and the losses made of one (a triplet margin, a cosine embedding)
+_DISTANCE = re.compile(r"(^|_|c|p)dist($|_)|distance|triplet|cosine_embedding")
+# a normalisation by its abbreviation (fuse_conv_bn_weights computes batch norm's scale and shift)
+_NORM_ABBREVIATED = re.compile(r"(^|_)(bn|ln|gn)(_|$)")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 # family tags, for ``forbidden`` and ``required``
@@ -138,7 +141,7 @@ def op_families(name: str) -> set[str]:
         families.update({NORM, REDUCTION})
     if _DISTANCE.search(base):
         families.update({DISTANCE, NORM})
-    if base in NORM_OPS or _is_norm(base) or _LOSS.search(base):
+    if base in NORM_OPS or _is_norm(base) or _LOSS.search(base) or _NORM_ABBREVIATED.search(base):
         families.add(NORM)
     if base in REDUCTION_OPS or _ACCUMULATES.search(base) or _LOSS.search(base):
         families.add(REDUCTION)

@@ -210,7 +210,8 @@ ENTRIES = [
                      lambda s: f"x of shape ({s['N']}, {s['C']}, {s['H']}, {s['W']})"),
             FullSizeCopies(lambda seed: images_of_size(seed, {"N": 4, "C": 3, "H": 16, "W": 16}),
                            size=lambda case: case.args[0].numel() * case.args[0].element_size(), allowed=2),
-            NeverCalls(NORMS, why="subtract and divide by broadcasting, not a normalisation layer or function"),
+            NeverCalls(NORMS | MATMUL_FAMILY, why="subtract and divide by broadcasting, not a normalisation layer "
+                                                  "or function, nor a product or a (grouped) convolution"),
         ),
     ),
     Exercise(
