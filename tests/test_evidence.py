@@ -1291,8 +1291,21 @@ TREE_SUM = ("def _tree_sum(p):\n    w = 1\n    while w < p.shape[-1]:\n        w
      "            out += (patch * w[None, :, :, i, j, None, None]).sum(2)\n"
      "    return torch.matmul(out[..., None], torch.ones(1, 1, dtype=x.dtype))[..., 0] + b[None, :, None, None]\n",
      False),
+    # honest convolutions: padding written by hand into zeros, and one einsum over the patches of Tensor.unfold
+    ("05_training", "conv2d_unfold", "import torch.nn.functional as F\n"
+     "def conv2d_unfold(x, w, b, stride=1, padding=0):\n    n, c, h, wd = x.shape\n    o, _, kh, kw = w.shape\n"
+     "    padded = torch.zeros(n, c, h + 2 * padding, wd + 2 * padding, dtype=x.dtype)\n"
+     "    padded[:, :, padding:padding + h, padding:padding + wd] = x\n"
+     "    cols = F.unfold(padded, (kh, kw), stride=stride)\n    oh = (h + 2 * padding - kh) // stride + 1\n"
+     "    ow = (wd + 2 * padding - kw) // stride + 1\n"
+     "    return (w.reshape(o, -1) @ cols).reshape(n, o, oh, ow) + b[None, :, None, None]\n", True),
+    ("05_training", "conv2d_unfold", "def conv2d_unfold(x, w, b, stride=1, padding=0):\n"
+     "    x = torch.nn.functional.pad(x, (padding, padding, padding, padding))\n    o, c, kh, kw = w.shape\n"
+     "    p = x.unfold(2, kh, stride).unfold(3, kw, stride)\n"
+     "    return torch.einsum('nchwij,ocij->nohw', p, w) + b.view(1, -1, 1, 1)\n", True),
 ], ids=["decoy-einsum", "identity-einsum", "identity-einsum-batch", "conv-decoy-product", "honest-float64",
-        "honest-implicit", "honest-sublists", "size-one-index", "probe-multiplier", "last-pair", "conv-size-one"])
+        "honest-implicit", "honest-sublists", "size-one-index", "probe-multiplier", "last-pair", "conv-size-one",
+        "honest-conv-padding-by-hand", "honest-conv-einsum"])
 def test_a_required_op_must_compute_the_answer(tmp_path, notebook, exercise, source, passes):
     ex = grade(submission(tmp_path, notebook, replace={exercise: source}), only=[exercise]).exercises[0]
     if passes:

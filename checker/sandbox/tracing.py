@@ -52,6 +52,8 @@ DATA_PRESERVING = frozenset({
     "detach", "unfold", "pad", "expand", "expand_as", "broadcast_to", "unsqueeze", "squeeze", "flatten", "unflatten",
     "narrow", "select", "getitem", "as_strided", "split", "chunk", "unbind", "tensor_split", "resolve_conj",
     "resolve_neg", "cat", "concat", "concatenate", "stack", "requires_grad_", "cpu"})
+# writes of one tensor into another (``padded[:, :, 1:-1, 1:-1] = x``, ``out.copy_(x)``): the place of the source
+_WRITES_INTO = {"setitem": 2, "copy_": 1}
 # products whose contracted size is the last dimension of their first (or, after an added term, second) operand
 _INNER_OF_FIRST = frozenset({"matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "linear"})
 _INNER_OF_SECOND = frozenset({"addmm", "addbmm", "baddbmm", "addmv"})
@@ -253,6 +255,10 @@ class OpTracer(TorchFunctionMode):
             for t in _tensors_in(out):
                 self._inputs.add(id(t))
                 self._kept.append(t)
+        elif name in _WRITES_INTO and len(args) > _WRITES_INTO[name] and isinstance(args[0], _Tensor) and \
+                isinstance(args[_WRITES_INTO[name]], _Tensor) and id(args[_WRITES_INTO[name]]) in self._inputs:
+            self._inputs.add(id(args[0]))  # the inputs written into a tensor of zeros: a padded copy of them
+            self._kept.append(args[0])
         elif name in self._scaled_names and isinstance(out, _Tensor) and _is_floating(out) and \
                 self._from_inputs(args, kwargs):
             done = work(name, args, out)
