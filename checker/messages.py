@@ -26,6 +26,8 @@ STATUS_TEXT = {
     "manual": "graded by hand",
 }
 NOT_ATTEMPTED_STUB = mistake("not attempted", "not attempted yet: {name} still raises NotImplementedError")
+NOT_ATTEMPTED_CALLED_STUB = mistake("not attempted", "not checked yet: {name} calls {stub}, which still raises "
+                                                     "NotImplementedError; write {stub} first, then check {name} again")
 NOT_ATTEMPTED_MISSING = mistake("not attempted", "not attempted: no {name} is defined in this notebook")
 NOT_RUN_IN_KERNEL = ("not run in this kernel yet: no {name} is defined by the cells this kernel has run; "
                      "run the cell with its def (or Run All), then check again")

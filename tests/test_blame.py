@@ -5,7 +5,7 @@ import pytest
 
 from checker.grading import grade
 from checker.results import FAILED, PASSED
-from tests.helpers import submission
+from tests.helpers import stub_of, submission
 
 CACHED_MASK_RELU = {
     "03_backprop": ("class Relu:\n    def __call__(self, inp):\n        self.inp = inp\n"
@@ -218,3 +218,19 @@ def test_a_module_that_keeps_its_state_on_the_class_fails_module_itself(tmp_path
     result = grade(submission(tmp_path, "04_modules", replace={"Module": SHARED_ON_THE_CLASS}), only=["Module"])
     module = result.exercises[0]
     assert module.status == FAILED and matches(msg.SUBCLASS_SHARED, module.feedback), module.feedback
+
+
+def test_an_exercise_that_calls_a_stub_names_the_stub_and_not_itself(tmp_path):
+    """shifted_relu written, relu still the stub: shifted_relu is not checked yet, and the message says relu is why;
+    the stub itself is "not attempted" as before."""
+    from checker import messages as msg
+    from checker.results import NOT_ATTEMPTED
+
+    result = grade(submission(tmp_path, "02_forward", replace={"shifted_relu": "def shifted_relu(x):\n"
+                                                                               "    return relu(x) - 0.5\n",
+                                                               "relu": stub_of("def relu(x):")}),
+                   only=["relu", "shifted_relu"])
+    by_name = {e.name: e for e in result.exercises}
+    assert by_name["shifted_relu"].status == NOT_ATTEMPTED, by_name["shifted_relu"].feedback
+    assert by_name["shifted_relu"].feedback[0] == msg.NOT_ATTEMPTED_CALLED_STUB.format(name="shifted_relu", stub="relu")
+    assert by_name["relu"].feedback[0] == msg.NOT_ATTEMPTED_STUB.format(name="relu")

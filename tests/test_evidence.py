@@ -1369,7 +1369,12 @@ def test_honest_distances_and_normalisations_pass(tmp_path, exercise, source):
     "def matmul_loops(a, b):\n" + CHECK_PAIR + "    c = torch.zeros(a.shape[0], b.shape[1], dtype=a.dtype)\n"
     "    for i in range(a.shape[0]):\n        for j in range(b.shape[1]):\n"
     "            c[i, j] = sum(x * y for x, y in zip(a[i].tolist(), b[:, j].tolist()))\n    return c\n",
-], ids=["python-numbers", "python-sum-inside-torch-loops"])
+    # math.fsum adds Python numbers, as the builtin sum does (no tensor-level sum)
+    "from math import fsum\ndef matmul_loops(a, b):\n" + CHECK_PAIR
+    + "    c = torch.zeros(a.shape[0], b.shape[1], dtype=a.dtype)\n    for i in range(a.shape[0]):\n"
+    "        for j in range(b.shape[1]):\n            terms = []\n            for p in range(a.shape[1]):\n"
+    "                terms.append(a[i, p].item() * b[p, j].item())\n            c[i, j] = fsum(terms)\n    return c\n",
+], ids=["python-numbers", "python-sum-inside-torch-loops", "math-fsum"])
 def test_loops_over_python_numbers_are_the_loops_asked_for(tmp_path, source):
     ex = grade(submission(tmp_path, "01_matmul", replace={"matmul_loops": source}), only=["matmul_loops"]).exercises[0]
     assert ex.status == PASSED, ex.feedback

@@ -132,11 +132,21 @@ class Context:
             raise NotAttempted(self.missing.format(name=answer["missing"]))
         raised = answer.get("raised")
         if raised:
-            if raised.get("not_implemented"):
+            stub = raised.get("not_implemented")
+            if stub:
+                if isinstance(stub, str) and stub != self.exercise.name and stub in _exercise_names():
+                    raise NotAttempted(msg.NOT_ATTEMPTED_CALLED_STUB.format(name=self.exercise.name, stub=stub))
                 raise NotAttempted(msg.NOT_ATTEMPTED_STUB.format(name=self.exercise.name))
             if raised.get("memory"):
                 raise ExerciseStopped(msg.OUT_OF_MEMORY.format(limit=self.memory_limit, what=what))
         return Answer(answer.get("result"), raised, str(answer.get("output", "")))
+
+
+def _exercise_names() -> set[str]:
+    """Every exercise's name (a stub that raised is named by its function: another exercise, or a method)."""
+    from checker.registry import all_entries
+
+    return {e.name for e in all_entries()}
 
 
 TRACEABLE = ("call", "layer")  # the scenarios whose calls of student code the child can trace

@@ -424,13 +424,18 @@ def where(exc: BaseException) -> str:
     return f"{f.filename[1:-1]}, line {f.lineno}, in {f.name}: {(f.line or '').strip()}"
 
 
-def _raised_by_a_stub(exc: BaseException) -> bool:
+def _raised_by_a_stub(exc: BaseException):
     """A NotImplementedError the student's own code raised (the stub's ``raise``), not one torch raised for an
-    operation it lacks (``torch.native_norm`` on this machine): its last frame is a cell's ``raise`` line."""
+    operation it lacks (``torch.native_norm`` on this machine): its last frame is a cell's ``raise`` line. The
+    name of the function whose stub raised (an exercise her code calls may be the one still a stub), else False."""
     if not _isinstance(exc, NotImplementedError):
         return False
     frames = traceback.extract_tb(exc.__traceback__)
-    return not frames or (frames[-1].filename.startswith("<cell") and (frames[-1].line or "").lstrip().startswith("raise"))
+    if not frames:
+        return True
+    last = frames[-1]
+    return (last.name or True) if last.filename.startswith("<cell") and (last.line or "").lstrip().startswith("raise") \
+        else False
 
 
 def _message_of(exc: BaseException) -> str:

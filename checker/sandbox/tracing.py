@@ -129,6 +129,17 @@ def work(name: str, args, out) -> int:
         return 0
 
 
+def _accumulates(args, kwargs) -> bool:
+    """``index_put_(indices, values, accumulate=True)``, ``put_(index, source, True)``: the flag, by name or place."""
+    flag = (kwargs or {}).get("accumulate", args[3] if len(args) > 3 else False)
+    return flag is True
+
+
+def _reduces(args, kwargs) -> bool:
+    """``scatter_(dim, index, src, reduce='add')``: the keyword, by name or place."""
+    return (kwargs or {}).get("reduce", args[4] if len(args) > 4 else None) is not None
+
+
 def canonical_name(func) -> str:
     packet = getattr(func, "overloadpacket", None)  # an aten overload called from Python: aten.mm.default is mm
     name = getattr(packet, "__name__", None) or getattr(func, "__name__", None) or repr(func)
