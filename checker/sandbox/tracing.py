@@ -51,7 +51,8 @@ DATA_PRESERVING = frozenset({
     "moveaxis", "swapaxes", "swapdims", "contiguous", "to", "double", "float", "half", "bfloat16", "type", "clone",
     "detach", "unfold", "pad", "expand", "expand_as", "broadcast_to", "unsqueeze", "squeeze", "flatten", "unflatten",
     "narrow", "select", "getitem", "as_strided", "split", "chunk", "unbind", "tensor_split", "resolve_conj",
-    "resolve_neg", "cat", "concat", "concatenate", "stack", "requires_grad_", "cpu"})
+    "resolve_neg", "cat", "concat", "concatenate", "stack", "requires_grad_", "cpu", "type_as", "ravel", "flip",
+    "roll", "repeat", "tile", "repeat_interleave", "index_select", "gather", "take_along_dim"})
 # writes of one tensor into another (``padded[:, :, 1:-1, 1:-1] = x``, ``out.copy_(x)``): the place of the source
 _WRITES_INTO = {"setitem": 2, "copy_": 1}
 # products whose contracted size is the last dimension of their first (or, after an added term, second) operand
