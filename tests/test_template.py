@@ -402,3 +402,14 @@ def test_a_client_cannot_name_its_own_cgroup_or_scratch(forked, tmp_path):
         assert wider["scratch_bytes"] == jail.MAX_SCRATCH
     finally:
         box.cleanup()
+
+
+def test_a_scratch_folder_removed_while_the_sweep_looks_is_skipped(monkeypatch):
+    """Two graders start at once: the folder one lists is gone by the time it reads it (the other removed it). The
+    sweep goes on; it had raised UnboundLocalError, which autograde took for a kernel problem and flagged."""
+    from checker.sandbox import jail
+
+    listed = os.listdir(jail.scratch_base()) if os.path.isdir(jail.scratch_base()) else []
+    gone = jail.SCRATCH_PREFIX + "vanished-meanwhile"
+    monkeypatch.setattr(jail.os, "listdir", lambda path: [*listed, gone])
+    assert jail.sweep_stale_scratch.__wrapped__() >= 0

@@ -372,6 +372,9 @@ def sweep_stale_scratch() -> int:
         folder = os.path.join(base, name)
         try:
             info = os.lstat(folder)
+        except OSError:  # removed meanwhile, by the grader it belonged to or by another one cleaning up
+            continue
+        try:
             if info.st_uid != os.getuid() or not os.path.isdir(folder) or os.path.islink(folder):
                 continue
             fd = os.open(os.path.join(folder, OWNER_LOCK), os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
