@@ -151,7 +151,7 @@ REQUIRED_OP_PARTIAL = mistake("required op does part of the work",
                               "the products and their sums, not a part of them or a computation of its own")
 LOOPS_MISSING = mistake("loops asked for, none written",
                         "your {name} does not loop over {dim}: {count} tensor ops for {base} and {bigger} for "
-                        "{grown} (loops over every scalar entry add at least {steps}), and no loop over Python "
+                        "{grown} (loops over every scalar entry would add at least {steps} more), and no loop over Python "
                         "numbers either; the work of {expected} grows with every dimension")
 OPS_GROW = mistake("loop left in",
                    "your {name} still loops over {dim}: {count} tensor ops for {base} and {bigger} for {grown}; "

@@ -243,3 +243,34 @@ def test_every_scenario_says_in_words_what_the_checker_was_doing():
     from checker.sandbox.scenarios import SCENARIOS
 
     assert set(msg.PROBE_ACTIVITY) == set(SCENARIOS)
+
+
+def test_the_required_op_counts_work_only_on_its_inputs_and_copies_of_them_whole():
+    """The trace of the required-op check's second call: an einsum on the inputs, on a copy of them written over
+    zeros, counts; on ones with one row of the inputs written in, or on a product computed first, it does not."""
+    import torch
+    from checker.sandbox.tracing import OpTracer
+
+    a, b = torch.randn(4, 3), torch.randn(3, 2)
+
+    def scaled_work(fn):
+        tracer = OpTracer(scale={"names": ["einsum"], "factor": 2.0})
+        tracer.remember_existing([a, b])
+        with tracer:
+            fn()
+        return tracer.report()["scaled_work"]
+
+    def copied_whole():
+        z = torch.zeros(4, 3)
+        z[:, :] = a
+        return torch.einsum("ik,kj->ij", z, b)
+
+    def one_row_over_ones():
+        z = torch.ones(4, 3)
+        z[:1] = a[:1]
+        return torch.einsum("ik,kj->ij", z, b)
+
+    assert scaled_work(lambda: torch.einsum("ik,kj->ij", a.double(), b.double().t().t())) == 4 * 3 * 2
+    assert scaled_work(copied_whole) == 4 * 3 * 2
+    assert scaled_work(one_row_over_ones) == 0
+    assert scaled_work(lambda: torch.einsum("ijk->ij", a[:, None, :] * b.t()[None])) == 0

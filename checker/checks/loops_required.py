@@ -15,13 +15,13 @@ import math
 from typing import Callable, Mapping
 
 from checker import messages as msg
-from checker.checks.base import CONSTRAINT, Check, Context
-from checker.checks.operations import TRACE_SEES_LEAVING, _Raised, _traced, drawn_sizes, hidden_calls, names_in
+from checker.checks.base import CONSTRAINT, Context
+from checker.checks.operations import TRACE_SEES_LEAVING, TracedRule, _traced, drawn_sizes, names_in
 from checker.inputs import Case
 
 
 @dataclasses.dataclass
-class LoopsRequired(Check):
+class LoopsRequired(TracedRule):
     """With any dimension doubled, a loop over every scalar entry runs at least one more tensor op for each scalar
     step of the base sizes (their product: ``n * k * m`` multiply-adds), or the call loops over Python numbers."""
 
@@ -33,23 +33,17 @@ class LoopsRequired(Check):
     name = "loops"
     category = CONSTRAINT
 
-    def run(self, ctx: Context):
-        hidden = hidden_calls(ctx)
-        if hidden:
-            return self.outcome(hidden)
+    def judge(self, ctx: Context) -> list[str]:
         base = drawn_sizes(ctx, self.base)
         steps = math.prod(base.values())
-        try:
-            first = _traced(ctx, self.make(ctx.seed, base))
-            if names_in(first) & TRACE_SEES_LEAVING:  # loops over Python numbers: no op count measures them
-                return self.outcome([])
-            for dim, label in self.dims.items():
-                grown = dict(base, **{dim: base[dim] * 2})
-                count = _traced(ctx, self.make(ctx.seed, grown))["total"]
-                if count - first["total"] < steps:
-                    return self.outcome([msg.LOOPS_MISSING.format(
-                        name=ctx.exercise.name, dim=label, count=first["total"], base=self.describe(base),
-                        bigger=count, grown=self.describe(grown), steps=steps, expected=self.expected)])
-        except _Raised as exc:
-            return self.outcome([str(exc)])
-        return self.outcome([])
+        first = _traced(ctx, self.make(ctx.seed, base))
+        if names_in(first) & TRACE_SEES_LEAVING:  # loops over Python numbers: no op count measures them
+            return []
+        for dim, label in self.dims.items():
+            grown = dict(base, **{dim: base[dim] * 2})
+            count = _traced(ctx, self.make(ctx.seed, grown))["total"]
+            if count - first["total"] < steps:
+                return [msg.LOOPS_MISSING.format(
+                    name=ctx.exercise.name, dim=label, count=first["total"], base=self.describe(base), bigger=count,
+                    grown=self.describe(grown), steps=steps, expected=self.expected)]
+        return []

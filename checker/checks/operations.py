@@ -452,6 +452,24 @@ class NeverCalls(Check):
         return forbidden_in_traces(ctx, self.forbidden, self.allowed, self.why)
 
 
+class TracedRule(Check):
+    """A rule judged on the op trace of calls it makes: code whose calls the source cannot show (a call looked up
+    at run time, work sent elsewhere) fails it, and a call that raised is its verdict. Subclasses define
+    ``judge(ctx) -> problems``."""
+
+    def run(self, ctx: Context):
+        hidden = hidden_calls(ctx)
+        if hidden:
+            return self.outcome(hidden)
+        try:
+            return self.outcome(self.judge(ctx))
+        except _Raised as exc:
+            return self.outcome([str(exc)])
+
+    def judge(self, ctx: Context) -> list[str]:
+        raise NotImplementedError
+
+
 def drawn_sizes(ctx: Context, base: Mapping[str, int]) -> Mapping[str, int]:
     """The base sizes of a check that counts loops: the catalogue's for the visible checks; for hidden ones, each
     drawn afresh between them and twice them (nothing derived from the hidden seed), so that code shaped for the
@@ -463,7 +481,7 @@ def drawn_sizes(ctx: Context, base: Mapping[str, int]) -> Mapping[str, int]:
 
 
 @dataclasses.dataclass
-class OpGrowth(Check):
+class OpGrowth(TracedRule):
     """The number of tensor ops must not grow with the given dimensions (a loop left in)."""
 
     make: Callable[[int, Mapping[str, int]], Case]
@@ -479,29 +497,22 @@ class OpGrowth(Check):
     def sizes(self, ctx: Context) -> Mapping[str, int]:
         return drawn_sizes(ctx, self.base)
 
-    def run(self, ctx: Context):
-        hidden = hidden_calls(ctx)
-        if hidden:
-            return self.outcome(hidden)
+    def judge(self, ctx: Context) -> list[str]:
         base = self.sizes(ctx)
-        try:
-            base_count = _traced(ctx, self.make(ctx.seed, base), scenario=self.scenario)["total"]
-            grew = []
-            for dim, label in self.flat_in.items():
-                grown = dict(base, **{dim: base[dim] * 2})
-                count = _traced(ctx, self.make(ctx.seed, grown), scenario=self.scenario)["total"]
-                if count > base_count * self.slack + 2:
-                    grew.append(msg.OPS_GROW.format(
-                        name=ctx.exercise.name, dim=label, count=base_count, base=self.describe(base),
-                        bigger=count, grown=self.describe(grown), expected=self.expected.format(**base)))
-        except _Raised as exc:
-            return self.outcome([str(exc)])
+        base_count = _traced(ctx, self.make(ctx.seed, base), scenario=self.scenario)["total"]
+        grew = []
+        for dim, label in self.flat_in.items():
+            grown = dict(base, **{dim: base[dim] * 2})
+            count = _traced(ctx, self.make(ctx.seed, grown), scenario=self.scenario)["total"]
+            if count > base_count * self.slack + 2:
+                grew.append(msg.OPS_GROW.format(
+                    name=ctx.exercise.name, dim=label, count=base_count, base=self.describe(base),
+                    bigger=count, grown=self.describe(grown), expected=self.expected.format(**base)))
         left = leaves_torch(ctx, traced_names(ctx))
         if left is not None:
-            return self.outcome([msg.SOURCE_LEAVES_TORCH.format(name=ctx.exercise.name, what=left.what,
-                                                                where=left.where(),
-                                                                expected=self.expected.format(**base))])
-        return self.outcome(grew[:1])
+            return [msg.SOURCE_LEAVES_TORCH.format(name=ctx.exercise.name, what=left.what, where=left.where(),
+                                                   expected=self.expected.format(**base))]
+        return grew[:1]
 
 
 def human_bytes(size: int) -> str:
@@ -513,7 +524,7 @@ def human_bytes(size: int) -> str:
 
 
 @dataclasses.dataclass
-class LargestAllocation(Check):
+class LargestAllocation(TracedRule):
     """No single allocation beyond ``limit(case)`` bytes (e.g. a (batch, n_in, n_out) outer product)."""
 
     case: Callable[[int], Case]
@@ -523,25 +534,19 @@ class LargestAllocation(Check):
     name = "memory"
     category = CONSTRAINT
 
-    def run(self, ctx: Context):
-        hidden = hidden_calls(ctx)
-        if hidden:
-            return self.outcome(hidden)
+    def judge(self, ctx: Context) -> list[str]:
         case = self.case(ctx.seed)
-        try:
-            report = _traced(ctx, case, scenario=self.scenario)
-        except _Raised as exc:
-            return self.outcome([str(exc)])
+        report = _traced(ctx, case, scenario=self.scenario)
         limit = self.limit(case)
         if report["largest_bytes"] > limit:
-            return self.outcome([msg.LARGEST_ALLOCATION.format(
+            return [msg.LARGEST_ALLOCATION.format(
                 input=case.label, shape=tuple(report["largest_shape"]), size=human_bytes(report["largest_bytes"]),
-                bound=self.bound, limit=human_bytes(limit))])
-        return self.outcome([])
+                bound=self.bound, limit=human_bytes(limit))]
+        return []
 
 
 @dataclasses.dataclass
-class FullSizeCopies(Check):
+class FullSizeCopies(TracedRule):
     """At most ``allowed`` fresh tensors as large as ``size(case)`` bytes."""
 
     case: Callable[[int], Case]
@@ -550,16 +555,10 @@ class FullSizeCopies(Check):
     name = "memory"
     category = CONSTRAINT
 
-    def run(self, ctx: Context):
-        hidden = hidden_calls(ctx)
-        if hidden:
-            return self.outcome(hidden)
+    def judge(self, ctx: Context) -> list[str]:
         case = self.case(ctx.seed)
-        try:
-            report = _traced(ctx, case, large_bytes=self.size(case))
-        except _Raised as exc:
-            return self.outcome([str(exc)])
+        report = _traced(ctx, case, large_bytes=self.size(case))
         if report["large_allocations"] > self.allowed:
-            return self.outcome([msg.FULL_SIZE_COPIES.format(input=case.label, count=report["large_allocations"],
-                                                             expected=self.allowed)])
-        return self.outcome([])
+            return [msg.FULL_SIZE_COPIES.format(input=case.label, count=report["large_allocations"],
+                                                expected=self.allowed)]
+        return []

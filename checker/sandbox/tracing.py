@@ -8,6 +8,8 @@ distinct storages at least as large as a given size.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -58,7 +60,6 @@ _WRITES_INTO = {"setitem": 2, "copy_": 1}
 # products whose contracted size is the last dimension of their first (or, after an added term, second) operand
 _INNER_OF_FIRST = frozenset({"matmul", "mm", "bmm", "mv", "dot", "vdot", "inner", "linear"})
 _INNER_OF_SECOND = frozenset({"addmm", "addbmm", "baddbmm", "addmv"})
-_sqrt = __import__("math").sqrt
 
 
 def _numel(t) -> int:
@@ -90,7 +91,7 @@ def _labels(labels) -> list:
     return [x for x in labels if x is not Ellipsis]
 
 
-def _einsum_summed(args) -> list[int] | None:
+def _einsum_summed(args) -> list[int]:
     """The sizes an einsum call sums over (the labels of its inputs that its output drops), in either form."""
     if args and type(args[0]) is _str:
         operands = list(_tensors_in(args[1:]))
@@ -122,7 +123,7 @@ def work(name: str, args, out) -> int:
         elif name in _INNER_OF_SECOND and len(tensors) > 1 and _shape(tensors[1]):
             inner = _shape(tensors[1])[-1]
         elif name == "tensordot" and len(tensors) > 1:  # no batch dimensions: a * b = out * inner ** 2
-            inner = int(round(_sqrt(_numel(tensors[0]) * _numel(tensors[1]) / max(_numel(out), 1))))
+            inner = int(round(math.sqrt(_numel(tensors[0]) * _numel(tensors[1]) / max(_numel(out), 1))))
         else:
             return 0
         return _numel(out) * inner if inner > 1 else 0
@@ -259,6 +260,12 @@ class OpTracer(TorchFunctionMode):
                     self.called.add(GRAPH)
         return out
 
+    def _copied_whole(self, args, source: int) -> bool:
+        """A write of the inputs that fills its target (``padded[:, :, p:p + h, p:p + w] = x`` with no padding,
+        ``out.copy_(x)``): not a row of them broadcast over ones of her own."""
+        return len(args) > source and isinstance(args[0], _Tensor) and isinstance(args[source], _Tensor) and \
+            id(args[source]) in self._inputs and _numel(args[source]) == _numel(args[0])
+
     def _counterfactual(self, name, args, kwargs, out):
         """The required-op check's second call: a product on the inputs (moved or retyped only) that sums over
         something has its result scaled and its multiply-adds counted; what data-preserving ops make of the
@@ -267,9 +274,8 @@ class OpTracer(TorchFunctionMode):
             for t in _tensors_in(out):
                 self._inputs.add(id(t))
                 self._kept.append(t)
-        elif name in _WRITES_INTO and len(args) > _WRITES_INTO[name] and isinstance(args[0], _Tensor) and \
-                isinstance(args[_WRITES_INTO[name]], _Tensor) and id(args[_WRITES_INTO[name]]) in self._inputs:
-            self._inputs.add(id(args[0]))  # the inputs written into a tensor of zeros: a padded copy of them
+        elif name in _WRITES_INTO and self._copied_whole(args, _WRITES_INTO[name]):
+            self._inputs.add(id(args[0]))  # the inputs written over a tensor of zeros: a copy of them
             self._kept.append(args[0])
         elif name in self._scaled_names and isinstance(out, _Tensor) and _is_floating(out) and \
                 self._from_inputs(args, kwargs):
