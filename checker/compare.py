@@ -102,8 +102,17 @@ def value_difference(input_label: str, expected: torch.Tensor, got: torch.Tensor
     if float(excess.flatten()[flat]) <= 0:
         return None
     return msg.VALUE_MISMATCH.format(input=input_label, index=_index(flat, want.shape),
-                                     want=float(want.flatten()[flat]), got=float(have.flatten()[flat]),
+                                     **_shown_apart(float(want.flatten()[flat]), float(have.flatten()[flat])),
                                      tol=float(allowed.flatten()[flat]))
+
+
+def _shown_apart(want: float, got: float) -> dict[str, str]:
+    """The two values with six significant digits, or as many more as it takes for them to read differently."""
+    for digits in range(6, 18):
+        shown = {"want": f"{want:.{digits}g}", "got": f"{got:.{digits}g}"}
+        if shown["want"] != shown["got"]:
+            return shown
+    return {"want": repr(want), "got": repr(got)}
 
 
 def _index(flat: int, shape) -> tuple[int, ...]:

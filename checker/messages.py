@@ -64,8 +64,8 @@ DTYPE_NARROWED = ("note: on {input} your result is {got} where the inputs are {e
                   "{got} precision, so it counts. Create it with the inputs' dtype to keep their precision "
                   "(`torch.zeros(n, m, dtype=a.dtype)`)")
 VALUE_MISMATCH = mistake("wrong values",
-                         "on {input}: values differ; largest difference at index {index}: expected {want:.6g}, got "
-                         "{got:.6g} (tolerance {tol:.2g})")
+                         "on {input}: values differ; largest difference at index {index}: expected {want}, got "
+                         "{got} (tolerance {tol:.2g})")
 NAN_MISMATCH = mistake("NaN or inf", "on {input}: got NaN or inf at index {index} where {want:.6g} was expected")
 NEGATIVE_RESULT = mistake("negative distances (no clamp)",
                           "on {input}: got a negative squared distance {got:.3g} at index {index}; clamp tiny "

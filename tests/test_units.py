@@ -36,6 +36,13 @@ def test_difference_reports_shape_then_dtype_then_values():
     assert difference("x", want, {"tensor": want + 1e-7}) is None
 
 
+def test_values_that_differ_past_six_digits_are_shown_with_the_digits_that_differ():
+    want = torch.tensor([21.963412345], dtype=torch.float64)
+    text = difference("x", want, {"tensor": want + 3e-5})
+    assert "expected 21.96341, got 21.96344" in text, text
+    assert "expected 1.5, got 2.5" in difference("x", torch.tensor([1.5]), {"tensor": torch.tensor([2.5])})
+
+
 def test_difference_flags_nan_and_non_tensors():
     got = torch.zeros(3)
     got[1] = float("nan")
