@@ -36,6 +36,10 @@ FORBIDDEN, OTHER_LIBRARY, BELOW_API, DYNAMIC, TAMPERING, ELSEWHERE = "forbidden"
 # Array libraries other than torch: work done there is not done in torch, whatever it computes.
 ARRAY_LIBRARIES = frozenset({"numpy", "scipy", "jax", "jaxlib", "cupy", "tensorflow", "numba", "mlx", "pandas",
                              "dask", "sklearn", "sympy", "numexpr", "array", "autograd", "theano", "paddle", "mxnet"})
+# Modules beyond the standard library that compute nothing with a tensor's values (progress bars, display): every
+# other one is another library where an exercise forbids anything (mpmath's matrix, einops, a package she installed),
+# whatever its name; a list of array libraries would meet the next one.
+NON_NUMERIC_PACKAGES = frozenset({"tqdm", "fastprogress", "IPython", "typing_extensions", "checker"})
 # Modules whose private names are lower layers of torch's API.
 TORCH = "torch"
 TORCH_BELOW = frozenset({"functorch", "_C"})  # packages beside torch that are its lower layers (functorch: torch.func)
@@ -510,6 +514,12 @@ def _below_api(dotted: str) -> bool:
     return any(dotted == n or dotted.startswith(n + ".") for n in BELOW_API_NAMES)
 
 
+def _another_package(root: str) -> bool:
+    """A module neither torch's nor the standard library's, nor one that computes nothing (``NON_NUMERIC_PACKAGES``)."""
+    return root not in (TORCH, *TORCH_BELOW) and root not in sys.stdlib_module_names \
+        and root not in NON_NUMERIC_PACKAGES
+
+
 def _matches(dotted: str, names: Iterable[str]) -> bool:
     return any(dotted == n or dotted.startswith(n + ".") or (n.endswith(".") and dotted.startswith(n))
                for n in names)
@@ -571,6 +581,8 @@ def _use_of(program: Program, node: ast.AST, b: _Binding, own: set[str]) -> Iter
             yield Finding(BELOW_API, dotted, b.cell, line, text)
         elif _matches(dotted, DYNAMIC_QUALIFIED):
             yield Finding(DYNAMIC, dotted, b.cell, line, text)
+        elif _another_package(root):
+            yield Finding(OTHER_LIBRARY, dotted, b.cell, line, text)
         else:
             yield Finding(FORBIDDEN, op_name(dotted), b.cell, line, text)
     if isinstance(node, (ast.Attribute, ast.Name)) and isinstance(node.ctx, ast.Load):

@@ -129,6 +129,16 @@ FORBIDDEN_ELSEWHERE = [
      "def _fill(box, f):\n    box.append(f)\n_fill(_reg, lambda a, b: np.from_dlpack(a) @ np.from_dlpack(b))\n"
      "def matmul_broadcast(a, b):\n" + CHECK_PAIR + "    return torch.from_dlpack(_reg[0](a, b))",
      (msg.TRACE_HANDED_OFF, msg.CODE_NOT_READ)),  # the lambda in _reg was compiled where no reading judged it
+    # a library no list names (mpmath ships with sympy, which torch needs): every package beyond torch and the
+    # standard library is another library, its matrix product by an operator included
+    ("matmul_loops", "mpmath-matrix", "import mpmath\ndef matmul_loops(a, b):\n" + CHECK_PAIR
+     + "    c = mpmath.matrix(a.tolist()) * mpmath.matrix(b.tolist())\n"
+     "    return torch.tensor([[float(c[i, j]) for j in range(b.shape[1])] for i in range(a.shape[0])],"
+     " dtype=a.dtype).reshape(a.shape[0], b.shape[1])", msg.SOURCE_OTHER_LIBRARY),
+    ("matmul_elementwise", "mpmath-by-alias", "from mpmath import matrix as M\ndef matmul_elementwise(a, b):\n"
+     + CHECK_PAIR + "    c = (M(a.tolist()) * M(b.tolist())).tolist()\n"
+     "    return torch.tensor([[float(x) for x in row] for row in c], dtype=a.dtype).reshape(a.shape[0], b.shape[1])",
+     msg.SOURCE_OTHER_LIBRARY),
     # sums by other names, in the exercise that forbids tensor-level sums: accumulating into indices, pooling
     ("matmul_loops", "index-add", "def matmul_loops(a, b):\n" + CHECK_PAIR + "    prod = a[:, :, None] * b[None]\n"
      "    return torch.zeros(a.shape[0], 1, b.shape[1]).index_add_(1, torch.zeros(a.shape[1], dtype=torch.long), "
@@ -228,6 +238,16 @@ def test_forbidden_work_outside_torchs_python_api_earns_nothing(tmp_path, exerci
     assert (result.status, result.score) == (ERROR if refused_in_the_cell else FAILED, 0.0), result.feedback
     templates = template if isinstance(template, tuple) else (template,)
     assert any(matches(t, result.feedback) for t in templates), result.feedback
+
+
+def test_a_progress_bar_around_honest_loops_is_no_other_library(tmp_path):
+    source = ("from tqdm.auto import trange\ndef matmul_loops(a, b):\n" + CHECK_PAIR
+              + "    n, k = a.shape\n    m = b.shape[1]\n    c = torch.zeros(n, m, dtype=a.dtype)\n"
+              "    for i in trange(n, disable=True):\n        for j in range(m):\n            for p in range(k):\n"
+              "                c[i, j] += a[i, p] * b[p, j]\n    return c")
+    path = submission(tmp_path, "01_matmul", replace={"matmul_loops": source})
+    result = next(e for e in grade(path, only=["matmul_loops"]).exercises)
+    assert (result.status, result.score) == (PASSED, result.max_score), result.feedback
 
 
 def test_a_dynamic_lookup_the_source_cannot_resolve_is_refused(tmp_path):
