@@ -17,6 +17,7 @@ import copy
 import dataclasses
 import json
 import os
+import string
 import tempfile
 from pathlib import Path
 
@@ -153,9 +154,27 @@ def combine(visible: ExerciseResult, hidden: ExerciseResult | None) -> ExerciseR
     """The verdict that counts: the hidden checks run only on what passed the visible ones, and can fail it."""
     if hidden is None or hidden.status == PASSED:
         return visible
-    feedback = [msg.prefixed(HIDDEN_PREFIX, line) for line in hidden.feedback]
+    feedback = [msg.prefixed(HIDDEN_PREFIX, withheld(line)) for line in hidden.feedback]
     return ExerciseResult(visible.name, hidden.status, min(visible.score, hidden.score), visible.max_score, feedback,
                           hidden.outcomes)
+
+
+def withheld(line) -> msg.Feedback:
+    """A hidden check's feedback line as the student may read it: a fixed text as it is; a line with fields (what
+    her code returned, raised or printed on a hidden input, which she could fill with the input itself) reduced to
+    the kind of mistake and the input's label (its names, shapes and dtypes, which the grader writes)."""
+    template, inner = (getattr(msg, kind or "", None) for kind in (msg.kind_of(line), msg.inner_of(line)))
+    if isinstance(template, msg.Message) and not any(field for _, field, _, _ in string.Formatter().parse(template)):
+        return line
+    mistake = next((t.mistake for t in (template, inner) if isinstance(t, msg.Message) and t.mistake), "a mistake")
+    text, on = str(line), ""
+    if any(isinstance(t, msg.Message) and t.startswith(INPUT_FIRST) for t in (template, inner)) \
+            and text.startswith("on ") and ": " in text:
+        on = " " + text.split(": ", 1)[0]  # the label comes first, written by the grader; her text only after it
+    return msg.retold(line, msg.HIDDEN_CHECK_WITHHELD.format(mistake=mistake, on=on))
+
+
+INPUT_FIRST = "on {input}: "  # a message that names its input before anything else
 
 
 @dataclasses.dataclass
