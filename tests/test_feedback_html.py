@@ -117,6 +117,37 @@ def test_active_content_a_student_made_never_runs_in_the_page():
 
 
 
+MARKDOWN_LINKS = ["[my notes](javascript:alert(1))", "[notes](jav&#x61;script:alert(2))", "<javascript:alert(3)>",
+                  "[notes][ref]\n\n[ref]: javascript:alert(4)", "[n](JaVa\tScRiPt:alert(5))",
+                  "[n](data:text/html;base64,PHNjcmlwdD5hbGVydCg2KTwvc2NyaXB0Pg==)"]
+REMOTE_IMAGES = ["![pixel](https://example.org/pixel.png)", '<img src="https://example.org/pixel.png">',
+                 '<img src="//example.org/pixel.png">']
+
+
+@pytest.mark.parametrize("where", ["markdown cell", "displayed Markdown"])
+def test_links_that_run_code_and_images_fetched_from_elsewhere_are_dropped_from_her_markdown(where):
+    """Her markdown is a link only once rendered: what it renders to is made inert too; her ordinary links,
+    anchors and embedded images stay."""
+    attacks = MARKDOWN_LINKS + REMOTE_IMAGES
+    honest = f"[the lesson](https://course.fast.ai/) and [above](#Matmul) and ![plot](data:image/png;base64,{PNG})"
+    text = "\n\n".join(attacks + [honest])
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell(text)] if where == "markdown cell" else [
+        nbformat.v4.new_code_cell("display(Markdown(text))", outputs=[nbformat.v4.new_output(
+            "display_data", data={"text/markdown": text, "text/plain": "<Markdown>"})])]
+    page, _ = FeedbackHTMLExporter(template_name="classic").from_notebook_node(nb)
+    soup = BeautifulSoup(page.split("<body", 1)[1], features="html.parser")
+    hrefs = [a.get("href") or "" for a in soup.find_all("a")]
+    assert not any(h.replace("\t", "").lower().startswith(("javascript", "data")) for h in hrefs), hrefs
+    sources = [i.get("src") or "" for i in soup.find_all("img")]
+    assert not any("example.org" in src for src in sources), sources
+    assert "https://course.fast.ai/" in hrefs and "#Matmul" in hrefs, hrefs  # her honest links stay
+    assert any(src.startswith("data:image/png;base64,") for src in sources), sources
+    unsafe, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
+    assert 'href="javascript:alert(1)"' in unsafe or where == "displayed Markdown"  # what nbconvert alone serves
+
+
 def test_the_feedback_draws_its_maths_offline_as_mathml():
     """LaTeX in markdown becomes MathML when the page is made (no MathJax from a CDN); code is left alone."""
     import nbformat

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import re
 
+from jinja2 import pass_context
 from nbconvert.exporters import HTMLExporter
 from nbconvert.exporters.templateexporter import TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML
@@ -59,13 +60,49 @@ def add_missing_alt(html: str) -> tuple[str, int]:
     return _IMG_OUTSIDE_RAW_TEXT.sub(fix, html), added
 
 
-# What a student's output or markdown may keep: text formatting, tables, lists, images, links; no scripts,
-# styles, frames, forms or embedded objects, and no attribute that runs code (bleach drops any not listed).
+# What a student's output or markdown may keep: text formatting, tables, lists, images, links, the MathML her LaTeX
+# becomes; no scripts, styles, frames, forms or embedded objects, and no attribute that runs code (any not listed
+# is dropped). It is applied twice: to the HTML she wrote or displayed, and to the HTML her markdown renders to
+# (a markdown link, ``[notes](javascript:...)``, is a link only once rendered).
 INERT_TAGS = ["a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl", "dt", "em", "h1", "h2", "h3",
               "h4", "h5", "h6", "hr", "i", "img", "ins", "kbd", "li", "ol", "p", "pre", "q", "s", "samp", "small",
               "span", "strong", "sub", "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "u", "ul"]
+MATHML_TAGS = ["math", "semantics", "annotation", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "msub", "msup",
+               "msubsup", "mfrac", "msqrt", "mroot", "mover", "munder", "munderover", "mtable", "mtr", "mtd",
+               "mstyle", "mpadded", "mphantom", "menclose", "mfenced"]
+MATHML_ATTRIBUTES = ["display", "xmlns", "mathvariant", "stretchy", "fence", "separator", "lspace", "rspace",
+                     "accent", "accentunder", "columnalign", "rowalign", "columnspacing", "rowspacing", "linethickness",
+                     "movablelimits", "largeop", "symmetric", "form", "width", "height", "depth", "notation",
+                     "encoding", "scriptlevel", "displaystyle", "open", "close", "separators", "minsize", "maxsize",
+                     "mathsize", "voffset"]
 INERT_ATTRIBUTES = {"*": ["class", "title", "align", "colspan", "rowspan"], "a": ["href", "title"],
-                    "img": ["src", "alt", "width", "height"]}
+                    "img": ["src", "alt", "width", "height"], **{tag: MATHML_ATTRIBUTES for tag in MATHML_TAGS},
+                    **{f"h{level}": ["id"] for level in range(1, 7)}}  # a heading's anchor
+LINK_SCHEMES = ("http", "https", "mailto")  # where her links may lead (and "#..." or a relative path)
+IMAGE_DATA = re.compile(r"data:image/(png|jpeg|gif|webp);base64,", re.I)  # her images: embedded, never fetched
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.\-]*):", re.I)
+
+
+def _inert_attribute(tag: str, name: str, value: str) -> bool:
+    """Whether an attribute of her HTML may stay: listed for its tag, a link to the web or within the page, an
+    image embedded in the page (a remote one would tell its server who opened her feedback, and when)."""
+    if name not in INERT_ATTRIBUTES.get(tag, ()) and name not in INERT_ATTRIBUTES["*"]:
+        return False
+    bare = "".join(ch for ch in value if ch > " ").lower()  # "java\tscript:" is javascript: to a browser
+    if tag == "img" and name == "src":
+        return bool(IMAGE_DATA.match(bare))
+    if name == "href":
+        scheme = _SCHEME.match(bare)
+        return scheme is None or scheme[1] in LINK_SCHEMES
+    return True
+
+
+def inert_html(html: str) -> str:
+    """``html`` with only inert tags and attributes: anything else is shown as text or dropped."""
+    import bleach
+
+    return bleach.clean(html, tags=INERT_TAGS + MATHML_TAGS, attributes=_inert_attribute,
+                        protocols=[*LINK_SCHEMES, "data"], strip=False, strip_comments=True)
 
 
 # LaTeX in markdown ($...$, $$...$$) becomes MathML here, when the page is made: browsers draw MathML
@@ -108,7 +145,11 @@ def inert_student_parts(nb, parent=None):
     """A copy of ``nb`` whose student-made HTML (code outputs, markdown) cannot run anything in a browser."""
     from nbconvert.preprocessors.sanitize import SanitizeHTML
 
-    sanitizer = SanitizeHTML(tags=INERT_TAGS, attributes=INERT_ATTRIBUTES, strip=False, parent=parent)
+    class Inert(SanitizeHTML):  # its choice of outputs (scripts and widgets dropped), our rule for their HTML
+        def sanitize_html_tags(self, html_str):
+            return inert_html(html_str)
+
+    sanitizer = Inert(parent=parent)
     nb = copy.deepcopy(nb)
     for index, cell in enumerate(nb.cells):
         if cell.get("cell_type") == "code" and _is_test_cell(cell):
@@ -121,6 +162,11 @@ def inert_student_parts(nb, parent=None):
 
 class FeedbackHTMLExporter(HTMLExporter):
     """HTMLExporter, with the ``alt`` texts added in the page's text instead of a BeautifulSoup round trip."""
+
+    @pass_context
+    def markdown2html(self, context, source):
+        """Her markdown (a cell, a displayed ``Markdown``) as HTML, made inert once rendered."""
+        return inert_html(super().markdown2html(context, source))
 
     def from_notebook_node(self, nb, resources=None, **kw):
         from instructor.grading import patches
