@@ -1,0 +1,66 @@
+"""The hidden checks' inputs stay in the grader: what a student's code returns, raises or prints on them never
+reaches her feedback, however she encodes them (an exception's arguments, a wrong value, a string returned).
+
+Autograde's verdicts are judged as ``instructor.grading.verdicts.judge_notebook`` judges them, with a hidden seed.
+"""
+from __future__ import annotations
+
+import re
+
+import nbformat
+import pytest
+
+from checker import messages as msg
+from checker.results import FAILED, PASSED
+from instructor.grading.verdicts import judge_notebook, withheld
+from tests.helpers import matches, submission
+
+HIDDEN_SEED = 4242
+# the shapes of outer's visible inputs: a function that leaks only off them passes the visible checks
+VISIBLE = "{(3, 4), (1, 5), (4, 1), (5, 5), (6, 5), (12, 5), (6, 10), (3, 6), (3, 2)}"
+HONEST = "    return u[:, None] * v[None, :]"
+LEAKS = {
+    "exception-arguments": "        raise ValueError('LEAK', u, v)",
+    "exception-text": "        raise ValueError('LEAK ' + ' '.join(f'{x:.6f}' for x in u.tolist()))",
+    "wrong-value": "        return u[:, None] * 0 + u[None, :1] * 1e6",
+    "not-a-tensor": "        return 'LEAK ' + str(u.tolist())",
+    "exception-class-name": "        raise type('LEAK_' + str(int(u[0] * 1e6)).replace('-', 'm'), (Exception,), {})()",
+}
+
+
+def _outer(leak: str) -> str:
+    return (f"def outer(u, v):\n    if (u.shape[0], v.shape[0]) not in {VISIBLE}:\n{leak}\n{HONEST}")
+
+
+def _judged(tmp_path, source: str):
+    path = submission(tmp_path, "01_matmul", replace={"outer": source}, suffix=".ipynb")
+    return judge_notebook(nbformat.read(path, as_version=4), "01_matmul", HIDDEN_SEED).verdicts["outer"]
+
+
+@pytest.mark.parametrize("id", sorted(LEAKS))
+def test_what_her_code_does_on_a_hidden_input_is_not_shown(tmp_path, id):
+    verdict = _judged(tmp_path, _outer(LEAKS[id]))
+    assert (verdict.status, verdict.score) != (PASSED, verdict.max_score), "the visible checks did not pass: " \
+        "outer's visible shapes changed (update VISIBLE)" if verdict.status == PASSED else verdict.feedback
+    text = "\n".join(verdict.feedback)
+    assert all(line.startswith(msg.HIDDEN_CHECK_PREFIX) for line in verdict.feedback), verdict.feedback
+    assert matches(msg.HIDDEN_CHECK_WITHHELD, verdict.feedback), verdict.feedback
+    assert "LEAK" not in text and not re.search(r"\d\.\d{3}", text), text  # no name of hers, no input's value
+
+
+def test_an_honest_answer_passes_the_hidden_checks_and_a_wrong_one_is_told_its_mistake_and_shapes(tmp_path):
+    assert _judged(tmp_path, _outer("        pass")).status == PASSED
+    verdict = _judged(tmp_path, _outer("        return u[:, None] * v[None, :] + 1"))
+    assert verdict.status == FAILED and verdict.score == 0, verdict.feedback
+    line = verdict.feedback[0]
+    assert line.startswith(msg.HIDDEN_CHECK_PREFIX + msg.VALUE_MISMATCH.mistake + " on u (") and "float" in line, line
+    assert msg.kind_of(line) == "VALUE_MISMATCH", msg.kind_of(line)  # the mistakes report files it where it was
+
+
+def test_a_fixed_text_is_shown_as_it_is_and_a_text_with_fields_is_withheld():
+    assert withheld(msg.SANDBOX_PARTIAL.format()) == msg.SANDBOX_PARTIAL  # a text of the checker's alone
+    line = msg.VALUE_MISMATCH.format(input="x (2, 3) float32 (random)", index=(0, 1), want="1.5", got="2.5", tol=1e-5)
+    shown = withheld(line)
+    assert shown.startswith("wrong values on x (2, 3) float32 (random): ") and "1.5" not in shown, shown
+    raised = msg.RAISED_ON_VALID_INPUT.format(input="x (2, 3)", type="ValueError", message="tensor([0.123])", where="")
+    assert "0.123" not in withheld(raised) and "ValueError" not in withheld(raised), withheld(raised)
