@@ -24,3 +24,39 @@ def test_a_kernel_printing_without_end_is_cut_as_its_output_arrives():
     assert kept <= OUTPUT_KEPT_BYTES + 200, kept
     assert outs[-1]["text"] == OUTPUT_DROPPED.format(bytes=sent - (OUTPUT_KEPT_BYTES // len(chunk)) * len(chunk)) + "\n"
     assert sent > 5 * OUTPUT_KEPT_BYTES
+
+
+def _executor():
+    from instructor.grading.verdicts import ResilientExecute
+
+    executor = ResilientExecute()
+    executor.nb = nbformat.v4.new_notebook()
+    executor.reset_execution_trackers()
+    executor.clear_before_next_output = False
+    return executor
+
+
+def _message(kind: str, text: str) -> dict:
+    content = {"name": "stdout", "text": text} if kind == "stream" else \
+        {"ename": "ValueError", "evalue": text, "traceback": [text]}
+    return {"msg_type": kind, "parent_header": {"msg_id": "m"}, "header": {"msg_type": kind}, "content": content}
+
+
+def test_many_cells_each_under_the_cell_cap_are_cut_at_the_notebook_s_cap():
+    """Forty cells of nearly 2 MiB each (attack round 17: an 84 MB feedback page, 0.9 GB in the grader) keep at
+    most NOTEBOOK_OUTPUT_KEPT_BYTES in all, prints and errors alike; a short error is kept past it."""
+    from instructor.grading.verdicts import NOTEBOOK_OUTPUT_DROPPED, NOTEBOOK_OUTPUT_KEPT_BYTES, OUTPUT_KEPT_BYTES
+
+    executor = _executor()
+    cells: dict[int, list] = {}
+    big = "A" * (OUTPUT_KEPT_BYTES - 100)
+    for cell in range(40):
+        cells[cell] = []
+        executor.output(cells[cell], _message("stream" if cell % 2 else "error", big), None, cell)
+    kept = sum(len(o.get("text", "")) + len(str(o.get("traceback", ""))) for outs in cells.values() for o in outs)
+    assert kept <= NOTEBOOK_OUTPUT_KEPT_BYTES + 40 * 200, kept
+    assert cells[39][-1]["text"] == NOTEBOOK_OUTPUT_DROPPED.format(
+        bytes=len(big), limit=NOTEBOOK_OUTPUT_KEPT_BYTES // 2**20) + "\n", cells[39]
+    late = []
+    executor.output(late, _message("error", "KeyboardInterrupt"), None, 40)  # a hung cell's interrupt
+    assert late and late[0].get("output_type") == "error", late

@@ -1,8 +1,9 @@
 """Autograde a whole class with nbgrader, in parallel, losing nothing.
 
 1. ``prepare``: look at every submission before nbgrader does. A renamed notebook is graded
-   under its real name; a file that is not valid JSON is set aside and graded as missing;
-   a missing notebook is noted. Each becomes a flag with its reason.
+   under its real name; a file that is not valid JSON, or too large to read, is set aside and graded
+   as missing; grading metadata she copied, added or edited is put back as the release has it
+   (:mod:`instructor.grading.cell_metadata`); a missing notebook is noted. Each becomes a flag with its reason.
 2. ``autograde``: ``nbgrader autograde --student S`` for each student, ``jobs`` at a time, each a
    fork of a pre-imported nbgrader (:mod:`instructor.grading.nbgrader_host`), with a progress line; then
    feedback, in groups. The course's nbgrader_config.py wires the checker into nbgrader's pipeline,
@@ -19,11 +20,13 @@ import csv
 import dataclasses
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
 
 from checker.registry import NOTEBOOKS, Exercise, entries
+from instructor.grading import cell_metadata
 from instructor.grading import gradebook
 from instructor.grading import nbgrader_host
 from instructor import tool_env
@@ -32,6 +35,9 @@ ASSIGNMENT = course.ASSIGNMENT
 from instructor.grading.verdicts import CONFINEMENT_LOG, KERNEL_PROBLEM_LOG, TAMPERING_LOG  # noqa: E402
 STUDENT_SECONDS = 900
 RETRY_MARKERS = ("database is locked",)
+SUBMITTED_BYTES = 64 * 2**20  # a notebook larger than this is not read (its outputs are cleared by autograde anyway)
+TOO_LARGE = "{notebook}.ipynb is {mib:.0f} MiB, over the {limit} MiB a submitted notebook may be; graded as missing"
+CELLS_RESTORED = "{notebook}.ipynb: {changes}; graded with the release's grading metadata"
 FEEDBACK_FAILED = "nbgrader generate_feedback failed (exit {code}): {last}"
 FEEDBACK_PROGRESS = "feedback written for {done} students ({graded} of {total} graded)"
 FEEDBACK_GROUP = 8  # students per generate_feedback run: its HTML templates are compiled once per run
@@ -40,7 +46,7 @@ FEEDBACK_GROUP = 8  # students per generate_feedback run: its HTML templates are
 @dataclasses.dataclass
 class Flag:
     student: str
-    kind: str  # missing | invalid_json | renamed | kernel | not_graded
+    kind: str  # missing | invalid_json | too_large | renamed | cells | kernel | tampering | not_graded
     reason: str
 
 
@@ -74,12 +80,26 @@ def prepare(submitted: Path) -> list[Flag]:
         for notebook in NOTEBOOKS:
             path = folder / f"{notebook}.ipynb"
             if path.exists():
+                size = path.stat().st_size
+                if size > SUBMITTED_BYTES:  # read by nbgrader whole, outputs and all: set aside unread
+                    path.rename(path.with_suffix(".ipynb.too-large"))
+                    flags.append(Flag(student, "too_large", TOO_LARGE.format(
+                        notebook=notebook, mib=size / 2**20, limit=SUBMITTED_BYTES // 2**20)))
+                    continue
                 try:
-                    json.loads(path.read_text())
+                    data = json.loads(path.read_text())
                 except (ValueError, UnicodeDecodeError) as exc:
                     path.rename(path.with_suffix(".ipynb.invalid"))
                     flags.append(Flag(student, "invalid_json",
                                       f"{notebook}.ipynb is not valid JSON ({str(exc)[:60]}); graded as missing"))
+                    continue
+                released = submitted.parent / "release" / ASSIGNMENT / f"{notebook}.ipynb"
+                changes = cell_metadata.restore(data, json.loads(released.read_text())) \
+                    if released.exists() and isinstance(data, dict) else []
+                if changes:
+                    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+                    flags.append(Flag(student, "cells", CELLS_RESTORED.format(notebook=notebook,
+                                                                              changes="; ".join(changes))[:300]))
                 continue
             wanted = expected_ids(notebook)
             candidates = [p for p in folder.glob("*.ipynb") if p.stem not in NOTEBOOKS and grade_ids(p) & wanted]
@@ -127,6 +147,21 @@ def _retried(lanes: nbgrader_host.Lanes, args: list[str], seconds: float) -> tup
 
 def last_line(log: str) -> str:
     return ([line for line in log.strip().splitlines() if line.strip()][-1:] or ["no output"])[0][:200]
+
+
+_RAISED = re.compile(r"^\s*([\w.]+(Error|Exception)|KeyError|AssertionError): ")
+_SEE_ABOVE = "Please see the"  # nbgrader's last line when it failed: "Please see the the above traceback ..."
+
+
+def failure_line(log: str) -> str:
+    """Why an nbgrader run failed, as its log says it: the last exception raised, with nbgrader's last warning
+    before it ("Cell with id ... exists multiple times!"), else its last line."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    raised = [i for i, line in enumerate(lines) if _RAISED.match(line)]
+    if not raised:
+        return last_line(log)
+    warned = [line.split("]", 1)[-1].strip() for line in lines[:raised[-1]] if "| WARNING]" in line]
+    return "; ".join(([warned[-1]] if warned else []) + [lines[raised[-1]]])[:200]
 
 
 def progress_line(done: int, total: int, run: Run, started: float) -> str:
@@ -183,7 +218,7 @@ def run_flags(runs: list[Run]) -> list[Flag]:
     flags = []
     for run in runs:
         if run.returncode != 0:
-            why = run.failure or f"nbgrader autograde failed: {last_line(run.log)}"
+            why = run.failure or f"nbgrader autograde failed: {failure_line(run.log)}"
             flags.append(Flag(run.student, "not_graded", why[:300]))
             continue
         if KERNEL_PROBLEM_LOG in run.log:

@@ -50,7 +50,11 @@ CONFINEMENT_LOG = "student code ran"  # the nbgrader log line the autograde driv
 
 TIMEOUT_ERRORS = ("CellTimeoutError", "KeyboardInterrupt", "TimeoutError")
 OUTPUT_KEPT_BYTES = 2 * 2**20  # of one cell's output, kept as it arrives from the kernel; the rest is counted
+NOTEBOOK_OUTPUT_KEPT_BYTES = 8 * 2**20  # of all the notebook's cells together: many cells, each under the cap
+ERROR_ALWAYS_KEPT_BYTES = 16 * 2**10  # an error this small is kept past the caps (a hung cell's interrupt is one)
 OUTPUT_DROPPED = "[output cut by the grader: {bytes:,} more bytes of this cell's output were not kept]"
+NOTEBOOK_OUTPUT_DROPPED = ("[output cut by the grader: the notebook's outputs reached {limit} MiB; {bytes:,} more "
+                           "bytes of this cell's output were not kept]")
 
 
 def message_bytes(msg: dict) -> int:
@@ -85,21 +89,26 @@ class ResilientExecute(Execute):
                                f"confinement layer is active; ${jail.REQUIRE_ENV}=1 does the same").tag(config=True)
 
     def output(self, outs, msg, display_id, cell_index):
-        """nbclient's, except that a cell keeps at most OUTPUT_KEPT_BYTES of output as it arrives: a kernel
-        printing without end never makes this process hold more than that (nbgrader's LimitOutput cuts
-        what is kept to its own limits afterwards)."""
+        """nbclient's, except that a cell keeps at most OUTPUT_KEPT_BYTES of output as it arrives, and the notebook
+        NOTEBOOK_OUTPUT_KEPT_BYTES: a kernel printing without end, or in a thousand cells, never makes this process
+        hold more than that (nbgrader's LimitOutput cuts what is kept to its own limits afterwards)."""
         kept = self.__dict__.setdefault("_output_kept", {})  # cell -> [bytes kept, bytes dropped, the note]
         size = message_bytes(msg)
         record = kept.setdefault(cell_index, [0, 0, None])
-        capped = msg.get("msg_type") in ("stream", "display_data", "execute_result", "update_display_data")
-        if not capped or record[0] + size <= OUTPUT_KEPT_BYTES:
+        total = sum(r[0] for r in kept.values())
+        kind = msg.get("msg_type")
+        capped = kind in ("stream", "display_data", "execute_result", "update_display_data", "error")
+        small_error = kind == "error" and size <= ERROR_ALWAYS_KEPT_BYTES
+        cell_full = record[0] + size > OUTPUT_KEPT_BYTES
+        if not capped or small_error or (not cell_full and total + size <= NOTEBOOK_OUTPUT_KEPT_BYTES):
             record[0] += size
             return super().output(outs, msg, display_id, cell_index)
         record[1] += size
         if record[2] is None:
             record[2] = NotebookNode(output_type="stream", name="stdout", text="")
             outs.append(record[2])
-        record[2]["text"] = OUTPUT_DROPPED.format(bytes=record[1]) + "\n"
+        note = OUTPUT_DROPPED if cell_full else NOTEBOOK_OUTPUT_DROPPED
+        record[2]["text"] = note.format(bytes=record[1], limit=NOTEBOOK_OUTPUT_KEPT_BYTES // 2**20) + "\n"
         return None
 
     def create_kernel_manager(self):
