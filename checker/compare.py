@@ -46,12 +46,22 @@ def narrowed(expected: torch.dtype, got: torch.dtype) -> bool:
         torch.finfo(got).eps > torch.finfo(expected).eps
 
 
-def narrowed_note(input_label: str, expected: torch.Tensor, packed: dict) -> str | None:
-    """The note for a result that counts but lost precision, else None."""
+def widened(expected: torch.dtype, got: torch.dtype) -> bool:
+    """A floating result of higher precision than expected (float64 for float32 inputs, after
+    ``torch.set_default_dtype(torch.float64)``): right if its values are."""
+    return expected.is_floating_point and got.is_floating_point and \
+        torch.finfo(got).eps < torch.finfo(expected).eps
+
+
+def precision_note(input_label: str, expected: torch.Tensor, packed: dict) -> str | None:
+    """The note for a result that counts at another floating precision than expected, else None."""
     got = unpack(packed)
-    if got is None or not narrowed(expected.dtype, got.dtype):
+    if got is None:
         return None
-    return msg.DTYPE_NARROWED.format(input=input_label, expected=dtype_name(expected.dtype), got=dtype_name(got.dtype))
+    for other, template in ((narrowed, msg.DTYPE_NARROWED), (widened, msg.DTYPE_WIDENED)):
+        if other(expected.dtype, got.dtype):
+            return template.format(input=input_label, expected=dtype_name(expected.dtype), got=dtype_name(got.dtype))
+    return None
 
 
 def dtype_name(dtype) -> str:
@@ -77,6 +87,8 @@ def difference(input_label: str, expected: torch.Tensor, packed: dict, tol: Tole
         return msg.SHAPE_MISMATCH.format(input=input_label, expected=tuple(expected.shape), got=tuple(got.shape))
     tol = tol or Tolerance.for_dtype(expected.dtype)
     if check_dtype and got.dtype != expected.dtype:
+        if widened(expected.dtype, got.dtype):  # more precise than asked: judged as asked
+            return value_difference(input_label, expected, got, tol)
         if not narrowed(expected.dtype, got.dtype):
             return msg.DTYPE_MISMATCH.format(input=input_label, expected=dtype_name(expected.dtype),
                                              got=dtype_name(got.dtype))

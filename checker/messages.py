@@ -63,6 +63,9 @@ DTYPE_MISMATCH = mistake("wrong dtype", "on {input}: expected dtype {expected}, 
 DTYPE_NARROWED = ("note: on {input} your result is {got} where the inputs are {expected}; its values are right at "
                   "{got} precision, so it counts. Create it with the inputs' dtype to keep their precision "
                   "(`torch.zeros(n, m, dtype=a.dtype)`)")
+DTYPE_WIDENED = ("note: on {input} your result is {got} where the inputs are {expected}; its values are right, so "
+                 "it counts. A default dtype you set (`torch.set_default_dtype`) or a {got} constant widened it: "
+                 "create it with the inputs' dtype (`torch.zeros(n, m, dtype=a.dtype)`)")
 VALUE_MISMATCH = mistake("wrong values",
                          "on {input}: values differ; largest difference at index {index}: expected {want}, got "
                          "{got} (tolerance {tol:.2g})")

@@ -42,6 +42,19 @@ def test_a_float32_result_that_is_wrong_still_fails(tmp_path):
     assert result.status == "failed" and matches(msg.VALUE_MISMATCH, result.feedback), result.feedback
 
 
+def test_a_float64_result_after_a_default_dtype_set_in_a_cell_passes_with_a_note_and_wrong_still_fails(tmp_path):
+    """Attack round 17's honest student: ``torch.set_default_dtype(torch.float64)`` in a cell of hers, the lesson's
+    loops, float32 inputs: a float64 result of the right values (0/2 before, for its dtype)."""
+    wider = "torch.set_default_dtype(torch.float64)\n" + LESSON_LOOPS
+    result = graded(tmp_path, "01_matmul", "matmul_loops", {"matmul_loops": wider})
+    assert result.status == "passed" and result.score == result.max_score, result.feedback
+    assert matches(msg.DTYPE_WIDENED, result.feedback), result.feedback
+    wrong = wider.replace("c[i, j] += a[i, k] * b[k, j]", "c[i, j] += a[i, k] * b[k, j] * 1.001")
+    (tmp_path / "wrong").mkdir()
+    result = graded(tmp_path / "wrong", "01_matmul", "matmul_loops", {"matmul_loops": wrong})
+    assert result.status == "failed" and matches(msg.VALUE_MISMATCH, result.feedback), result.feedback
+
+
 def test_an_integer_result_for_float_inputs_is_not_excused(tmp_path):
     wrong = LESSON_LOOPS.replace("return c", "return c.long()")
     result = graded(tmp_path, "01_matmul", "matmul_loops", {"matmul_loops": wrong})

@@ -8,7 +8,7 @@ import torch
 
 from checker import messages as msg
 from checker.checks.base import CONSTRAINT, Check, Context
-from checker.compare import Tolerance, difference, narrowed_note, unpack
+from checker.compare import Tolerance, difference, precision_note, unpack
 from checker.inputs import Case, renumbered
 
 Hint = Callable[[Case, torch.Tensor, torch.Tensor | None], "str | None"]
@@ -45,7 +45,7 @@ class Values(Check):
                 problems.extend(h for h in (hint(case, expected, None) for hint in self.hints) if h)
             else:
                 problems.extend(self.judge(case, answer.result))
-                note = narrowed_note(case.label, self.reference(*case.args), answer.result["out"])
+                note = precision_note(case.label, self.reference(*case.args), answer.result["out"])
                 if note and not notes:
                     notes.append(note)
             if len(problems) >= MAX_PROBLEMS:

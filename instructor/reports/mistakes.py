@@ -62,8 +62,8 @@ WRAPPERS: tuple[tuple[str, str], ...] = (
     ("its cell could not run", msg.DEFINING_CELL_STOPPED),
 )
 # Notes and passing lines: no mistake, not "other" either.
-IGNORED = (msg.SAME_ERROR_AGAIN, msg.PARTIAL_CREDIT, msg.DTYPE_NARROWED, msg.MANUAL_QUESTION, msg.CASES_PASSED, msg.GRADS_PASSED,
-           msg.STAT_PASSED, msg.SPEED_PASSED, msg.FIT_PASSED)
+IGNORED = (msg.SAME_ERROR_AGAIN, msg.PARTIAL_CREDIT, msg.DTYPE_NARROWED, msg.DTYPE_WIDENED, msg.MANUAL_QUESTION,
+           msg.CASES_PASSED, msg.GRADS_PASSED, msg.STAT_PASSED, msg.SPEED_PASSED, msg.FIT_PASSED)
 
 
 def template_regex(template: str) -> re.Pattern:
