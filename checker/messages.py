@@ -280,6 +280,7 @@ A_TEST_INPUT = "a test input"  # an input no check named (feedback names every i
 HIDDEN_CHECK_PREFIX = "hidden check (other inputs): "  # before a feedback line of the hidden checks (autograde)
 # a hidden check's line that would show what student code returned, raised or printed there (values, an exception's
 # text, a repr): a function can put its inputs into any of them, and the hidden inputs would leave in the feedback
+HIDDEN_CHECK_UNLABELLED = "a mistake"  # the {mistake} of a withheld line whose message names no kind of mistake
 HIDDEN_CHECK_WITHHELD = ("{mistake}{on}: what your code returned or raised on the hidden inputs is not shown, so that "
                          "they stay hidden; check your code on inputs of these shapes")
 

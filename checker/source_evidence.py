@@ -496,8 +496,11 @@ def _own_methods(bindings: list[_Binding]) -> set[str]:
 
 def op_name(dotted: str) -> str:
     """The canonical op name of a dotted torch-like name: ``torch.linalg.norm`` -> ``linalg_norm``,
-    ``torch.nn.functional.linear`` -> ``linear``, ``operator.matmul`` -> ``matmul``."""
+    ``torch.nn.functional.linear`` -> ``linear``, ``operator.matmul`` -> ``matmul``,
+    ``torch.distributions.normal.Normal`` -> ``distributions_Normal``."""
     parts = [p for p in dotted.split(".") if p not in ("default", "Tensor", "out")]
+    if len(parts) >= 2 and parts[0] == TORCH and "distributions" in parts[1:]:  # whatever submodule holds it
+        return "distributions" if parts[-1] == "distributions" else f"distributions_{parts[-1]}"
     if len(parts) >= 2 and parts[-2] == "linalg":
         return f"linalg_{parts[-1]}"
     return parts[-1] if parts else dotted

@@ -1122,6 +1122,10 @@ REBINDINGS = [
      "    return _square_sum(m).sqrt()\n", EVIL_NORM + "globals().update(_square_sum=lambda m: _fn(m) ** 2)\n"),
     ("cache-wrapper", HONEST_NORM, EVIL_NORM + "import functools\nglobals().update(frobenius_norm=functools.lru_cache(_fn))\n"),
     ("partial", HONEST_NORM, EVIL_NORM + "import functools\nglobals().update(frobenius_norm=functools.partial(_fn))\n"),
+    # a class of hers behind a typing alias (typing's own classes are not read, what an alias stands for is)
+    ("generic-alias", "def _Sq(m):\n    return (m * m).sum()\ndef frobenius_norm(m):\n    return _Sq(m).sqrt()\n",
+     EVIL_NORM + "import typing\n_T = typing.TypeVar('_T')\nclass _G(typing.Generic[_T]):\n"
+     "    def __new__(cls, m):\n        return _fn(m) ** 2\nglobals().update(_Sq=_G[int])\n"),
 ]
 
 
@@ -1147,6 +1151,16 @@ def test_code_the_checker_read_runs_however_it_was_bound(tmp_path, id, cell):
     assert ex.status == PASSED, ex.feedback
 
 
+def test_a_library_class_with_a_generic_base_is_no_code_the_checker_cannot_read(tmp_path):
+    """torch.distributions' classes reach typing's aliases, whose __getitem__ is behind an lru_cache: library code,
+    not hers (round 18 found Normal refused as 'a _lru_cache_wrapper around code the checker cannot read')."""
+    source = ("import math\nfrom torch.distributions import MultivariateNormal\ndef kaiming_init(n_in, n_out):\n"
+              "    scale = torch.eye(n_out) * math.sqrt(2 / n_in)\n"
+              "    return MultivariateNormal(torch.zeros(n_out), scale_tril=scale).sample((n_in,))\n")
+    ex = grade(submission(tmp_path, "02_forward", replace={"kaiming_init": source}), only=["kaiming_init"]).exercises[0]
+    assert ex.status == PASSED, ex.feedback
+
+
 # -- round 13: spellings the source reading had not resolved, and sizes that were published ------------------------
 @pytest.mark.parametrize("exercise, source, what", [
     ("frobenius_norm", "from math import *\ndef frobenius_norm(m):\n"
@@ -1164,6 +1178,18 @@ def test_forbidden_work_by_a_name_the_source_had_not_resolved_earns_nothing(tmp_
     ex = grade(submission(tmp_path, "01_matmul", replace={exercise: source}), only=[exercise]).exercises[0]
     assert (ex.status, ex.score) == (FAILED, 0.0), ex.feedback
     assert any(what in line for line in ex.feedback), ex.feedback
+
+
+def test_a_distribution_and_its_likelihoods_are_distances_and_nlls_and_sampling_is_not():
+    from checker.checks.operations import DISTANCE, NLL, op_families
+    from checker.source_evidence import op_name
+    for dotted in ("torch.distributions.MultivariateNormal", "torch.distributions.normal.Normal",
+                   "torch.distributions.categorical.Categorical", "torch.distributions"):
+        assert {DISTANCE, NLL} <= op_families(op_name(dotted)), dotted
+    for method in ("log_prob", "entropy", "cdf", "icdf", "perplexity"):
+        assert {DISTANCE, NLL} <= op_families(method), method
+    for honest in ("normal", "normal_", "randn", "sample", "rsample", "manual_seed"):
+        assert not {DISTANCE, NLL} & op_families(honest), honest
 
 
 def test_layer_classes_count_as_the_products_and_norms_they_apply():
@@ -1225,20 +1251,26 @@ TEXT_READ_BACK = ("import re\ntorch.set_printoptions(precision=17, threshold=10*
                   "    return torch.tensor([[a * b for b in V] for a in U], dtype=u.dtype).reshape(len(U), len(V))\n")
 
 
-@pytest.mark.parametrize("source, passes", [
-    (TEXT_READ_BACK.format(render="str(t.contiguous().reshape(-1))"), False),
-    (TEXT_READ_BACK.format(render="f'{t.contiguous().reshape(-1)}'"), False),
-    # an honest error message shows shapes (a torch.Size), and only on bad input
+@pytest.mark.parametrize("source, where", [
+    (TEXT_READ_BACK.format(render="str(t.contiguous().reshape(-1))"), msg.SEEN_IN_A_TRACED_CALL),
+    (TEXT_READ_BACK.format(render="f'{t.contiguous().reshape(-1)}'"), msg.SEEN_IN_A_TRACED_CALL),
+    (TEXT_READ_BACK.format(render="repr(t.contiguous().reshape(-1))"), "repr, the cell"),  # the line that does it
+    (TEXT_READ_BACK.format(render="ascii(t.contiguous().reshape(-1))"), "ascii, the cell"),
+    # an honest error message shows shapes (a torch.Size, a tuple: no tensor rendered), and only on bad input
     ("def outer(u, v):\n    if u.dim() != 1 or v.dim() != 1:\n"
-     "        raise ValueError(f'expected vectors, got {u.shape} and {v.shape}')\n    return u[:, None] * v[None, :]\n", True),
-], ids=["str-read-back", "fstring-read-back", "honest-message"])
-def test_a_tensor_turned_into_text_in_a_graded_call_leaves_torch(tmp_path, source, passes):
+     "        raise ValueError(f'expected vectors, got {u.shape} and {v.shape}')\n    return u[:, None] * v[None, :]\n",
+     None),
+    ("def outer(u, v):\n    assert u.dim() == 1, 'u must be a vector, not ' + repr(tuple(u.shape))\n"
+     "    assert v.dim() == 1, f'v must be a vector, not {ascii(v.shape)}'\n    return u[:, None] * v[None, :]\n", None),
+], ids=["str-read-back", "fstring-read-back", "repr-read-back", "ascii-read-back", "honest-message",
+        "honest-repr-of-a-shape"])
+def test_a_tensor_turned_into_text_in_a_graded_call_leaves_torch(tmp_path, source, where):
     ex = grade(submission(tmp_path, "01_matmul", replace={"outer": source}), only=["outer"]).exercises[0]
-    if passes:
+    if where is None:
         assert ex.status == PASSED, ex.feedback
     else:
         assert ex.score == ex.max_score / 2 and matches(msg.SOURCE_LEAVES_TORCH, ex.feedback), ex.feedback
-        assert any(msg.SEEN_IN_A_TRACED_CALL in line for line in ex.feedback), ex.feedback
+        assert any(where in line for line in ex.feedback), ex.feedback
 
 
 @pytest.mark.parametrize("extra, passes", [
@@ -1358,12 +1390,38 @@ def test_a_required_op_must_compute_the_answer(tmp_path, notebook, exercise, sou
      "def normalize_channels(x, mean, std):\n    c = x.shape[1]\n"
      "    w, b = fuse_conv_bn_weights(torch.ones(c, 1, 1, 1, dtype=x.dtype), None, mean, std * std, 0.0, None, None)\n"
      "    return F.conv2d(x, w.detach(), b.detach(), groups=c)\n", "fuse_conv_bn_weights"),
+    # round 18: a distribution's log density is a squared distance (any class, any spelling of the module)
+    ("pairwise_sq_dists", "import math\nfrom torch.distributions import MultivariateNormal\n"
+     "def pairwise_sq_dists(x, y):\n    eye = torch.eye(x.shape[1], dtype=x.dtype)\n"
+     "    lp = MultivariateNormal(y, scale_tril=eye).log_prob(x[:, None, :])\n"
+     "    return -2 * lp - x.shape[1] * math.log(2 * math.pi)\n", "torch.distributions.MultivariateNormal"),
+    ("pairwise_sq_dists", "import math\nimport torch.distributions as D\ndef pairwise_sq_dists(x, y):\n"
+     "    lp = D.normal.Normal(y[None, :, :], 1.0).log_prob(x[:, None, :])\n"
+     "    return (-2 * lp - math.log(2 * math.pi)).sum(-1)\n", "torch.distributions"),
 ], ids=["statistics-pvariance", "statistics-covariance", "cdist", "pairwise-distance-class", "batch-norm",
-        "triplet-loss", "weighted-fmean", "fused-batch-norm"])
+        "triplet-loss", "weighted-fmean", "fused-batch-norm", "multivariate-normal-log-prob", "normal-by-alias"])
 def test_statistics_distances_and_normalisations_by_any_module_earn_nothing(tmp_path, exercise, source, what):
     ex = grade(submission(tmp_path, "01_matmul", replace={exercise: source}), only=[exercise]).exercises[0]
     assert (ex.status, ex.score) == (FAILED, 0.0), ex.feedback
     assert any(what in line for line in ex.feedback), ex.feedback
+
+
+@pytest.mark.parametrize("source, passes", [
+    # a categorical's log-likelihood is the NLL (round 18): the trace sees only a gather and a logsumexp
+    ("from torch.distributions import Categorical\ndef nll(log_probs, target):\n"
+     "    lp = Categorical(logits=log_probs).log_prob(target) + log_probs.logsumexp(-1)\n    return -lp.mean()\n", False),
+    ("def nll(log_probs, target):\n    d = torch.distributions.categorical.Categorical(logits=log_probs)\n"
+     "    return -(d.log_prob(target) + log_probs.logsumexp(-1)).mean()\n", False),
+    ("def nll(log_probs, target):\n    return -log_probs[torch.arange(target.shape[0]), target].mean()\n", True),
+], ids=["categorical-imported", "categorical-by-module", "indexing"])
+def test_a_distribution_s_log_likelihood_is_the_nll(tmp_path, source, passes):
+    ex = grade(submission(tmp_path, "05_training", replace={"nll": source}), only=["nll"]).exercises[0]
+    if passes:
+        assert ex.status == PASSED, ex.feedback
+    else:
+        assert ex.status == FAILED and ex.score < ex.max_score, ex.feedback
+        assert matches(msg.SOURCE_FORBIDDEN_OP, ex.feedback) and "torch.distributions" in "".join(ex.feedback), \
+            ex.feedback
 
 
 @pytest.mark.parametrize("exercise, source", [

@@ -46,6 +46,9 @@ def test_what_her_code_does_on_a_hidden_input_is_not_shown(tmp_path, id):
     assert all(line.startswith(msg.HIDDEN_CHECK_PREFIX) for line in verdict.feedback), verdict.feedback
     assert matches(msg.HIDDEN_CHECK_WITHHELD, verdict.feedback), verdict.feedback
     assert "LEAK" not in text and not re.search(r"\d\.\d{3}", text), text  # no name of hers, no input's value
+    # each line still says which mistake it was (an error raised in a traced call too), and keeps its kind
+    assert msg.HIDDEN_CHECK_UNLABELLED + ":" not in text and all(msg.kind_of(line) for line in verdict.feedback), \
+        [(line, msg.kind_of(line)) for line in verdict.feedback]
 
 
 def test_an_honest_answer_passes_the_hidden_checks_and_a_wrong_one_is_told_its_mistake_and_shapes(tmp_path):
@@ -62,5 +65,7 @@ def test_a_fixed_text_is_shown_as_it_is_and_a_text_with_fields_is_withheld():
     line = msg.VALUE_MISMATCH.format(input="x (2, 3) float32 (random)", index=(0, 1), want="1.5", got="2.5", tol=1e-5)
     shown = withheld(line)
     assert shown.startswith("wrong values on x (2, 3) float32 (random): ") and "1.5" not in shown, shown
+    again = msg.SAME_ERROR_AGAIN.format(count=3)  # its field is the grader's: shown as it is
+    assert withheld(again) == again
     raised = msg.RAISED_ON_VALID_INPUT.format(input="x (2, 3)", type="ValueError", message="tensor([0.123])", where="")
     assert "0.123" not in withheld(raised) and "ValueError" not in withheld(raised), withheld(raised)

@@ -64,7 +64,7 @@ NOT_VERDICT_TEXT = {"STATUS_TEXT", "PROBE_ACTIVITY", "EXERCISE_STOPPED", "NOT_RU
                     "STILL_WAITING", "TEST_CELL_FAILED", "CHECKER_DID_NOT_RUN", "CONTROL_SHOWN", "UNICODE_CONTROL_SHOWN",
                     "TAMPERING_NOTE", "HINT_PREFIX", "UNREADABLE_MESSAGE", "SEEN_IN_A_TRACED_CALL", "TENSOR_AS_TEXT",
                     "DEFINED_THEN_RAISED", "SANDBOX_PARTIAL", "AFTER_ANOTHER", "AFTER_ANOTHER_CALL",
-                    "HIDDEN_CHECK_PREFIX", "HIDDEN_CHECK_WITHHELD", "UNREAD_CODE", "SECOND_STEP", "TENSOR_OF_ITS_OWN_CLASS",
+                    "HIDDEN_CHECK_PREFIX", "HIDDEN_CHECK_WITHHELD", "HIDDEN_CHECK_UNLABELLED", "UNREAD_CODE", "SECOND_STEP", "TENSOR_OF_ITS_OWN_CLASS",
                     "A_TEST_INPUT"}
 
 
@@ -196,6 +196,13 @@ def test_html_escapes_what_students_wrote(course):
     assert "<script" not in page.lower() and "<img" not in page.lower()
     assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in page
     assert "s&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_control_characters_students_wrote_are_shown_not_kept(course):
+    line = msg.RAISED_ON_VALID_INPUT.format(input="x", type="ValueError", message="\x1b[2J\x1b[32mpassed", where="")
+    write_graded(course, "s1", "02_forward", [result("relu", FAILED, [line])])
+    page = report.page(mk.collect(course))
+    assert "\x1b" not in page and "\\x1b[2J\\x1b[32mpassed" in page, page
 
 
 def test_the_report_shows_scores_per_notebook(course):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dis
 import functools
 import types
+import typing
 import weakref
 
 _FunctionType, _MethodType, _partial, _CodeType = types.FunctionType, types.MethodType, functools.partial, types.CodeType
@@ -33,6 +34,26 @@ _MethodFunc, _MethodSelf = _MethodType.__dict__["__func__"].__get__, _MethodType
 _fget, _fset = property.__dict__["fget"].__get__, property.__dict__["fset"].__get__
 _flags_of = type.__dict__["__flags__"].__get__
 HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class created by a class statement (or type()), not built into C
+
+
+# typing's own classes (Generic, and what List[int] or Generic[T] are made of): a library's code, with caches inside
+# (its aliases' __getitem__ is behind an lru_cache), reached from any class with a generic base (torch.distributions'
+# lazy_property); an alias is read for what it stands for, its origin and its arguments, which may be hers
+# (by identity: a metaclass of hers could answer == or hash() as it likes)
+_TYPING_CLASSES = frozenset(id(v) for v in vars(typing).values() if isinstance(v, type) and v.__module__ == "typing")
+_ALIAS_PARTS = ("__origin__", "__args__")
+_object_attribute = object.__getattribute__
+
+
+def _alias_parts(alias) -> list:
+    parts = []
+    for name in _ALIAS_PARTS:
+        try:
+            value = _object_attribute(alias, name)
+        except AttributeError:
+            continue
+        parts.extend(value if _type(value) is tuple else (value,))
+    return parts
 
 
 def _heap(klass) -> bool:
@@ -95,9 +116,13 @@ def _student_code(obj, found: list, seen: set, depth: int = 0) -> None:
     elif kind is _property:
         _student_code(_fget(obj), found, seen, depth + 1)
         _student_code(_fset(obj), found, seen, depth + 1)
+    elif _id(kind) in _TYPING_CLASSES:  # an alias (List[int], Generic[T]): what it stands for
+        for value in _alias_parts(obj):
+            _student_code(value, found, seen, depth + 1)
     elif _type in _mro_of(kind):  # a class (whatever its metaclass): its methods, and its bases' of hers
         for klass in _mro_of(obj):
-            if _heap(klass):  # a class defined in Python (hers, or a library's: either may hold her functions)
+            if _heap(klass) and _id(klass) not in _TYPING_CLASSES:  # a class defined in Python (hers, or a library's:
+                # either may hold her functions), not typing's own
                 for value in _class_dict(klass).values():
                     _student_code(value, found, seen, depth + 1)
     elif kind is list or kind is tuple:

@@ -48,18 +48,21 @@ FAMILY_NAMES = {
                        "every solve, inverse and decomposition, all of torch.linalg but its norms, and the layers "
                        "made of products, by their class's name (`nn.Linear`, `nn.EmbeddingBag`, `nn.RNN`, `nn.LSTM`, "
                        "`nn.TransformerEncoderLayer`, `nn.MultiheadAttention`), and covariances, correlations and "
-                       "regressions in any module (`statistics.covariance`, `linear_regression`, `corrcoef`), and a weighted mean "
-                       "(`statistics.fmean`)",
+                       "regressions in any module (`statistics.covariance`, `linear_regression`, `corrcoef`), a weighted mean "
+                       "(`statistics.fmean`), and the probability distributions (see the distance family)",
     operations.NORM: "any op named a norm (`*norm`, `*_norm_*`, `lp_pool*`, `nn.BatchNorm1d`), complex numbers "
                      "(the abs of one is the 2-norm of two numbers), variances and deviations in any module "
                      "(`statistics.pvariance`, `stdev`, `nanvar`), a normalisation by its abbreviation (`fuse_conv_bn_weights`), and "
                      "the distance family",
     operations.SOFTMAX: "any op named `*softmax*`, and the negative log-likelihood family",
-    operations.NLL: "any op named `*nll*` or `*cross_entropy*`",
+    operations.NLL: "any op named `*nll*` or `*cross_entropy*`, and the probability distributions (see the distance "
+                    "family)",
     operations.CONV: "any op named `conv*`, `*_conv*` or `*convolution*`",
     operations.DISTANCE: "any op named a distance between points (`cdist`, `pdist`, `*_dist`, `*distance*`, "
                          "`math.dist`, `nn.PairwiseDistance`) and the losses made of one (`triplet_margin_loss`, "
-                         "`cosine_embedding_loss`)",
+                         "`cosine_embedding_loss`), and the probability distributions: everything in "
+                         "`torch.distributions` and what one computes by name (`log_prob`, `entropy`, `cdf`), a normal's "
+                         "log density being a squared distance and a categorical's the log-likelihood",
 }
 LINE = "- **{name}** ({category}): {text}"
 UNDESCRIBED = ("{exercise}: the catalogue cannot describe a {check_type} check; add a describer for it "

@@ -173,9 +173,11 @@ def withheld(line) -> msg.Feedback:
     her code returned, raised or printed on a hidden input, which she could fill with the input itself) reduced to
     the kind of mistake and the input's label (its names, shapes and dtypes, which the grader writes)."""
     template, inner = (getattr(msg, kind or "", None) for kind in (msg.kind_of(line), msg.inner_of(line)))
-    if isinstance(template, msg.Message) and not any(field for _, field, _, _ in string.Formatter().parse(template)):
+    if isinstance(template, msg.Message) and (msg.kind_of(line) in FIELDS_OF_THE_GRADER or
+                                              not any(field for _, field, _, _ in string.Formatter().parse(template))):
         return line
-    mistake = next((t.mistake for t in (template, inner) if isinstance(t, msg.Message) and t.mistake), "a mistake")
+    mistake = next((t.mistake for t in (template, inner) if isinstance(t, msg.Message) and t.mistake),
+                   msg.HIDDEN_CHECK_UNLABELLED)
     text, on = str(line), ""
     if any(isinstance(t, msg.Message) and t.startswith(INPUT_FIRST) for t in (template, inner)) \
             and text.startswith("on ") and ": " in text:
@@ -183,6 +185,8 @@ def withheld(line) -> msg.Feedback:
     return msg.retold(line, msg.HIDDEN_CHECK_WITHHELD.format(mistake=mistake, on=on))
 
 
+# messages whose fields the grader alone fills (a count of the lines it left out, the names of its checks), shown
+FIELDS_OF_THE_GRADER = frozenset({"SAME_ERROR_AGAIN", "PARTIAL_CREDIT"})
 INPUT_FIRST = "on {input}: "  # a message that names its input before anything else
 
 

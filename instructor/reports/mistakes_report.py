@@ -10,6 +10,7 @@ import html
 from pathlib import Path
 
 from checker.registry import NOTEBOOKS, Exercise, entries
+from checker.render import plain
 from instructor.reports.mistakes import NOT_ATTEMPTED, OTHER, PASSED, Mistakes, distributions, exercise_label
 
 TOP = 5
@@ -52,7 +53,9 @@ def summary_lines(mistakes: Mistakes, html_path: Path, folder: Path | None = Non
 
 
 def _e(text) -> str:
-    return html.escape(str(text), quote=True)
+    """Her text as the page shows it: escaped, and its control characters (an ESC sequence in an exception's
+    message) shown as escapes, as the checker's text report shows them."""
+    return html.escape(plain(text), quote=True)
 
 
 def _top_table(mistakes: Mistakes) -> str:
