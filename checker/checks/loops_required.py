@@ -5,7 +5,9 @@ whose count grows with each dimension: the trace counts them, the same way on ev
 (after ``.tolist()`` or ``.item()``) run no torch op per step: a call that turns tensors into Python numbers is
 taken to loop over them (in Python, a product of matrices can only be loops, written or in ``sum``/``map``).
 Vectorised code that stays in torch (a broadcast product, then a sum by halving or by slices of a fixed count)
-grows in neither, and fails. Not timed: a loop over Python numbers costs about a hundred nanoseconds a step, a
+grows in neither, and fails; so does vectorised code whose result is then read as Python numbers: a call that
+leaves torch is taken to loop over Python numbers only where its torch calls computed fewer elements than the loops
+have steps (``n * k * m``; what they move, reshape or make from nothing computes none). Not timed: a loop over Python numbers costs about a hundred nanoseconds a step, a
 vectorised pass over the same entries tens, too close to tell apart on a loaded machine.
 """
 from __future__ import annotations
@@ -37,8 +39,9 @@ class LoopsRequired(TracedRule):
         base = drawn_sizes(ctx, self.base)
         steps = math.prod(base.values())
         first = _traced(ctx, self.make(ctx.seed, base))
-        if names_in(first) & TRACE_SEES_LEAVING:  # loops over Python numbers: no op count measures them
-            return []
+        if names_in(first) & TRACE_SEES_LEAVING and first.get("computed", 0) < steps:
+            return []  # loops over Python numbers (no op count measures them): torch computed less than the steps
+        # (a broadcast product in torch, its result then read as Python numbers, computed every step in torch)
         for dim, label in self.dims.items():
             grown = dict(base, **{dim: base[dim] * 2})
             count = _traced(ctx, self.make(ctx.seed, grown))["total"]

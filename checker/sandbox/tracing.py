@@ -55,6 +55,10 @@ DATA_PRESERVING = frozenset({
     "narrow", "select", "getitem", "as_strided", "split", "chunk", "unbind", "tensor_split", "resolve_conj",
     "resolve_neg", "cat", "concat", "concatenate", "stack", "requires_grad_", "cpu", "type_as", "ravel", "flip",
     "roll", "repeat", "tile", "repeat_interleave", "index_select", "gather", "take_along_dim"})
+# ops that make a tensor from nothing of the call's inputs (numbers, a shape, Python values): no arithmetic on them
+CREATES = frozenset({"tensor", "as_tensor", "asarray", "scalar_tensor", "zeros", "ones", "empty", "full", "zeros_like",
+                     "ones_like", "empty_like", "full_like", "new_tensor", "new_zeros", "new_ones", "new_empty",
+                     "new_full", "arange", "range", "linspace", "logspace", "eye", "frombuffer", "from_numpy"})
 # writes of one tensor into another (``padded[:, :, 1:-1, 1:-1] = x``, ``out.copy_(x)``): the place of the source
 _WRITES_INTO = {"setitem": 2, "copy_": 1}
 # products whose contracted size is the last dimension of their first (or, after an added term, second) operand
@@ -210,6 +214,7 @@ class OpTracer(TorchFunctionMode):
         self._inputs: set[int] = set()  # ids of the call's inputs and what data-preserving ops made of them
         self._kept: list = []  # those tensors, kept alive so that their ids stay theirs
         self.scaled_work = 0
+        self.computed = 0  # elements the calls computed (not moved, not made from nothing): the work done in torch
         self.below: dict[str, set[str]] = {}  # ATen op -> the API calls it ran inside
         self._tops: list[str] = []
         self._depth = 0
@@ -254,6 +259,9 @@ class OpTracer(TorchFunctionMode):
         produced = list(_tensors_in(out))
         if produced:
             self.counts[name] = self.counts.get(name, 0) + 1
+            if name not in DATA_PRESERVING and name not in CREATES:
+                for t in produced:
+                    self.computed += _numel(t)
             for t in produced:
                 self._measure(t)
                 if _needs_grad(t):  # however it was switched on, autograd records this call
@@ -336,4 +344,5 @@ class OpTracer(TorchFunctionMode):
             "elsewhere": _started_elsewhere() - getattr(self, "_elsewhere", 0),
             "below": {name: sorted(tops) for name, tops in self.below.items()},
             "scaled_work": self.scaled_work,
+            "computed": self.computed,
         }

@@ -146,7 +146,8 @@ def _loops_required(check: LoopsRequired) -> str:
     steps = " * ".join(str(v) for v in check.base.values())
     return (f"loops asked for: with {grown}, the number of tensor ops on {check.describe(check.base)} must grow by "
             f"at least one per scalar step of those sizes ({steps}), unless the call loops over Python numbers "
-            f"(after `.tolist()` or `.item()`); {check.expected}")
+            f"(after `.tolist()` or `.item()`) and its torch calls compute fewer elements than there are steps (a "
+            f"broadcast product read back as Python numbers is no loop); {check.expected}")
 
 
 def _largest(check: operations.LargestAllocation) -> str:

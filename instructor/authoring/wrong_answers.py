@@ -79,6 +79,10 @@ WRONG = [
     # no loop at all: a broadcast product summed by halving (no tensor-level sum called), in torch throughout
     W(M, "matmul_loops", "vectorised-halving", HALVING.format(name="matmul_loops", call="_halved(products)"),
       msg.LOOPS_MISSING, score=1.0),
+    # the same, its result then read as Python numbers and made a tensor again: torch did every step's work
+    W(M, "matmul_loops", "vectorised-then-python-numbers", HALVING.format(
+        name="matmul_loops", call="torch.tensor(_halved(products).tolist(), dtype=a.dtype)"),
+      msg.LOOPS_MISSING, score=1.0),
     W(M, "matmul_elementwise", "three-loops", LOOPS3.format(name="matmul_elementwise"),
       msg.OPS_GROW, msg.SPEED_FAILED, score=1.0),
     W(M, "matmul_broadcast", "loops-over-columns", LOOPS2.format(name="matmul_broadcast").replace(
