@@ -165,6 +165,13 @@ ONE_KERNEL = [
      "    return x - torch.logcumsumexp(x, dim=-1)[:, -1:]"),
     ("05_training", "log_softmax", "pairwise-logaddexp", "def log_softmax(x):\n    lse = x[:, 0]\n"
      "    for j in range(1, x.shape[1]):\n        lse = torch.logaddexp(lse, x[:, j])\n    return x - lse[:, None]"),
+    # softplus(d) is logaddexp(d, 0): folded over the classes, a log-sum-exp (and log_sigmoid is its negative)
+    ("05_training", "log_softmax", "folded-softplus", "import torch.nn.functional as F\ndef log_softmax(x):\n"
+     "    lse = x[:, 0]\n    for j in range(1, x.shape[1]):\n        lse = lse + F.softplus(x[:, j] - lse)\n"
+     "    return x - lse[:, None]"),
+    ("05_training", "log_softmax", "folded-log-sigmoid", "import torch.nn.functional as F\ndef log_softmax(x):\n"
+     "    lse = x[:, 0]\n    for j in range(1, x.shape[1]):\n        lse = lse - F.logsigmoid(lse - x[:, j])\n"
+     "    return x - lse[:, None]"),
     ("05_training", "nll", "kl-divergence-to-one-hot", "import torch.nn.functional as F\ndef nll(log_probs, target):\n"
      "    onehot = F.one_hot(target, log_probs.shape[1]).to(log_probs.dtype)\n"
      "    return F.kl_div(log_probs, onehot, reduction='batchmean')"),

@@ -54,7 +54,9 @@ FAMILY_NAMES = {
                      "(the abs of one is the 2-norm of two numbers), variances and deviations in any module "
                      "(`statistics.pvariance`, `stdev`, `nanvar`), a normalisation by its abbreviation (`fuse_conv_bn_weights`), and "
                      "the distance family",
-    operations.SOFTMAX: "any op named `*softmax*`, and the negative log-likelihood family",
+    operations.SOFTMAX: "any op named `*softmax*`, a log-sum-exp by any name (`logcumsumexp`, `logaddexp`, and "
+                        "`softplus` and `logsigmoid`, which are one of two numbers), attention, and the negative "
+                        "log-likelihood family",
     operations.NLL: "any op named `*nll*` or `*cross_entropy*`, and the probability distributions (see the distance "
                     "family)",
     operations.CONV: "any op named `conv*`, `*_conv*` or `*convolution*`",
