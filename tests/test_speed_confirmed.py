@@ -26,7 +26,7 @@ class ScriptedContext:
         assert yardstick == self.bar.yardstick
         return 1e-4
 
-    def timed_call(self, args):
+    def timed_call(self, args, sample_g=None):
         ratio = self.ratios[self.asked]
         self.calls += 1
         if self.calls == self.bar.rounds:  # one measurement done: the next one gets the next ratio

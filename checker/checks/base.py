@@ -112,9 +112,11 @@ class Context:
             self.traces.append((about or msg.A_TEST_INPUT, trace))
         return answer
 
-    def timed_call(self, args: list) -> tuple[Answer, float]:
-        """The student's function on ``args`` and the CPU seconds her jail spent on it (read from outside)."""
-        params = self._judged_alone({"target": self.exercise.name, "args": args})
+    def timed_call(self, args: list, sample_g: list | None = None) -> tuple[Answer, float]:
+        """The student's function on ``args`` and the CPU seconds her jail spent on it (read from outside); with
+        ``sample_g``, the .g it set on those arguments, at those positions."""
+        params = self._judged_alone({"target": self.exercise.name, "args": args,
+                                     **({"sample_g": sample_g} if sample_g else {})})
         answer, seconds = self.sandbox.timed_probe("timed_call", params, self.seconds, self._what("timed_call"))
         return self._answer(answer, self._what("timed_call")), seconds
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import secrets
 import statistics
 from typing import Callable, Sequence
 
@@ -25,7 +26,9 @@ def human_seconds(seconds: float) -> str:
 class SpeedBar(Check):
     """median(student) / median(yardstick) must be at most ``bar``.
 
-    Both are CPU time, turn about, on the same fresh inputs built here: the student's function in her process,
+    Both are CPU time, turn about, on the same inputs built here, fresh for each measurement (drawn from the
+    system's randomness: no call meets an input twice) and every answer checked, the gradients a call sets too
+    (sampled at positions drawn per call): the student's function in her process,
     as the kernel counts it for her whole jail (every thread and process in it), read by the grader around
     each call; the yardstick in the grader itself, which never runs student code, on its own thread's CPU
     clock (checker.yardsticks.cpu_seconds). Nothing the student's process measures or reports is used. A ratio over the bar is measured once more
@@ -40,50 +43,104 @@ class SpeedBar(Check):
     bar: float
     rounds: int
     expected: Callable[..., torch.Tensor]
+    # the .g the call must set (forward_and_backward), by autograd here: checked on every timed call, at positions
+    # drawn afresh each time (a call that skipped its backward while timed would otherwise be fast, and pass)
+    grads: Callable[..., Sequence[torch.Tensor]] | None = None
+    grad_of: Sequence[int] = ()  # the arguments that hold them
+    grad_names: Sequence[str] = ()
     name = "speed"
     category = CONSTRAINT
+    SAMPLED = 64  # entries of each gradient read per call: a copy of a whole one would count in her time
+
+    def fresh_rounds(self, ctx: Context, count: int | None = None) -> list[tuple]:
+        """Inputs no call has seen: each measurement's own, from the system's randomness (a function that
+        remembers what it was given, and answers from memory when it meets an input again, meets none)."""
+        spec = self.spec(ctx.seed)
+        drawn = spec["seed"] + secrets.randbelow(2 ** 30)
+        return [build(dict(spec, seed=drawn + r)) for r in range(self.rounds if count is None else count)]
+
+    def _sample(self, args: tuple) -> list | None:
+        if self.grads is None:
+            return None
+        return [[i, sorted(secrets.randbelow(max(args[i].numel(), 1)) for _ in range(self.SAMPLED))]
+                for i in self.grad_of]
 
     def measure(self, ctx: Context, rounds: list[tuple]) -> dict:
-        """Per round, the student's and the yardstick's CPU seconds (interleaved, alternating who goes first),
-        the student's last answer, or the raised answer that stopped it."""
-        student, yardstick, out = [], [], None
+        """Per round, the student's and the yardstick's CPU seconds (interleaved, alternating who goes first) and
+        the student's answer (with the gradients it set, sampled), or the raised answer that stopped it."""
+        student, yardstick, answers = [], [], []
         for r, args in enumerate(rounds):
+            sample = self._sample(args)
             if r % 2:
-                answer, seconds = ctx.timed_call(list(args))
+                answer, seconds = ctx.timed_call(list(args), sample)
                 reference = ctx.yardstick_seconds(self.yardstick, list(args))
             else:
                 reference = ctx.yardstick_seconds(self.yardstick, list(args))
-                answer, seconds = ctx.timed_call(list(args))
+                answer, seconds = ctx.timed_call(list(args), sample)
             if answer.raised:
                 return {"raised": answer}
             student.append(seconds)
             yardstick.append(reference)
-            out = answer.result["out"]
-        return {"student": student, "yardstick": yardstick, "out": out}
+            answers.append((answer.result, sample))
+        return {"student": student, "yardstick": yardstick, "answers": answers}
+
+    def wrong(self, where: str, rounds: list[tuple], result: dict) -> str | None:
+        """What was wrong in any answer of a measurement: every timed call's, not only the last."""
+        for args, (answer, sample) in zip(rounds, result["answers"]):
+            expected = self.expected(*args)
+            wrong = difference(where, expected, answer["out"], Tolerance.for_dtype(expected.dtype, scale=10))
+            if wrong:
+                return wrong
+            if self.grads is not None:
+                wrong = self._wrong_grads(where, args, answer.get("g_sampled", []), sample)
+                if wrong:
+                    return wrong
+        return None
+
+    def _wrong_grads(self, where: str, args: tuple, got: list, sample: list) -> str | None:
+        wanted = self.grads(*args)
+        for name, want, packed, (_, positions) in zip(self.grad_names, wanted, got, sample):
+            if packed.get("missing"):
+                return msg.GRAD_MISSING.format(input=where, what=name)
+            if "shape" in packed and tuple(packed["shape"]) != tuple(want.shape):
+                return msg.prefixed(f"{name} ", msg.SHAPE_MISMATCH.format(input=where, expected=tuple(want.shape),
+                                                                          got=tuple(packed["shape"])))
+            picked = want.detach().reshape(-1)[torch.tensor(positions, dtype=torch.long)]
+            largest = float(want.detach().abs().max()) if want.numel() else 1.0
+            tol = Tolerance(rtol=1e-3, atol=1e-3 * max(largest, 1e-12))  # the entries against the largest one
+            wrong = difference(where, picked, packed, tol)
+            if wrong:
+                return msg.prefixed(f"{name} ", wrong)
+        return None
 
     def run(self, ctx: Context):
-        spec = self.spec(ctx.seed)
-        rounds = [build(dict(spec, seed=spec["seed"] + r)) for r in range(self.rounds)]  # built here, sent
+        rounds = self.fresh_rounds(ctx)  # built here, sent
         where = label(self.names, rounds[-1])  # every round's inputs have the same shapes
         result = self.measure(ctx, rounds)
         if "raised" in result:
             return self.outcome([result["raised"].raised_problem(where)])
-        expected = self.expected(*rounds[-1])
-        wrong = difference(where, expected, result["out"], Tolerance.for_dtype(expected.dtype, scale=10))
+        wrong = self.wrong(where, rounds, result)
         if wrong:  # right on the visible inputs, wrong on fresh ones: as wrong as any wrong answer
             return Outcome(self.name, False, [msg.SPEED_WRONG_ANSWERS.format(input=where, detail=wrong)], CORRECTNESS)
         student, reference, ratio = self.medians(result)
-        if ratio > self.bar:
-            again = self.measure(ctx, rounds)
-            if "raised" not in again and self.medians(again)[2] < ratio:
+        if ratio > self.bar:  # measured once more, on inputs of its own, judged the same way
+            again_rounds = self.fresh_rounds(ctx)
+            again = self.measure(ctx, again_rounds)
+            if "raised" in again:
+                return self.outcome([again["raised"].raised_problem(where)])
+            wrong = self.wrong(where, again_rounds, again)
+            if wrong:
+                return Outcome(self.name, False, [msg.SPEED_WRONG_ANSWERS.format(input=where, detail=wrong)],
+                               CORRECTNESS)
+            if self.medians(again)[2] < ratio:
                 student, reference, ratio = self.medians(again)
         facts = dict(input=where, student=human_seconds(student), reference=human_seconds(reference),
                      yardstick=self.yardstick_label, ratio=ratio, bar=self.bar)
         timing = {"student_seconds": student, "reference_seconds": reference, "ratio": ratio, "bar": self.bar}
         if ratio > self.bar:
             return self.outcome([msg.SPEED_FAILED.format(**facts)], timing=timing)
-        if ctx.trace_every_call:  # the timed calls run untraced: one more call on their inputs, traced, for the rule
-            ctx.probe("call", about=where, args=list(rounds[-1]))
+        if ctx.trace_every_call:  # the timed calls run untraced: one more call on inputs of their shapes, traced
+            ctx.probe("call", about=where, args=list(self.fresh_rounds(ctx, 1)[0]))
         return self.outcome([], [msg.SPEED_PASSED.format(**facts)], timing=timing)
 
     @staticmethod

@@ -238,6 +238,8 @@ def mnist_spec(seed: int) -> dict:
 
 
 LAYER_HINTS = (bias_axis_hint, weight_shape_hint)
+NET_GRADS = (0, 2, 3, 4, 5)  # forward_and_backward(inp, targ, w1, b1, w2, b2) sets .g on all but targ
+NET_GRAD_NAMES = ("inp.g", "w1.g", "b1.g", "w2.g", "b2.g")
 # the lesson's point in 03 and 04: every gradient written by hand (judged on every call the checks make)
 BY_HAND = NeverCalls(frozenset({AUTOGRAD}), why="write every gradient yourself, no .backward() or torch.autograd",
                      name="by_hand")
@@ -267,8 +269,7 @@ ENTRIES = [
                               scenario=lambda case: ("call", {"args": list(case.args), "preset_g": lin_out_g(case)})),
                      BY_HAND)),
     Exercise("forward_and_backward", NOTEBOOK, 4.0, "lin-relu-lin-mse forward, then every .g by hand",
-             checks=(FunctionGradients(network_cases, lambda case: {}, (0, 2, 3, 4, 5),
-                                       ["inp.g", "w1.g", "b1.g", "w2.g", "b2.g"], network_expected,
+             checks=(FunctionGradients(network_cases, lambda case: {}, NET_GRADS, NET_GRAD_NAMES, network_expected,
                                        hints=LAYER_HINTS),
                      Ops(lambda seed: network_cases(seed + 77)[0], expected=network_loss, forbidden=frozenset({AUTOGRAD}),
                          why="write every gradient yourself, no .backward() or torch.autograd"),
@@ -276,7 +277,9 @@ ENTRIES = [
                      # two CPU hogs beside it, the lesson's code measured 0.83-1.15x and the outer-product
                      # backward 19.6-25x against the bar of 3x in 12 runs, the margins 5 rounds gave
                      SpeedBar(mnist_spec, NET_NAMES, "autograd_forward_backward",
-                              "torch.autograd on the same network", bar=3.0, rounds=3, expected=network_loss)),
+                              "torch.autograd on the same network", bar=3.0, rounds=3, expected=network_loss,
+                              grads=lambda *args: autograd_grads(network_loss, list(args), wrt=NET_GRADS)[1],
+                              grad_of=NET_GRADS, grad_names=NET_GRAD_NAMES)),
              seconds=30, uses=("mse_grad", "lin_grad", "relu_grad")),
     Exercise("Relu", NOTEBOOK, 2.0, "ReLU layer class: __call__ remembers, backward sets inp.g",
              checks=(LayerGradients(relu_layer_cases, hints=(relu_hint,)), BY_HAND), uses=("relu_grad",)),

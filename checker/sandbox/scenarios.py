@@ -19,6 +19,7 @@ from checker.sandbox import standins as _standins
 from checker.sandbox.tracing import OpTracer
 
 _Tensor = torch.Tensor
+_numel, _reshape, _take, _new_tensor, _long = torch.Tensor.numel, torch.reshape, torch.take, torch.tensor, torch.long
 _clone = torch.Tensor.clone
 _detach = torch.Tensor.detach
 _as_subclass = torch.Tensor.as_subclass
@@ -336,11 +337,40 @@ def _poison(args) -> None:
     del blocks
 
 
-def timed_call(ns, target, args, yardstick=None):
+def timed_call(ns, target, args, yardstick=None, sample_g=None):
     """One call of the student's function, or of a yardstick (in a process that has only ever run the checker's
-    code): the grader reads the process's CPU time from the kernel around this probe, nothing is timed here."""
+    code): the grader reads the process's CPU time from the kernel around this probe, nothing is timed here.
+    ``sample_g`` ([argument index, flat positions] pairs, drawn by the grader): the .g those arguments hold after
+    the call, read at those positions only (a whole copy would count in her time)."""
     fn = _YARDSTICKS[yardstick] if yardstick else resolve(ns, target)
-    return {"out": pack(fn(*args))}
+    result = {"out": pack(fn(*args))}
+    if sample_g:
+        result["g_sampled"] = [_sampled_g(args[int(i)], positions) for i, positions in sample_g]
+    return result
+
+
+def _sampled_g(obj, positions):
+    """The entries at ``positions`` of the .g one of the checker's tensors holds, with its shape."""
+    got = grads_of_unpacked(obj)
+    if not _isinstance(got, _Tensor):
+        return got
+    if _numel(got) <= max(positions, default=-1):
+        return {"shape": list(_shape(got)), "tensor": None}
+    flat = _reshape(_detach(got), (-1,))
+    return {"shape": list(_shape(got)), "tensor": _clone(_take(flat, _new_tensor(positions, dtype=_long)))}
+
+
+def grads_of_unpacked(obj):
+    """The .g of one of the checker's tensors as it is (a plain tensor), or what grads_of says of it otherwise."""
+    if _type(obj) not in _PLAIN_TENSORS:
+        return {"type": _type(obj).__name__, "repr": str(msg.TENSOR_OF_ITS_OWN_CLASS)}
+    own = _instance_dict(obj)
+    if "g" not in own:
+        return {"missing": True}
+    g = own["g"]
+    if _type(g) not in _PLAIN_TENSORS or _unusual(g) is not None:
+        return pack(g)
+    return g
 
 
 def subclass_of(ns, target, base):
