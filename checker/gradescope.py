@@ -28,7 +28,7 @@ def results_json(result: NotebookResult) -> dict:
                       "output": "\n".join(plain(line) for line in e.feedback) or e.status.replace("_", " "),
                       "output_format": "text", "visibility": "visible",
                       "extra_data": {"checker_status": e.status}})
-    notes = [*result.notes, *(f"tampering: {t}" for t in result.tampering)]
+    notes = [*result.notes, *result.tampering]  # each tampering line says "tampering: " itself (TAMPERING_NOTE)
     return {"score": float(sum(t["score"] for t in tests)), "execution_time": round(result.seconds),
             "output": "\n".join(plain(n) for n in notes) or f"{result.notebook}: checked by the foundations checker",
             "output_format": "text", "visibility": "visible", "stdout_visibility": "hidden",

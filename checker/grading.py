@@ -17,7 +17,7 @@ from checker.exercises.cases import VISIBLE_SEED
 from checker.registry import Exercise, Question, entries
 from checker.results import ERROR, FAILED, MANUAL, NOT_ATTEMPTED, PASSED, ExerciseResult, NotebookResult
 from checker.sandbox.runner import CellReport, Limits, Sandbox
-from checker.source_evidence import Program, tampering
+from checker.source_evidence import UNPARSEABLE, Program, tampering
 from checker.submission import Submission, read_submission
 
 
@@ -72,7 +72,7 @@ def _raised_after_def(cell, error: dict, name: str) -> bool:
     found = re.match(r"cell \d+, line (\d+)", error.get("where") or "")
     try:
         tree = ast.parse(cell.source)
-    except SyntaxError:
+    except UNPARSEABLE:
         return False
     starts = [n.lineno for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
               and n.name == name]

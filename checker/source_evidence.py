@@ -42,6 +42,9 @@ ARRAY_LIBRARIES = frozenset({"numpy", "scipy", "jax", "jaxlib", "cupy", "tensorf
 NON_NUMERIC_PACKAGES = frozenset({"tqdm", "fastprogress", "IPython", "typing_extensions", "checker"})
 # Modules whose private names are lower layers of torch's API.
 TORCH = "torch"
+# what ast.parse raises on a cell it cannot read: not Python, a null byte (ValueError on 3.11), or an expression
+# nested past the parser's depth (a one-line sum of 3000 terms: RecursionError, or MemoryError)
+UNPARSEABLE = (SyntaxError, ValueError, RecursionError, MemoryError)
 TORCH_BELOW = frozenset({"functorch", "_C"})  # packages beside torch that are its lower layers (functorch: torch.func)
 # Lower layers of torch, reached by a public name
 BELOW_API_NAMES = frozenset({"torch.ops", "torch.overrides", "torch.library", "torch.fx", "torch.jit",
@@ -169,7 +172,7 @@ class Program:
         for index, source in cells:
             try:
                 tree = ast.parse(source)
-            except SyntaxError:
+            except UNPARSEABLE:  # not Python, or nested past what the parser takes: no code of it is read
                 continue
             lines = source.splitlines()
             self.cells.append((index, tree, lines))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from checker.errors import SubmissionUnreadable, UnknownNotebook
 from checker.registry import NOTEBOOKS
+from checker.source_evidence import UNPARSEABLE
 
 SKIP_TAG = "demo"  # cells tagged so are lesson demonstrations: the checker does not run them
 CELL_MARKER = re.compile(r"^# ?%%", re.MULTILINE)
@@ -30,7 +31,7 @@ class Cell:
     def defines(self) -> set[str]:
         try:
             tree = ast.parse(self.source)
-        except SyntaxError:
+        except UNPARSEABLE:
             return set(re.findall(r"^(?:def|class)\s+(\w+)", self.original, re.MULTILINE))
         names = set()
         for node in tree.body:
@@ -69,9 +70,16 @@ def _transform(source: str) -> str:
         return source
 
 
+NESTED_TOO_DEEP = "its JSON is nested too deeply to read"
+SOURCE_NOT_TEXT = "cell {index}'s source is not text (a list of strings)"
+SOURCE_NOT_UTF8 = "cell {index} holds {char}, a lone surrogate, which is not text any file or kernel takes"
+
+
 def _is_skipped(cell: dict) -> bool:
-    meta = cell.get("metadata", {}) or {}
-    grading = meta.get("nbgrader", {}) or {}
+    meta = cell.get("metadata", {})
+    meta = meta if isinstance(meta, dict) else {}  # metadata that is not a mapping says nothing (an edited file)
+    grading = meta.get("nbgrader", {})
+    grading = grading if isinstance(grading, dict) else {}
     if grading.get("grade") and not grading.get("solution"):
         return True  # an nbgrader test cell: it calls the checker, the checker does not run it
     return SKIP_TAG in (meta.get("tags") or [])
@@ -82,16 +90,26 @@ def _notebook_cells(path: Path) -> list[tuple[str, int | None]]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SubmissionUnreadable(path=str(path), reason=f"invalid JSON ({exc})") from None
+    except RecursionError:
+        raise SubmissionUnreadable(path=str(path), reason=NESTED_TOO_DEEP) from None
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise SubmissionUnreadable(path=str(path), reason="no list of cells in it")
     sources = []
-    for cell in data["cells"]:
+    for index, cell in enumerate(data["cells"]):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code" or _is_skipped(cell):
             continue
         source = cell.get("source", "")
         count = cell.get("execution_count")
-        sources.append(("".join(source) if isinstance(source, list) else str(source),
-                        count if isinstance(count, int) and not isinstance(count, bool) else None))
+        if isinstance(source, list) and not all(isinstance(line, str) for line in source) \
+                or not isinstance(source, (list, str)):
+            raise SubmissionUnreadable(path=str(path), reason=SOURCE_NOT_TEXT.format(index=index))
+        text = "".join(source) if isinstance(source, list) else source
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a lone surrogate ("\ud800" in the JSON): no file nor kernel takes it
+            raise SubmissionUnreadable(path=str(path), reason=SOURCE_NOT_UTF8.format(
+                index=index, char=f"U+{ord(text[exc.start]):04X}")) from None
+        sources.append((text, count if isinstance(count, int) and not isinstance(count, bool) else None))
     return sources
 
 
@@ -104,7 +122,7 @@ def _python_cells(path: Path) -> list[str]:
         return [part for part in CELL_MARKER.split(text) if part.strip()]
     try:
         tree = ast.parse(text)
-    except SyntaxError:
+    except UNPARSEABLE:
         # One broken statement must not lose the rest: split before each top-level def/class.
         return [p for p in re.split(r"^(?=(?:def|class|@)\b)", text, flags=re.MULTILINE) if p.strip()]
     lines = text.splitlines(keepends=True)

@@ -107,3 +107,31 @@ def test_a_student_who_copied_a_graded_cell_is_graded_and_flagged(tmp_path):
     assert float(row["01_matmul"]) == sum(e.points for e in entries("01_matmul") if isinstance(e, Exercise)), row
     assert "cells: 01_matmul.ipynb: 'matmul_elementwise' appears 2 times" in row["flags"], row
     assert "not_graded" not in row["flags"], row
+
+
+def test_metadata_that_is_not_a_mapping_is_emptied_and_said():
+    nb = _released()
+    nb["cells"][3]["metadata"] = "x"
+    assert cell_metadata.restore(nb, _released()) == [cell_metadata.NOT_A_MAPPING.format(index=3)]
+    assert nb["cells"][3]["metadata"] == {} and cell_metadata.restore(nb, _released()) == []
+
+
+def test_no_notebook_however_made_stops_the_class_s_preparation(tmp_path):
+    """Attack round 19: JSON nested 3000 deep (RecursionError) and a cell whose metadata is a string
+    (AttributeError) each aborted autograde for the whole class: now each is set aside or repaired, flagged, and the
+    honest student beside them is prepared."""
+    root = tmp_path / "course"
+    (root / "release" / "foundations").mkdir(parents=True)
+    (root / "release" / "foundations" / "01_matmul.ipynb").write_text(RELEASE.read_text())
+    texts = {"deep": json.dumps(_released())[:-1] + ', "evil": ' + "[" * 3000 + "]" * 3000 + "}",
+             "meta": json.dumps(dict(_released(), cells=[dict(c, metadata="x") if i == 2 else c
+                                                         for i, c in enumerate(_released()["cells"])])),
+             "honest": RELEASE.read_text()}
+    for student, text in texts.items():
+        (root / "submitted" / student / "foundations").mkdir(parents=True)
+        (root / "submitted" / student / "foundations" / "01_matmul.ipynb").write_text(text)
+    flags = {(f.student, f.kind): f.reason for f in ag.prepare(root / "submitted") if "01_matmul" in f.reason}
+    assert flags[("deep", "invalid_json")].startswith("01_matmul.ipynb is not a notebook that can be read"), flags
+    assert cell_metadata.NOT_A_MAPPING.format(index=2) in flags[("meta", "cells")], flags
+    assert not [k for k in flags if k[0] == "honest"], flags
+    assert (root / "submitted" / "honest" / "foundations" / "01_matmul.ipynb").exists()

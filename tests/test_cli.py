@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from checker import errors
+from checker import submission as submission_reasons
 from checker.registry import entries
 from tests.helpers import stub_of, submission, template_regex
 from solutions.source import entry_sources
@@ -70,6 +71,15 @@ def test_gradescope_results_json_has_only_its_documented_fields(partial):
     assert run(partial, "--format", "yaml").returncode == 2  # an unknown format is the arguments' error
 
 
+def test_gradescope_says_tampering_once_per_place(tmp_path):
+    from checker import messages as msg
+
+    path = submission(tmp_path, "01_matmul", extra_cells=["import gc\nfor _o in gc.get_objects():\n    pass\n"])
+    data = json.loads(run(path, "--only", "outer", "--format", "gradescope").stdout)
+    prefix = msg.TAMPERING_NOTE.split("{")[0]
+    assert prefix in data["output"] and prefix * 2 not in data["output"], data["output"]
+
+
 def test_gradescope_still_gets_results_json_when_the_notebook_cannot_be_read(tmp_path):
     """A student's upload named otherwise: exit 2 as always, and results.json says why (Gradescope shows only it)."""
     from checker import gradescope
@@ -116,6 +126,49 @@ def test_unreadable_input_exits_2_with_one_line(tmp_path, make, template):
     assert len(proc.stderr.strip().splitlines()) == 1
     assert "Traceback" not in proc.stderr
     assert template_regex(template).search(proc.stderr), proc.stderr
+
+
+def _released_with(edit):
+    from instructor.authoring.notebooks import ROOT
+    nb = json.loads((ROOT / "release" / "foundations" / "01_matmul.ipynb").read_text())
+    edit(nb)
+    return nb
+
+
+def _code_cell(nb):
+    return next(c for c in nb["cells"] if c["cell_type"] == "code" and "def outer" in "".join(c["source"]))
+
+
+# attack round 19: notebooks valid as JSON that made the checker print a traceback and exit 1
+MALFORMED = {
+    "nested-3000-deep": (lambda p: p.write_text(json.dumps(_released_with(lambda nb: None))[:-1] + ', "x": '
+                                                + "[" * 3000 + "]" * 3000 + "}"), submission_reasons.NESTED_TOO_DEEP),
+    "lone-surrogate": (lambda p: p.write_text(json.dumps(_released_with(
+        lambda nb: _code_cell(nb)["source"].append("# \ud800\n")))), "a lone surrogate"),
+    "source-holds-a-number": (lambda p: p.write_text(json.dumps(_released_with(
+        lambda nb: _code_cell(nb)["source"].append(7)))), "is not text"),
+}
+
+
+@pytest.mark.parametrize("id", sorted(MALFORMED))
+def test_a_malformed_notebook_exits_2_with_its_reason(tmp_path, id):
+    write, reason = MALFORMED[id]
+    path = tmp_path / "01_matmul.ipynb"
+    write(path)
+    proc = run(path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert len(proc.stderr.strip().splitlines()) == 1 and reason in proc.stderr, proc.stderr
+
+
+def test_cell_metadata_that_is_not_a_mapping_is_read_past_and_a_cell_too_deep_to_parse_is_its_error(tmp_path):
+    path = tmp_path / "01_matmul.ipynb"
+    path.write_text(json.dumps(_released_with(lambda nb: nb["cells"][1].__setitem__("metadata", "x"))))
+    proc = run(path, "--only", "outer", "--json")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    deep = "def outer(u, v):\n    z = u[:, None] * 0" + " + 0" * 3000 + "\n    return z * v[None, :]\n"
+    proc = run(submission(tmp_path, "01_matmul", replace={"outer": deep}, suffix=".ipynb"), "--only", "outer", "--json")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["exercises"][0]["status"] in ("error", "failed"), proc.stdout
 
 
 def test_notebook_option_names_a_renamed_file(tmp_path):

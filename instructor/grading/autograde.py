@@ -72,6 +72,9 @@ def expected_ids(notebook: str) -> set[str]:
     return {e.name for e in entries(notebook) if isinstance(e, Exercise)}
 
 
+INVALID_JSON = "{notebook}.ipynb is not a notebook that can be read ({reason}); graded as missing"
+
+
 def prepare(submitted: Path) -> list[Flag]:
     """Fix what can be fixed without guessing, and flag every problem with its reason."""
     flags: list[Flag] = []
@@ -88,16 +91,24 @@ def prepare(submitted: Path) -> list[Flag]:
                     continue
                 try:
                     data = json.loads(path.read_text())
-                except (ValueError, UnicodeDecodeError) as exc:
+                except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
                     path.rename(path.with_suffix(".ipynb.invalid"))
-                    flags.append(Flag(student, "invalid_json",
-                                      f"{notebook}.ipynb is not valid JSON ({str(exc)[:60]}); graded as missing"))
+                    flags.append(Flag(student, "invalid_json", INVALID_JSON.format(
+                        notebook=notebook, reason=str(exc)[:60] or type(exc).__name__)))
                     continue
                 released = submitted.parent / "release" / ASSIGNMENT / f"{notebook}.ipynb"
-                changes = cell_metadata.restore(data, json.loads(released.read_text())) \
-                    if released.exists() and isinstance(data, dict) else []
+                try:
+                    changes = cell_metadata.restore(data, json.loads(released.read_text())) \
+                        if released.exists() and isinstance(data, dict) else []
+                    if changes:
+                        path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+                except Exception as exc:  # noqa: BLE001 - her file, however it is made (RecursionError too): one
+                    # notebook never stops the class's run; it is set aside, flagged, and nbgrader grades the rest
+                    path.rename(path.with_suffix(".ipynb.invalid"))
+                    flags.append(Flag(student, "invalid_json", INVALID_JSON.format(
+                        notebook=notebook, reason=f"{type(exc).__name__}: {str(exc)[:60]}")))
+                    continue
                 if changes:
-                    path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n")
                     flags.append(Flag(student, "cells", CELLS_RESTORED.format(notebook=notebook,
                                                                               changes="; ".join(changes))[:300]))
                 continue

@@ -22,6 +22,7 @@ DUPLICATE = "{id} appears {count} times (the last kept as graded)"
 NOT_RELEASED = "{id} is not a graded cell of the release"
 TYPE_CHANGED = "{id} was turned into a {got} cell"
 EDITED = "{fields} of {id} edited"
+NOT_A_MAPPING = "the metadata of cell {index} was not a mapping (emptied)"
 
 
 def release_metadata(release_nb: dict) -> dict[str, dict]:
@@ -45,7 +46,13 @@ def _grade_id(cell) -> str | None:
 def restore(submitted_nb: dict, release_nb: dict) -> list[str]:
     """Put ``submitted_nb``'s grading metadata back as ``release_nb`` has it, in place; what was changed."""
     released = release_metadata(release_nb)
-    cells = [c for c in submitted_nb.get("cells", []) if isinstance(c, dict)]
+    changes: list[str] = []
+    listed = submitted_nb.get("cells", [])
+    for index, cell in enumerate(listed if isinstance(listed, list) else []):
+        if isinstance(cell, dict) and not isinstance(cell.get("metadata", {}), dict):  # nbgrader would crash on it
+            cell["metadata"] = {}
+            changes.append(NOT_A_MAPPING.format(index=index))
+    cells = [c for c in (listed if isinstance(listed, list) else []) if isinstance(c, dict)]
     graded = [(i, _grade_id(c)) for i, c in enumerate(cells) if _grade_id(c) is not None]
     fitting = [(i, g) for i, g in graded if g in released
                and released[g].get("cell_type", cells[i].get("cell_type")) == cells[i].get("cell_type")]
@@ -53,7 +60,6 @@ def restore(submitted_nb: dict, release_nb: dict) -> list[str]:
     counts: dict[str, int] = {}
     for _, grade_id in fitting:
         counts[grade_id] = counts.get(grade_id, 0) + 1
-    changes: list[str] = []
     said: set[str] = set()
     for i, grade_id in graded:
         cell = cells[i]
