@@ -565,6 +565,8 @@ def _use_of(program: Program, node: ast.AST, b: _Binding, own: set[str]) -> Iter
     line, text = _line(b.lines, node)
     if isinstance(node, (ast.BinOp, ast.AugAssign)) and isinstance(node.op, ast.MatMult):
         yield Finding(FORBIDDEN, "matmul", b.cell, line, text)
+    if isinstance(node, ast.Constant) and isinstance(node.value, complex):  # 1j: a complex number, whose abs is a norm
+        yield Finding(FORBIDDEN, "complex", b.cell, line, text)
     if isinstance(node, ast.Attribute) and node.attr in AUTOGRAD_ATTRIBUTES and program.qualified(node) is None:
         if node.attr != "requires_grad":
             yield Finding(FORBIDDEN, node.attr, b.cell, line, text)

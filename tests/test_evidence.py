@@ -1180,7 +1180,19 @@ def test_a_library_class_with_a_generic_base_is_no_code_the_checker_cannot_read(
     ("matmul_broadcast", "def matmul_broadcast(a, b):\n" + CHECK_PAIR + "    n, k = a.shape\n"
      "    bag = torch.nn.EmbeddingBag(k, b.shape[1], mode='sum', _weight=b)\n"
      "    return bag(torch.arange(k).expand(n, k), per_sample_weights=a).detach()\n", "mbedding"),  # the class, or its op
-], ids=["math-star-hypot", "complex-abs", "python-complex", "layer-class"])
+    # round 19: a complex number made by a literal, in torch and in Python, its abs folded pairwise
+    ("frobenius_norm", "def frobenius_norm(m):\n    v = m.flatten()\n    while v.numel() > 1:\n"
+     "        if v.numel() % 2:\n            v = torch.cat([v, v.new_zeros(1)])\n"
+     "        v = (v[0::2] + v[1::2] * 1j).abs()\n    return v.reshape(())\n", "complex"),
+    ("frobenius_norm", "def frobenius_norm(m):\n    r = 0.0\n    for v in m.flatten().tolist():\n"
+     "        r = abs(r + v * 1j)\n    return torch.tensor(r, dtype=m.dtype)\n", "complex"),
+    # no name says complex: the imaginary unit by reinterpreting two floats (the trace sees a complex result)
+    ("frobenius_norm", "def frobenius_norm(m):\n    i = torch.tensor([0.0, 1.0]).view(torch.complex64)[0]\n"
+     "    v = m.flatten().float()\n    while v.numel() > 1:\n        if v.numel() % 2:\n"
+     "            v = torch.cat([v, v.new_zeros(1)])\n        v = (v[0::2] + v[1::2] * i).abs()\n"
+     "    return v.reshape(()).to(m.dtype)\n", "complex"),
+], ids=["math-star-hypot", "complex-abs", "python-complex", "layer-class", "complex-literal-tensor",
+        "complex-literal-python", "complex-by-reinterpreting"])
 def test_forbidden_work_by_a_name_the_source_had_not_resolved_earns_nothing(tmp_path, exercise, source, what):
     ex = grade(submission(tmp_path, "01_matmul", replace={exercise: source}), only=[exercise]).exercises[0]
     assert (ex.status, ex.score) == (FAILED, 0.0), ex.feedback

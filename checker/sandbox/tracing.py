@@ -21,6 +21,8 @@ _Tensor = torch.Tensor
 # torch.UntypedStorage by student code is never consulted (her code would run inside the checker's bookkeeping)
 _untyped_storage = torch._C.TensorBase.untyped_storage
 _needs_grad = torch._C.TensorBase.__dict__["requires_grad"].__get__
+_is_complex = torch._C.TensorBase.is_complex
+COMPLEX = "complex"  # the name a call is recorded under when it makes a complex tensor (its abs is a 2-norm)
 _shape = torch._C.TensorBase.__dict__["shape"].__get__
 _address, _nbytes = torch._C.StorageBase.data_ptr, torch._C.StorageBase.nbytes
 # the modes' own entry and exit, as torch defined them (a patch of the classes would switch the trace off)
@@ -266,6 +268,8 @@ class OpTracer(TorchFunctionMode):
                 self._measure(t)
                 if _needs_grad(t):  # however it was switched on, autograd records this call
                     self.called.add(GRAPH)
+                if _is_complex(t):  # however it was made (x * 1j, torch.complex, view_as_complex, a cast)
+                    self.called.add(COMPLEX)
         return out
 
     def _copied_whole(self, args, source: int) -> bool:

@@ -51,7 +51,7 @@ FAMILY_NAMES = {
                        "regressions in any module (`statistics.covariance`, `linear_regression`, `corrcoef`), a weighted mean "
                        "(`statistics.fmean`), and the probability distributions (see the distance family)",
     operations.NORM: "any op named a norm (`*norm`, `*_norm_*`, `lp_pool*`, `nn.BatchNorm1d`), complex numbers "
-                     "(the abs of one is the 2-norm of two numbers), variances and deviations in any module "
+                     "(the abs of one is the 2-norm of two numbers: a `1j`, or any call whose result is complex), variances and deviations in any module "
                      "(`statistics.pvariance`, `stdev`, `nanvar`), a normalisation by its abbreviation (`fuse_conv_bn_weights`), and "
                      "the distance family",
     operations.SOFTMAX: "any op named `*softmax*`, a log-sum-exp by any name (`logcumsumexp`, `logaddexp`, and "
