@@ -64,7 +64,7 @@ DTYPE_NARROWED = ("note: on {input} your result is {got} where the inputs are {e
                   "{got} precision, so it counts. Create it with the inputs' dtype to keep their precision "
                   "(`torch.zeros(n, m, dtype=a.dtype)`)")
 DTYPE_WIDENED = ("note: on {input} your result is {got} where the inputs are {expected}; its values are right, so "
-                 "it counts. A default dtype you set (`torch.set_default_dtype`) or a {got} constant widened it: "
+                 "it counts. A {got} constant widened it: "
                  "create it with the inputs' dtype (`torch.zeros(n, m, dtype=a.dtype)`)")
 VALUE_MISMATCH = mistake("wrong values",
                          "on {input}: values differ; largest difference at index {index}: expected {want}, got "

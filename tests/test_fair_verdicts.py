@@ -20,8 +20,8 @@ from tests.mutants import MATMUL_MEMBERS, NORM_MEMBERS, OUTER_MEMBERS, generate,
 OPTIONS = Options(limits=Limits(cell_seconds=10.0))
 
 
-def graded(tmp_path, notebook, exercise, replace):
-    path = write_py(tmp_path / f"{notebook}.py", cells_for(notebook, replace=replace))
+def graded(tmp_path, notebook, exercise, replace, extra_cells=()):
+    path = write_py(tmp_path / f"{notebook}.py", cells_for(notebook, replace=replace, extra_cells=extra_cells))
     return grade(path, notebook=notebook, only=[exercise], options=OPTIONS).exercises[0]
 
 
@@ -42,10 +42,10 @@ def test_a_float32_result_that_is_wrong_still_fails(tmp_path):
     assert result.status == "failed" and matches(msg.VALUE_MISMATCH, result.feedback), result.feedback
 
 
-def test_a_float64_result_after_a_default_dtype_set_in_a_cell_passes_with_a_note_and_wrong_still_fails(tmp_path):
-    """Attack round 17's honest student: ``torch.set_default_dtype(torch.float64)`` in a cell of hers, the lesson's
-    loops, float32 inputs: a float64 result of the right values (0/2 before, for its dtype)."""
-    wider = "torch.set_default_dtype(torch.float64)\n" + LESSON_LOOPS
+def test_a_float64_result_of_right_values_passes_with_a_note_and_wrong_still_fails(tmp_path):
+    """Attack round 17's honest student: a float64 constant beside float32 inputs, the lesson's loops: a float64
+    result of the right values (0/2 before, for its dtype)."""
+    wider = LESSON_LOOPS.replace("torch.zeros(ar, bc)", "torch.zeros(ar, bc, dtype=torch.float64)")
     result = graded(tmp_path, "01_matmul", "matmul_loops", {"matmul_loops": wider})
     assert result.status == "passed" and result.score == result.max_score, result.feedback
     assert matches(msg.DTYPE_WIDENED, result.feedback), result.feedback
@@ -53,6 +53,17 @@ def test_a_float64_result_after_a_default_dtype_set_in_a_cell_passes_with_a_note
     (tmp_path / "wrong").mkdir()
     result = graded(tmp_path / "wrong", "01_matmul", "matmul_loops", {"matmul_loops": wrong})
     assert result.status == "failed" and matches(msg.VALUE_MISMATCH, result.feedback), result.feedback
+
+
+@pytest.mark.parametrize("notebook, exercise", [("01_matmul", "matmul_loops"), ("04_modules", "LinearLayer"),
+                                                ("04_modules", "TorchModel"), ("05_training", "fit")])
+def test_a_default_dtype_set_in_a_cell_does_not_apply_while_judged(tmp_path, notebook, exercise):
+    """Attack rounds 17 and 19: ``torch.set_default_dtype(torch.float64)`` in a cell of its own made the layers her
+    code builds float64 beside the checker's float32 inputs (LinearLayer 0/3, TorchModel 0/4, fit 0/4); each probe
+    runs with torch's default dtype, as the inputs are."""
+    result = graded(tmp_path, notebook, exercise, {"matmul_loops": LESSON_LOOPS} if exercise == "matmul_loops" else {},
+                    extra_cells=["torch.set_default_dtype(torch.float64)\n"])
+    assert result.status == "passed" and result.score == result.max_score, result.feedback
 
 
 def test_an_integer_result_for_float_inputs_is_not_excused(tmp_path):

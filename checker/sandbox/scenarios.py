@@ -20,6 +20,7 @@ from checker.sandbox.tracing import OpTracer
 
 _Tensor = torch.Tensor
 _numel, _reshape, _take, _new_tensor, _long = torch.Tensor.numel, torch.reshape, torch.take, torch.tensor, torch.long
+_set_default_dtype, _float32 = torch._C._set_default_dtype, torch.float32  # torch.set_default_dtype is only this
 _clone = torch.Tensor.clone
 _detach = torch.Tensor.detach
 _as_subclass = torch.Tensor.as_subclass
@@ -497,6 +498,9 @@ def run(ns, name, params) -> dict:
     standing_in = params.pop("standins", ())
     judged = params.pop("judged", None)
     try:
+        # the checker's inputs are float32, and so is what her code makes from nothing while judged: a notebook's
+        # torch.set_default_dtype(torch.float64) would otherwise give her layers float64 weights beside them
+        _set_default_dtype(_float32)
         with _standins.installed(ns, standing_in):
             if judged is not None and params.get("target") in ns:
                 _judged_code.check(ns, params["target"], judged)
