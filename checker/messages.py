@@ -156,6 +156,9 @@ LOOPS_MISSING = mistake("loops asked for, none written",
                         "your {name} does not loop over {dim}: {count} tensor ops for {base} and {bigger} for "
                         "{grown} (loops over every scalar entry would add at least {steps} more), and no loop over Python "
                         "numbers either; the work of {expected} grows with every dimension")
+LOOPS_VECTORISED = mistake("loops asked for, none written",
+                           "your {name} computes {size} entries in one operation ({op}, on {base}): loops over "
+                           "scalar entries compute one entry (at most a row) at a time; {expected}")
 OPS_GROW = mistake("loop left in",
                    "your {name} still loops over {dim}: {count} tensor ops for {base} and {bigger} for {grown}; "
                    "{expected}")

@@ -70,7 +70,7 @@ def test_every_check_kind_is_failed_by_some_wrong_answer():
     for template in (msg.FORBIDDEN_OP, msg.OPS_GROW, msg.SPEED_FAILED, msg.LARGEST_ALLOCATION, msg.FULL_SIZE_COPIES,
                      msg.STAT_STD, msg.STAT_NOT_RANDOM, msg.STAT_NOT_SEEDED, msg.GRAD_NOT_FRESH, msg.GRADCHECK_FAILED,
                      msg.DID_NOT_RAISE, msg.INPUT_MODIFIED, msg.NEGATIVE_RESULT, msg.PARAMETERS_WRONG,
-                     msg.MODULES_WRONG, msg.BASE_FORWARD, msg.SUBCLASS_BROKEN, msg.NOT_SUBCLASS, msg.LOOPS_MISSING,
+                     msg.MODULES_WRONG, msg.BASE_FORWARD, msg.SUBCLASS_BROKEN, msg.NOT_SUBCLASS, msg.LOOPS_MISSING, msg.LOOPS_VECTORISED,
                      msg.REQUIRED_OP_IDLE, msg.REQUIRED_OP_PARTIAL):
         assert template in used, template
 

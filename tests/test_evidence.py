@@ -165,6 +165,11 @@ ONE_KERNEL = [
      "    return x - torch.logcumsumexp(x, dim=-1)[:, -1:]"),
     ("05_training", "log_softmax", "pairwise-logaddexp", "def log_softmax(x):\n    lse = x[:, 0]\n"
      "    for j in range(1, x.shape[1]):\n        lse = torch.logaddexp(lse, x[:, j])\n    return x - lse[:, None]"),
+    # a soft margin loss against -1 is softplus (round 20)
+    ("05_training", "log_softmax", "folded-soft-margin-loss", "import torch.nn.functional as F\ndef log_softmax(x):\n"
+     "    lse = x[..., :1]\n    for j in range(1, x.shape[-1]):\n        t = x[..., j:j + 1]\n"
+     "        hi, lo = torch.maximum(lse, t), torch.minimum(lse, t)\n"
+     "        lse = hi + F.soft_margin_loss(lo - hi, -torch.ones_like(lo), reduction='none')\n    return x - lse"),
     # softplus(d) is logaddexp(d, 0): folded over the classes, a log-sum-exp (and log_sigmoid is its negative)
     ("05_training", "log_softmax", "folded-softplus", "import torch.nn.functional as F\ndef log_softmax(x):\n"
      "    lse = x[:, 0]\n    for j in range(1, x.shape[1]):\n        lse = lse + F.softplus(x[:, j] - lse)\n"

@@ -7,7 +7,9 @@ taken to loop over them (in Python, a product of matrices can only be loops, wri
 Vectorised code that stays in torch (a broadcast product, then a sum by halving or by slices of a fixed count)
 grows in neither, and fails; so does vectorised code whose result is then read as Python numbers: a call that
 leaves torch is taken to loop over Python numbers only where its torch calls computed fewer elements than the loops
-have steps (``n * k * m``; what they move, reshape or make from nothing computes none). Not timed: a loop over Python numbers costs about a hundred nanoseconds a step, a
+have steps (``n * k * m``; what they move, reshape or make from nothing computes none). And no call may compute
+more entries at once than the largest dimension: a broadcast product beside a loop that computes nothing (its
+ops counted, its results unused) is no loop over scalar entries. Not timed: a loop over Python numbers costs about a hundred nanoseconds a step, a
 vectorised pass over the same entries tens, too close to tell apart on a loaded machine.
 """
 from __future__ import annotations
@@ -39,6 +41,10 @@ class LoopsRequired(TracedRule):
         base = drawn_sizes(ctx, self.base)
         steps = math.prod(base.values())
         first = _traced(ctx, self.make(ctx.seed, base))
+        widest, op = first.get("widest", (0, ""))
+        if widest > max(base.values()):  # loops over scalar entries compute a few at a time, at most a row
+            return [msg.LOOPS_VECTORISED.format(name=ctx.exercise.name, size=widest, op=op,
+                                                base=self.describe(base), expected=self.expected)]
         if names_in(first) & TRACE_SEES_LEAVING and first.get("computed", 0) < steps:
             return []  # loops over Python numbers (no op count measures them): torch computed less than the steps
         # (a broadcast product in torch, its result then read as Python numbers, computed every step in torch)

@@ -71,9 +71,9 @@ AUTOGRAD_OPS = frozenset({"backward", "grad", "requires_grad_", "vjp", "jvp", "j
 
 # softmax and the losses built on it, in any layer (torch.softmax, F.log_softmax, logsumexp, _log_softmax ...)
 SOFTMAX_OPS = frozenset({"logsumexp", "softmin", "gumbel_softmax"})
-# a log-sum-exp by any name, pairwise too (softplus(x) is logaddexp(x, 0), log_sigmoid its negative), and attention
-# (a softmax of scores, in any kernel of it)
-_SOFTMAX = re.compile(r"softmax|logsumexp|logcumsumexp|logaddexp|attention|softplus|log_?sigmoid")
+# a log-sum-exp by any name, pairwise too (softplus(x) is logaddexp(x, 0), log_sigmoid its negative, a soft margin
+# loss is a softplus, mish(x) = x * tanh(softplus(x))), and attention (a softmax of scores, in any kernel of it)
+_SOFTMAX = re.compile(r"softmax|logsumexp|logcumsumexp|logaddexp|attention|softplus|log_?sigmoid|soft_margin|mish")
 # nll_loss, nll_loss_nd, cross_entropy_loss ...; a KL divergence against one-hot targets and a CTC loss of one
 # step are the NLL itself
 _NLL = re.compile(r"nll|cross_entropy|kl_div|ctc")

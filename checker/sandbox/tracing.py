@@ -217,6 +217,7 @@ class OpTracer(TorchFunctionMode):
         self._kept: list = []  # those tensors, kept alive so that their ids stay theirs
         self.scaled_work = 0
         self.computed = 0  # elements the calls computed (not moved, not made from nothing): the work done in torch
+        self.widest: tuple[int, str] = (0, "")  # the most elements one computing call output, and its name
         self.below: dict[str, set[str]] = {}  # ATen op -> the API calls it ran inside
         self._tops: list[str] = []
         self._depth = 0
@@ -263,7 +264,10 @@ class OpTracer(TorchFunctionMode):
             self.counts[name] = self.counts.get(name, 0) + 1
             if name not in DATA_PRESERVING and name not in CREATES:
                 for t in produced:
-                    self.computed += _numel(t)
+                    size = _numel(t)
+                    self.computed += size
+                    if size > self.widest[0]:
+                        self.widest = (size, name)
             for t in produced:
                 self._measure(t)
                 if _needs_grad(t):  # however it was switched on, autograd records this call
@@ -349,4 +353,5 @@ class OpTracer(TorchFunctionMode):
             "below": {name: sorted(tops) for name, tops in self.below.items()},
             "scaled_work": self.scaled_work,
             "computed": self.computed,
+            "widest": list(self.widest),
         }

@@ -149,7 +149,8 @@ def _loops_required(check: LoopsRequired) -> str:
     return (f"loops asked for: with {grown}, the number of tensor ops on {check.describe(check.base)} must grow by "
             f"at least one per scalar step of those sizes ({steps}), unless the call loops over Python numbers "
             f"(after `.tolist()` or `.item()`) and its torch calls compute fewer elements than there are steps (a "
-            f"broadcast product read back as Python numbers is no loop); {check.expected}")
+            f"broadcast product read back as Python numbers is no loop), and no single operation computes more "
+            f"entries than the largest of those sizes; {check.expected}")
 
 
 def _largest(check: operations.LargestAllocation) -> str:
