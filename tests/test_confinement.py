@@ -387,3 +387,13 @@ def test_an_honest_notebook_runs_in_the_checker_child_with_nothing_on_stderr():
     said = child_outputs(HONEST_CELLS)
     assert said[0].strip() == "torch.Size([64, 64])" and said[3].strip() == "[0.549 0.715]", said
     assert said[2] == "", said  # no font-cache warning, no backend complaint
+
+
+def test_a_cell_too_deep_to_parse_is_an_error_in_the_kernel_not_a_hang():
+    """Attack round 19: a one-line sum of 3000 terms made IPython raise where it asks whether a cell is async, and
+    the kernel never answered (the cell ran out its limit, the student was not graded). Now it is that cell's
+    error, at once, and the cells after it run; a deep recursion of her own is still an error as ever."""
+    out = kernel_outputs(["print('before')", "z = 1" + " + 0" * 3000 + "\n", "def f(n):\n    return f(n + 1)\nf(0)",
+                          "print('after', 1 + 1)"], timeout=60)
+    assert out[0] == "before\n" and out[3] == "after 2\n", out
+    assert "RecursionError" in out[1] and "RecursionError" in out[2], out  # a hang raises CellTimeoutError at 60 s

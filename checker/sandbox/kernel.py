@@ -14,7 +14,7 @@ import sys
 
 from jupyter_client.manager import AsyncKernelManager
 
-from checker.sandbox import jail, template
+from checker.sandbox import ipython_guard, jail, template
 
 # no debugger warning about frozen modules on stderr; JPY_PARENT_PID=1: the jail's pid 1 is the parent, and
 # ipykernel neither polls for it (it kills the kernel when its parent dies) nor prints its console banner
@@ -62,6 +62,7 @@ class JailedKernelManager(AsyncKernelManager):
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self.jail = jail.Jail(extra_env=KERNEL_ENV, tcp="loopback")
+        ipython_guard.install(self.jail.env["IPYTHONDIR"])  # a cell too deep to parse is an error, not a hang
         self.transport = "ipc"
         self.connection_file = os.path.join(self.jail.scratch, "kernel.json")
         self.ip = os.path.join(self.jail.scratch, "k")
