@@ -175,7 +175,7 @@ SPEED_FAILED = mistake("too slow",
                        "but at most {bar:.3g}x passes")
 SPEED_PASSED = ("speed on {input}: {student} against {reference} for {yardstick}: {ratio:.3g}x its time "
                 "(lower is faster; at most {bar:.3g}x passes)")
-SPEED_WRONG_ANSWERS = "the answers produced while being timed were wrong (on {input}): {detail}"
+SPEED_WRONG_ANSWERS = "the answers produced while being timed were wrong: {detail}"  # detail names the inputs
 
 # -- statistics ----------------------------------------------------------------------------
 STAT_SHAPE = mistake("wrong shape", "{name}({n_in}, {n_out}) returned shape {got}, expected {expected}")

@@ -154,6 +154,9 @@ FORBIDDEN_ELSEWHERE = [
 ]
 
 
+# a log-sum-exp of two numbers, folded over the classes
+FOLDED_OVER_CLASSES = ("import torch.nn.functional as F\ndef log_softmax(x):\n    lse = x[:, 0]\n"
+                       "    for j in range(1, x.shape[1]):\n        lse = {step}\n    return x - lse[:, None]")
 # A family's work done inside one kernel whose name is not the family's (attack round 8), in any notebook
 ONE_KERNEL = [
     ("01_matmul", "matmul_loops", "sparse-duplicates-added", "def matmul_loops(a, b):\n" + CHECK_PAIR +
@@ -171,12 +174,8 @@ ONE_KERNEL = [
      "        hi, lo = torch.maximum(lse, t), torch.minimum(lse, t)\n"
      "        lse = hi + F.soft_margin_loss(lo - hi, -torch.ones_like(lo), reduction='none')\n    return x - lse"),
     # softplus(d) is logaddexp(d, 0): folded over the classes, a log-sum-exp (and log_sigmoid is its negative)
-    ("05_training", "log_softmax", "folded-softplus", "import torch.nn.functional as F\ndef log_softmax(x):\n"
-     "    lse = x[:, 0]\n    for j in range(1, x.shape[1]):\n        lse = lse + F.softplus(x[:, j] - lse)\n"
-     "    return x - lse[:, None]"),
-    ("05_training", "log_softmax", "folded-log-sigmoid", "import torch.nn.functional as F\ndef log_softmax(x):\n"
-     "    lse = x[:, 0]\n    for j in range(1, x.shape[1]):\n        lse = lse - F.logsigmoid(lse - x[:, j])\n"
-     "    return x - lse[:, None]"),
+    *(("05_training", "log_softmax", id, FOLDED_OVER_CLASSES.format(step=step)) for id, step in (
+        ("folded-softplus", "lse + F.softplus(x[:, j] - lse)"), ("folded-log-sigmoid", "lse - F.logsigmoid(lse - x[:, j])"))),
     ("05_training", "nll", "kl-divergence-to-one-hot", "import torch.nn.functional as F\ndef nll(log_probs, target):\n"
      "    onehot = F.one_hot(target, log_probs.shape[1]).to(log_probs.dtype)\n"
      "    return F.kl_div(log_probs, onehot, reduction='batchmean')"),

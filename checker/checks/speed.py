@@ -121,7 +121,7 @@ class SpeedBar(Check):
             return self.outcome([result["raised"].raised_problem(where)])
         wrong = self.wrong(where, rounds, result)
         if wrong:  # right on the visible inputs, wrong on fresh ones: as wrong as any wrong answer
-            return Outcome(self.name, False, [msg.SPEED_WRONG_ANSWERS.format(input=where, detail=wrong)], CORRECTNESS)
+            return Outcome(self.name, False, [msg.SPEED_WRONG_ANSWERS.format(detail=wrong)], CORRECTNESS)
         student, reference, ratio = self.medians(result)
         if ratio > self.bar:  # measured once more, on inputs of its own, judged the same way
             again_rounds = self.fresh_rounds(ctx)
@@ -130,7 +130,7 @@ class SpeedBar(Check):
                 return self.outcome([again["raised"].raised_problem(where)])
             wrong = self.wrong(where, again_rounds, again)
             if wrong:
-                return Outcome(self.name, False, [msg.SPEED_WRONG_ANSWERS.format(input=where, detail=wrong)],
+                return Outcome(self.name, False, [msg.SPEED_WRONG_ANSWERS.format(detail=wrong)],
                                CORRECTNESS)
             if self.medians(again)[2] < ratio:
                 student, reference, ratio = self.medians(again)

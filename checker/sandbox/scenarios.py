@@ -133,14 +133,7 @@ def shares_storage(value, args) -> bool:
 def grads_of(objs):
     """The ``.g`` each of the checker's tensors holds, read from the tensor itself (a property put on a class by
     student code would run her code here, after the call)."""
-    out = []
-    for obj in objs:
-        if _type(obj) not in _PLAIN_TENSORS:
-            out.append({"type": _type(obj).__name__, "repr": str(msg.TENSOR_OF_ITS_OWN_CLASS)})
-            continue
-        own = _instance_dict(obj)
-        out.append(pack(own["g"]) if "g" in own else {"missing": True})
-    return out
+    return [pack(g) if _isinstance(g, _Tensor) else g for g in map(_grad_held, objs)]
 
 
 def _traced(trace, existing, thunk):
@@ -352,7 +345,7 @@ def timed_call(ns, target, args, yardstick=None, sample_g=None):
 
 def _sampled_g(obj, positions):
     """The entries at ``positions`` of the .g one of the checker's tensors holds, with its shape."""
-    got = grads_of_unpacked(obj)
+    got = _grad_held(obj)
     if not _isinstance(got, _Tensor):
         return got
     if _numel(got) <= max(positions, default=-1):
@@ -361,8 +354,9 @@ def _sampled_g(obj, positions):
     return {"shape": list(_shape(got)), "tensor": _clone(_take(flat, _new_tensor(positions, dtype=_long)))}
 
 
-def grads_of_unpacked(obj):
-    """The .g of one of the checker's tensors as it is (a plain tensor), or what grads_of says of it otherwise."""
+def _grad_held(obj):
+    """The .g one of the checker's tensors holds, as it is where it is a plain tensor, else described as data (a
+    tensor of her own class is never read: reading it would run her code)."""
     if _type(obj) not in _PLAIN_TENSORS:
         return {"type": _type(obj).__name__, "repr": str(msg.TENSOR_OF_ITS_OWN_CLASS)}
     own = _instance_dict(obj)
