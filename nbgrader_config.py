@@ -25,6 +25,9 @@ os.makedirs(c.Exchange.root, exist_ok=True)
 # Each cell of a student's notebook gets at most this long in a kernel.
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
+# And all of a notebook's cells together this long (a notebook of many slow cells would hold a grading lane for
+# each cell's 120 s): the cells after are not run, the instructor is told (flag "kernel"), the scores do not change.
+c.ResilientExecute.notebook_timeout = 150
 # Lesson demonstrations (cells tagged "demo") are not part of a submission: skip them when grading.
 c.Execute.skip_cells_with_tag = "demo"
 

@@ -56,6 +56,10 @@ class SubmissionUnreadable(CheckerError, ValueError):
     fields = ("path", "reason")
 
 
+class CodeTooLarge(SubmissionUnreadable):
+    """Readable, but more code than the checker reads (checker.submission.MAX_CODE_BYTES, MAX_CODE_LINES)."""
+
+
 class UnknownNotebook(CheckerError, ValueError):
     template = UNKNOWN_NOTEBOOK
     fields = ("path", "known")

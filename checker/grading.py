@@ -67,39 +67,73 @@ def select(notebook: str, only: Iterable[str] | None) -> list[Exercise | Questio
     return [e for e in chosen if e.name in wanted]
 
 
-def _raised_after_def(cell, error: dict, name: str) -> bool:
-    """Whether the cell's error came from a line at or after the line that defines ``name`` (so the def ran)."""
-    found = re.match(r"cell \d+, line (\d+)", error.get("where") or "")
+def _definitions(cell, name: str) -> list[ast.AST]:
     try:
         tree = ast.parse(cell.source)
     except UNPARSEABLE:
+        return []
+    return [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
+            and n.name == name]
+
+
+def _lines_in(cell, error: dict) -> list[int]:
+    """The lines of ``cell`` on the error's traceback, outermost first (its ``where`` alone, from an older child)."""
+    frames = error.get("frames")
+    if isinstance(frames, list):
+        return [line for index, line in frames if index == cell.index]
+    found = re.match(r"cell (\d+), line (\d+)", error.get("where") or "")
+    return [int(found[2])] if found and int(found[1]) == cell.index else []
+
+
+def _raised_after_def(cell, error: dict, name: str) -> bool:
+    """Whether the cell's own statement that raised is at or after the definition of ``name`` (so the def ran)."""
+    lines, starts = _lines_in(cell, error), [n.lineno for n in _definitions(cell, name)]
+    return bool(lines and starts and lines[0] >= min(starts))
+
+
+def _own_stub(cell, error: dict, name: str) -> bool:
+    """Whether a NotImplementedError was raised inside the definition of ``name`` itself (its stub), not by a
+    stub of another exercise that a demonstration line after the def calls."""
+    if not error.get("not_implemented"):
         return False
-    starts = [n.lineno for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
-              and n.name == name]
-    return bool(found and starts and int(found[1]) >= min(starts))
+    frames = error.get("frames")
+    if not isinstance(frames, list) or not frames:
+        return True
+    index, line = frames[-1]
+    return index == cell.index and any(n.lineno <= line <= (n.end_lineno or n.lineno) for n in _definitions(cell, name))
+
+
+def _error_text(error: dict) -> str:
+    """``NameError: name 'm1' is not defined``; a bare ``raise NotImplementedError`` as its type alone."""
+    return f"{error['type']}: {error['message']}" if error.get("message") else str(error["type"])
 
 
 def _cell_problem(exercise: Exercise, submission: Submission, reports: dict[int, CellReport],
                   defined: Callable[[str], bool] = lambda name: False) -> ExerciseResult | None:
     """An exercise whose defining cell failed: not attempted (a stub) or an error. A cell that raised after its
     definition ran (``defined(name)``: the name is in the student's namespace) is no problem here: the
-    definition is judged, and the raise is a note of the notebook (see GradingSession.notes)."""
+    definition is judged, and the raise is a note of the notebook (see GradingSession.notes), a NotImplementedError
+    from another exercise's stub included."""
     cell = submission.cell_defining(exercise.name)
     report = reports.get(cell.index) if cell else None
     if report is None or report.ok:
         return None
-    if report.error and not report.error.get("not_implemented") and _raised_after_def(cell, report.error, exercise.name) \
+    error = report.error
+    if error and not _own_stub(cell, error, exercise.name) and _raised_after_def(cell, error, exercise.name) \
             and defined(exercise.name):
         return None
     if report.stopped:
         text = msg.DEFINING_CELL_STOPPED.format(name=exercise.name, reason=report.stopped)
         return ExerciseResult(exercise.name, ERROR, 0.0, exercise.points, [text])
-    error = report.error
-    if error.get("not_implemented"):
+    if _own_stub(cell, error, exercise.name):
         return ExerciseResult(exercise.name, NOT_ATTEMPTED, 0.0, exercise.points,
                               [msg.NOT_ATTEMPTED_STUB.format(name=exercise.name)])
+    if error.get("not_implemented"):  # the cell called another exercise's stub before its def could run
+        stub = error["not_implemented"] if isinstance(error["not_implemented"], str) else "an exercise"
+        return ExerciseResult(exercise.name, NOT_ATTEMPTED, 0.0, exercise.points,
+                              [msg.NOT_ATTEMPTED_CALLED_STUB.format(name=exercise.name, stub=stub)])
     text = msg.DEFINING_CELL_FAILED.format(name=exercise.name, where=error.get("where") or f"cell {cell.index}",
-                                           error=f"{error['type']}: {error['message']}")
+                                           error=_error_text(error))
     return ExerciseResult(exercise.name, ERROR, 0.0, exercise.points, [text])
 
 
@@ -312,11 +346,13 @@ class GradingSession:
     def _note_raised_after(self, name: str) -> None:
         cell = self.submission.cell_defining(name)
         report = (self.reports or {}).get(cell.index) if cell else None
-        if report is None or report.ok or report.error is None or report.error.get("not_implemented"):
+        if report is None or report.ok or report.error is None or _own_stub(cell, report.error, name):
             return
         error = report.error
         note = msg.DEFINED_THEN_RAISED.format(name=name, where=error.get("where") or f"cell {cell.index}",
-                                              error=f"{error['type']}: {error['message']}")
+                                              error=_error_text(error))
+        if error.get("type") == "NameError":
+            note += msg.DEMO_CELLS_NOT_RUN
         if note not in self.notes:
             self.notes.append(note)
 

@@ -38,6 +38,8 @@ CHECKER_DID_NOT_RUN = "{name}: the checker could not run"
 DEFINING_CELL_FAILED = mistake("its cell raised an error", "the cell that defines {name} failed ({where}): {error}")
 DEFINED_THEN_RAISED = ("the cell that defines {name} raised after the definition ran ({where}): {error}; {name} "
                        "was checked as defined")
+DEMO_CELLS_NOT_RUN = (" (the checker runs your cells without the lesson's demonstration cells, those tagged 'demo': a "
+                      "name made only there is not defined when it runs yours)")
 DEFINING_CELL_STOPPED = "the cell that defines {name} could not run: {reason}"
 MANUAL_QUESTION = "written answer: to be graded by hand"
 EXERCISE_STOPPED = "{reason}"
@@ -64,8 +66,8 @@ DTYPE_NARROWED = ("note: on {input} your result is {got} where the inputs are {e
                   "{got} precision, so it counts. Create it with the inputs' dtype to keep their precision "
                   "(`torch.zeros(n, m, dtype=a.dtype)`)")
 DTYPE_WIDENED = ("note: on {input} your result is {got} where the inputs are {expected}; its values are right, so "
-                 "it counts. A {got} constant widened it: "
-                 "create it with the inputs' dtype (`torch.zeros(n, m, dtype=a.dtype)`)")
+                 "it counts. Something in your code made it {got} (a {got} tensor or constant, a cast, "
+                 "torch.set_default_dtype): keep the inputs' dtype (`torch.zeros(n, m, dtype=a.dtype)`)")
 VALUE_MISMATCH = mistake("wrong values",
                          "on {input}: values differ; largest difference at index {index}: expected {want}, got "
                          "{got} (tolerance {tol:.2g})")

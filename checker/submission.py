@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from checker.errors import SubmissionUnreadable, UnknownNotebook
+from checker.errors import CodeTooLarge, SubmissionUnreadable, UnknownNotebook
 from checker.registry import NOTEBOOKS
 from checker.source_evidence import UNPARSEABLE
 
@@ -73,6 +73,24 @@ def _transform(source: str) -> str:
 NESTED_TOO_DEEP = "its JSON is nested too deeply to read"
 SOURCE_NOT_TEXT = "cell {index}'s source is not text (a list of strings)"
 SOURCE_NOT_UTF8 = "cell {index} holds {char}, a lone surrogate, which is not text any file or kernel takes"
+# What the checker reads of one notebook's code (the lesson's have 7 to 13 KB in 130 to 310 lines): parsing and
+# reading more costs the grader's own memory and time, outside any jail (about 0.8 GB and 24 s a MB)
+MAX_CODE_BYTES = 256 * 1024
+MAX_CODE_LINES = 20_000
+CODE_TOO_LARGE = ("its code is {kib:,.0f} KiB in {lines:,} lines (cell {index} alone has {cell_lines:,}), more than the "
+                  "checker reads: {limit_kib} KiB or {limit_lines:,} lines (the lesson's notebooks have about 15 KB)")
+
+
+def code_size_problem(sources: list[tuple[int, str]]) -> str | None:
+    """Why a notebook's code cells (index, source) are too large to judge, else None."""
+    size = sum(len(text.encode("utf-8", "surrogatepass")) for _, text in sources)  # surrogates: refused elsewhere
+    counts = [(text.count("\n") + 1, index) for index, text in sources]
+    lines = sum(n for n, _ in counts)
+    if size <= MAX_CODE_BYTES and lines <= MAX_CODE_LINES:
+        return None
+    cell_lines, index = max(counts)
+    return CODE_TOO_LARGE.format(kib=size / 1024, lines=lines, index=index, cell_lines=cell_lines,
+                                 limit_kib=MAX_CODE_BYTES // 1024, limit_lines=MAX_CODE_LINES)
 
 
 def _is_skipped(cell: dict) -> bool:
@@ -92,6 +110,12 @@ def _notebook_cells(path: Path) -> list[tuple[str, int | None]]:
         raise SubmissionUnreadable(path=str(path), reason=f"invalid JSON ({exc})") from None
     except RecursionError:
         raise SubmissionUnreadable(path=str(path), reason=NESTED_TOO_DEEP) from None
+    return [(text, count) for _, text, count in notebook_code(data, path)]
+
+
+def notebook_code(data, path: Path) -> list[tuple[int, str, int | None]]:
+    """The code cells the checker runs, from a notebook's JSON: (cell index, source, execution count). Raises
+    SubmissionUnreadable for a source that is not text, CodeTooLarge for more code than the checker reads."""
     if not isinstance(data, dict) or not isinstance(data.get("cells"), list):
         raise SubmissionUnreadable(path=str(path), reason="no list of cells in it")
     sources = []
@@ -109,7 +133,10 @@ def _notebook_cells(path: Path) -> list[tuple[str, int | None]]:
         except UnicodeEncodeError as exc:  # a lone surrogate ("\ud800" in the JSON): no file nor kernel takes it
             raise SubmissionUnreadable(path=str(path), reason=SOURCE_NOT_UTF8.format(
                 index=index, char=f"U+{ord(text[exc.start]):04X}")) from None
-        sources.append((text, count if isinstance(count, int) and not isinstance(count, bool) else None))
+        sources.append((index, text, count if isinstance(count, int) and not isinstance(count, bool) else None))
+    problem = code_size_problem([(index, text) for index, text, _ in sources])
+    if problem:
+        raise CodeTooLarge(path=str(path), reason=problem)
     return sources
 
 
@@ -118,6 +145,9 @@ def _python_cells(path: Path) -> list[str]:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise SubmissionUnreadable(path=str(path), reason=f"not UTF-8 text ({exc})") from None
+    problem = code_size_problem([(0, text)])
+    if problem:
+        raise CodeTooLarge(path=str(path), reason=problem)
     if CELL_MARKER.search(text):
         return [part for part in CELL_MARKER.split(text) if part.strip()]
     try:

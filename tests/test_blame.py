@@ -138,6 +138,8 @@ def _dependents():
 DEPENDENTS = _dependents()
 # a dependent that calls what it uses (the solutions' own mlp_forward inlines lin and relu)
 CALLING = {
+    ("02_forward", "shifted_relu"): "def shifted_relu(x):\n    return relu(x) - 0.5",
+    ("02_forward", "kaiming_init"): "def kaiming_init(n_in, n_out):\n    return xavier_init(n_in, n_out) * math.sqrt(2)",
     ("02_forward", "mlp_forward"): "def mlp_forward(x, w1, b1, w2, b2):\n    return lin(relu(lin(x, w1, b1)), w2, b2)",
     ("03_backprop", "Relu"): ("class Relu:\n    def __call__(self, inp):\n        self.inp = inp\n"
                               "        self.out = inp.clamp_min(0.)\n        return self.out\n\n"
@@ -221,16 +223,77 @@ def test_a_module_that_keeps_its_state_on_the_class_fails_module_itself(tmp_path
 
 
 def test_an_exercise_that_calls_a_stub_names_the_stub_and_not_itself(tmp_path):
-    """shifted_relu written, relu still the stub: shifted_relu is not checked yet, and the message says relu is why;
-    the stub itself is "not attempted" as before."""
+    """outer written as a product of a column and a row by her matmul_broadcast, which is still the stub (outer is
+    judged with hers: no stand-in): outer is not checked yet, and the message says matmul_broadcast is why; the
+    stub itself is "not attempted" as before."""
     from checker import messages as msg
     from checker.results import NOT_ATTEMPTED
 
-    result = grade(submission(tmp_path, "02_forward", replace={"shifted_relu": "def shifted_relu(x):\n"
-                                                                               "    return relu(x) - 0.5\n",
-                                                               "relu": stub_of("def relu(x):")}),
-                   only=["relu", "shifted_relu"])
+    result = grade(submission(tmp_path, "01_matmul", replace={
+        "outer": "def outer(u, v):\n    return matmul_broadcast(u[:, None], v[None, :])\n",
+        "matmul_broadcast": stub_of("def matmul_broadcast(a, b):")}),
+        only=["matmul_broadcast", "outer"])
     by_name = {e.name: e for e in result.exercises}
-    assert by_name["shifted_relu"].status == NOT_ATTEMPTED, by_name["shifted_relu"].feedback
-    assert by_name["shifted_relu"].feedback[0] == msg.NOT_ATTEMPTED_CALLED_STUB.format(name="shifted_relu", stub="relu")
-    assert by_name["relu"].feedback[0] == msg.NOT_ATTEMPTED_STUB.format(name="relu")
+    assert by_name["outer"].status == NOT_ATTEMPTED, by_name["outer"].feedback
+    assert by_name["outer"].feedback[0] == msg.NOT_ATTEMPTED_CALLED_STUB.format(name="outer", stub="matmul_broadcast")
+    assert by_name["matmul_broadcast"].feedback[0] == msg.NOT_ATTEMPTED_STUB.format(name="matmul_broadcast")
+
+
+RELU_BY_ROWS = "def relu(x):\n    return torch.stack([r.clamp_min(0.) for r in x]) if x.dim() > 1 else x.clamp_min(0.)\n"
+XAVIER_FAN_OUT = "def xavier_init(n_in, n_out):\n    return torch.randn(n_in, n_out) / math.sqrt(n_out)\n"
+
+
+@pytest.mark.parametrize("name, helper, replace", [
+    ("shifted_relu", "relu", {"shifted_relu": "def shifted_relu(x):\n    return relu(x) - 0.5\n",
+                              "relu": stub_of("def relu(x):")}),
+    ("shifted_relu", "relu", {"shifted_relu": "def shifted_relu(x):\n    return relu(x) - 0.5\n", "relu": RELU_BY_ROWS}),
+    ("kaiming_init", "xavier_init", {"kaiming_init": "def kaiming_init(n_in, n_out):\n"
+                                                     "    return xavier_init(n_in, n_out) * math.sqrt(2)\n",
+                                     "xavier_init": XAVIER_FAN_OUT}),
+])
+def test_an_activation_or_init_built_on_another_is_judged_with_the_checkers_version(tmp_path, name, helper, replace):
+    """shifted_relu = relu(x) - 0.5 and kaiming_init = xavier_init * sqrt(2) are right whatever her relu and
+    xavier_init are: a stub, a loop over rows or the fan-out mistake costs the exercise that has it, once."""
+    from checker.results import NOT_ATTEMPTED
+
+    result = grade(submission(tmp_path, "02_forward", replace=replace), only=[helper, name])
+    by_name = {e.name: e for e in result.exercises}
+    assert by_name[name].status == PASSED and by_name[name].score == by_name[name].max_score, by_name[name].feedback
+    assert by_name[helper].status in (FAILED, NOT_ATTEMPTED) or by_name[helper].score < by_name[helper].max_score, \
+        by_name[helper].feedback
+
+
+def test_a_finished_exercise_whose_cell_then_calls_another_stub_is_judged(tmp_path):
+    """outer is done; a demonstration line after it calls matmul_broadcast, still the stub: outer is judged (not
+    "not attempted": the NotImplementedError is another exercise's), and the note names the stub that raised."""
+    from checker import messages as msg
+    from tests.helpers import matches
+
+    source = ("def outer(u, v):\n    return u[:, None] * v[None, :]\n\n"
+              "print(outer(torch.ones(2), torch.ones(3)), matmul_broadcast(torch.ones(2, 3), torch.ones(3, 2)))")
+    stub = {"matmul_broadcast": stub_of("def matmul_broadcast(a, b):")}
+    result = grade(submission(tmp_path, "01_matmul", replace={"outer": source, **stub}), only=["outer"])
+    assert result.exercises[0].status == PASSED, result.exercises[0].feedback
+    note = next(n for n in result.notes if matches(msg.DEFINED_THEN_RAISED, [n]))
+    assert "in matmul_broadcast" in note and "NotImplementedError" in note, note
+
+
+def test_a_cell_that_calls_a_stub_before_its_def_is_not_checked_yet(tmp_path):
+    from checker import messages as msg
+    from checker.results import NOT_ATTEMPTED
+
+    source = "matmul_broadcast(torch.ones(2, 3), torch.ones(3, 2))\ndef outer(u, v):\n    return u[:, None] * v[None, :]"
+    stub = {"matmul_broadcast": stub_of("def matmul_broadcast(a, b):")}
+    result = grade(submission(tmp_path, "01_matmul", replace={"outer": source, **stub}), only=["outer"])
+    assert result.exercises[0].status == NOT_ATTEMPTED, result.exercises[0].feedback
+    assert result.exercises[0].feedback[0] == msg.NOT_ATTEMPTED_CALLED_STUB.format(name="outer", stub="matmul_broadcast")
+
+
+def test_a_name_made_only_in_a_demo_cell_is_explained_in_the_note(tmp_path):
+    """The lesson's demo cells are not run by the checker: a NameError after the def says so."""
+    from checker import messages as msg
+
+    source = "def outer(u, v):\n    return u[:, None] * v[None, :]\n\nprint(outer(a, c))"  # a, c: demo cells'
+    result = grade(submission(tmp_path, "01_matmul", replace={"outer": source}), only=["outer"])
+    assert result.exercises[0].status == PASSED, result.exercises[0].feedback
+    assert any("NameError" in n and n.endswith(msg.DEMO_CELLS_NOT_RUN) for n in result.notes), result.notes

@@ -135,3 +135,24 @@ def test_no_notebook_however_made_stops_the_class_s_preparation(tmp_path):
     assert cell_metadata.NOT_A_MAPPING.format(index=2) in flags[("meta", "cells")], flags
     assert not [k for k in flags if k[0] == "honest"], flags
     assert (root / "submitted" / "honest" / "foundations" / "01_matmul.ipynb").exists()
+
+
+def test_prepare_sets_aside_a_notebook_of_more_code_than_the_checker_reads(tmp_path):
+    """Attack round 21: 500,000 lines of code in one cell took the grader 2 GB and minutes per notebook, outside any
+    jail. It is set aside before nbgrader, flagged too_large with the checker's own reason; the honest student beside
+    it is graded as always."""
+    from checker.submission import MAX_CODE_LINES
+
+    root = tmp_path / "course"
+    (root / "release" / "foundations").mkdir(parents=True)
+    (root / "release" / "foundations" / "01_matmul.ipynb").write_text(RELEASE.read_text())
+    padded = _released()
+    _cell(padded, "outer")["source"] = "def outer(u, v):\n    return u[:, None] * v[None, :]\n" + "a = 1\n" * MAX_CODE_LINES
+    for student, nb in (("wide", padded), ("honest", _released())):
+        (root / "submitted" / student / "foundations").mkdir(parents=True)
+        (root / "submitted" / student / "foundations" / "01_matmul.ipynb").write_text(json.dumps(nb))
+    flags = {(f.student, f.kind): f.reason for f in ag.prepare(root / "submitted") if "01_matmul" in f.reason}
+    assert "more than the checker reads" in flags[("wide", "too_large")], flags
+    assert not (root / "submitted" / "wide" / "foundations" / "01_matmul.ipynb").exists()
+    assert not [k for k in flags if k[0] == "honest"], flags
+    assert (root / "submitted" / "honest" / "foundations" / "01_matmul.ipynb").exists()

@@ -147,7 +147,30 @@ MALFORMED = {
         lambda nb: _code_cell(nb)["source"].append("# \ud800\n")))), "a lone surrogate"),
     "source-holds-a-number": (lambda p: p.write_text(json.dumps(_released_with(
         lambda nb: _code_cell(nb)["source"].append(7)))), "is not text"),
+    # attack round 21: 500,000 lines of `a=1` after an honest answer made the grader itself take 2 GB and a minute
+    "a-cell-of-30000-lines": (lambda p: p.write_text(json.dumps(_released_with(
+        lambda nb: _code_cell(nb)["source"].append("\na = 1" * 30_000)))), "more than the checker reads"),
+    "a-cell-of-300-KiB": (lambda p: p.write_text(json.dumps(_released_with(
+        lambda nb: _code_cell(nb)["source"].append("\nx = '" + "y" * 300 * 1024 + "'")))), "more than the checker reads"),
 }
+
+
+def test_code_just_under_the_checkers_limits_is_read_and_graded(tmp_path):
+    """The other way: a notebook padded to just under both limits is graded as any other (exit 0 or 1, verdicts)."""
+    from checker.submission import MAX_CODE_BYTES, MAX_CODE_LINES
+
+    def pad(nb):
+        lines = sum("".join(c["source"]).count("\n") + 1 for c in nb["cells"] if c["cell_type"] == "code")
+        size = sum(len("".join(c["source"]).encode()) for c in nb["cells"] if c["cell_type"] == "code")
+        lines_left = MAX_CODE_LINES - lines - 10
+        _code_cell(nb)["source"].append("\n" + "#" * ((MAX_CODE_BYTES - size - 2 * lines_left) // lines_left)
+                                        + ("\n#" * lines_left))
+
+    path = tmp_path / "01_matmul.ipynb"
+    path.write_text(json.dumps(_released_with(pad)))
+    proc = run(path, "--only", "outer", "--json")
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["exercises"][0]["name"] == "outer", proc.stdout
 
 
 @pytest.mark.parametrize("id", sorted(MALFORMED))

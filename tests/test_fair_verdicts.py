@@ -55,6 +55,19 @@ def test_a_float64_result_of_right_values_passes_with_a_note_and_wrong_still_fai
     assert result.status == "failed" and matches(msg.VALUE_MISMATCH, result.feedback), result.feedback
 
 
+def test_a_float64_accuracy_is_right_without_a_note(tmp_path):
+    """accuracy's contract is "a float": a float64 fraction is right as it is, and no dtype note is shown (honest
+    round 21); a wrong fraction in float64 still fails."""
+    right = "def accuracy(out, target):\n    return (out.argmax(dim=1) == target).to(torch.float64).mean()"
+    result = graded(tmp_path, "05_training", "accuracy", {"accuracy": right})
+    assert result.status == "passed" and result.score == result.max_score, result.feedback
+    assert not matches(msg.DTYPE_WIDENED, result.feedback), result.feedback
+    (tmp_path / "wrong").mkdir()
+    wrong = right.replace(".mean()", ".sum()")
+    result = graded(tmp_path / "wrong", "05_training", "accuracy", {"accuracy": wrong})
+    assert result.status == "failed", result.feedback
+
+
 @pytest.mark.parametrize("notebook, exercise", [("01_matmul", "matmul_loops"), ("04_modules", "LinearLayer"),
                                                 ("04_modules", "TorchModel"), ("05_training", "fit")])
 def test_a_default_dtype_set_in_a_cell_does_not_apply_while_judged(tmp_path, notebook, exercise):

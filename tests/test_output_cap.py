@@ -60,3 +60,30 @@ def test_many_cells_each_under_the_cell_cap_are_cut_at_the_notebook_s_cap():
     late = []
     executor.output(late, _message("error", "KeyboardInterrupt"), None, 40)  # a hung cell's interrupt
     assert late and late[0].get("output_type") == "error", late
+
+
+def _run_cells(tmp_path, sources: list[str], **traits):
+    from instructor.grading.verdicts import ResilientExecute
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    executor = ResilientExecute(timeout=30, **traits)
+    nb, _ = executor.preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    return ["".join(o.get("text", "") for o in cell.outputs) + "".join(o.get("ename", "") for o in cell.outputs)
+            for cell in nb.cells]
+
+
+def test_a_notebook_of_slow_cells_stops_at_the_notebook_s_time_and_says_so(tmp_path):
+    """Attack round 21: three cells of time.sleep(50) held the grading lane for their 150 s (each under the cell's
+    limit, and no limit for the notebook). Now its cells run in notebook_timeout seconds in all: the cell running when
+    it ends is interrupted, the code cells after it are not run and say why. The other way: with the time there is,
+    every cell runs."""
+    from instructor.grading.verdicts import NOT_RUN_NOTEBOOK_TIME
+
+    cells = ["import time\ntime.sleep(3)\nprint('one')", "time.sleep(20)\nprint('two')", "print('three')",
+             "print('four')"]
+    outputs = _run_cells(tmp_path, cells, notebook_timeout=5)
+    assert outputs[0] == "one\n" and "two" not in outputs[1] and "KeyboardInterrupt" in outputs[1], outputs
+    note = NOT_RUN_NOTEBOOK_TIME.format(seconds=5) + "\n"
+    assert outputs[2:] == [note, note], outputs
+    outputs = _run_cells(tmp_path, ["import time\ntime.sleep(1)\nprint('one')", "print('two')"], notebook_timeout=60)
+    assert outputs == ["one\n", "two\n"], outputs

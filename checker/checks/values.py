@@ -45,7 +45,8 @@ class Values(Check):
                 problems.extend(h for h in (hint(case, expected, None) for hint in self.hints) if h)
             else:
                 problems.extend(self.judge(case, answer.result))
-                note = precision_note(case.label, self.reference(*case.args), answer.result["out"])
+                note = None if self.any_float else \
+                    precision_note(case.label, self.reference(*case.args), answer.result["out"])
                 if note and not notes:
                     notes.append(note)
             if len(problems) >= MAX_PROBLEMS:

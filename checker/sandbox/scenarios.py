@@ -449,6 +449,16 @@ def where(exc: BaseException) -> str:
     return f"{f.filename[1:-1]}, line {f.lineno}, in {f.name}: {(f.line or '').strip()}"
 
 
+def cell_frames(exc: BaseException) -> list[list[int]]:
+    """Every frame of the traceback that is in the student's cells, outermost first, as [cell index, line]: where
+    the cell's own statement raised (the first one in that cell) and where the error began (the last)."""
+    frames = []
+    for f in traceback.extract_tb(exc.__traceback__):
+        if f.filename.startswith("<cell ") and f.filename.endswith(">") and f.filename[6:-1].isdigit():
+            frames.append([int(f.filename[6:-1]), f.lineno or 0])
+    return frames if len(frames) <= 50 else frames[:25] + frames[-25:]  # a deep recursion: its two ends
+
+
 def _raised_by_a_stub(exc: BaseException):
     """A NotImplementedError the student's own code raised (the stub's ``raise``), not one torch raised for an
     operation it lacks (``torch.native_norm`` on this machine): its last frame is a cell's ``raise`` line. The
@@ -482,6 +492,7 @@ def describe_exception(exc: BaseException) -> dict:
         "mro": [c.__name__ for c in type(exc).__mro__],
         "message": message[:500],
         "where": where(exc),
+        "frames": cell_frames(exc),
         "not_implemented": _raised_by_a_stub(exc),
         "memory": memory,
     }

@@ -115,15 +115,22 @@ def _intro(all_entries: list) -> list[str]:
         "scaled up on a slower one and capped at "
         f"{EXERCISE_SECONDS_CAP:g} s. At autograde time the same checks run again on other inputs and shapes "
         "(hidden checks), speed excepted.", "",
-        "Each exercise is judged alone: one that calls or subclasses others (`mlp_forward`, "
-        "`forward_and_backward`, `Model`, the layers of 04) is checked with the checker's own versions of those "
-        "in place of yours, so a mistake is charged to the exercise that has it; and every layer and function "
+        "Each exercise is judged alone: one that calls or subclasses others "
+        f"({_judged_with_stand_ins()}) is checked with the checker's own versions of those "
+        "in place of yours, so a mistake is charged to the exercise that has it (any other exercise that calls "
+        "one of yours is judged with yours, which is then part of it); and every layer and function "
         "is called on new inputs of other shapes on every call, so keeping state from a previous call fails "
         "the exercise that keeps it.", "",
         "Forbidden operations are judged by what an operation is, in whatever form it is called "
         "(`a @ b`, `torch.matmul`, `a.matmul_(...)`, `torch.linalg.*`); the families are:", "",
         *check_rules.family_glossary(), "",
     ]
+
+
+def _judged_with_stand_ins() -> str:
+    """The exercises judged with the checker's versions of others (``Exercise.uses``), each named once."""
+    names = dict.fromkeys(f"`{e.name}`" for nb in NOTEBOOKS for e in entries(nb) if isinstance(e, Exercise) and e.uses)
+    return ", ".join(names)
 
 
 def _exercise(exercise: Exercise, stubs: dict[str, str]) -> list[str]:

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 
 from checker.registry import NOTEBOOKS, Exercise, entries
+from checker.errors import CodeTooLarge, SubmissionUnreadable
+from checker.submission import notebook_code
 from instructor.grading import cell_metadata
 from instructor.grading import gradebook
 from instructor.grading import nbgrader_host
@@ -73,6 +75,7 @@ def expected_ids(notebook: str) -> set[str]:
 
 
 INVALID_JSON = "{notebook}.ipynb is not a notebook that can be read ({reason}); graded as missing"
+CODE_TOO_LARGE = "{notebook}.ipynb: {reason}; graded as missing"
 
 
 def prepare(submitted: Path) -> list[Flag]:
@@ -107,6 +110,14 @@ def prepare(submitted: Path) -> list[Flag]:
                     path.rename(path.with_suffix(".ipynb.invalid"))
                     flags.append(Flag(student, "invalid_json", INVALID_JSON.format(
                         notebook=notebook, reason=f"{type(exc).__name__}: {str(exc)[:60]}")))
+                    continue
+                try:
+                    notebook_code(data, path)  # what the checker would refuse to read: set aside here, flagged
+                except SubmissionUnreadable as exc:
+                    large = isinstance(exc, CodeTooLarge)
+                    path.rename(path.with_suffix(".ipynb.too-large" if large else ".ipynb.invalid"))
+                    kind, template = ("too_large", CODE_TOO_LARGE) if large else ("invalid_json", INVALID_JSON)
+                    flags.append(Flag(student, kind, template.format(notebook=notebook, reason=exc.reason)[:300]))
                     continue
                 if changes:
                     flags.append(Flag(student, "cells", CELLS_RESTORED.format(notebook=notebook,

@@ -16,9 +16,11 @@ import concurrent.futures
 import copy
 import dataclasses
 import json
+import math
 import os
 import string
 import tempfile
+import time
 from pathlib import Path
 
 # Imported here, in the main thread: the background grading thread must not import IPython while
@@ -53,6 +55,9 @@ OUTPUT_KEPT_BYTES = 2 * 2**20  # of one cell's output, kept as it arrives from t
 NOTEBOOK_OUTPUT_KEPT_BYTES = 8 * 2**20  # of all the notebook's cells together: many cells, each under the cap
 ERROR_ALWAYS_KEPT_BYTES = 16 * 2**10  # an error this small is kept past the caps (a hung cell's interrupt is one)
 OUTPUT_DROPPED = "[output cut by the grader: {bytes:,} more bytes of this cell's output were not kept]"
+NOT_RUN_NOTEBOOK_TIME = ("[not run by the grader: this notebook's cells had used the {seconds} s its kernel may run "
+                         "in all; your score does not depend on it: the checker runs your cells itself]")
+NOTEBOOK_TIME_UP_LOG = "{notebook}: its cells ran out of the {seconds} s they may run in all; {count} cells were not run"
 NOTEBOOK_OUTPUT_DROPPED = ("[output cut by the grader: the notebook's outputs reached {limit} MiB; {bytes:,} more "
                            "bytes of this cell's output were not kept]")
 
@@ -85,6 +90,10 @@ class ResilientExecute(Execute):
     collects the verdicts.
     """
 
+    notebook_timeout = Integer(150, help="seconds all of a notebook's cells may run in its kernel together (each "
+                               "cell has Execute.timeout too): the cells after are not run, and the grades do not "
+                               "depend on them (the checker runs the cells itself, with its own limits)").tag(config=True)
+
     require_confinement = Bool(False, help="refuse to grade (the student is flagged not_graded) unless every "
                                f"confinement layer is active; ${jail.REQUIRE_ENV}=1 does the same").tag(config=True)
 
@@ -111,6 +120,25 @@ class ResilientExecute(Execute):
         record[2]["text"] = note.format(bytes=record[1], limit=NOTEBOOK_OUTPUT_KEPT_BYTES // 2**20) + "\n"
         return None
 
+    def preprocess_cell(self, cell, resources, index):
+        """nbconvert's, within the notebook's time: a cell may run no longer than what is left of it (through the
+        public ``timeout_func``), and once none is left the code cells after are not run but say so."""
+        deadline = self.__dict__.get("_deadline")
+        if deadline is None or cell.get("cell_type") != "code":
+            return super().preprocess_cell(cell, resources, index)
+        if time.monotonic() >= deadline:
+            cell["outputs"] = [NotebookNode(output_type="stream", name="stdout",
+                                            text=NOT_RUN_NOTEBOOK_TIME.format(seconds=self.notebook_timeout) + "\n")]
+            self.__dict__["_not_run"] = self.__dict__.get("_not_run", 0) + 1
+            return cell, resources
+        self.timeout_func = self._time_left
+        return super().preprocess_cell(cell, resources, index)
+
+    def _time_left(self, cell) -> int:
+        """A cell's time limit: Execute.timeout, or what is left of the notebook's time if that is less."""
+        left = max(1, math.ceil(self.__dict__["_deadline"] - time.monotonic()))
+        return min(self.timeout, left) if self.timeout and self.timeout > 0 else left
+
     def create_kernel_manager(self):
         # every kernel runs in a jail of its own (set here: preprocess() re-initialises the traits)
         self.kernel_manager_class = JailedKernelManager
@@ -118,6 +146,8 @@ class ResilientExecute(Execute):
 
     def preprocess(self, nb, resources, km=None):
         self.__dict__["_output_kept"] = {}  # output() counts per cell of this notebook
+        self.__dict__["_deadline"] = time.monotonic() + self.notebook_timeout if self.notebook_timeout > 0 else None
+        self.__dict__["_not_run"] = 0
         if self.require_confinement:
             os.environ[jail.REQUIRE_ENV] = "1"  # the checker's children refuse too
         layers = jail.available()  # probed here, in the main thread, before any grading thread starts
@@ -143,6 +173,9 @@ class ResilientExecute(Execute):
             if hung:
                 self.log.warning("%s: cell %s hit the %s s time limit and was interrupted", KERNEL_PROBLEM_LOG,
                                  hung[0], self.timeout)
+            if self.__dict__["_not_run"]:
+                self.log.warning("%s: %s", KERNEL_PROBLEM_LOG, NOTEBOOK_TIME_UP_LOG.format(
+                    notebook=notebook, seconds=self.notebook_timeout, count=self.__dict__["_not_run"]))
             return nb, resources
         except jail.NotConfined:
             raise

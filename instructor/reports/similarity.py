@@ -33,6 +33,7 @@ from pathlib import Path
 
 from checker import course
 from checker.registry import NOTEBOOKS, Exercise, entries
+from checker.submission import code_size_problem
 
 K = 25  # characters of tokenised code in one fingerprint (copydetect's default noise threshold)
 COMMON = 0.2  # a fragment written by more than this share of the class is how the lesson writes it: 0 bits
@@ -125,6 +126,8 @@ def works_of(path: Path, student: str, notebook: str, starters: dict, reference:
         nb = nbformat.read(str(path), as_version=4)
     except Exception:  # an unreadable notebook (autograde flags it) has nothing to compare
         return []
+    if code_size_problem([(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]):
+        return []  # more code than the checker reads (autograde sets it aside, flagged): not parsed here either
     names = {e.name for e in entries(notebook) if isinstance(e, Exercise)}
     starter = starters.get(notebook, {"stubs": {}, "released": set()})
     works, own = [], []
