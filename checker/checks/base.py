@@ -112,10 +112,16 @@ class Context:
             self.traces.append((about or msg.A_TEST_INPUT, trace))
         return answer
 
-    def timed_call(self, args: list, sample_g: list | None = None) -> tuple[Answer, float]:
-        """The student's function on ``args`` and the CPU seconds her jail spent on it (read from outside); with
-        ``sample_g``, the .g it set on those arguments, at those positions."""
-        params = self._judged_alone({"target": self.exercise.name, "args": args,
+    def stage(self, spec: dict) -> None:
+        """Have the child build the next timed call's inputs from ``spec``, untimed (see scenarios.stage)."""
+        self._answer(self.sandbox.probe("stage", {"spec": spec}, self.seconds, self._what("stage")),
+                     self._what("stage"))
+
+    def timed_call(self, args: list | None, sample_g: list | None = None) -> tuple[Answer, float]:
+        """The student's function on ``args`` (None: on the inputs :meth:`stage` had built) and the CPU seconds
+        her jail spent on it (read from outside); with ``sample_g``, the .g it set on those arguments, there."""
+        inputs = {"args": args} if args is not None else {"staged": True}
+        params = self._judged_alone({"target": self.exercise.name, **inputs,
                                      **({"sample_g": sample_g} if sample_g else {})})
         answer, seconds = self.sandbox.timed_probe("timed_call", params, self.seconds, self._what("timed_call"))
         return self._answer(answer, self._what("timed_call")), seconds

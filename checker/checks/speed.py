@@ -52,12 +52,11 @@ class SpeedBar(Check):
     category = CONSTRAINT
     SAMPLED = 64  # entries of each gradient read per call: a copy of a whole one would count in her time
 
-    def fresh_rounds(self, ctx: Context, count: int | None = None) -> list[tuple]:
-        """Inputs no call has seen: each measurement's own, from the system's randomness (a function that
-        remembers what it was given, and answers from memory when it meets an input again, meets none)."""
+    def fresh_specs(self, ctx: Context, count: int | None = None) -> list[dict]:
+        """Inputs no call has seen: each call's own seed, from the system's randomness (a function that remembers
+        what it was given, and answers from memory when it meets an input again, meets none)."""
         spec = self.spec(ctx.seed)
-        drawn = spec["seed"] + secrets.randbelow(2 ** 30)
-        return [build(dict(spec, seed=drawn + r)) for r in range(self.rounds if count is None else count)]
+        return [dict(spec, seed=secrets.randbelow(2 ** 62)) for _ in range(self.rounds if count is None else count)]
 
     def _sample(self, args: tuple) -> list | None:
         if self.grads is None:
@@ -65,24 +64,28 @@ class SpeedBar(Check):
         return [[i, sorted(secrets.randbelow(max(args[i].numel(), 1)) for _ in range(self.SAMPLED))]
                 for i in self.grad_of]
 
-    def measure(self, ctx: Context, rounds: list[tuple]) -> dict:
-        """Per round, the student's and the yardstick's CPU seconds (interleaved, alternating who goes first) and
-        the student's answer (with the gradients it set, sampled), or the raised answer that stopped it."""
-        student, yardstick, answers = [], [], []
-        for r, args in enumerate(rounds):
+    def measure(self, ctx: Context, specs: list[dict]) -> tuple[list[tuple], dict]:
+        """Per round (its inputs built here and, untimed, in the child from the same spec), the student's and the
+        yardstick's CPU seconds (interleaved, alternating who goes first) and the student's answer (with the
+        gradients it set, sampled), or the raised answer that stopped it; and the rounds' inputs."""
+        student, yardstick, answers, rounds = [], [], [], []
+        for r, spec in enumerate(specs):
+            args = build(spec)
+            rounds.append(args)
             sample = self._sample(args)
+            ctx.stage(spec)
             if r % 2:
-                answer, seconds = ctx.timed_call(list(args), sample)
+                answer, seconds = ctx.timed_call(None, sample)
                 reference = ctx.yardstick_seconds(self.yardstick, list(args))
             else:
                 reference = ctx.yardstick_seconds(self.yardstick, list(args))
-                answer, seconds = ctx.timed_call(list(args), sample)
+                answer, seconds = ctx.timed_call(None, sample)
             if answer.raised:
-                return {"raised": answer}
+                return rounds, {"raised": answer}
             student.append(seconds)
             yardstick.append(reference)
             answers.append((answer.result, sample))
-        return {"student": student, "yardstick": yardstick, "answers": answers}
+        return rounds, {"student": student, "yardstick": yardstick, "answers": answers}
 
     def wrong(self, where: str, rounds: list[tuple], result: dict) -> str | None:
         """What was wrong in any answer of a measurement: every timed call's, not only the last."""
@@ -114,9 +117,8 @@ class SpeedBar(Check):
         return None
 
     def run(self, ctx: Context):
-        rounds = self.fresh_rounds(ctx)  # built here, sent
+        rounds, result = self.measure(ctx, self.fresh_specs(ctx))  # built here, and there from the same spec
         where = label(self.names, rounds[-1])  # every round's inputs have the same shapes
-        result = self.measure(ctx, rounds)
         if "raised" in result:
             return self.outcome([result["raised"].raised_problem(where)])
         wrong = self.wrong(where, rounds, result)
@@ -124,8 +126,7 @@ class SpeedBar(Check):
             return Outcome(self.name, False, [msg.SPEED_WRONG_ANSWERS.format(detail=wrong)], CORRECTNESS)
         student, reference, ratio = self.medians(result)
         if ratio > self.bar:  # measured once more, on inputs of its own, judged the same way
-            again_rounds = self.fresh_rounds(ctx)
-            again = self.measure(ctx, again_rounds)
+            again_rounds, again = self.measure(ctx, self.fresh_specs(ctx))
             if "raised" in again:
                 return self.outcome([again["raised"].raised_problem(where)])
             wrong = self.wrong(where, again_rounds, again)
@@ -140,7 +141,8 @@ class SpeedBar(Check):
         if ratio > self.bar:
             return self.outcome([msg.SPEED_FAILED.format(**facts)], timing=timing)
         if ctx.trace_every_call:  # the timed calls run untraced: one more call on inputs of their shapes, traced
-            ctx.probe("call", about=where, args=list(self.fresh_rounds(ctx, 1)[0]))
+            ctx.stage(self.fresh_specs(ctx, 1)[0])
+            ctx.probe("call", about=where, staged=True)
         return self.outcome([], [msg.SPEED_PASSED.format(**facts)], timing=timing)
 
     @staticmethod

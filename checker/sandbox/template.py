@@ -91,6 +91,7 @@ def serve(name: str, token: bytearray) -> None:
     namespaces.die_with_parent(signal.SIGKILL)
     for module in PRELOAD:
         importlib.import_module(module)
+    _reseed()  # numpy's first seeding from the OS imports what it needs: once here, not 0.2 s in every child
 
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind("\0" + name)
