@@ -135,3 +135,24 @@ def test_errors_cross_a_process_boundary(tmp_path):
     error = DataUnreadable(path=str(tmp_path), reason="broken")
     again = pickle.loads(pickle.dumps(error))
     assert type(again) is DataUnreadable and str(again) == str(error)
+
+
+def test_the_digits_are_read_without_importing_scikit_learn_and_equal_its_loader_s(monkeypatch):
+    """get_data() reads the file scikit-learn ships (importing scikit-learn cost every kernel and checker process
+    about 1 s of CPU); the arrays are its loader's, and where the file is not there its loader is used."""
+    import subprocess
+    import sys
+
+    import numpy as np
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    from checker import data
+
+    code = "import sys; from checker.data import load_digits; load_digits([]); print('sklearn' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+    x, y = data._digits_arrays()
+    want = sklearn_digits()
+    assert np.array_equal(x, want.data) and np.array_equal(y, want.target)
+    monkeypatch.setattr(data, "DIGITS_CSV", ("datasets", "data", "no-such-file.csv.gz"))
+    x, y = data._digits_arrays()
+    assert np.array_equal(x, want.data) and np.array_equal(y, want.target)
