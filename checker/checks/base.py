@@ -112,10 +112,10 @@ class Context:
             self.traces.append((about or msg.A_TEST_INPUT, trace))
         return answer
 
-    def stage(self, spec: dict) -> None:
-        """Have the child build the next timed call's inputs from ``spec``, untimed (see scenarios.stage)."""
-        self._answer(self.sandbox.probe("stage", {"spec": spec}, self.seconds, self._what("stage")),
-                     self._what("stage"))
+    def stage(self, spec: dict) -> Answer:
+        """Have the child build the next call's inputs from ``spec``, untimed (see scenarios.stage)."""
+        return self._answer(self.sandbox.probe("stage", {"spec": spec}, self.seconds, self._what("stage")),
+                            self._what("stage"))
 
     def timed_call(self, args: list | None, sample_g: list | None = None) -> tuple[Answer, float]:
         """The student's function on ``args`` (None: on the inputs :meth:`stage` had built) and the CPU seconds

@@ -514,11 +514,12 @@ def describe_exception(exc: BaseException) -> dict:
 
 def run(ns, name, params) -> dict:
     params = dict(params)
-    if params.pop("staged", False):  # on the inputs stage() built: any scenario that takes ``args``, once
-        params["args"] = list(_STAGED.pop())
+    staged = params.pop("staged", False)
     standing_in = params.pop("standins", ())
     judged = params.pop("judged", None)
     try:
+        if staged:  # on the inputs stage() built: any scenario that takes ``args``, once
+            params["args"] = list(_STAGED.pop())
         # the checker's inputs are float32, and so is what her code makes from nothing while judged: a notebook's
         # torch.set_default_dtype(torch.float64) would otherwise give her layers float64 weights beside them
         _set_default_dtype(_float32)
