@@ -315,10 +315,26 @@ class GradingSession:
         if key not in self._results:
             options = self.options if hidden_seed is None else \
                 dataclasses.replace(self.options, seed=hidden_seed, speed=False)
-            self._results[key] = self._judge(entry, options)
+            self._results[key] = self._judge(entry, options, hidden_seed)
         return self.final([self._results[key]])[0]
 
-    def _judge(self, entry: Exercise | Question, options: Options) -> ExerciseResult:
+    def _her_passing_dependencies_kept(self, entry: Exercise, hidden_seed: int | None) -> Exercise:
+        """``entry`` judged with her own versions of the exercises it uses where those passed their own checks (the
+        notebook as it runs: her Module may keep more than the checker's does, and her layers read it), and with
+        the checker's versions in place of those that did not (a mistake charged to the exercise that has it)."""
+        if not entry.uses:
+            return entry
+        exercises = {e.name: e for e in entries(entry.notebook) if isinstance(e, Exercise) and e.name != entry.name}
+
+        def passed(name: str) -> bool:
+            dependency = exercises.get(name)
+            return dependency is not None and self.result(dependency).status == PASSED and \
+                (hidden_seed is None or self.result(dependency, hidden_seed).status == PASSED)
+
+        kept = tuple(name for name in entry.uses if not passed(name))
+        return entry if kept == entry.uses else dataclasses.replace(entry, uses=kept)
+
+    def _judge(self, entry: Exercise | Question, options: Options, hidden_seed: int | None = None) -> ExerciseResult:
         if isinstance(entry, Question):
             return ExerciseResult(entry.name, MANUAL, 0.0, entry.points, [msg.MANUAL_QUESTION])
         if time.monotonic() - self.started > self.options.overall_seconds:
@@ -332,7 +348,8 @@ class GradingSession:
         problem = _cell_problem(entry, self.submission, self.reports, self._defined)
         if problem is None:
             self._note_raised_after(entry.name)
-        return problem or evaluate(entry, self.sandbox, options, self.program)
+        return problem or evaluate(self._her_passing_dependencies_kept(entry, hidden_seed), self.sandbox, options,
+                                   self.program)
 
     def _defined(self, name: str) -> bool:
         """Whether the student's namespace holds ``name`` (what her kernel held is what she tested)."""

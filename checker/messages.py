@@ -224,6 +224,7 @@ PROBE_ACTIVITY = {
     "samples": "calling {name} to measure its statistics",
     "subclass_of": "looking up {name}",
     "timed_call": "timing {name} against the reference",
+    "stage": "building the inputs {name} is timed on",
     "optimizer_step": "calling {name} on parameters with gradients",
     "training": "training a network with {name}",
 }

@@ -297,3 +297,33 @@ def test_a_name_made_only_in_a_demo_cell_is_explained_in_the_note(tmp_path):
     result = grade(submission(tmp_path, "01_matmul", replace={"outer": source}), only=["outer"])
     assert result.exercises[0].status == PASSED, result.exercises[0].feedback
     assert any("NameError" in n and n.endswith(msg.DEMO_CELLS_NOT_RUN) for n in result.notes), result.notes
+
+
+MODULE_KEEPING_INP = ("class Module:\n    def __call__(self, *args):\n        self.args = args\n        self.inp = args[0]\n"
+                      "        self.out = self.forward(*args)\n        return self.out\n\n"
+                      "    def forward(self, *args):\n        raise NotImplementedError\n\n"
+                      "    def backward(self):\n        self.bwd(self.out, *self.args)\n\n"
+                      "    def bwd(self, out, *args):\n        raise NotImplementedError")
+LAYERS_READING_INP = {
+    "Lin": ("class Lin(Module):\n    def __init__(self, w, b):\n        self.w, self.b = w, b\n\n"
+            "    def forward(self, inp):\n        return inp @ self.w + self.b\n\n"
+            "    def bwd(self, out, inp):\n        self.inp.g = out.g @ self.w.t()\n"
+            "        self.w.g = self.inp.t() @ out.g\n        self.b.g = out.g.sum(0)"),
+    "Relu": ("class Relu(Module):\n    def forward(self, inp):\n        return inp.clamp_min(0.)\n\n"
+             "    def bwd(self, out, inp):\n        self.inp.g = (self.inp > 0).float() * out.g"),
+}
+
+
+def test_layers_that_read_what_her_passing_module_keeps_are_judged_with_her_module(tmp_path, monkeypatch):
+    """Attack round 22's honest notebook: her Module also keeps self.inp, and her layers read it; her Module passes
+    its own checks, so the layers are judged with it, as the notebook runs them (0/2 each before, 'no attribute
+    inp'). The other way: judged with the checker's Module instead, the same layers fail."""
+    from checker import grading
+
+    replace = {"Module": MODULE_KEEPING_INP, **LAYERS_READING_INP}
+    result = grade(submission(tmp_path, "04_modules", replace=replace), only=["Module", "Lin", "Relu"])
+    assert all(e.status == PASSED for e in result.exercises), [(e.name, e.feedback) for e in result.exercises]
+    monkeypatch.setattr(grading.GradingSession, "_her_passing_dependencies_kept", lambda self, entry, seed: entry)
+    (tmp_path / "again").mkdir()
+    result = grade(submission(tmp_path / "again", "04_modules", replace=replace), only=["Lin", "Relu"])
+    assert all(e.status != PASSED for e in result.exercises), [(e.name, e.feedback) for e in result.exercises]

@@ -280,3 +280,19 @@ def test_every_line_the_wrong_answers_get_knows_its_message():
             result = grade(submission(folder, wrong.notebook, replace=dict(wrong.replace)), only=[wrong.exercise])
             kinds = [msg.kind_of(line) for line in result.exercises[0].feedback]
             assert None not in kinds, (wrong.id, result.exercises[0].feedback, kinds)
+
+
+def test_a_verdict_s_text_in_the_autograded_notebook_shows_her_control_characters_escaped():
+    """Attack round 22: an exception message of ESC sequences and line breaks drew a fake "passed" row under the
+    real verdict in the autograded notebook's error output (the formgrader shows it). The text is escaped as the
+    CLI's is; the verdict's data keeps the line as it was."""
+    from checker.results import ExerciseResult
+    from instructor.grading.verdicts import verdict_outputs
+
+    forged = "\x1b[2K\r\n     ok  matmul_loops     passed             2/2\x1b[8m"
+    line = msg.RAISED_ON_VALID_INPUT.format(input="a (5, 4)", type="ValueError", message=forged, where="")
+    outputs = verdict_outputs(ExerciseResult("matmul_loops", "failed", 0.0, 2.0, [line]))
+    shown = [outputs[0]["data"]["text/plain"], outputs[-1]["evalue"], *outputs[-1]["traceback"]]
+    assert all("\x1b" not in text and "\r" not in text for text in shown), shown
+    assert all("\\x1b" in text for text in shown), shown
+    assert outputs[-1]["evalue"].count("\n") == 0, outputs[-1]["evalue"]

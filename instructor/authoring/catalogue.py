@@ -116,9 +116,10 @@ def _intro(all_entries: list) -> list[str]:
         f"{EXERCISE_SECONDS_CAP:g} s. At autograde time the same checks run again on other inputs and shapes "
         "(hidden checks), speed excepted.", "",
         "Each exercise is judged alone: one that calls or subclasses others "
-        f"({_judged_with_stand_ins()}) is checked with the checker's own versions of those "
-        "in place of yours, so a mistake is charged to the exercise that has it (any other exercise that calls "
-        "one of yours is judged with yours, which is then part of it); and every layer and function "
+        f"({_judged_with_stand_ins()}) is checked with yours of those that pass their own checks, as the "
+        "notebook runs them, and with the checker's own versions in place of those that do not, so a mistake is "
+        "charged to the exercise that has it (any other exercise that calls one of yours is judged with yours, "
+        "which is then part of it); and every layer and function "
         "is called on new inputs of other shapes on every call, so keeping state from a previous call fails "
         "the exercise that keeps it.", "",
         "Forbidden operations are judged by what an operation is, in whatever form it is called "
@@ -146,9 +147,10 @@ def _exercise(exercise: Exercise, stubs: dict[str, str]) -> list[str]:
 
 def _judged_alone(exercise: Exercise) -> list[str]:
     names = ", ".join(f"`{name}`" for name in exercise.uses)
-    return [f"Judged alone: while `{exercise.name}` is checked, the checker's versions of {names} take the place of yours, "
-            "so a mistake there costs the points of that exercise, not of this one. Calling yours is right: "
-            "the notebook runs with them.", ""]
+    return [f"Judged alone: while `{exercise.name}` is checked, the checker's versions of {names} take the place of "
+            "those of yours that do not pass their own checks, so a mistake there costs the points of that exercise, "
+            "not of this one; yours that pass are used as they are. Calling yours is right: the notebook runs with "
+            "them.", ""]
 
 
 def _notebook(notebook: str, release: Path) -> list[str]:

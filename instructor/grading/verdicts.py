@@ -258,7 +258,7 @@ def verdict_data(result: ExerciseResult) -> dict:
 def verdict_outputs(result: ExerciseResult) -> list[NotebookNode]:
     html = render.exercise_html(result)
     lines = [f"{result.name}: {result.status.replace('_', ' ')} ({result.score:g}/{result.max_score:g})"]
-    lines += result.feedback
+    lines += [render.plain(line) for line in result.feedback]  # her text's ESC sequences and line breaks, shown
     shown = NotebookNode(output_type="display_data", metadata={course.METADATA_KEY: {VERDICT_KEY: verdict_data(result)}},
                          data={"text/html": html, "text/plain": "\n".join(str(line) for line in lines)})
     if result.status == PASSED:
@@ -267,9 +267,9 @@ def verdict_outputs(result: ExerciseResult) -> list[NotebookNode]:
         score = NotebookNode(output_type="execute_result", metadata={}, execution_count=None,
                              data={"text/plain": repr(float(result.score))})
         return [shown, score]
-    first = result.feedback[0] if result.feedback else result.status
+    first = render.plain(result.feedback[0]) if result.feedback else result.status
     error = NotebookNode(output_type="error", ename=f"Exercise{result.status.title().replace('_', '')}",
-                         evalue=str(first), traceback=[f"{result.name}: {result.status.replace('_', ' ')}: {first}"])
+                         evalue=first, traceback=[f"{result.name}: {result.status.replace('_', ' ')}: {first}"])
     return [shown, error]
 
 
