@@ -233,3 +233,25 @@ def test_the_lesson_s_own_base_module_passes(tmp_path):
     returns = lesson.replace("def forward(self): raise Exception('not implemented')", "def forward(self, *a): return None")
     result = graded(tmp_path, "04_modules", "Module", {"Module": returns})
     assert result.status == "failed" and matches(msg.BASE_FORWARD, result.feedback), result.feedback
+
+
+@pytest.mark.parametrize("notebook, exercise, source", [
+    ("01_matmul", "outer", "def outer(u, v):\n    if u.shape[0] >= 6:\n"
+                           "        return torch.zeros(u.shape[0], v.shape[0], dtype=u.dtype)\n"
+                           "    return u[:, None] * v[None, :]"),
+    ("02_forward", "relu", "def relu(x):\n    if x.dim() == 2 and x.shape[0] >= 6:\n        return x.abs()\n"
+                           "    return x.clamp_min(0.)"),
+])
+def test_an_answer_wrong_only_on_the_sizes_a_rule_calls_it_with_is_a_wrong_answer(tmp_path, notebook, exercise,
+                                                                                     source):
+    """Attack round 22: outer returning zeros for 6 entries or more earned 2/2: the loops check calls it on larger
+    sizes and only counted its ops. Every traced call's answer is now judged as the values check judges its own."""
+    from checker import messages as msg
+    from tests.helpers import matches
+
+    result = graded(tmp_path, notebook, exercise, {exercise: source})
+    assert result.status == "failed" and result.score == 0, result.feedback
+    assert matches(msg.FRESH_INPUT_WRONG, result.feedback), result.feedback
+    (tmp_path / "honest").mkdir()
+    result = graded(tmp_path / "honest", notebook, exercise, {})
+    assert result.status == "passed", result.feedback

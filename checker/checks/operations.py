@@ -325,10 +325,35 @@ def _traced(ctx: Context, case: Case, large_bytes: int | None = None, whole: boo
     answer = ctx.probe(name, about=case.label, trace=trace, **params)
     if answer.raised:
         raise _Raised(answer.raised_problem(case.label))
+    if scenario is None and not whole and "scale" not in trace:  # a rule's call (OpGrowth, LoopsRequired ...):
+        # right on whatever sizes it was called with, or a wrong answer (Ops judges its own answers itself)
+        wrong = _wrong_answer(ctx, case, answer.result)
+        if wrong:
+            raise _Wrong(msg.FRESH_INPUT_WRONG.format(detail=wrong))
     if answer.result["trace"].get("elsewhere"):  # a thread or process the trace could not follow
         raise _Raised(msg.RAN_ELSEWHERE.format(name=ctx.exercise.name, input=case.label,
                                                count=answer.result["trace"]["elsewhere"]))
     return answer.result if whole else answer.result["trace"]
+
+
+def _wrong_answer(ctx: Context, case: Case, result: dict) -> str | None:
+    """What is wrong with a traced call's answer, judged as the exercise's values check judges its own inputs
+    (where it has one): a function right on the published sizes and wrong on others is wrong."""
+    from checker.checks.values import Values
+
+    values = next((c for c in ctx.exercise.checks if isinstance(c, Values)), None)
+    if values is None or not isinstance(result, dict) or "out" not in result:
+        return None
+    problems = values.judge(case, result)
+    return problems[0] if problems else None
+
+
+class _Wrong(Exception):
+    """A traced call's answer was wrong: the verdict is a wrong answer, whatever rule was being judged."""
+
+    def __init__(self, line: str):
+        super().__init__(line)
+        self.line = line
 
 
 class _Raised(Exception):
@@ -493,6 +518,8 @@ class TracedRule(Check):
             return self.outcome(self.judge(ctx))
         except _Raised as exc:
             return self.outcome([exc.line])
+        except _Wrong as exc:
+            return Outcome(self.name, False, [exc.line], CORRECTNESS)
 
     def judge(self, ctx: Context) -> list[str]:
         raise NotImplementedError

@@ -140,7 +140,8 @@ def _ops(check: operations.Ops) -> str:
 def _op_growth(check: operations.OpGrowth) -> str:
     grown = either(list(check.flat_in.values())) + " doubled"
     return (f"no loop left in: the number of tensor ops on {check.describe(check.base)} must not grow "
-            f"(beyond x{check.slack:g} + 2) with {grown}; {check.expected.format(**check.base)}")
+            f"(beyond x{check.slack:g} + 2) with {grown}; {check.expected.format(**check.base)} (and the answers "
+            "on those sizes must be right: a wrong one costs all the points)")
 
 
 def _loops_required(check: LoopsRequired) -> str:
