@@ -220,7 +220,7 @@ WRONG = [
       "    out = l2 @ w2 + b2\n    loss = (out.squeeze(-1) - targ).pow(2).mean()\n    mse_grad(out, targ)\n"
       "    lin_grad(l2, out, w2, b2)\n    relu_grad(l1, l2)\n    g = inp.new_empty(inp.shape)\n"
       "    for s in range(0, inp.shape[0], 2):\n        g[s:s + 2] = l1.g[s:s + 2] @ w1.t()\n"
-      "    w1.g = inp.t() @ l1.g\n    b1.g = l1.g.sum(0)\n    inp.g = g\n    return loss", msg.OPS_GROW, score=None),
+      "    w1.g = inp.t() @ l1.g\n    b1.g = l1.g.sum(0)\n    inp.g = g\n    return loss", msg.OPS_GROW, score=2.0),
     W(B, "forward_and_backward", "skips-relu-grad",
       "def forward_and_backward(inp, targ, w1, b1, w2, b2):\n    l1 = inp @ w1 + b1\n    l2 = l1.clamp_min(0.)\n"
       "    out = l2 @ w2 + b2\n    loss = (out.squeeze(-1) - targ).pow(2).mean()\n    mse_grad(out, targ)\n"

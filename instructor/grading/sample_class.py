@@ -149,7 +149,8 @@ def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int
     used_by_others = {"mse_grad", "lin_grad", "relu_grad", "Lin", "Relu", "Mse", "Module"}
     # no two students make the same long mistake in the same code (the similarity report would rightly list them)
     given = {answer for s in roster for answer in s.wrong_answers}
-    typical = [w for w in WRONG if set(w.replace) == {w.exercise} and w.exercise not in used_by_others]
+    typical = [w for w in WRONG if set(w.replace) == {w.exercise} and w.exercise not in used_by_others
+               and w.score is not None]  # a score the catalogue does not fix (a speed bar's) is no expectation
     while len(roster) < size:
         s = new("typical-mistakes")
         for w in rng.sample([w for w in typical if (w.notebook, w.exercise, w.id) not in given], 3):
