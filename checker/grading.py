@@ -181,6 +181,9 @@ def _run_checks(exercise: Exercise, ctx: Context, options: Options, started: flo
     except CodeNotRead as exc:
         return ExerciseResult(exercise.name, FAILED, 0.0, exercise.points, [msg.of_error(exc)], outcomes)
     except (ExerciseStopped, ProbeTimeout, ChildDied, ProtocolBroken) as exc:
+        if getattr(exc, "memory_full", False):  # its time ran out with the jail's memory full: a memory bomb
+            line = msg.OUT_OF_MEMORY.format(limit=human_bytes(options.limits.memory_bytes), what=exc.what)
+            return ExerciseResult(exercise.name, ERROR, 0.0, exercise.points, [line], outcomes)
         return ExerciseResult(exercise.name, ERROR, 0.0, exercise.points, [msg.of_error(exc)], outcomes)
     except Exception as exc:  # noqa: BLE001 - an answer built to break a comparison costs its exercise, not the run
         text = msg.CHECK_COULD_NOT_JUDGE.format(name=exercise.name, type=type(exc).__name__, message=str(exc)[:200])

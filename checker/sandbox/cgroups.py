@@ -181,6 +181,15 @@ def tree_cpu_seconds(pid: int) -> float:
     return total / 1e9
 
 
+def memory_usage_bytes(path: str) -> int | None:
+    """What the jail holds now (its processes' memory, its tmpfs pages, the page cache charged to it)."""
+    for name in ("memory.usage_in_bytes", "memory.current"):
+        text = _read(os.path.join(path, name))
+        if text is not None and text.strip().isdigit():
+            return int(text)
+    return None
+
+
 def memory_peak_bytes(path: str) -> int | None:
     for name in ("memory.max_usage_in_bytes", "memory.peak"):
         text = _read(os.path.join(path, name))

@@ -8,10 +8,11 @@ import time
 
 
 from checker.errors import ChildDied, ProbeTimeout, ProtocolBroken
-from checker.sandbox import jail, protocol, spawn
+from checker.sandbox import cgroups, jail, protocol, spawn
 from checker.sandbox.spawn import Limits
 
 STARTUP_SECONDS = 60.0
+MEMORY_FULL = 0.95  # of the jail's memory cap: a probe that runs out its time holding this much ran out of memory
 JAIL_FAILED = "because the checker could not confine it (see `python -m instructor doctor`)"
 FORGED = "wrote into the checker's channel (a message the checker's child did not seal)"
 
@@ -117,8 +118,11 @@ class Sandbox:
             self.tampering.append({"what": FORGED, "where": what})
             raise ProtocolBroken(reason=FORGED) from None
         except protocol.ChannelTimeout:
+            full = self._memory_full()
             self.stop()
-            raise ProbeTimeout(seconds=deadline - self._sent_at, what=what) from None
+            error = ProbeTimeout(seconds=deadline - self._sent_at, what=what)
+            error.memory_full = full  # read by the grader: out of memory, not an endless loop
+            raise error from None
         except protocol.ChannelClosed:
             code = self.proc.wait() if self.proc else None
             self.stop()
@@ -187,6 +191,17 @@ class Sandbox:
                     if not self.alive():
                         self.stop()
                         self.start()
+
+    def _memory_full(self) -> bool:
+        """Whether the jail holds all the memory it may when its time runs out: at its memory cgroup's cap, the
+        kernel reclaims what it can (each page of code read in again) instead of failing the allocation, and a
+        memory bomb runs out its time where the per-process limit would have stopped it at once."""
+        jail = getattr(self._child, "jail", None)
+        path = getattr(jail, "memory_cgroup", None)
+        if not path:
+            return False
+        used = cgroups.memory_usage_bytes(path)
+        return used is not None and used >= MEMORY_FULL * jail.limits.memory_bytes
 
     # -- probing ------------------------------------------------------------------------------
     def probe(self, scenario: str, params: dict, seconds: float, what: str) -> dict:
