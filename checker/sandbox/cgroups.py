@@ -181,21 +181,22 @@ def tree_cpu_seconds(pid: int) -> float:
     return total / 1e9
 
 
-def memory_usage_bytes(path: str) -> int | None:
-    """What the jail holds now (its processes' memory, its tmpfs pages, the page cache charged to it)."""
-    for name in ("memory.usage_in_bytes", "memory.current"):
+def _first_number(path: str, names: tuple[str, ...]) -> int | None:
+    """The first of the files ``names`` (v1's, then v2's) in the cgroup at ``path`` that holds a number."""
+    for name in names:
         text = _read(os.path.join(path, name))
         if text is not None and text.strip().isdigit():
             return int(text)
     return None
+
+
+def memory_usage_bytes(path: str) -> int | None:
+    """What the jail holds now (its processes' memory, its tmpfs pages, the page cache charged to it)."""
+    return _first_number(path, ("memory.usage_in_bytes", "memory.current"))
 
 
 def memory_peak_bytes(path: str) -> int | None:
-    for name in ("memory.max_usage_in_bytes", "memory.peak"):
-        text = _read(os.path.join(path, name))
-        if text is not None and text.strip().isdigit():
-            return int(text)
-    return None
+    return _first_number(path, ("memory.max_usage_in_bytes", "memory.peak"))
 
 
 def reset_memory_peak(path: str) -> bool:
