@@ -13,6 +13,11 @@ from typing import Any, Callable
 import torch
 
 VISIBLE_SEED = 0  # the visible checks' seed: their inputs are the ones students see; hidden checks use another
+# Bound here, at import: the checker's process imports this before any student code runs, and builds a timed call's
+# inputs there (checker.sandbox.scenarios.stage); a torch.randn she replaced afterwards, by any spelling, is not
+# what builds them (it would see every input before the timing starts, and could compute the answer there, untimed)
+_randn, _Generator = torch.randn, torch.Generator
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 @dataclasses.dataclass
@@ -23,18 +28,18 @@ class Case:
 
 
 def generator(seed: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(seed))
+    return _Generator().manual_seed(int(seed))
 
 
 def randn(gen, *shape, dtype=torch.float32, layout: str = "contiguous"):
     """A normal tensor; ``layout="transposed"`` gives a non-contiguous view."""
     if layout == "transposed" and len(shape) >= 2:
         flipped = shape[:-2] + (shape[-1], shape[-2])
-        return torch.randn(*flipped, generator=gen, dtype=dtype).transpose(-1, -2)
+        return _randn(*flipped, generator=gen, dtype=dtype).transpose(-1, -2)
     if layout == "strided" and len(shape) >= 1:
-        wide = torch.randn(*shape[:-1], shape[-1] * 2, generator=gen, dtype=dtype)
+        wide = _randn(*shape[:-1], shape[-1] * 2, generator=gen, dtype=dtype)
         return wide[..., ::2]
-    return torch.randn(*shape, generator=gen, dtype=dtype)
+    return _randn(*shape, generator=gen, dtype=dtype)
 
 
 def describe(value, name: str | None = None) -> str:
@@ -71,12 +76,12 @@ def build(spec: dict[str, Any]):
 
 # Generators addressed by name, so that a spec crosses the process boundary as data.
 def _matmul_pair(gen, n, k, m, dtype="float32"):
-    dt = getattr(torch, dtype)
+    dt = _DTYPES[dtype]
     return (randn(gen, n, k, dtype=dt), randn(gen, k, m, dtype=dt))
 
 
 def _mlp(gen, batch, n_in, nh, dtype="float32"):
-    dt = getattr(torch, dtype)
+    dt = _DTYPES[dtype]
     x = randn(gen, batch, n_in, dtype=dt)
     targ = randn(gen, batch, dtype=dt)
     w1 = randn(gen, n_in, nh, dtype=dt) * (2 / n_in) ** 0.5

@@ -28,6 +28,16 @@ FORWARD_ONLY_WHEN_TIMED = (
     "        return loss\n    mse_grad(out, targ)\n    lin_grad(l2, out, w2, b2)\n    relu_grad(l1, l2)\n"
     "    lin_grad(inp, l1, w1, b1)\n    return loss\n")
 
+# torch.randn replaced through torch's namespace, to do the slow work while the checker builds the timed call's
+# inputs (before its timing starts) and answer the timed call from it (review of the staged inputs)
+WORK_WHILE_INPUTS_ARE_BUILT = (
+    "_memo, _built = {}, []\n_randn = torch.randn\n"
+    "def _watching(*args, **kwargs):\n    t = _randn(*args, **kwargs)\n"
+    "    if _built and t.dim() == 2 and _built[-1].dim() == 2 and _built[-1].shape[1] == t.shape[0]:\n"
+    "        _memo[id(_built[-1])] = _slow(_built[-1], t)\n    _built.append(t)\n    return t\n"
+    "vars(torch).update({'ran' + 'dn': _watching})\n"
+    "def matmul_broadcast(a, b):\n    out = _memo.pop(id(a), None)\n    return out if out is not None else _slow(a, b)\n")
+
 
 def _speed(path, exercise):
     result = grade(path, only=[exercise]).exercises[0]
@@ -55,3 +65,13 @@ def test_a_backward_skipped_while_timed_is_a_wrong_answer_and_the_honest_one_pas
     (tmp_path / "honest").mkdir()
     honest, speed = _speed(submission(tmp_path / "honest", "03_backprop"), "forward_and_backward")
     assert honest.status == PASSED and speed is not None and speed.passed, honest.feedback
+
+
+def test_no_code_of_hers_runs_while_the_timed_inputs_are_built(tmp_path):
+    """The timed call's inputs are built in her process before the timing starts, by functions bound before her code
+    ran: her own torch.randn, put in torch's namespace, never sees them, so the slow work it would do there, untimed,
+    is not done, and the slow code is timed as it is."""
+    result, speed = _speed(submission(tmp_path, "01_matmul", replace={
+        "matmul_broadcast": SLOW_BROADCAST + WORK_WHILE_INPUTS_ARE_BUILT}), "matmul_broadcast")
+    assert speed is not None and not speed.passed, result.feedback
+    assert matches(msg.SPEED_FAILED, result.feedback) and result.score == result.max_score / 2, result.feedback
