@@ -1,7 +1,6 @@
 """Grading one submission: load it in the sandbox, run each exercise's checks, decide here."""
 from __future__ import annotations
 
-import ast
 import dataclasses
 import functools
 import re
@@ -17,7 +16,7 @@ from checker.exercises.cases import VISIBLE_SEED
 from checker.registry import Exercise, Question, entries
 from checker.results import ERROR, FAILED, MANUAL, NOT_ATTEMPTED, PASSED, ExerciseResult, NotebookResult
 from checker.sandbox.runner import CellReport, Limits, Sandbox
-from checker.source_evidence import UNPARSEABLE, Program, tampering
+from checker.source_evidence import Program, tampering
 from checker.submission import Submission, read_submission
 
 
@@ -67,27 +66,14 @@ def select(notebook: str, only: Iterable[str] | None) -> list[Exercise | Questio
     return [e for e in chosen if e.name in wanted]
 
 
-def _definitions(cell, name: str) -> list[ast.AST]:
-    try:
-        tree = ast.parse(cell.source)
-    except UNPARSEABLE:
-        return []
-    return [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef))
-            and n.name == name]
-
-
 def _lines_in(cell, error: dict) -> list[int]:
-    """The lines of ``cell`` on the error's traceback, outermost first (its ``where`` alone, from an older child)."""
-    frames = error.get("frames")
-    if isinstance(frames, list):
-        return [line for index, line in frames if index == cell.index]
-    found = re.match(r"cell (\d+), line (\d+)", error.get("where") or "")
-    return [int(found[2])] if found and int(found[1]) == cell.index else []
+    """The lines of ``cell`` on the error's traceback, outermost first."""
+    return [line for index, line in error.get("frames") or [] if index == cell.index]
 
 
 def _raised_after_def(cell, error: dict, name: str) -> bool:
     """Whether the cell's own statement that raised is at or after the definition of ``name`` (so the def ran)."""
-    lines, starts = _lines_in(cell, error), [n.lineno for n in _definitions(cell, name)]
+    lines, starts = _lines_in(cell, error), [n.lineno for n in cell.definitions(name)]
     return bool(lines and starts and lines[0] >= min(starts))
 
 
@@ -100,7 +86,7 @@ def _own_stub(cell, error: dict, name: str) -> bool:
     if not isinstance(frames, list) or not frames:
         return True
     index, line = frames[-1]
-    return index == cell.index and any(n.lineno <= line <= (n.end_lineno or n.lineno) for n in _definitions(cell, name))
+    return index == cell.index and any(n.lineno <= line <= (n.end_lineno or n.lineno) for n in cell.definitions(name))
 
 
 def _error_text(error: dict) -> str:

@@ -28,6 +28,15 @@ class Cell:
         shown = f" `{first}`" if first else ""
         return f"In [{self.prompt}]{shown}" if self.prompt is not None else f"the cell{shown}"
 
+    def definitions(self, name: str) -> list[ast.AST]:
+        """The top-level def or class statements of ``name`` in this cell (their line spans), none if unparseable."""
+        try:
+            tree = ast.parse(self.source)
+        except UNPARSEABLE:
+            return []
+        return [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                and n.name == name]
+
     def defines(self) -> set[str]:
         try:
             tree = ast.parse(self.source)

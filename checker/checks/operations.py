@@ -8,6 +8,7 @@ from typing import Callable, Mapping
 
 from checker import messages as msg
 from checker.checks.base import CONSTRAINT, CORRECTNESS, RULE, Check, Context, Outcome
+from checker.checks.values import Values
 from checker.compare import Tolerance, difference, unpack
 from checker.inputs import VISIBLE_SEED, Case
 from checker import source_evidence as source
@@ -339,8 +340,6 @@ def _traced(ctx: Context, case: Case, large_bytes: int | None = None, whole: boo
 def _wrong_answer(ctx: Context, case: Case, result: dict) -> str | None:
     """What is wrong with a traced call's answer, judged as the exercise's values check judges its own inputs
     (where it has one): a function right on the published sizes and wrong on others is wrong."""
-    from checker.checks.values import Values
-
     values = next((c for c in ctx.exercise.checks if isinstance(c, Values)), None)
     if values is None or not isinstance(result, dict) or "out" not in result:
         return None

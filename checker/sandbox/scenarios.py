@@ -337,9 +337,10 @@ _STAGED: list = []  # the inputs the grader had built here for its next timed ca
 
 
 def stage(ns, spec):
-    """Build the next call's inputs here (a timed call's, and the traced one after), from the grader's spec (whose seed it draws from the system's
-    randomness for every call), before the call is timed: its time is then her work only, not the transfer of
-    its inputs, and nothing large crosses the pipe. The grader builds the same tensors to check the answers."""
+    """Build the next call's inputs here (a timed call's, and the traced one after it), from the grader's spec
+    (whose seed it draws from the system's randomness for every call), before the call is timed: its time is then
+    her work only, not the transfer of its inputs, and nothing large crosses the pipe. The grader builds the same
+    tensors to check the answers. Only code bound before hers runs here (checker.inputs)."""
     _STAGED[:] = [_build_inputs(spec)]
     return {"staged": True}
 

@@ -163,9 +163,9 @@ def _module_backward(self):
     self.bwd(vars(self)["out"], *vars(self)["args"])
 
 
-REPLACED = {"lin": lin, "relu": relu, "mse": mse, "xavier_init": xavier_init, "lin_grad": lin_grad, "relu_grad": relu_grad,
-            "mse_grad": mse_grad, "Relu": Relu, "Lin": Lin, "Mse": Mse, "log_softmax": log_softmax,
-            "sgd_step": sgd_step}
+REPLACED = {"lin": lin, "relu": relu, "mse": mse, "xavier_init": xavier_init, "lin_grad": lin_grad,
+            "relu_grad": relu_grad, "mse_grad": mse_grad, "Relu": Relu, "Lin": Lin, "Mse": Mse,
+            "log_softmax": log_softmax, "sgd_step": sgd_step}
 # a base class stays the student's class object (her layers subclass it): its contract is put in place instead
 BASE_METHODS = {"Module": {"__call__": _module_call, "backward": _module_backward}}
 NAMES = frozenset(REPLACED) | frozenset(BASE_METHODS)
