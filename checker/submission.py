@@ -86,19 +86,22 @@ SOURCE_NOT_UTF8 = "cell {index} holds {char}, a lone surrogate, which is not tex
 # reading more costs the grader's own memory and time, outside any jail (about 0.8 GB and 24 s a MB)
 MAX_CODE_BYTES = 256 * 1024
 MAX_CODE_LINES = 20_000
-CODE_TOO_LARGE = ("its code is {kib:,.0f} KiB in {lines:,} lines (cell {index} alone has {cell_lines:,}), more than the "
-                  "checker reads: {limit_kib} KiB or {limit_lines:,} lines (the lesson's notebooks have about 15 KB)")
+CODE_TOO_LARGE = ("its code is {kib:,.0f} KiB in {lines:,} lines ({cell} alone has {cell_kib:,.0f} KiB in {cell_lines:,}), "
+                  "more than the checker reads: {limit_kib} KiB or {limit_lines:,} lines (the lesson's notebooks have "
+                  "about 15 KB)")
 
 
 def code_size_problem(sources: list[tuple[int, str]]) -> str | None:
-    """Why a notebook's code cells (index, source) are too large to judge, else None."""
-    size = sum(len(text.encode("utf-8", "surrogatepass")) for _, text in sources)  # surrogates: refused elsewhere
-    counts = [(text.count("\n") + 1, index) for index, text in sources]
-    lines = sum(n for n, _ in counts)
+    """Why a notebook's code cells (index, source) are too large to judge, else None; the largest cell is named
+    by its first line, as the student finds it."""
+    sizes = [(len(text.encode("utf-8", "surrogatepass")), text.count("\n") + 1, index, text)
+             for index, text in sources]  # surrogates: refused elsewhere
+    size, lines = sum(s[0] for s in sizes), sum(s[1] for s in sizes)
     if size <= MAX_CODE_BYTES and lines <= MAX_CODE_LINES:
         return None
-    cell_lines, index = max(counts)
-    return CODE_TOO_LARGE.format(kib=size / 1024, lines=lines, index=index, cell_lines=cell_lines,
+    cell_bytes, cell_lines, index, text = max(sizes, key=lambda s: s[1] if lines > MAX_CODE_LINES else s[0])
+    return CODE_TOO_LARGE.format(kib=size / 1024, lines=lines, cell=Cell(index, text, text).label(),
+                                 cell_kib=cell_bytes / 1024, cell_lines=cell_lines,
                                  limit_kib=MAX_CODE_BYTES // 1024, limit_lines=MAX_CODE_LINES)
 
 
