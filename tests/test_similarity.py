@@ -166,3 +166,18 @@ def test_a_missing_engine_is_said_not_a_crash(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(notebooks, "ROOT", tmp_path)
     assert cli.main(["similarity"]) == 2
     assert "needs copydetect" in capsys.readouterr().out
+
+
+def test_a_notebook_of_more_code_than_the_checker_reads_is_not_parsed(tmp_path, starters):
+    """Attack round 21's 500,000-line cell cost the grader 2 GB to parse: the similarity report reads no notebook the
+    checker would refuse (autograde sets it aside, flagged too_large); the same answer without the padding is read."""
+    from checker.submission import MAX_CODE_LINES
+
+    answer = "def outer(u, v):\n    return u[:, None] * v[None, :]\n"
+    for name, source in (("padded", answer + "a = 1\n" * MAX_CODE_LINES), ("plain", answer)):
+        student = sample_class.Student(name, "partial")
+        student.replace[("01_matmul", "outer")] = source
+        sample_class.write_class(RELEASE, tmp_path, [student])
+    read = {name: sim.works_of(tmp_path / name / course.ASSIGNMENT / "01_matmul.ipynb", name, "01_matmul", starters)
+            for name in ("padded", "plain")}
+    assert read["padded"] == [] and any(w.part == "outer" for w in read["plain"]), read

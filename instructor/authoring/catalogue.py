@@ -129,7 +129,7 @@ def _intro(all_entries: list) -> list[str]:
 
 
 def _judged_with_stand_ins() -> str:
-    """The exercises judged with the checker's versions of others (``Exercise.uses``), each named once."""
+    """The exercises that call or subclass others (``Exercise.uses``), each named once."""
     names = dict.fromkeys(f"`{e.name}`" for nb in NOTEBOOKS for e in entries(nb) if isinstance(e, Exercise) and e.uses)
     return ", ".join(names)
 

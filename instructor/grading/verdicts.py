@@ -171,8 +171,8 @@ class ResilientExecute(Execute):
             hung = [i for i, cell in enumerate(nb.cells) for o in cell.get("outputs", [])
                     if o.get("output_type") == "error" and o.get("ename") in TIMEOUT_ERRORS]
             if hung:
-                self.log.warning("%s: cell %s hit the %s s time limit and was interrupted", KERNEL_PROBLEM_LOG,
-                                 hung[0], self.timeout)
+                self.log.warning("%s: cell %s hit its time limit (%s s a cell, %s s for the notebook) and was "
+                                 "interrupted", KERNEL_PROBLEM_LOG, hung[0], self.timeout, self.notebook_timeout)
             if self.__dict__["_not_run"]:
                 self.log.warning("%s: %s", KERNEL_PROBLEM_LOG, NOTEBOOK_TIME_UP_LOG.format(
                     notebook=notebook, seconds=self.notebook_timeout, count=self.__dict__["_not_run"]))

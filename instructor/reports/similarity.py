@@ -33,7 +33,8 @@ from pathlib import Path
 
 from checker import course
 from checker.registry import NOTEBOOKS, Exercise, entries
-from checker.submission import code_size_problem
+from checker.errors import SubmissionUnreadable
+from checker.submission import notebook_code
 
 K = 25  # characters of tokenised code in one fingerprint (copydetect's default noise threshold)
 COMMON = 0.2  # a fragment written by more than this share of the class is how the lesson writes it: 0 bits
@@ -126,8 +127,10 @@ def works_of(path: Path, student: str, notebook: str, starters: dict, reference:
         nb = nbformat.read(str(path), as_version=4)
     except Exception:  # an unreadable notebook (autograde flags it) has nothing to compare
         return []
-    if code_size_problem([(i, c.source) for i, c in enumerate(nb.cells) if c.cell_type == "code"]):
-        return []  # more code than the checker reads (autograde sets it aside, flagged): not parsed here either
+    try:
+        notebook_code(nb, path)
+    except SubmissionUnreadable:  # more code than the checker reads, say (autograde sets it aside, flagged)
+        return []
     names = {e.name for e in entries(notebook) if isinstance(e, Exercise)}
     starter = starters.get(notebook, {"stubs": {}, "released": set()})
     works, own = [], []
