@@ -60,6 +60,10 @@ SAME_ERROR_AGAIN = "the same error, from the same line, on {count} more inputs"
 TENSOR_OF_ITS_OWN_CLASS = ("a tensor of a class of your own, whose code would run when the checker reads it: "
                            "return a plain torch.Tensor")
 NOT_A_TENSOR = mistake("not a tensor", "on {input}: expected a tensor, got {type} ({repr})")
+# what NOT_A_TENSOR says of the (values, indices) pair torch.max(x, dim), torch.sort(x), ... return
+REDUCTION_PAIR = "the (values, indices) pair torch.{name} returns along a dimension; return a tensor"
+REDUCTION_PAIR_MINMAX = ("the (values, indices) pair torch.{name}(x, dim) returns when it reduces along dim; an "
+                         "element-wise {name}imum is torch.{name}imum(x, other), or x.clamp")
 SHAPE_MISMATCH = mistake("wrong shape", "on {input}: expected shape {expected}, got {got}")
 DTYPE_MISMATCH = mistake("wrong dtype", "on {input}: expected dtype {expected}, got {got}")
 DTYPE_NARROWED = ("note: on {input} your result is {got} where the inputs are {expected}; its values are right at "
@@ -207,6 +211,10 @@ SUBCLASS_TWO_INPUTS = mistake("Module subclass broken",
                               "a Module subclass whose forward and bwd take two inputs (forward(self, a, b), as "
                               "Mse's do) fails on {input}: {detail}; __call__ must keep every argument (self.args = "
                               "args) and backward must pass them all to bwd (self.bwd(self.out, *self.args))")
+CALL_RETURNED_NONE = mistake("__call__ returns nothing",
+                             "calling an instance of a new Module subclass (the checker's Cube, x**3) returned None: "
+                             "__call__ must return what forward returned (return self.out), or no layer's output "
+                             "reaches the next one")
 SUBCLASS_BROKEN = mistake("Module subclass broken",
                           "a new Module subclass with only forward and bwd (the checker's Cube, x**3) did not work: "
                           "{detail}")
@@ -315,6 +323,10 @@ HINT_CE_ONE_HOT = mistake("one-hot not subtracted",
                           "row's target")
 HINT_ACCURACY_FRACTION = mistake("count instead of fraction",
                                  "hint: the accuracy is the fraction of rows right (a mean), not their count")
+HINT_ACCURACY_INTEGER = mistake("integer division",
+                                "hint: your accuracy is an integer ({dtype}): a count divided with // rounds the "
+                                "fraction down (to 0 unless every row is right); divide with / or take the mean of "
+                                "floats: (preds == target).float().mean()")
 HINT_CONV_SIZE = mistake("wrong output size",
                          "hint: each output side is (size + 2 * padding - kernel) // stride + 1; unfold's patches "
                          "come out as (n, c_in * kh * kw, L), L = out_h * out_w")
@@ -327,6 +339,10 @@ HINT_STEP_NOT_IN_PLACE = mistake("wrong step",
                                  "hint: the parameters did not change: update them in place (p -= lr * p.grad, or "
                                  "p.sub_); p = p - ... binds a new tensor to a local name and the model never sees "
                                  "it")
+HINT_STEP_ZEROED_FIRST = mistake("wrong step",
+                                 "hint: the parameters did not change, and their gradients were zeroed: step before "
+                                 "zeroing (p -= lr * p.grad, then p.grad.zero_()), and update in place (p = p - ... "
+                                 "binds a new tensor to a local name and the model never sees it)")
 STEP_RECORDED = mistake("update recorded by autograd",
                         "after sgd_step on {input}: parameter {index} is no longer a leaf tensor that requires "
                         "grad: the update was recorded by autograd (or requires_grad was switched off); update "

@@ -109,6 +109,7 @@ class LayerGradients(Check):
 
     cases: Callable[[int], list[LayerCase]]
     hints: Sequence[GradHint] = ()
+    out_hints: Sequence[Callable] = ()  # (the last call's args, the forward output got) -> a hint or None
     name = "gradients"
 
     def run(self, ctx: Context):
@@ -127,6 +128,8 @@ class LayerGradients(Check):
                                  Tolerance.for_dtype(case.expected_out.dtype, scale=10))
             if problem:
                 problems.append(msg.prefixed("forward output ", problem))
+                out = unpack(answer.result["out"])
+                problems.extend(h for h in (hint(case.runs[-1], out) for hint in self.out_hints) if h)
             got = answer.result["g_init"] + answer.result["g_call"]
             problems.extend(grad_problems(case.label, case.names, case.expected, got, self.hints, case.accumulated))
             if problems:

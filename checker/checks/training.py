@@ -55,7 +55,7 @@ class OptimizerStep(Check):
                 if got is not None and got.shape == p.shape and torch.allclose(got, p + lr * g, atol=1e-5):
                     problems.append(msg.HINT_STEP_SIGN)
                 elif got is not None and got.shape == p.shape and torch.equal(got, p):
-                    problems.append(msg.HINT_STEP_NOT_IN_PLACE)
+                    problems.append(msg.HINT_STEP_NOT_IN_PLACE if _kept(r["grads"][i]) else msg.HINT_STEP_ZEROED_FIRST)
                 break
             if not r["leaf"][i]:
                 problems += [msg.STEP_RECORDED.format(input=where, index=i), msg.HINT_STEP_NO_GRAD]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from checker.checks.gradients import LayerGradients
 from checker.checks.structure import (AutogradFunction, BackwardOps, LinearLayerCheck, ModuleBase, Subclass,
                                       TorchModelCheck)
-from checker.exercises import backprop
+from checker.exercises import backprop, forward
 from checker.registry import Exercise, Question
 
 NOTEBOOK = "04_modules"
@@ -19,7 +19,8 @@ ENTRIES = [
              checks=(Subclass(), LayerGradients(backprop.lin_layer_cases, hints=backprop.LAYER_HINTS),
                      BackwardOps(backprop.big_lin_layer_case), backprop.BY_HAND), uses=("Module",)),
     Exercise("Mse", NOTEBOOK, 2.0, "Module subclass: forward and bwd of the loss",
-             checks=(Subclass(), LayerGradients(backprop.mse_layer_cases, hints=backprop.MSE_HINTS), backprop.BY_HAND),
+             checks=(Subclass(), LayerGradients(backprop.mse_layer_cases, hints=backprop.MSE_HINTS,
+                                                   out_hints=(forward.broadcast_loss_hint,)), backprop.BY_HAND),
              uses=("Module",)),
     Exercise("Model", NOTEBOOK, 2.0, "the model built from the Module subclasses",
              checks=(LayerGradients(backprop.model_cases, hints=backprop.LAYER_HINTS), backprop.BY_HAND),
@@ -29,7 +30,7 @@ ENTRIES = [
     Exercise("LinearLayer", NOTEBOOK, 3.0, "nn.Module with weight (n_out, n_in) and bias (n_out) Parameters",
              checks=(LinearLayerCheck(),)),
     Exercise("TorchModel", NOTEBOOK, 4.0, "nn.Sequential(Linear, ReLU, Linear) whose forward returns the mse loss",
-             checks=(TorchModelCheck(),)),
+             checks=(TorchModelCheck(loss_hints=(forward.broadcast_loss_hint,)),)),
     Question("q_module_saves", NOTEBOOK, 2.0,
              "What does the Module base class save you from writing in every layer, and what must a new "
              "layer still provide?"),

@@ -149,6 +149,14 @@ def accuracy_fraction_hint(case, expected, got):
         abs(float(got) - float(expected) * n) < 1e-4 and float(expected) > 0 else None
 
 
+def accuracy_integer_hint(case, expected, got):
+    """An integer accuracy that is not the count (which the fraction hint names): // rounded the fraction down."""
+    if got is None or got.dtype.is_floating_point or got.dtype.is_complex or got.numel() != 1 or \
+            accuracy_fraction_hint(case, expected, got):
+        return None
+    return msg.HINT_ACCURACY_INTEGER.format(dtype=str(got.dtype).removeprefix("torch."))
+
+
 # -- conv2d_unfold ---------------------------------------------------------------------------------------------------
 def conv2d_unfold_cases(seed: int) -> list[Case]:
     """Images and kernels of several shapes; stride 1 and 2; with and without padding; one channel; float64."""
@@ -219,7 +227,7 @@ ENTRIES = [
              uses=("log_softmax",)),
     Exercise("accuracy", NOTEBOOK, 2.0, "fraction of rows whose argmax is the target",
              checks=(Values(accuracy_cases, accuracy_expected, names=("out", "target"),
-                            hints=(accuracy_fraction_hint,), any_float=True),)),
+                            hints=(accuracy_fraction_hint, accuracy_integer_hint), any_float=True),)),
     Exercise("sgd_step", NOTEBOOK, 3.0, "p -= lr * p.grad in place, not recorded by autograd; then zero the grads",
              checks=(OptimizerStep(),)),
     Exercise("fit", NOTEBOOK, 4.0, "the training loop: minibatches in order, judged by what the model learns",

@@ -102,6 +102,10 @@ def pack(value):
         if unusual is not None:
             return {"type": f"Tensor ({unusual})", "repr": f"a {unusual} tensor, not an ordinary one of numbers"}
         return {"tensor": _as_subclass(_clone(_detach(value)), _Tensor)}
+    if _isinstance(value, tuple) and getattr(_type(value), "__module__", None) == "torch.return_types":
+        name = _type(value).__name__  # torch.max(x, 0)'s (values, indices): a reduction, not an element-wise max
+        text = msg.REDUCTION_PAIR_MINMAX if name in ("max", "min") else msg.REDUCTION_PAIR
+        return {"type": f"torch.return_types.{name}", "repr": text.format(name=name)}
     if _isinstance(value, (tuple, list)) and all(_isinstance(v, _Tensor) for v in value) and value:
         return {"type": type(value).__name__, "repr": f"{type(value).__name__} of {len(value)} tensors"}
     text = repr(value)
@@ -211,6 +215,8 @@ def module_subclass(ns, target, x, out_g, pair=None, other=None):
     Cube.__qualname__ = "Cube"
     cube = Cube()
     out = cube(x)
+    if out is None:  # a __call__ without return: named by the check, not as the AttributeError of out.g below
+        return {"returned_none": True}
     out.g = out_g
     cube.backward()
     result = {"out": pack(out), "g": grads_of([x])[0]}

@@ -153,6 +153,8 @@ WRONG = [
     W(F, "normalize", "in-place", "def normalize(x, mean, std):\n    return x.sub_(mean).div_(std)", msg.INPUT_MODIFIED),
     W(F, "lin", "no-bias", "def lin(x, w, b):\n    return x @ w", msg.VALUE_MISMATCH),
     W(F, "lin", "transposed-w", "def lin(x, w, b):\n    return x @ w.t() + b", msg.RAISED_ON_VALID_INPUT),
+    W(F, "relu", "max-reduces", "def relu(x):\n    return torch.max(x, 0)", msg.NOT_A_TENSOR,
+      msg.REDUCTION_PAIR_MINMAX),
     W(F, "relu", "in-place", "def relu(x):\n    x[x < 0] = 0\n    return x", msg.INPUT_MODIFIED),
     W(F, "relu", "python-floats", "def relu(x):\n    values = [max(v, 0.0) for v in x.flatten().tolist()]\n"
       "    return torch.tensor(values, dtype=x.dtype).reshape(x.shape)", msg.SOURCE_LEAVES_TORCH, score=1.0),
@@ -253,6 +255,9 @@ WRONG = [
     W(D, "Module", "bwd-without-out", "class Module:\n    def __call__(self, *args):\n        self.args = args\n"
       "        self.out = self.forward(*args)\n        return self.out\n\n    def forward(self, *args):\n"
       "        raise NotImplementedError\n\n    def backward(self):\n        self.bwd(*self.args)", msg.SUBCLASS_BROKEN),
+    W(D, "Module", "call-without-return", "class Module:\n    def __call__(self, *args):\n        self.args = args\n"
+      "        self.out = self.forward(*args)\n\n    def forward(self, *args):\n        raise NotImplementedError\n\n"
+      "    def backward(self):\n        self.bwd(self.out, *self.args)", msg.CALL_RETURNED_NONE),
     W(D, "Relu", "not-a-module", "class Relu:\n    def __call__(self, inp):\n        self.args = (inp,)\n"
       "        self.out = inp.clamp_min(0.)\n        return self.out\n\n    def backward(self):\n"
       "        inp, = self.args\n        inp.g = (inp > 0).float() * self.out.g", msg.NOT_SUBCLASS),
@@ -263,6 +268,10 @@ WRONG = [
     W(D, "MyRelu", "unmasked", "class MyRelu(torch.autograd.Function):\n    @staticmethod\n    def forward(ctx, i):\n"
       "        ctx.save_for_backward(i)\n        return i.clamp_min(0.)\n\n    @staticmethod\n"
       "    def backward(ctx, grad_output):\n        return grad_output", msg.VALUE_MISMATCH, msg.GRADCHECK_FAILED),
+    W(D, "Mse", "no-squeeze", "class Mse(Module):\n    def forward(self, inp, targ):\n"
+      "        return (inp - targ).pow(2).mean()\n\n    def bwd(self, out, inp, targ):\n"
+      "        inp.g = 2.0 * (inp.squeeze(-1) - targ).unsqueeze(-1) / targ.shape[0]", msg.VALUE_MISMATCH,
+      msg.HINT_MSE_BROADCAST),
     W(D, "LinearLayer", "plain-tensors", "class LinearLayer(nn.Module):\n    def __init__(self, n_in, n_out):\n"
       "        super().__init__()\n        self.weight = torch.randn(n_out, n_in) * math.sqrt(2 / n_in)\n"
       "        self.bias = torch.zeros(n_out)\n\n    def forward(self, x):\n        return x @ self.weight.t() + self.bias",
@@ -275,6 +284,10 @@ WRONG = [
       "        super().__init__()\n        self.layers = [nn.Linear(n_in, nh), nn.ReLU(), nn.Linear(nh, n_out)]\n\n"
       "    def forward(self, x, targ):\n        for layer in self.layers:\n            x = layer(x)\n"
       "        return F.mse_loss(x.squeeze(-1), targ)", msg.MODULES_WRONG),
+    W(D, "TorchModel", "no-squeeze", "class TorchModel(nn.Module):\n    def __init__(self, n_in, nh, n_out):\n"
+      "        super().__init__()\n        self.layers = nn.Sequential(nn.Linear(n_in, nh), nn.ReLU(), "
+      "nn.Linear(nh, n_out))\n\n    def forward(self, x, targ):\n        return ((self.layers(x) - targ) ** 2).mean()",
+      msg.VALUE_MISMATCH, msg.HINT_MSE_BROADCAST),
     # -- 05_training -------------------------------------------------------------------------
     W(T, "log_softmax", "unstable", "def log_softmax(x):\n    return x - x.exp().sum(-1, keepdim=True).log()",
       msg.NAN_MISMATCH, msg.HINT_SUBTRACT_MAX),
@@ -298,6 +311,8 @@ WRONG = [
       "    return leaf.grad", msg.FORBIDDEN_OP),
     W(T, "accuracy", "count", "def accuracy(out, target):\n    return (out.argmax(-1) == target).float().sum()",
       msg.VALUE_MISMATCH, msg.HINT_ACCURACY_FRACTION),
+    W(T, "accuracy", "integer-division", "def accuracy(out, target):\n"
+      "    return (out.argmax(-1) == target).sum() // target.shape[0]", msg.DTYPE_MISMATCH, msg.HINT_ACCURACY_INTEGER),
     W(T, "sgd_step", "wrong-sign", "def sgd_step(params, lr):\n    with torch.no_grad():\n        for p in params:\n"
       "            p += lr * p.grad\n            p.grad.zero_()", msg.STEP_WRONG, msg.HINT_STEP_SIGN),
     W(T, "sgd_step", "no-zero-grad", "def sgd_step(params, lr):\n    with torch.no_grad():\n        for p in params:\n"
@@ -310,6 +325,8 @@ WRONG = [
     W(T, "sgd_step", "rebinds", "def sgd_step(params, lr):\n    with torch.no_grad():\n        for p in params:\n"
       "            p = p - lr * p.grad\n    for p in params:\n        p.grad.zero_()", msg.STEP_WRONG,
       msg.HINT_STEP_NOT_IN_PLACE),
+    W(T, "sgd_step", "zeroes-first", "def sgd_step(params, lr):\n    with torch.no_grad():\n        for p in params:\n"
+      "            p.grad.zero_()\n            p -= lr * p.grad", msg.STEP_WRONG, msg.HINT_STEP_ZEROED_FIRST),
     W(T, "fit", "no-zero-grad", "def fit(model, loss_func, xb_yb_batches, lr, epochs):\n    for _ in range(epochs):\n"
       "        for xb, yb in xb_yb_batches:\n            loss_func(model(xb), yb).backward()\n"
       "            with torch.no_grad():\n                for p in model.parameters():\n"
