@@ -397,3 +397,62 @@ def test_a_cell_too_deep_to_parse_is_an_error_in_the_kernel_not_a_hang():
                           "print('after', 1 + 1)"], timeout=60)
     assert out[0] == "before\n" and out[3] == "after 2\n", out
     assert "RecursionError" in out[1] and "RecursionError" in out[2], out  # a hang raises CellTimeoutError at 60 s
+
+
+# -- one jail's processes share one process's CPU ------------------------------------------------------------------
+HOGS = """
+import os, time
+for _ in range({n} - 1):
+    if os.fork() == 0:
+        os.setsid()  # a session of its own: outside a cgroup, the kernel's autogroup schedules it as a group
+        break
+end = time.monotonic() + {seconds}
+while time.monotonic() < end:
+    pass
+"""
+
+
+def _busy_share(monkeypatch, grouped: bool) -> float:
+    """The CPU share one busy process in a jail gets beside another jail running sixteen busy processes."""
+    from checker.sandbox import cgroups
+
+    if not grouped:
+        monkeypatch.setattr(cgroups, "make_share", lambda cpu: None)
+        monkeypatch.setattr(cgroups, "_scheduled_apart", lambda path: False)
+    hogs, alone = jail.Jail(), jail.Jail()
+    try:
+        if not alone.cpu_cgroup:
+            pytest.skip("no cpuacct cgroup on this machine: a finished jail's CPU time cannot be read")
+        if grouped and not (hogs.share_cgroup and alone.share_cgroup):
+            pytest.skip("no cpu cgroup this process can make: a jail's processes are scheduled one by one "
+                        "(see README, Security)")
+        many = subprocess.Popen(hogs.command(["-c", HOGS.format(n=16, seconds=4)]), cwd=hogs.scratch, env=hogs.env,
+                                start_new_session=True)
+        time.sleep(1.0)  # the sixteen are running
+        one = subprocess.Popen(alone.command(["-c", HOGS.format(n=1, seconds=2)]), cwd=alone.scratch, env=alone.env,
+                               start_new_session=True)
+        one.wait(30)
+        share = alone.cpu_seconds(one) / 2.0
+        many.wait(30)
+        return share
+    finally:
+        hogs.cleanup()
+        alone.cleanup()
+
+
+def test_a_jail_of_many_busy_processes_gets_the_cpu_of_one():
+    """A notebook that forks sixteen busy workers slows its own grading, not the student graded beside it: the jail is
+    one group of the scheduler, even for workers that each start a session of their own. On two cores the lone
+    process keeps about one core (half of one with two more busy processes beside; measured 0.54 to 0.92 under
+    a load of 7), where without the group it gets one part in seventeen (0.125)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        share = _busy_share(monkeypatch, grouped=True)
+    assert share > 0.25, share
+
+
+def test_without_the_group_the_busy_jail_takes_the_cpu():
+    """The bad case, for the test above: each busy process in a session of its own is its own group of the
+    scheduler (the kernel's autogroup), so the lone process gets one part in seventeen."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        share = _busy_share(monkeypatch, grouped=False)
+    assert share < 0.2, share

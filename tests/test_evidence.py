@@ -548,7 +548,7 @@ def test_a_place_is_named_as_the_student_s_screen_shows_it(tmp_path):
 
 def test_under_cgroup_v2_one_cgroup_serves_the_whole_jail(monkeypatch):
     """A process is in one v2 cgroup for every controller: the jail must not join a second one (which would take
-    it out of its process cap)."""
+    it out of its process cap). It is a group of the scheduler only where its parent lets the cpu controller in."""
     from checker.sandbox import cgroups
 
     made = []
@@ -559,12 +559,28 @@ def test_under_cgroup_v2_one_cgroup_serves_the_whole_jail(monkeypatch):
 
     monkeypatch.setattr(cgroups, "make", fake_make)
     monkeypatch.setattr(cgroups, "_write", lambda path, name, value: name == "memory.max")
-    pids, cpu, memory = cgroups.for_jail(256, 2**30)
-    assert pids == cpu == memory and len(made) == 1 and made[0][1] == {"pids.max": "256"}
-    v1 = iter(["/sys/fs/cgroup/pids/a", "/sys/fs/cgroup/cpuacct/b", "/sys/fs/cgroup/memory/c"])
+    pids, cpu, memory, share = cgroups.for_jail(256, 2**30)
+    assert pids == cpu == memory and share is None and len(made) == 1 and made[0][1] == {"pids.max": "256"}
+    monkeypatch.setattr(cgroups, "_write", lambda path, name, value: True)
+    pids, cpu, memory, share = cgroups.for_jail(256, 2**30)
+    assert pids == cpu == memory == share
+
+
+def test_under_cgroup_v1_each_controller_has_its_cgroup(monkeypatch):
+    """One cgroup per hierarchy; where cpu and cpuacct are one hierarchy (mounted together), the accounting cgroup
+    is the scheduler's group too: a second cgroup there would take the jail out of the first."""
+    from checker.sandbox import cgroups
+
+    v1 = iter(["/sys/fs/cgroup/pids/a", "/sys/fs/cgroup/cpuacct/b", "/sys/fs/cgroup/cpu/d"])
     monkeypatch.setattr(cgroups, "make", lambda controller, settings=None: next(v1))
     monkeypatch.setattr(cgroups, "make_memory", lambda limit: "/sys/fs/cgroup/memory/c")
-    assert cgroups.for_jail(256, 2**30) == ("/sys/fs/cgroup/pids/a", "/sys/fs/cgroup/cpuacct/b", "/sys/fs/cgroup/memory/c")
+    monkeypatch.setattr(cgroups, "_roots", lambda controller: [f"/sys/fs/cgroup/{controller}"])
+    assert cgroups.for_jail(256, 2**30) == ("/sys/fs/cgroup/pids/a", "/sys/fs/cgroup/cpuacct/b",
+                                            "/sys/fs/cgroup/memory/c", "/sys/fs/cgroup/cpu/d")
+    together = iter(["/sys/fs/cgroup/pids/a", "/sys/fs/cgroup/cpu,cpuacct/b"])
+    monkeypatch.setattr(cgroups, "make", lambda controller, settings=None: next(together))
+    monkeypatch.setattr(cgroups, "_roots", lambda controller: ["/sys/fs/cgroup/cpu,cpuacct"])
+    assert cgroups.for_jail(256, 2**30).share == "/sys/fs/cgroup/cpu,cpuacct/b"
 
 
 GRAPH_WALK = """

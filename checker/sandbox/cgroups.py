@@ -6,6 +6,10 @@ accounting of it. Each jail gets, where the machine lets this process make them,
 of the jail, and a ``memory`` cgroup that caps the whole jail (all its processes, its memfds and its
 tmpfs pages together) and records its peak. The grader reads them around each call it times.
 
+Each jail is also one group of the scheduler (a v1 ``cpu`` cgroup; under v2 its one cgroup, where the parent
+lets the ``cpu`` controller in): however many processes student code starts, the jail gets the CPU share of one
+process, so a notebook that forks busy workers slows its own grading, not the student graded beside it.
+
 Where there is no such cgroup, CPU time is the sum over the jail's processes the grader can see
 (``/proc/PID/task/*/schedstat``, nanoseconds, every thread of the process that runs the student's code and
 of its descendants), and the memory cap is the per-process ``RLIMIT_AS`` of the launcher.
@@ -14,9 +18,10 @@ from __future__ import annotations
 
 import os
 import time
+from typing import NamedTuple
 
 PREFIX = "foundations-jail-"
-PIDS, CPU, MEMORY = "pids", "cpuacct", "memory"
+PIDS, CPU, MEMORY, SHARE = "pids", "cpuacct", "memory", "cpu"
 
 
 def _roots(controller: str) -> list[str]:
@@ -77,19 +82,49 @@ def make_pids(max_tasks: int) -> str | None:
 
 def is_unified(path: str | None) -> bool:
     """Whether a cgroup is in the unified (v2) hierarchy, where a process is in one cgroup for every controller."""
-    return bool(path) and not any(path.startswith(f"/sys/fs/cgroup/{c}/") for c in (PIDS, CPU, MEMORY))
+    if not path or not path.startswith("/sys/fs/cgroup/"):
+        return bool(path)
+    hierarchy = path[len("/sys/fs/cgroup/"):].split("/")[0]  # "cpu,cpuacct" where two controllers share a mount
+    return not set(hierarchy.split(",")) & {PIDS, CPU, MEMORY, SHARE}
 
 
-def for_jail(max_tasks: int | None, memory_bytes: int) -> tuple[str | None, str | None, str | None]:
-    """A jail's (process cap, CPU accounting, memory cap) cgroups, each None where it cannot be had. Under v1, one
-    cgroup per controller; under v2 (a process belongs to one cgroup) a single one serves all three, since
-    joining a second would take the jail out of the first."""
+class JailCgroups(NamedTuple):
+    """A jail's cgroups, each None where it cannot be had (the same path where one cgroup serves several)."""
+
+    pids: str | None  # its process cap
+    cpu: str | None  # what the kernel counts of its CPU time
+    memory: str | None  # one memory cap for all its processes
+    share: str | None  # one group of the scheduler
+
+    def distinct(self) -> list[str]:
+        return list(dict.fromkeys(p for p in self if p))
+
+
+def for_jail(max_tasks: int | None, memory_bytes: int) -> JailCgroups:
+    """A jail's cgroups. Under v1, one cgroup per controller; under v2 (a process belongs to one cgroup) a single one
+    serves them all, since joining a second would take the jail out of the first."""
     pids = make_pids(max_tasks) if max_tasks else None
     cpu = make(CPU) if not is_unified(pids) else pids
     if is_unified(cpu):  # with no process cap (none asked, or none settable) the one cgroup counts and caps memory
         memory = cpu if _write(cpu, "memory.max", str(memory_bytes)) else None
-        return pids, cpu, memory
-    return pids, cpu, make_memory(memory_bytes)
+        return JailCgroups(pids, cpu, memory, cpu if cpu and _scheduled_apart(cpu) else None)
+    return JailCgroups(pids, cpu, make_memory(memory_bytes), make_share(cpu))
+
+
+def make_share(cpu: str | None) -> str | None:
+    """A v1 ``cpu`` cgroup for one jail: its processes share one process's weight. Where ``cpu`` and ``cpuacct`` are
+    one hierarchy, the accounting cgroup already is that group (a second one would take the jail out of it)."""
+    roots = _roots(SHARE)
+    if cpu and roots and os.path.realpath(os.path.dirname(cpu)) == os.path.realpath(roots[0]):
+        return cpu
+    return make(SHARE)
+
+
+def _scheduled_apart(path: str) -> bool:
+    """Under v2: whether the jail's cgroup is a group of the scheduler (its parent lets the cpu controller in)."""
+    parent = os.path.dirname(path)
+    enabled = (_read(os.path.join(parent, "cgroup.subtree_control")) or "").split()
+    return "cpu" in enabled or _write(parent, "cgroup.subtree_control", "+cpu")
 
 
 def _write(path: str, name: str, value: str) -> bool:

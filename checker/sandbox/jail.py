@@ -275,8 +275,10 @@ class Jail:
         _seed_matplotlib_cache(os.path.join(self.work, "mpl"))
         # a process cap; what the kernel counts for the whole jail, read by the grader; one memory cap for all
         # its processes together (checker.sandbox.cgroups: a cgroup per controller, or one under cgroup v2)
-        self.cgroup, self.cpu_cgroup, self.memory_cgroup = cgroups.for_jail(
-            limits.tasks if self.layers.process_cap == "pids cgroup" else None, limits.memory_bytes)
+        # and one group of the scheduler, so that many processes get no more CPU than one
+        self.cgroups = cgroups.for_jail(limits.tasks if self.layers.process_cap == "pids cgroup" else None,
+                                        limits.memory_bytes)
+        self.cgroup, self.cpu_cgroup, self.memory_cgroup, self.share_cgroup = self.cgroups
         self.limits = limits
         work = self.work
         scratch_env = {"HOME": f"{work}/home", "TMPDIR": f"{work}/tmp", "TMP": f"{work}/tmp",
@@ -296,7 +298,7 @@ class Jail:
             "scratch": self.scratch, "write": [self.work, *SYSTEM_WRITE], "sockets": [self.scratch],
             "cwd": self.work, "scratch_bytes": self.limits.scratch_bytes, "env": self.env,
             "landlock": self.layers.landlock, "namespaces": self.layers.namespaces,
-            "cgroups": list(dict.fromkeys(p for p in (self.cgroup, self.cpu_cgroup, self.memory_cgroup) if p)),
+            "cgroups": self.cgroups.distinct(),
             "restrict_tcp": restrict_tcp, "memory": self.limits.memory_bytes,
             "fsize": self.limits.output_file_bytes, "nproc": self.limits.tasks,
             "uid": os.getuid(), "gid": os.getgid(),
@@ -318,9 +320,10 @@ class Jail:
         return cgroups.tree_cpu_seconds(proc.pid)
 
     def cleanup(self) -> None:
-        for path in (self.cgroup, self.cpu_cgroup, self.memory_cgroup):
+        for path in self.cgroups.distinct():
             cgroups.remove(path)
-        self.cgroup = self.cpu_cgroup = self.memory_cgroup = None
+        self.cgroups = cgroups.JailCgroups(None, None, None, None)
+        self.cgroup = self.cpu_cgroup = self.memory_cgroup = self.share_cgroup = None
         shutil.rmtree(self.scratch, ignore_errors=True)
         if self._owner is not None:
             os.close(self._owner)
