@@ -69,3 +69,24 @@ def test_a_fixed_text_is_shown_as_it_is_and_a_text_with_fields_is_withheld():
     assert withheld(again) == again
     raised = msg.RAISED_ON_VALID_INPUT.format(input="x (2, 3)", type="ValueError", message="tensor([0.123])", where="")
     assert "0.123" not in withheld(raised) and "ValueError" not in withheld(raised), withheld(raised)
+
+
+def test_each_student_s_hidden_inputs_are_her_own_and_the_same_on_a_regrade(monkeypatch):
+    """The course's seed keys an HMAC of assignment, student and notebook: a regrade meets the same inputs, another
+    student (or notebook) other ones, and no student's seed is the course's."""
+    from instructor.grading.verdicts import HIDDEN_SEED_ENV, hidden_seed_from
+
+    monkeypatch.delenv(HIDDEN_SEED_ENV, raising=False)
+
+    def seed(student, notebook="01_matmul", course_seed=HIDDEN_SEED):
+        where = {"nbgrader": {"assignment": "foundations", "student": student, "notebook": notebook}}
+        return hidden_seed_from(course_seed, where)
+
+    assert seed("ana") == seed("ana")
+    assert len({seed("ana"), seed("ben"), seed("ana", "02_forward"), seed("ana", course_seed=4243)}) == 4
+    assert HIDDEN_SEED not in {seed("ana"), seed("ben")} and 0 <= seed("ana") < 2**31
+    assert hidden_seed_from(HIDDEN_SEED) == HIDDEN_SEED  # no student named (a notebook judged alone)
+    assert hidden_seed_from(None, {"nbgrader": {"student": "ana"}}) is None  # no hidden checks configured
+    before = seed("ana")
+    monkeypatch.setenv(HIDDEN_SEED_ENV, "99")  # the environment's seed overrides the config's, drawn apart too
+    assert seed("ana") == seed("ana", course_seed=None) not in (before, 99)

@@ -15,6 +15,8 @@ from checker import course
 import concurrent.futures
 import copy
 import dataclasses
+import hashlib
+import hmac
 import json
 import math
 import os
@@ -69,9 +71,17 @@ def message_bytes(msg: dict) -> int:
     return size + sum(len(str(line)) for line in content.get("traceback", []) or [])
 
 
-def hidden_seed_from(config_value: int | None) -> int | None:
+def hidden_seed_from(config_value: int | None, resources: dict | None = None) -> int | None:
+    """The seed of one student's hidden checks: the course's (configured, or from the environment), drawn apart
+    for each student and notebook (an HMAC keyed with it), so that what one student learns of her hidden inputs
+    tells her classmates nothing of theirs, and the course's seed cannot be found from hers."""
     env = os.environ.get(HIDDEN_SEED_ENV)
-    return int(env) if env else config_value
+    seed = int(env) if env else config_value
+    where = (resources or {}).get("nbgrader", {})
+    if seed is None or not where.get("student"):
+        return seed
+    text = f"{where.get('assignment', '')}/{where['student']}/{where.get('notebook', '')}".encode()
+    return int.from_bytes(hmac.new(str(seed).encode(), text, hashlib.sha256).digest()[:4], "big") >> 1
 
 
 def _as_the_student_saw_them(nb, seen: list) -> None:
@@ -155,7 +165,7 @@ class ResilientExecute(Execute):
             raise jail.NotConfined(layers)
         notebook = resources.get("nbgrader", {}).get("notebook")
         if notebook:
-            seed = hidden_seed_from(CheckerVerdicts(config=self.config).hidden_seed)
+            seed = hidden_seed_from(CheckerVerdicts(config=self.config).hidden_seed, resources)
             pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
             resources.setdefault(course.METADATA_KEY, {})["verdicts_future"] = pool.submit(
                 judge_notebook, copy.deepcopy(nb), notebook, seed)
@@ -285,7 +295,7 @@ class CheckerVerdicts(NbGraderPreprocessor):
         self.log.info("%s %s", CONFINEMENT_LOG, jail.available().describe())
         future = resources.get(course.METADATA_KEY, {}).pop("verdicts_future", None)
         judgement = future.result() if future is not None else \
-            judge_notebook(nb, notebook, hidden_seed_from(self.hidden_seed))
+            judge_notebook(nb, notebook, hidden_seed_from(self.hidden_seed, resources))
         verdicts = judgement.verdicts
         if judgement.tampering:
             places = [line.removeprefix(TAMPERING_NOTE_PREFIX) for line in judgement.tampering]
