@@ -146,7 +146,9 @@ SOURCE_LEAVES_TORCH = mistake("loop left in",
                               "library's arrays is judged as a loop; {expected}")
 TAMPERED = mistake("tampering",
                    "not graded: this notebook reaches into the checker's process or runs code the checker cannot "
-                   "read ({where}); no exercise of it is graded while that code is there: remove it and check again")
+                   "read ({where}); no exercise of it is graded while that code is there, even in a demo cell, "
+                   "since the checker cannot tell that use from an attack: delete that line (it works as before in "
+                   "your own Jupyter) and check again")
 UNREAD_CODE = "{what}: runs code the checker cannot read"  # what a submission's exec, pickle, importlib ... is
 TAMPERING_NOTE = "tampering: {what}, {where}"
 REQUIRED_OP_MISSING = mistake("required op not used", "on {input}: never calls {ops}; this exercise is about {why}")

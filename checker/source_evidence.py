@@ -91,8 +91,8 @@ TAMPERING_ATTRIBUTES = frozenset({"f_back", "f_globals", "f_locals", "f_builtins
 NAME_LOOKUPS = frozenset({"getattr", "setattr", "delattr", "hasattr", "operator.attrgetter", "operator.methodcaller"})
 TAMPERING_QUALIFIED = (
     "sys._getframe", "sys._current_frames", "sys._current_exceptions", "sys.settrace", "sys.setprofile",
-    "sys.addaudithook", "sys.audit", "sys.modules", "__main__", "sys.monitoring", "sys.exc_info", "sys.exception",
-    "sys.last_traceback", "sys.stdout.fileno", "sys.__stdout__", "sys.__stderr__",
+    "sys.addaudithook", "sys.audit", "sys.modules", "__main__", "sys.monitoring",
+    "sys.stdout.fileno", "sys.__stdout__", "sys.__stderr__",
     "threading.settrace", "threading.setprofile", "threading.enumerate", "_thread",
     "gc.get_objects", "gc.get_referrers", "gc.get_referents", "gc.garbage",
     "inspect.currentframe", "inspect.stack", "inspect.trace", "inspect.getouterframes", "inspect.getinnerframes",
@@ -621,10 +621,24 @@ def tampering(program: Program) -> list[Finding]:
     stack, or the checker's internal modules."""
     found: list[Finding] = []
     for index, tree, lines in program.all_code():
+        asked = _membership_tests(tree)
         for node in ast.walk(tree):
-            found.extend(_tampering_in(program, node, index, lines))
+            if id(node) not in asked:
+                found.extend(_tampering_in(program, node, index, lines))
     unique = {(f.cell, f.line, f.what): f for f in found}
     return sorted(unique.values(), key=lambda f: (f.cell, f.line))
+
+
+def _membership_tests(tree: ast.AST) -> set[int]:
+    """The nodes of ``"numpy" in sys.modules`` (a question whose answer is True or False, nothing of the module):
+    the ``sys.modules`` right of an ``in`` or ``not in``, and its ``sys`` (only a test of a constant name)."""
+    asked: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], (ast.In, ast.NotIn)) \
+                and isinstance(node.left, ast.Constant) and isinstance(node.comparators[0], ast.Attribute) \
+                and node.comparators[0].attr == "modules":
+            asked |= {id(node.comparators[0]), id(node.comparators[0].value)}
+    return asked
 
 
 def _patched(program: Program, target: ast.AST) -> str | None:

@@ -339,6 +339,9 @@ TAMPERING = [
     ("torch-load-pickle", "import torch, io\n_obj = torch.load(io.BytesIO(), weights_only=False)\n"),
     ("main-module", "import __main__\n_m = vars(__main__)\n"),
     ("subclasses", "_classes = object.__subclasses__()\n"),
+    ("sys-modules-item", "import sys\n_m = sys.modules['checker.compare']\n"),
+    ("sys-modules-in-a-name", "import sys\n_name = 'checker.compare'\n_in = _name in sys.modules and sys.modules\n"),
+    ("exc-info-frame", "import sys\ntry:\n    1 / 0\nexcept ZeroDivisionError:\n    _f = sys.exc_info()[2].tb_frame\n"),
     # a file descriptor by number, by any of the calls that take one
     ("eventfd-write", "import os\ntry:\n    os.eventfd_write(6, 1)\nexcept OSError:\n    pass\n"),
     ("fcntl-dup", "import fcntl\ntry:\n    fcntl.fcntl(6, fcntl.F_DUPFD, 50)\nexcept OSError:\n    pass\n"),
@@ -365,6 +368,9 @@ def test_an_honest_notebook_has_no_findings_and_full_marks(tmp_path):
                      "%timeit matmul_broadcast(torch.randn(3, 4), torch.randn(4, 2))",
                      "import matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nimport traceback\n"
                      "try:\n    1 / 0\nexcept ZeroDivisionError:\n    traceback.print_exc()",
+                     # a look at what is loaded, and at the exception being handled (its frames are refused)
+                     "import sys\nprint('numpy' in sys.modules, 'scipy' not in sys.modules)\ntry:\n    1 / 0\n"
+                     "except ZeroDivisionError:\n    print(sys.exc_info()[0].__name__)",
                      # the lesson's own MNIST loader (the file is not there: the cell fails, and harms nothing)
                      "import pickle, gzip\ntry:\n    with gzip.open('mnist.pkl.gz', 'rb') as f:\n"
                      "        ((x_train, y_train), (x_valid, y_valid), _) = pickle.load(f, encoding='latin-1')\n"
