@@ -270,6 +270,8 @@ class GradingSession:
             self.progress(f"loading {self.submission.path.name}")
         self.reports = {r.index: r for r in self.sandbox.load(self._running_cell if self.progress else None)}
         self.notes += [f"cell {r.index}: {r.stopped}" for r in self.reports.values() if r.stopped]
+        self.notes += [msg.CELL_DEFINITIONS_ONLY.format(reason=r.trimmed.rstrip("?"))
+                       for r in self.reports.values() if r.trimmed]
 
     def _running_cell(self, index: int, submission: Submission | None = None) -> None:
         cell = next((c for c in (submission or self.submission).cells if c.index == index), None)
@@ -290,7 +292,9 @@ class GradingSession:
             for cell in added:
                 if self.progress:
                     self._running_cell(cell.index, submission)
-                self.reports[cell.index] = self.sandbox.run_cell(cell.index, cell.source)
+                self.reports[cell.index] = report = self.sandbox.run_cell(cell.index, cell.source)
+                if report.trimmed:
+                    self.notes.append(msg.CELL_DEFINITIONS_ONLY.format(reason=report.trimmed.rstrip("?")))
             self.submission = submission
             self._program = None
             self._names = None

@@ -73,8 +73,9 @@ def install_here() -> None:
     install(get_ipython())
 
 
-def definitions(source: str) -> str:
-    """Only the top-level imports, functions and classes of ``source`` (empty if it does not parse)."""
+def definitions(source: str, in_place: bool = False) -> str:
+    """Only the top-level imports, functions and classes of ``source`` (empty if it does not parse); ``in_place``:
+    each where it was, the other lines left empty (an error in them names the line the student sees)."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
@@ -84,8 +85,11 @@ def definitions(source: str) -> str:
     for node in tree.body:
         if isinstance(node, KEPT_WHEN_INTERRUPTED):
             start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
-            kept.append("".join(lines[start:node.end_lineno]))
-    return "".join(kept)
+            kept.append((start, node.end_lineno))
+    if not in_place:
+        return "".join("".join(lines[start:end]) for start, end in kept)
+    keep = {i for start, end in kept for i in range(start, end)}
+    return "".join(line if i in keep else "\n" for i, line in enumerate(lines))
 
 
 def _not_for_grading(notebook: Path | None) -> tuple[set[str], set[str]]:

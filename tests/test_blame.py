@@ -327,3 +327,39 @@ def test_layers_that_read_what_her_passing_module_keeps_are_judged_with_her_modu
     (tmp_path / "again").mkdir()
     result = grade(submission(tmp_path / "again", "04_modules", replace=replace), only=["Lin", "Relu"])
     assert all(e.status != PASSED for e in result.exercises), [(e.name, e.feedback) for e in result.exercises]
+
+
+# -- an experiment left in the cell that defines an exercise ---------------------------------------------------------
+SLOW_EXPERIMENT = "\nimport time\n_t0 = time.perf_counter()\nwhile time.perf_counter() - _t0 < 60:\n    pass\n"
+
+
+def test_an_exercise_whose_cell_runs_out_of_time_after_its_def_is_checked_on_its_definitions(tmp_path):
+    """A student tries her fit right away, in its own cell, for longer than a cell may run: the cell is stopped, run
+    again as its definitions only, and fit is checked (with a note that says where the experiment belongs)."""
+    from checker import messages as msg
+    from checker.grading import Options
+    from checker.sandbox.spawn import Limits
+    from solutions.source import entry_sources
+    from tests.helpers import matches
+
+    fit = entry_sources("05_training")["fit"] + SLOW_EXPERIMENT
+    result = grade(submission(tmp_path, "05_training", replace={"fit": fit}), only=["fit"],
+                   options=Options(limits=Limits(cell_seconds=4.0)))
+    assert result.exercises[0].status == PASSED, result.exercises[0].feedback
+    assert matches(msg.CELL_DEFINITIONS_ONLY, result.notes) and "time limit" in " ".join(result.notes), result.notes
+
+
+def test_a_definition_that_itself_runs_out_of_time_is_still_the_cell_s_failure(tmp_path):
+    """The other way: where the definitions alone cannot run (a decorator that hangs), the cell stays stopped."""
+    from checker import messages as msg
+    from checker.grading import Options
+    from checker.sandbox.spawn import Limits
+    from solutions.source import entry_sources
+    from tests.helpers import matches
+
+    hanging = "def _slow(f):\n    while True:\n        pass\n\n@_slow\n" + entry_sources("02_forward")["relu"]
+    result = grade(submission(tmp_path, "02_forward", replace={"relu": hanging}), only=["relu"],
+                   options=Options(limits=Limits(cell_seconds=3.0)))
+    relu = result.exercises[0]
+    assert relu.status == "error" and matches(msg.DEFINING_CELL_STOPPED, relu.feedback), relu.feedback
+    assert not matches(msg.CELL_DEFINITIONS_ONLY, result.notes), result.notes

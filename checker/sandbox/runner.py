@@ -8,6 +8,7 @@ import time
 
 
 from checker.errors import ChildDied, ProbeTimeout, ProtocolBroken
+from checker.kernel_history import definitions
 from checker.sandbox import cgroups, jail, protocol, spawn
 from checker.sandbox.spawn import Limits
 
@@ -23,6 +24,7 @@ class CellReport:
     error: dict | None = None
     output: str = ""
     stopped: str | None = None  # why the process running it had to be stopped
+    trimmed: str | None = None  # why only its definitions ran: the whole cell had to be stopped
 
     @property
     def ok(self) -> bool:
@@ -62,6 +64,7 @@ class Sandbox:
         self.proc: subprocess.Popen | None = None
         self._child: spawn.Child | None = None
         self.reports: dict[int, CellReport] = {}
+        self.kept: dict[int, str] = {}  # the definitions of a cell that had to be stopped, run in its place
         self._log = None
         self.tampering: list[dict] = []  # what the child's tripwire refused: {"what", "where"}
 
@@ -159,9 +162,25 @@ class Sandbox:
             return CellReport(index, stopped=str(exc))
         return CellReport(index, error=answer.get("error"), output=str(answer.get("output", "")))
 
+    def _exec_or_definitions(self, index: int, source: str) -> CellReport:
+        """Run a cell; one that has to be stopped (too slow, or it killed its process) is run again as only its
+        definitions (def, class, import), as a kernel's interrupted cell is replayed: an experiment after the def
+        costs the experiment, not the exercise."""
+        report = self._exec_cell(index, source)
+        if report.stopped is None:
+            return report
+        kept = definitions(source, in_place=True)
+        if not kept.strip() or kept.split() == source.split():
+            return report
+        again = self._exec_cell(index, kept)
+        if again.stopped is not None:
+            return report
+        self.kept[index] = kept
+        return dataclasses.replace(again, trimmed=report.stopped)
+
     def run_cell(self, index: int, source: str) -> CellReport:
         """Run one more cell in the loaded namespace (the kernel ran it after the others)."""
-        self.reports[index] = self._exec_cell(index, source)
+        self.reports[index] = self._exec_or_definitions(index, source)
         return self.reports[index]
 
     def load(self, progress=None) -> list[CellReport]:
@@ -175,7 +194,7 @@ class Sandbox:
                 continue
             if progress:
                 progress(index)  # before: a slow cell can be named while it runs
-            self.reports[index] = self._exec_cell(index, source)
+            self.reports[index] = self._exec_or_definitions(index, source)
         return [self.reports[i] for i, _ in self.cells]
 
     def restart(self) -> None:
@@ -185,7 +204,7 @@ class Sandbox:
         for index, source in self.cells:
             report = self.reports.get(index)
             if report is not None and report.stopped is None:
-                replay = self._exec_cell(index, source)
+                replay = self._exec_cell(index, self.kept.get(index, source))
                 if replay.stopped:
                     self.reports[index] = replay
                     if not self.alive():
