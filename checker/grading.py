@@ -314,7 +314,9 @@ class GradingSession:
     def _her_passing_dependencies_kept(self, entry: Exercise, hidden_seed: int | None) -> Exercise:
         """``entry`` judged with her own versions of the exercises it uses where those passed their own checks (the
         notebook as it runs: her Module may keep more than the checker's does, and her layers read it), and with
-        the checker's versions in place of those that did not (a mistake charged to the exercise that has it)."""
+        the checker's versions in place of those that did not (a mistake charged to the exercise that has it), down
+        to what the exercises it uses use in turn (her passing Mse calls her failing mse_grad: the checker's is put
+        in its place)."""
         if not entry.uses:
             return entry
         exercises = {e.name: e for e in entries(entry.notebook) if isinstance(e, Exercise) and e.name != entry.name}
@@ -324,7 +326,13 @@ class GradingSession:
             return dependency is not None and self.result(dependency).status == PASSED and \
                 (hidden_seed is None or self.result(dependency, hidden_seed).status == PASSED)
 
-        kept = tuple(name for name in entry.uses if not passed(name))
+        closure, todo = [], list(entry.uses)  # and what those use in turn: her passing Mse calls her mse_grad
+        while todo:
+            name = todo.pop(0)
+            if name not in closure and name != entry.name:
+                closure.append(name)
+                todo += list(getattr(exercises.get(name), "uses", ()))
+        kept = tuple(name for name in closure if not passed(name))
         return entry if kept == entry.uses else dataclasses.replace(entry, uses=kept)
 
     def _judge(self, entry: Exercise | Question, options: Options, hidden_seed: int | None = None) -> ExerciseResult:

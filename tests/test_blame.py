@@ -363,3 +363,33 @@ def test_a_definition_that_itself_runs_out_of_time_is_still_the_cell_s_failure(t
     relu = result.exercises[0]
     assert relu.status == "error" and matches(msg.DEFINING_CELL_STOPPED, relu.feedback), relu.feedback
     assert not matches(msg.CELL_DEFINITIONS_ONLY, result.notes), result.notes
+
+
+# -- a passing layer that calls a failing function exercise ------------------------------------------------------------
+MSE_GRAD_WITHOUT_MEAN = "def mse_grad(inp, targ):\n    inp.g = 2. * (inp.squeeze(-1) - targ).unsqueeze(-1)"
+MSE_CALLING_MSE_GRAD = ("class Mse:\n    def __call__(self, inp, targ):\n        self.inp, self.targ = inp, targ\n"
+                        "        self.out = (inp.squeeze(-1) - targ).pow(2).mean()\n        return self.out\n"
+                        "    def backward(self):\n        mse_grad(self.inp, self.targ)")
+
+
+def test_a_mistake_in_a_function_a_passing_layer_calls_is_charged_once(tmp_path):
+    """Her Mse calls her mse_grad, which forgets the /n: mse_grad fails, Mse passes (judged with the checker's
+    mse_grad), and Model, which stacks her passing Mse, is judged with the checker's mse_grad in it too."""
+    result = grade(submission(tmp_path, "03_backprop", replace={"mse_grad": MSE_GRAD_WITHOUT_MEAN,
+                                                                 "Mse": MSE_CALLING_MSE_GRAD}),
+                   only=["mse_grad", "Mse", "Model"])
+    status = {e.name: (e.status, e.score) for e in result.exercises}
+    assert status["mse_grad"][0] == FAILED, result.exercises[0].feedback
+    assert status["Mse"][0] == PASSED and status["Model"][0] == PASSED, status
+
+
+def test_the_same_layer_with_a_right_mse_grad_passes_and_a_wrong_mse_fails_model_not(tmp_path):
+    """The other way: with her mse_grad right, all three pass; with her Mse itself wrong, Mse fails and Model is
+    judged with the checker's Mse."""
+    result = grade(submission(tmp_path, "03_backprop", replace={"Mse": MSE_CALLING_MSE_GRAD}),
+                   only=["mse_grad", "Mse", "Model"])
+    assert all(e.status == PASSED for e in result.exercises), [(e.name, e.feedback) for e in result.exercises]
+    wrong = MSE_CALLING_MSE_GRAD.replace("mse_grad(self.inp, self.targ)", "self.inp.g = self.inp * 0")
+    result = grade(submission(tmp_path, "03_backprop", replace={"Mse": wrong}), only=["Mse", "Model"])
+    assert [(e.name, e.status) for e in result.exercises] == [("Mse", FAILED), ("Model", PASSED)], \
+        [(e.name, e.feedback) for e in result.exercises]
