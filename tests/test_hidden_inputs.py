@@ -90,3 +90,34 @@ def test_each_student_s_hidden_inputs_are_her_own_and_the_same_on_a_regrade(monk
     before = seed("ana")
     monkeypatch.setenv(HIDDEN_SEED_ENV, "99")  # the environment's seed overrides the config's, drawn apart too
     assert seed("ana") == seed("ana", course_seed=None) not in (before, 99)
+
+
+@pytest.fixture(params=["smallest", "largest"])
+def extreme_sizes(request, monkeypatch):
+    """Every size the hidden checks draw at the end of its range (1 where a case allows it, 9 or its highest)."""
+    from checker.exercises import backprop, cases, forward, training
+
+    def pick(seed, default, low=1, high=9):
+        if seed == cases.VISIBLE_SEED:
+            return default
+        return tuple([low if request.param == "smallest" else high] * len(default))
+
+    for module in (cases, backprop, forward, training):
+        monkeypatch.setattr(module, "pick", pick)
+    return request.param
+
+
+@pytest.mark.parametrize("notebook", ["01_matmul", "02_forward", "03_backprop", "04_modules", "05_training"])
+def test_the_reference_passes_the_hidden_checks_at_the_ends_of_their_size_ranges(tmp_path, notebook, extreme_sizes):
+    """A student's hidden seed may draw any size in a check's range: the reference passes at both ends of every
+    range. (batch_matmul's inner dimension drawn as 1 had failed the reference: an einsum over k = 1 sums nothing,
+    and the required-op rule found it doing none of the work.)"""
+    from checker.grading import GradingSession, Options
+    from checker.registry import Exercise, entries
+    from checker.submission import read_submission
+
+    path = submission(tmp_path, notebook)
+    with GradingSession(read_submission(path, notebook), Options()) as session:
+        failed = [(e.name, r.feedback) for e in entries(notebook) if isinstance(e, Exercise)
+                  for r in [session.result(e, hidden_seed=HIDDEN_SEED)] if r.status != PASSED]
+    assert failed == [], failed

@@ -19,7 +19,7 @@ INIT_SIZES = ((512, 300), (300, 512))
 
 def normalize_cases(seed: int) -> list[Case]:
     g = generator(seed)
-    r, c = pick(seed, (4, 5))
+    r, c = pick(seed, (4, 5), low=2)  # the std of one entry is nan: no answer to compare
     x = randn(g, r, c) * 3 + 2
     specs = [
         ("0-d tensor statistics", x, x.mean(), x.std()),
