@@ -113,6 +113,11 @@ def seconds_text(seconds: float) -> str:
     return f"{seconds * 1e6:.3g} µs"
 
 
+def speedup_text(ratio: float) -> str:
+    """12,345x and 45x as whole numbers; under 10x with two significant digits (0.21x is a slow-down, not 0x)."""
+    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.2g}x"
+
+
 def speed_table(times: Mapping[str, float], base: str, lesson: Mapping[str, str] | None = None) -> str:
     """A table of the timings with each one's speed-up over ``times[base]`` (and the lesson's figure)."""
     lesson = lesson or {}
@@ -122,7 +127,7 @@ def speed_table(times: Mapping[str, float], base: str, lesson: Mapping[str, str]
         header += "  in the lesson"
     lines = [header, "-" * len(header)]
     for name, seconds in times.items():
-        speedup = f"{times[base] / seconds:,.0f}x" if base in times and seconds > 0 else "-"
+        speedup = speedup_text(times[base] / seconds) if base in times and seconds > 0 else "-"
         line = f"{name:<{width}}  {seconds_text(seconds):>10}  {speedup:>22}"
         if lesson:
             line += f"  {lesson.get(name, '')}"

@@ -110,8 +110,9 @@ WRONG_EXCEPTION = mistake("wrong exception", "on {input}: expected {expected}, b
 # -- gradients -----------------------------------------------------------------------------
 GRAD_MISSING = mistake("gradient not set", "on {input}: {what} was not set")
 GRAD_STALE = mistake("gradient stored elsewhere",
-                     "on {input}: {what} was not set: it still holds the {stale:g}s the checker put there before "
-                     "the call (a gradient stored somewhere else, such as .grad?)")
+                     "on {input}: your code never set {what}: it still holds the placeholder {stale:g} the checker "
+                     "filled it with before the call; set {what} itself (a gradient left in a local variable, or "
+                     "stored as .grad, does not count)")
 GRAD_NOT_FRESH = mistake("accumulated gradient",
                          "on {input}: after a second forward/backward, {what} holds the sum of both passes; assign "
                          "gradients, don't accumulate them")
@@ -224,6 +225,10 @@ SUBCLASS_BROKEN = mistake("Module subclass broken",
                           "{detail}")
 MODULES_WRONG = mistake("wrong layers",
                         "{name}({args}) should hold nn.Sequential(nn.Linear, nn.ReLU, nn.Linear); it holds {got}")
+MODULES_NONE_REGISTERED = mistake("wrong layers",
+                                  "{name}({args}) registers no layer: layers kept in a plain Python list or dict are "
+                                  "invisible to nn.Module (no parameters, nothing for an optimizer to train); hold "
+                                  "them in nn.Sequential(nn.Linear, nn.ReLU, nn.Linear)")
 NO_BACKWARD_GRAD = mistake("gradient not set", "after loss.backward(), parameter {param} has no gradient")
 
 # -- what the checker was doing, for time limits and crashes ("... the time limit for <this>") --
@@ -263,6 +268,12 @@ HINT_MSE_GRAD_MEAN = mistake("gradient not divided by n",
 HINT_RELU_GRAD_MASK = mistake("ReLU gradient not masked",
                               "hint: the gradient flows only where the input was positive: (inp > 0) * out.g (at "
                               "exactly 0, torch passes no gradient, so use > rather than >=)")
+HINT_BACKWARD_ORDER = mistake("backward out of order",
+                              "hint: each layer's backward reads the .g of its output, which the layer after it sets: "
+                              "the model's backward calls the loss's backward first, then each layer's, last to first")
+HINT_MYRELU_MASK = mistake("ReLU gradient not masked",
+                           "hint: backward gets grad_output, and the gradient flows only where forward's input was "
+                           "positive: i, = ctx.saved_tensors; return grad_output * (i > 0)")
 HINT_NORMALIZE_CHANNELS_AXES = mistake("wrong axis",
                                        "hint: mean and std index the channel axis 1 of (N, C, H, W): use mean[:, "
                                        "None, None]")
@@ -312,6 +323,9 @@ HINT_SUBTRACT_MAX = mistake("unstable: no max subtracted",
                             "hint: exp of a large logit overflows (exp(89) is inf in float32) and of a very "
                             "negative one underflows to 0: subtract each row's max before exponentiating; the "
                             "result is the same")
+HINT_MAX_AXIS = mistake("max over the wrong axis",
+                        "hint: subtract each row's max, x.max(-1, keepdim=True).values, not each column's (x.max(0)): "
+                        "the shift must be the same for every class of a row to leave the result unchanged")
 HINT_SOFTMAX_AXIS = mistake("softmax over the wrong axis",
                             "hint: the softmax is over each row's classes (the last dimension), not down the "
                             "columns")

@@ -115,3 +115,10 @@ def test_speed_table_shows_speedups_over_the_base():
     assert "speed-up over loops" in lines[0] and "in the lesson" in lines[0]
     assert "1x" in lines[2] and "500x" in lines[3] and "~700x" in lines[3] and "100,000x" in lines[4]
     assert "-" in speed_table({"elementwise": 0.002}, base="loops").splitlines()[2]
+
+
+def test_a_version_slower_than_the_base_shows_its_fraction_not_0x():
+    """A race where the base is the fast one: 160 ms against a base of 34 ms is 0.21x, not 0x; 2.5x keeps its
+    half."""
+    lines = speed_table({"fast": 0.034, "slow": 0.160, "a bit faster": 0.0136}, base="fast").splitlines()
+    assert lines[2].endswith(" 1x") and lines[3].endswith(" 0.21x") and lines[4].endswith(" 2.5x"), lines

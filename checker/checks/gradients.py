@@ -110,6 +110,7 @@ class LayerGradients(Check):
     cases: Callable[[int], list[LayerCase]]
     hints: Sequence[GradHint] = ()
     out_hints: Sequence[Callable] = ()  # (the last call's args, the forward output got) -> a hint or None
+    raised_hints: Sequence[Callable] = ()  # (what her code raised: {"type", "message"}) -> a hint or None
     name = "gradients"
 
     def run(self, ctx: Context):
@@ -121,6 +122,7 @@ class LayerGradients(Check):
                                collect_call=list(case.collect_call), stale=STALE)
             if answer.raised:
                 problems.append(answer.raised_problem(case.label))
+                problems.extend(h for h in (hint(answer.raised) for hint in self.raised_hints) if h)
                 break
             if answer.result.get("changed"):
                 problems.append(msg.INPUT_MODIFIED.format(input=case.label, arg=f"number {answer.result['changed'][0]}"))

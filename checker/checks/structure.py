@@ -177,7 +177,7 @@ class AutogradFunction(Check):
 
 
 def _relu_mask_hint(name, want, got):
-    return msg.HINT_RELU_GRAD_MASK
+    return msg.HINT_MYRELU_MASK
 
 
 @dataclasses.dataclass
@@ -241,8 +241,12 @@ class TorchModelCheck(Check):
             return self.outcome([answer.raised_problem(where)])
         r = answer.result
         kinds = [kind for _, kind in r["modules"]]
-        if "Sequential" not in kinds or [k for k in kinds if k in ("Linear", "ReLU")] != ["Linear", "ReLU", "Linear"]:
-            return self.outcome([msg.MODULES_WRONG.format(name=ctx.exercise.name, args=args, got=kinds[1:] or "nothing")])
+        if not kinds[1:]:  # layers in a plain list or dict: nothing registered
+            return self.outcome([msg.MODULES_NONE_REGISTERED.format(name=ctx.exercise.name, args=args)])
+        # nn.ModuleList registers them too (the notebook says so); forward then calls each in turn
+        if not {"Sequential", "ModuleList"} & set(kinds) or \
+                [k for k in kinds if k in ("Linear", "ReLU")] != ["Linear", "ReLU", "Linear"]:
+            return self.outcome([msg.MODULES_WRONG.format(name=ctx.exercise.name, args=args, got=kinds[1:])])
         (w1, b1), (w2, b2) = [[unpack(p) for p in pair] for pair in r["linears"]]
 
         def forward(w1_, b1_, w2_, b2_):

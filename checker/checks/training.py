@@ -152,9 +152,9 @@ class TrainingSteps(Check):
         if _same(got, want):
             return self.outcome([])
         names = ("first weight", "first bias", "second weight", "second bias")
-        detail = next((f"{name}: " + (difference(name, w, p, Tolerance.for_dtype(w.dtype, 100)) or "differs")
-                       for name, w, p in zip(names, want, answer.result["params"])
-                       if difference(name, w, p, Tolerance.for_dtype(w.dtype, 100))), "parameters differ")
+        detail = next((problem for name, w, p in zip(names, want, answer.result["params"])
+                       for problem in [difference(name, w, p, Tolerance.for_dtype(w.dtype, 100))] if problem),
+                      "parameters differ")  # "on first weight: values differ ...", the parameter named once
         problems = [msg.FIT_PARAMETERS.format(input=where, detail=detail)]
         problems += [hint for variant, hint in FIT_HINTS if _same(got, reference_fit(weights, batches, lr, epochs,
                                                                                      variant))][:1]

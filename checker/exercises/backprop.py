@@ -63,6 +63,14 @@ def relu_hint(name, want, got):
     return msg.HINT_RELU_GRAD_MASK if got is not None and got.shape == want.shape else None
 
 
+def backward_order_hint(raised: dict):
+    """A layer's backward read an out.g no one had set: the model called its layers' backward out of order, or not
+    the loss's first."""
+    if raised.get("type") == "AttributeError" and "attribute 'g'" in str(raised.get("message", "")):
+        return msg.HINT_BACKWARD_ORDER
+    return None
+
+
 def relu_value(x):
     return torch.relu(x)  # autograd passes no gradient at exactly 0, as (inp > 0) does
 
@@ -299,7 +307,8 @@ ENTRIES = [
     Exercise("Mse", NOTEBOOK, 2.0, "loss class: backward sets inp.g",
              checks=(LayerGradients(mse_layer_cases, hints=MSE_HINTS), BY_HAND), uses=("mse_grad",)),
     Exercise("Model", NOTEBOOK, 2.0, "Lin, Relu, Lin and Mse stacked; fresh gradients on every backward",
-             checks=(LayerGradients(model_cases, hints=LAYER_HINTS), BY_HAND), uses=("Lin", "Relu", "Mse")),
+             checks=(LayerGradients(model_cases, hints=LAYER_HINTS, raised_hints=(backward_order_hint,)), BY_HAND),
+             uses=("Lin", "Relu", "Mse")),
     Question("q_reverse_order", NOTEBOOK, 2.0,
              "Why does the backward pass visit the layers in the reverse order of the forward pass?"),
     Question("q_saved_inputs", NOTEBOOK, 2.0,

@@ -48,9 +48,22 @@ def log_softmax_expected(x):
 
 def unstable_hint(case, expected, got):
     if got is not None and got.shape == expected.shape and not bool(torch.isfinite(got).all()) and \
-            bool(torch.isfinite(expected).all()):
+            bool(torch.isfinite(expected).all()) and not max_axis_hint(case, expected, got):
         return msg.HINT_SUBTRACT_MAX
     return None
+
+
+def max_axis_hint(case, expected, got):
+    """Each column's max subtracted (x.max(0)), where each row's is due: a shift that differs across a row's
+    classes changes the result (and leaves large logits overflowing)."""
+    x = case.args[0]
+    if got is None or x.dim() != 2 or x.shape[0] < 2 or got.shape != x.shape:
+        return None
+    shifted = x.double() - x.double().max(0, keepdim=True).values
+    wrong = shifted - shifted.exp().sum(-1, keepdim=True).log()
+    same = torch.isclose(got.double(), wrong, rtol=1e-4, atol=1e-4, equal_nan=True) | \
+        ((got.double() == wrong) & torch.isinf(wrong))
+    return msg.HINT_MAX_AXIS if bool(same.all()) and not _close(got, expected) else None
 
 
 def softmax_axis_hint(case, expected, got):
@@ -208,7 +221,7 @@ def _first(cases):
 ENTRIES = [
     Exercise("log_softmax", NOTEBOOK, 4.0, "log of softmax over rows, stable for logits of any size, by hand",
              checks=(Values(log_softmax_cases, log_softmax_expected, names=("x",), tolerance=input_scaled_tolerance,
-                            hints=(unstable_hint, softmax_axis_hint)),
+                            hints=(unstable_hint, max_axis_hint, softmax_axis_hint)),
                      Ops(_first(log_softmax_cases), forbidden=frozenset({SOFTMAX}),
                          why="write the max shift, the exponentials and the log yourself", expected=log_softmax_expected))),
     Exercise("nll", NOTEBOOK, 3.0, "mean negative log-likelihood of integer targets, by indexing",

@@ -1085,6 +1085,17 @@ class TorchModel(nn.Module):
     def forward(self, x, targ):
         return ((self.layers(x).squeeze(-1) - targ) ** 2).mean()
 ''', "natural", "the loss written out instead of F.mse_loss"),
+    Variant("04_modules", "TorchModel", "natural-module-list", '''\
+class TorchModel(nn.Module):
+    def __init__(self, n_in, nh, n_out):
+        super().__init__()
+        self.layers = nn.ModuleList([nn.Linear(n_in, nh), nn.ReLU(), nn.Linear(nh, n_out)])
+
+    def forward(self, x, targ):
+        for layer in self.layers:
+            x = layer(x)
+        return F.mse_loss(x.squeeze(-1), targ)
+''', "natural", "nn.ModuleList, which the notebook names beside nn.Sequential as registering the layers"),
     # ============================================================================= 05_training
     # (the course's next lesson, 04_minibatch_training of course22p2, writes these; "natural": not in this material)
     Variant("05_training", "log_softmax", "logsumexp-helper", '''\

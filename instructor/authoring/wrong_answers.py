@@ -255,6 +255,11 @@ WRONG = [
     W(D, "Module", "bwd-without-out", "class Module:\n    def __call__(self, *args):\n        self.args = args\n"
       "        self.out = self.forward(*args)\n        return self.out\n\n    def forward(self, *args):\n"
       "        raise NotImplementedError\n\n    def backward(self):\n        self.bwd(*self.args)", msg.SUBCLASS_BROKEN),
+    W(B, "Model", "loss-backward-skipped", "class Model:\n    def __init__(self, w1, b1, w2, b2):\n"
+      "        self.layers = [Lin(w1, b1), Relu(), Lin(w2, b2)]\n        self.loss = Mse()\n\n"
+      "    def __call__(self, x, targ):\n        for layer in self.layers:\n            x = layer(x)\n"
+      "        return self.loss(x, targ)\n\n    def backward(self):\n        for layer in reversed(self.layers):\n"
+      "            layer.backward()", msg.RAISED_ON_VALID_INPUT, msg.HINT_BACKWARD_ORDER),
     W(D, "Module", "call-without-return", "class Module:\n    def __call__(self, *args):\n        self.args = args\n"
       "        self.out = self.forward(*args)\n\n    def forward(self, *args):\n        raise NotImplementedError\n\n"
       "    def backward(self):\n        self.bwd(self.out, *self.args)", msg.CALL_RETURNED_NONE),
@@ -267,7 +272,8 @@ WRONG = [
       "        self.b.g = out.g.sum(0)", msg.FORBIDDEN_OP),
     W(D, "MyRelu", "unmasked", "class MyRelu(torch.autograd.Function):\n    @staticmethod\n    def forward(ctx, i):\n"
       "        ctx.save_for_backward(i)\n        return i.clamp_min(0.)\n\n    @staticmethod\n"
-      "    def backward(ctx, grad_output):\n        return grad_output", msg.VALUE_MISMATCH, msg.GRADCHECK_FAILED),
+      "    def backward(ctx, grad_output):\n        return grad_output", msg.VALUE_MISMATCH, msg.GRADCHECK_FAILED,
+      msg.HINT_MYRELU_MASK),
     W(D, "Mse", "no-squeeze", "class Mse(Module):\n    def forward(self, inp, targ):\n"
       "        return (inp - targ).pow(2).mean()\n\n    def bwd(self, out, inp, targ):\n"
       "        inp.g = 2.0 * (inp.squeeze(-1) - targ).unsqueeze(-1) / targ.shape[0]", msg.VALUE_MISMATCH,
@@ -283,6 +289,10 @@ WRONG = [
     W(D, "TorchModel", "plain-list", "class TorchModel(nn.Module):\n    def __init__(self, n_in, nh, n_out):\n"
       "        super().__init__()\n        self.layers = [nn.Linear(n_in, nh), nn.ReLU(), nn.Linear(nh, n_out)]\n\n"
       "    def forward(self, x, targ):\n        for layer in self.layers:\n            x = layer(x)\n"
+      "        return F.mse_loss(x.squeeze(-1), targ)", msg.MODULES_NONE_REGISTERED),
+    W(D, "TorchModel", "module-list-out-of-order", "class TorchModel(nn.Module):\n    def __init__(self, n_in, nh, n_out):\n"
+      "        super().__init__()\n        self.layers = nn.ModuleList([nn.Linear(n_in, nh), nn.Linear(nh, n_out), "
+      "nn.ReLU()])\n\n    def forward(self, x, targ):\n        for layer in self.layers:\n            x = layer(x)\n"
       "        return F.mse_loss(x.squeeze(-1), targ)", msg.MODULES_WRONG),
     W(D, "TorchModel", "no-squeeze", "class TorchModel(nn.Module):\n    def __init__(self, n_in, nh, n_out):\n"
       "        super().__init__()\n        self.layers = nn.Sequential(nn.Linear(n_in, nh), nn.ReLU(), "
@@ -301,6 +311,8 @@ WRONG = [
       "    return log_probs[torch.arange(len(target)), target].mean()", msg.VALUE_MISMATCH, msg.HINT_NLL_SIGN),
     W(T, "nll", "torch-nll-loss", "def nll(log_probs, target):\n    return F.nll_loss(log_probs, target)",
       msg.FORBIDDEN_OP),
+    W(T, "log_softmax", "column-max", "def log_softmax(x):\n    m = x.max(0).values\n"
+      "    y = x - m\n    return y - y.exp().sum(-1, keepdim=True).log()", msg.VALUE_MISMATCH, msg.HINT_MAX_AXIS),
     W(T, "cross_entropy_grad", "no-mean", "def cross_entropy_grad(logits, target):\n"
       "    p = log_softmax(logits).exp()\n    p[torch.arange(len(target)), target] -= 1\n    return p",
       msg.VALUE_MISMATCH, msg.HINT_CE_GRAD_MEAN),
