@@ -1501,3 +1501,36 @@ def test_honest_distances_and_normalisations_pass(tmp_path, exercise, source):
 def test_loops_over_python_numbers_are_the_loops_asked_for(tmp_path, source):
     ex = grade(submission(tmp_path, "01_matmul", replace={"matmul_loops": source}), only=["matmul_loops"]).exercises[0]
     assert ex.status == PASSED, ex.feedback
+
+
+# -- the memory rules measure on sizes nobody published (attack round 23) ---------------------------------------------
+OUTER_BUT_ON_THE_CATALOGUE_SHAPE = {
+    ("04_modules", "Lin"): ("class Lin(Module):\n    def __init__(self, w, b):\n        self.w, self.b = w, b\n"
+                            "    def forward(self, inp):\n        return inp @ self.w + self.b\n"
+                            "    def bwd(self, out, inp):\n        inp.g = out.g @ self.w.t()\n"
+                            "        if tuple(inp.shape) == (32, 64) and tuple(self.w.shape) == (64, 32):\n"
+                            "            self.w.g = inp.t() @ out.g\n        else:\n"
+                            "            self.w.g = (inp.unsqueeze(-1) * out.g.unsqueeze(1)).sum(0)\n"
+                            "        self.b.g = out.g.sum(0)\n"),
+    ("03_backprop", "lin_grad"): ("def lin_grad(inp, out, w, b):\n    inp.g = out.g @ w.t()\n"
+                                  "    if tuple(inp.shape) == (32, 64):\n        w.g = inp.t() @ out.g\n    else:\n"
+                                  "        w.g = (inp.unsqueeze(-1) * out.g.unsqueeze(1)).sum(0)\n"
+                                  "    b.g = out.g.sum(0)\n"),
+    ("01_matmul", "normalize_channels"): ("def normalize_channels(x, mean, std):\n"
+                                          "    if tuple(x.shape) == (4, 3, 16, 16):\n"
+                                          "        return (x - mean[:, None, None]) / std[:, None, None]\n"
+                                          "    m = mean[:, None, None].expand_as(x).clone()\n"
+                                          "    s = std[:, None, None].expand_as(x).clone()\n    return (x - m) / s\n"),
+}
+
+
+@pytest.mark.parametrize("notebook, exercise", sorted(OUTER_BUT_ON_THE_CATALOGUE_SHAPE),
+                         ids=[e for _, e in sorted(OUTER_BUT_ON_THE_CATALOGUE_SHAPE)])
+def test_a_memory_rule_is_not_met_only_on_the_shape_the_catalogue_shows(tmp_path, notebook, exercise):
+    """Efficient on the published shape, an outer product (or full-size copies) everywhere else: the memory rule
+    measures on sizes drawn for the call, and fails it; the reference passes the same rule (the other way: every
+    reference test)."""
+    source = OUTER_BUT_ON_THE_CATALOGUE_SHAPE[(notebook, exercise)]
+    ex = grade(submission(tmp_path, notebook, replace={exercise: source}), only=[exercise]).exercises[0]
+    assert ex.status == FAILED and ex.score < ex.max_score, ex.feedback
+    assert matches(msg.LARGEST_ALLOCATION, ex.feedback) or matches(msg.FULL_SIZE_COPIES, ex.feedback), ex.feedback

@@ -7,7 +7,7 @@ from checker import messages as msg
 from checker.checks.gradients import STALE, FunctionGradients, LayerCase, LayerGradients, autograd_grads
 from checker.checks.operations import AUTOGRAD, LargestAllocation, NeverCalls, OpGrowth, Ops
 from checker.checks.speed import SpeedBar
-from checker.exercises.cases import pick
+from checker.exercises.cases import around, pick
 from checker.inputs import Case, build, generator, label, randn
 from checker.registry import Exercise, Question
 
@@ -130,7 +130,9 @@ def big_lin_case(seed: int) -> Case:
     the batch is then larger than anything an honest backward allocates, however the batch is cut into chunks
     (only a loop over single rows stays under it)."""
     g = generator(seed + 9)
-    inp, w, b = randn(g, 32, 64), randn(g, 64, 32), randn(g, 32)
+    sizes = around(seed, {"batch": 32, "n_in": 64, "n_out": 32})
+    batch = min(sizes["batch"], sizes["n_in"], sizes["n_out"])
+    inp, w, b = randn(g, batch, sizes["n_in"]), randn(g, sizes["n_in"], sizes["n_out"]), randn(g, sizes["n_out"])
     args = (inp, inp @ w + b, w, b)
     return Case(label(("inp", "out", "w", "b"), args), args)
 

@@ -12,6 +12,15 @@ import torch
 from checker.inputs import VISIBLE_SEED, Case, generator, label, randn  # noqa: F401 - re-exported
 
 
+def around(seed: int, base: dict[str, int]) -> dict[str, int]:
+    """``base`` for the visible seed (what the catalogue shows); for any other seed, each size drawn between it and
+    twice it: a memory rule's call meets sizes no function can have been written for."""
+    if seed == VISIBLE_SEED:
+        return dict(base)
+    rng = random.Random(seed * 7907 + sum(base.values()))
+    return {dim: size + rng.randint(0, size) for dim, size in base.items()}
+
+
 def pick(seed: int, default: tuple[int, ...], low: int = 1, high: int = 9) -> tuple[int, ...]:
     if seed == VISIBLE_SEED:
         return default

@@ -157,13 +157,15 @@ def _loops_required(check: LoopsRequired) -> str:
 def _largest(check: operations.LargestAllocation) -> str:
     case = check.case(VISIBLE_SEED)
     limit = operations.human_bytes(check.limit(case))
-    return f"no single tensor larger than {limit} on {case.label}: memory stays O({check.bound})"
+    return (f"no single tensor larger than {limit} on {case.label} (sizes drawn afresh for each check, up to twice "
+            f"these, the bound with them): memory stays O({check.bound})")
 
 
 def _copies(check: operations.FullSizeCopies) -> str:
     case = check.case(VISIBLE_SEED)
     size = operations.human_bytes(check.size(case))
-    return f"at most {check.allowed} new tensors as large as the input ({size}) on {case.label}"
+    return (f"at most {check.allowed} new tensors as large as the input ({size}) on {case.label} (sizes drawn afresh "
+            f"for each check, up to twice these)")
 
 
 def _speed(check: speed.SpeedBar) -> str:
