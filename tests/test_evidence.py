@@ -1534,3 +1534,37 @@ def test_a_memory_rule_is_not_met_only_on_the_shape_the_catalogue_shows(tmp_path
     ex = grade(submission(tmp_path, notebook, replace={exercise: source}), only=[exercise]).exercises[0]
     assert ex.status == FAILED and ex.score < ex.max_score, ex.feedback
     assert matches(msg.LARGEST_ALLOCATION, ex.feedback) or matches(msg.FULL_SIZE_COPIES, ex.feedback), ex.feedback
+
+
+# -- a rule that compares two calls meets the function as it was before either (attack round 23) ------------------
+REMEMBERS_SHAPES = ("_seen = []\n\ndef _grew(p, s):\n    return p != s and len(p) == len(s) and "
+                    "all(b in (a, 2 * a) for a, b in zip(p, s))\n\n"
+                    "def relu(x):\n    s = tuple(x.shape)\n    fast = any(_grew(p, s) for p in _seen)\n    _seen.append(s)\n"
+                    "    if fast:\n        return x.clamp(min=0)\n    f = x.reshape(-1)\n    r = torch.empty_like(f)\n"
+                    "    for i in range(f.shape[0]):\n        r[i] = f[i].clamp(min=0)\n    return r.reshape(s)\n")
+
+
+@pytest.mark.parametrize("source, passes", [(REMEMBERS_SHAPES, False), ("def relu(x):\n    return x.clamp(min=0)\n", True),
+                                            ("import torch\ntorch.set_num_threads(2)\n\ndef relu(x):\n"
+                                             "    return x.clamp(min=0)\n", True)],
+                         ids=["vectorised-only-on-a-doubled-shape-it-has-seen", "honest", "honest-with-two-threads"])
+def test_a_loop_rule_meets_each_size_as_a_first_call(tmp_path, source, passes):
+    """A relu that loops, and vectorises only on a shape that doubles one it has already seen, had passed the loop
+    rule (base: looped; doubled: vectorised, fewer ops): each of the rule's calls now runs in a copy of the process
+    made for it, which has seen nothing. An honest relu passes (with torch set to two threads in a cell too: the copy
+    runs on one, as a fork must)."""
+    ex = grade(submission(tmp_path, "02_forward", replace={"relu": source}), only=["relu"]).exercises[0]
+    if passes:
+        assert ex.status == PASSED, ex.feedback
+    else:
+        assert ex.status == FAILED and ex.score == ex.max_score / 2 and matches(msg.OPS_GROW, ex.feedback), ex.feedback
+
+
+def test_a_copy_that_dies_in_a_rule_s_call_is_the_process_dying(tmp_path):
+    """The other side of the copy: a function that ends its process during a rule's call is reported as a process
+    that died, as before, not as a hang or a checker error."""
+    source = ("import os\n_calls = [0]\n\ndef relu(x):\n    _calls[0] += 1\n    if x.shape == (12, 5):\n"
+              "        os._exit(3)\n    return x.clamp(min=0)\n")
+    ex = grade(submission(tmp_path, "02_forward", replace={"relu": source}), only=["relu"]).exercises[0]
+    assert ex.status in (FAILED, "error") and ex.score < ex.max_score, ex.feedback
+    assert any("exit" in line or "died" in line or "ended" in line for line in ex.feedback), ex.feedback

@@ -100,12 +100,13 @@ class Context:
     def _what(self, scenario: str) -> str:
         return msg.PROBE_ACTIVITY.get(scenario, "{name} (" + scenario + ")").format(name=self.exercise.name)
 
-    def probe(self, scenario: str, about: str | None = None, **params: Any) -> Answer:
-        """The child runs ``scenario`` on the student's code; ``about`` names its input in feedback."""
+    def probe(self, scenario: str, about: str | None = None, fresh: bool = False, **params: Any) -> Answer:
+        """The child runs ``scenario`` on the student's code; ``about`` names its input in feedback; ``fresh``: in a
+        copy of the child made for this call (what the call leaves behind is gone: see child.in_a_copy)."""
         if self.trace_every_call and scenario in TRACEABLE and "trace" not in params:
             params["trace"] = {}
         params = self._judged_alone({"target": self.exercise.name, **params})
-        answer = self._answer(self.sandbox.probe(scenario, params, self.seconds, self._what(scenario)),
+        answer = self._answer(self.sandbox.probe(scenario, params, self.seconds, self._what(scenario), fresh=fresh),
                               self._what(scenario))
         trace = (answer.result or {}).get("trace") if isinstance(answer.result, dict) else None
         if isinstance(trace, dict):

@@ -40,7 +40,7 @@ class LoopsRequired(TracedRule):
     def judge(self, ctx: Context) -> list[str]:
         base = drawn_sizes(ctx, self.base)
         steps = math.prod(base.values())
-        first = _traced(ctx, self.make(ctx.seed, base))
+        first = _traced(ctx, self.make(ctx.seed, base), fresh=True)
         widest, op = first.get("widest", (0, ""))
         if widest > max(base.values()):  # loops over scalar entries compute a few at a time, at most a row
             return [msg.LOOPS_VECTORISED.format(name=ctx.exercise.name, size=widest, op=op,
@@ -50,7 +50,7 @@ class LoopsRequired(TracedRule):
         # (a broadcast product in torch, its result then read as Python numbers, computed every step in torch)
         for dim, label in self.dims.items():
             grown = dict(base, **{dim: base[dim] * 2})
-            count = _traced(ctx, self.make(ctx.seed, grown))["total"]
+            count = _traced(ctx, self.make(ctx.seed, grown), fresh=True)["total"]
             if count - first["total"] < steps:
                 return [msg.LOOPS_MISSING.format(
                     name=ctx.exercise.name, dim=label, count=first["total"], base=self.describe(base), bigger=count,

@@ -318,12 +318,14 @@ def hidden_calls(ctx: Context) -> list[str]:
 
 
 def _traced(ctx: Context, case: Case, large_bytes: int | None = None, whole: bool = False,
-            scenario: Callable[[Case], tuple[str, dict]] | None = None, trace: dict | None = None):
+            scenario: Callable[[Case], tuple[str, dict]] | None = None, trace: dict | None = None,
+            fresh: bool = False):
     """The trace of one call on ``case`` (by ``scenario``, where the function is called otherwise: lin_grad with
-    out.g set first)."""
+    out.g set first); ``fresh``: in a copy of the student's process made for the call, so that a rule comparing
+    two calls (ops on a size, then on twice it) meets the same function twice, not one that remembers the first."""
     trace = dict(trace or {}, **({} if large_bytes is None else {"large_bytes": large_bytes}))
     name, params = scenario(case) if scenario else ("call", {"args": list(case.args)})
-    answer = ctx.probe(name, about=case.label, trace=trace, **params)
+    answer = ctx.probe(name, about=case.label, trace=trace, fresh=fresh, **params)
     if answer.raised:
         raise _Raised(answer.raised_problem(case.label))
     if scenario is None and not whole and "scale" not in trace:  # a rule's call (OpGrowth, LoopsRequired ...):
@@ -553,11 +555,11 @@ class OpGrowth(TracedRule):
 
     def judge(self, ctx: Context) -> list[str]:
         base = self.sizes(ctx)
-        base_count = _traced(ctx, self.make(ctx.seed, base), scenario=self.scenario)["total"]
+        base_count = _traced(ctx, self.make(ctx.seed, base), scenario=self.scenario, fresh=True)["total"]
         grew = []
         for dim, label in self.flat_in.items():
             grown = dict(base, **{dim: base[dim] * 2})
-            count = _traced(ctx, self.make(ctx.seed, grown), scenario=self.scenario)["total"]
+            count = _traced(ctx, self.make(ctx.seed, grown), scenario=self.scenario, fresh=True)["total"]
             if count > base_count * self.slack + 2:
                 grew.append(msg.OPS_GROW.format(
                     name=ctx.exercise.name, dim=label, count=base_count, base=self.describe(base),
@@ -597,7 +599,7 @@ class LargestAllocation(TracedRule):
 
     def judge(self, ctx: Context) -> list[str]:
         case = self.case(unpublished_seed())
-        report = _traced(ctx, case, scenario=self.scenario)
+        report = _traced(ctx, case, scenario=self.scenario, fresh=True)
         limit = self.limit(case)
         if report["largest_bytes"] > limit:
             return [msg.LARGEST_ALLOCATION.format(
@@ -618,7 +620,7 @@ class FullSizeCopies(TracedRule):
 
     def judge(self, ctx: Context) -> list[str]:
         case = self.case(unpublished_seed())
-        report = _traced(ctx, case, large_bytes=self.size(case))
+        report = _traced(ctx, case, large_bytes=self.size(case), fresh=True)
         if report["large_allocations"] > self.allowed:
             return [msg.FULL_SIZE_COPIES.format(input=case.label, count=report["large_allocations"],
                                                 expected=self.allowed)]

@@ -100,7 +100,7 @@ class BackwardOps(Check):
 
     def run(self, ctx: Context):
         case = self.case(unpublished_seed())  # sizes drawn per call, as the memory rules' (no published shape)
-        answer = ctx.probe("layer", about=case.label, init_args=list(case.init_args),
+        answer = ctx.probe("layer", about=case.label, fresh=True, init_args=list(case.init_args),
                            runs=[list(r) for r in case.runs], out_g=case.out_g, trace={})
         if answer.raised:
             return self.outcome([answer.raised_problem(case.label)])
@@ -132,7 +132,7 @@ class BackwardOps(Check):
     def _ops_for_twice_the_batch(self, ctx: Context, case: LayerCase):
         """The ops of forward and backward on the same rows twice over: as many as before, for one product."""
         x = case.runs[-1][0]
-        answer = ctx.probe("layer", about=f"{case.label}, its rows twice", init_args=list(case.init_args),
+        answer = ctx.probe("layer", about=f"{case.label}, its rows twice", fresh=True, init_args=list(case.init_args),
                            runs=[(torch.cat([x, x]),)], out_g=torch.cat([case.out_g, case.out_g]), trace={})
         if answer.raised:
             return answer.raised_problem(case.label)

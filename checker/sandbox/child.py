@@ -28,6 +28,11 @@ _run = scenarios.run
 _describe = scenarios.describe_exception
 _compile, _exec, _eval = compile, exec, eval
 
+_pipe, _close, _os_read, _os_write, _exit, _waitpid, _kill, _getpid = (os.pipe, os.close, os.read, os.write, os._exit,
+                                                                      os.waitpid, os.kill, os.getpid)
+_set_threads = torch.set_num_threads
+_encode, _decode = wire.encode, wire.decode
+
 OUTPUT_LIMIT = 4000
 WHILE_CALLED = "while the checker called {name}"  # where a patch made during a call was found
 
@@ -90,6 +95,45 @@ def exec_cell(ns, index, source):
     return {"error": error, "output": output}
 
 
+def in_a_copy(run, fork, drain, where: str) -> dict:
+    """``run()`` (a probe: its answer and its output) in a copy of this process, made for it: whatever the call
+    leaves behind (the shapes it met, a counter, a cache) goes with the copy, so each such call meets the student's
+    code as the first one did (a rule that compares two calls cannot be told apart by a function that remembers).
+    A copy that dies without an answer takes this process with it, the same way, as the call would have."""
+    read_end, write_end = _pipe()
+    pid = fork()
+    if pid == 0:
+        try:
+            _close(read_end)
+            _set_threads(1)  # torch's OpenMP pool does not survive a fork: one thread, as this process runs
+            answer, output = run()
+            answer["output"] = output
+            refused = drain(where)
+            if refused:
+                answer["tampering"] = refused
+            data = _encode(answer)
+        except BaseException as exc:  # noqa: BLE001 - an answer that is not data is said, as the channel does
+            data = _encode({"raised": _describe(exc)})
+        view = memoryview(data)
+        while view:
+            view = view[_os_write(write_end, view):]
+        _exit(0)
+    _close(write_end)
+    chunks = []
+    while True:
+        chunk = _os_read(read_end, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    _close(read_end)
+    _, status = _waitpid(pid, 0)
+    if chunks:
+        return _decode(b"".join(chunks))
+    if os.WIFSIGNALED(status):
+        _kill(_getpid(), os.WTERMSIG(status))
+    _exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+
+
 def main(in_fd: int, out_fd: int) -> None:
     # the key comes first, before any student code: it stays in this frame (see checker.sandbox.protocol)
     answer_with = protocol.sealed_writer(out_fd, _read(in_fd)["key"], _hmac_digest)
@@ -112,6 +156,9 @@ def main(in_fd: int, out_fd: int) -> None:
             return
         if op == "exec_cell":
             answer = exec_cell(ns, request["index"], request["source"])
+        elif op == "probe" and request.get("fresh"):
+            answer = in_a_copy(lambda: _captured(lambda: _run(ns, request["scenario"], request["params"])),
+                               drain.fork, drain, WHILE_CALLED.format(name=request["params"].get("target", "?")))
         elif op == "probe":
             answer, output = _captured(lambda: _run(ns, request["scenario"], request["params"]))
             answer["output"] = output
@@ -122,7 +169,7 @@ def main(in_fd: int, out_fd: int) -> None:
         refused = drain(f"cell {request['index']}" if op == "exec_cell" else WHILE_CALLED.format(
             name=request.get("params", {}).get("target", "?")), timed=request.get("scenario") == "timed_call")
         if refused:
-            answer["tampering"] = refused
+            answer["tampering"] = list(answer.get("tampering") or []) + refused
         try:
             answer_with(answer)
         except _WireError as exc:  # what came back holds something that is not data: said, not a dead process

@@ -223,8 +223,10 @@ class Sandbox:
         return used is not None and used >= MEMORY_FULL * jail.limits.memory_bytes
 
     # -- probing ------------------------------------------------------------------------------
-    def probe(self, scenario: str, params: dict, seconds: float, what: str) -> dict:
-        return self._request({"op": "probe", "scenario": scenario, "params": params}, seconds, what)
+    def probe(self, scenario: str, params: dict, seconds: float, what: str, fresh: bool = False) -> dict:
+        """The child runs ``scenario``; ``fresh``: in a copy of itself made for the call, which keeps nothing."""
+        request = {"op": "probe", "scenario": scenario, "params": params, **({"fresh": True} if fresh else {})}
+        return self._request(request, seconds, what)
 
     def cpu_seconds(self) -> float:
         """CPU time the child's jail has used so far, as the kernel counts it (see checker.sandbox.cgroups)."""
