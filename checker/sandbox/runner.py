@@ -25,6 +25,7 @@ class CellReport:
     output: str = ""
     stopped: str | None = None  # why the process running it had to be stopped
     trimmed: str | None = None  # why only its definitions ran: the whole cell had to be stopped
+    rerun: bool = False  # stopped for its time or its process's death: its definitions may run alone
 
     @property
     def ok(self) -> bool:
@@ -158,7 +159,9 @@ class Sandbox:
         try:
             answer = self._request({"op": "exec_cell", "index": index, "source": source},
                                    self.limits.cell_seconds, f"running cell {index}")
-        except (ProbeTimeout, ChildDied, ProtocolBroken) as exc:
+        except (ProbeTimeout, ChildDied) as exc:
+            return CellReport(index, stopped=str(exc), rerun=True)
+        except ProtocolBroken as exc:  # a forged channel: no second chance
             return CellReport(index, stopped=str(exc))
         return CellReport(index, error=answer.get("error"), output=str(answer.get("output", "")))
 
@@ -167,7 +170,7 @@ class Sandbox:
         definitions (def, class, import), as a kernel's interrupted cell is replayed: an experiment after the def
         costs the experiment, not the exercise."""
         report = self._exec_cell(index, source)
-        if report.stopped is None:
+        if not report.rerun:
             return report
         kept = definitions(source, in_place=True)
         if not kept.strip() or kept.split() == source.split():
