@@ -201,3 +201,18 @@ def test_nbgrader_export_with_the_kits_lms_plugins_writes_every_student(graded_c
         assert row["status"] == graded[row["student"]]["status"]
         if row["status"] != "not graded":  # hand-graded answers are ungraded here: the totals agree
             assert float(row["total"]) == float(graded[row["student"]]["autograded_score"])
+
+
+def test_a_flag_quotes_her_text_with_its_control_characters_escaped():
+    """A tampering flag quotes her cell's first line: ESC sequences there (a terminal title, a cleared screen, a
+    cursor moved up to rewrite another student's row) reach the summary and grades.csv as text, never obeyed. A
+    reason without them is kept as it was."""
+    from instructor.grading.autograde import TAMPERING_LOG, Run, run_flags
+
+    line = "# \x1b]2;PWNED\x07\x1b[2J\x1b[1A\x1b[31mall passed"
+    log = f"[AutogradeApp | WARNING] {TAMPERING_LOG} 01_matmul: tampering: sys._getframe, the cell `{line}`, line 3\n"
+    [flag] = run_flags([Run("s07", 0, 1.0, log)])
+    assert flag.kind == "tampering" and "\x1b" not in flag.reason and "\x07" not in flag.reason, repr(flag.reason)
+    assert "PWNED" in flag.reason and "all passed" in flag.reason  # shown, as escapes: the instructor sees the attempt
+    [plain] = run_flags([Run("s08", 0, 1.0, f"{TAMPERING_LOG} 01_matmul: tampering: gc.get_objects, line 2\n")])
+    assert plain.reason == "01_matmul: tampering: gc.get_objects, line 2", plain.reason

@@ -25,6 +25,7 @@ import shutil
 import time
 from pathlib import Path
 
+from checker import render
 from checker.registry import NOTEBOOKS, Exercise, entries
 from checker.errors import CodeTooLarge, SubmissionUnreadable
 from checker.submission import notebook_code
@@ -50,6 +51,11 @@ class Flag:
     student: str
     kind: str  # missing | invalid_json | too_large | renamed | cells | kernel | tampering | not_graded
     reason: str
+
+    def __post_init__(self):
+        # a reason quotes her text (a cell's first line, a file's name, an error): its control characters shown as
+        # escapes, never obeyed, in the summary's table, grades.csv and whatever prints them
+        self.reason = render.plain(self.reason)
 
 
 @dataclasses.dataclass

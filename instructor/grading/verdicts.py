@@ -192,7 +192,7 @@ class ResilientExecute(Execute):
         except Exception as exc:  # noqa: BLE001 - DeadKernelError, timeouts, kernel start failures
             problem = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
             resources.setdefault(course.METADATA_KEY, {})[KERNEL_PROBLEM] = problem[:300]
-            self.log.warning("%s: %s (the checker still grades every cell)", KERNEL_PROBLEM_LOG, problem)
+            self.log.warning("%s: %s (the checker still grades every cell)", KERNEL_PROBLEM_LOG, render.plain(problem))
             _as_the_student_saw_them(nb, seen)
             return nb, resources
         finally:
@@ -299,7 +299,7 @@ class CheckerVerdicts(NbGraderPreprocessor):
         verdicts = judgement.verdicts
         if judgement.tampering:
             places = [line.removeprefix(TAMPERING_NOTE_PREFIX) for line in judgement.tampering]
-            self.log.warning("%s %s: %s", TAMPERING_LOG, notebook, "; ".join(places)[:250])
+            self.log.warning("%s %s: %s", TAMPERING_LOG, notebook, render.plain("; ".join(places)[:250]))
         resources.setdefault(course.METADATA_KEY, {})["verdicts"] = {name: verdict_data(r) for name, r in verdicts.items()}
         for cell in nb.cells:
             meta = cell.metadata.get("nbgrader", {})
