@@ -192,31 +192,34 @@ class Program:
         ``torch.mm`` there. Followed through fillers that call fillers."""
         functions = [(cell, node, lines) for cell, tree, lines in self.cells for node in ast.walk(tree)
                      if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        # each function read once: the names it fills itself, and the functions it hands what it was given to
         fills: dict[str, set[str]] = {}
+        hands_to: dict[str, set[str]] = {}
+        for _, fn, _ in functions:
+            args = fn.args
+            params = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg) if a}
+            declared = {n for g in ast.walk(fn) if isinstance(g, ast.Global) for n in g.names}
+            found, callees = fills.setdefault(fn.name, set()), hands_to.setdefault(fn.name, set())
+            for stmt in ast.walk(fn):
+                if not isinstance(stmt, ast.stmt) or stmt is fn:
+                    continue
+                if not params & {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}:
+                    continue  # it stores nothing it was given
+                found |= _filled_roots(stmt) - {None} - params
+                if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
+                    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+                    found |= {t.id for t in targets if isinstance(t, ast.Name) and t.id in declared}
+                callees |= {n.func.id for n in _own_expressions(stmt)
+                            if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
         changed = True
-        while changed:
+        while changed:  # followed through fillers that call fillers, on the names alone
             changed = False
-            for _, fn, _ in functions:
-                args = fn.args
-                params = {a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg)
-                          if a}
-                declared = {n for g in ast.walk(fn) if isinstance(g, ast.Global) for n in g.names}
-                found = set(fills.get(fn.name, ()))
-                for stmt in ast.walk(fn):
-                    if not isinstance(stmt, ast.stmt) or stmt is fn:
-                        continue
-                    if not params & {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}:
-                        continue  # it stores nothing it was given
-                    found |= _filled_roots(stmt) - {None} - params
-                    if isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign)):
-                        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
-                        found |= {t.id for t in targets if isinstance(t, ast.Name) and t.id in declared}
-                    for call in (n for n in _own_expressions(stmt) if isinstance(n, ast.Call)):
-                        if isinstance(call.func, ast.Name) and call.func.id in fills:
-                            found |= fills[call.func.id]
-                if found - fills.get(fn.name, set()):
-                    fills[fn.name] = found
+            for name, callees in hands_to.items():
+                more = set().union(*(fills.get(c, ()) for c in callees)) - fills[name]
+                if more:
+                    fills[name] |= more
                     changed = True
+        fills = {name: found for name, found in fills.items() if found}
         if not fills:
             return
         for cell, tree, lines in self.cells:
@@ -306,6 +309,7 @@ class Program:
         exercises, replaced by the checker's own while this one is judged)."""
         seen: set[str] = set(judged_apart) - {name}
         order: list[_Binding] = []
+        placed: set[int] = set()  # the nodes in order (a statement that fills many names is read once)
         todo = [name]
         while todo:
             current = todo.pop()
@@ -314,10 +318,12 @@ class Program:
             seen.add(current)
             binding = self.bindings[current][-1]
             order.append(binding)
+            placed.add(id(binding.node))
             todo.extend(n for n in free_names(binding.node) if n not in seen)
             for filling in self.fillings.get(current, []):
-                if filling.node is not binding.node and all(filling.node is not b.node for b in order):
+                if id(filling.node) not in placed:
                     order.append(filling)
+                    placed.add(id(filling.node))
                     todo.extend(n for n in free_names(filling.node) if n not in seen)
         return order
 

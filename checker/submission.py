@@ -86,6 +86,12 @@ SOURCE_NOT_UTF8 = "cell {index} holds {char}, a lone surrogate, which is not tex
 # reading more costs the grader's own memory and time, outside any jail (about 0.8 GB and 24 s a MB)
 MAX_CODE_BYTES = 256 * 1024
 MAX_CODE_LINES = 20_000
+# functions and classes: the source reading follows what each passes on to the next, which costs the square of their
+# number in a chain of them (the lesson's notebooks define 10 to 20; a chain of 1,400 held a grader for 274 s)
+MAX_DEFINITIONS = 400
+DEFINITION = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]", re.MULTILINE)
+TOO_MANY_DEFINITIONS = ("its code defines {count:,} functions and classes ({cell} alone {cell_count:,}), more than the "
+                        "checker reads: {limit:,} (the lesson's notebooks define about 15)")
 CODE_TOO_LARGE = ("its code is {kib:,.0f} KiB in {lines:,} lines ({cell} alone has {cell_kib:,.0f} KiB in {cell_lines:,}), "
                   "more than the checker reads: {limit_kib} KiB or {limit_lines:,} lines (the lesson's notebooks have "
                   "about 15 KB)")
@@ -98,7 +104,12 @@ def code_size_problem(sources: list[tuple[int, str]]) -> str | None:
              for index, text in sources]  # surrogates: refused elsewhere
     size, lines = sum(s[0] for s in sizes), sum(s[1] for s in sizes)
     if size <= MAX_CODE_BYTES and lines <= MAX_CODE_LINES:
-        return None
+        counts = [(len(DEFINITION.findall(text)), index, text) for index, text in sources]
+        if sum(c[0] for c in counts) <= MAX_DEFINITIONS:
+            return None
+        cell_count, index, text = max(counts, key=lambda c: c[0])
+        return TOO_MANY_DEFINITIONS.format(count=sum(c[0] for c in counts), cell=Cell(index, text, text).label(),
+                                           cell_count=cell_count, limit=MAX_DEFINITIONS)
     cell_bytes, cell_lines, index, text = max(sizes, key=lambda s: s[1] if lines > MAX_CODE_LINES else s[0])
     return CODE_TOO_LARGE.format(kib=size / 1024, lines=lines, cell=Cell(index, text, text).label(),
                                  cell_kib=cell_bytes / 1024, cell_lines=cell_lines,

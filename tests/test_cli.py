@@ -152,6 +152,12 @@ MALFORMED = {
         lambda nb: _code_cell(nb)["source"].append("\na = 1" * 30_000)))), "more than the checker reads"),
     "a-cell-of-300-KiB": (lambda p: p.write_text(json.dumps(_released_with(
         lambda nb: _code_cell(nb)["source"].append("\nx = '" + "y" * 300 * 1024 + "'")))), "more than the checker reads"),
+    # attack round 23: a chain of 1,400 functions, each keeping what it is given and calling the next, made the
+    # source reading cost the square of their number (274 s of the grader's CPU for one notebook)
+    "a-chain-of-1400-functions": (lambda p: p.write_text(json.dumps(_released_with(
+        lambda nb: _code_cell(nb)["source"].append("".join(
+            f"\nkept{i} = []\ndef k{i}(f):\n    kept{i}.append(f)\n    return k{i + 1}(f)\n" for i in range(1400)))))),
+        "functions and classes"),
 }
 
 
@@ -168,6 +174,19 @@ def test_code_just_under_the_checkers_limits_is_read_and_graded(tmp_path):
 
     path = tmp_path / "01_matmul.ipynb"
     path.write_text(json.dumps(_released_with(pad)))
+    proc = run(path, "--only", "outer", "--json")
+    assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["exercises"][0]["name"] == "outer", proc.stdout
+
+
+def test_a_chain_of_functions_under_the_limit_is_read_and_graded(tmp_path):
+    """The other way: as many definitions as the checker reads, in the same chain, are read and graded."""
+    from checker.submission import MAX_DEFINITIONS
+
+    chain = "".join(f"\nkept{i} = []\ndef k{i}(f):\n    kept{i}.append(f)\n    return k{i + 1}(f)\n"
+                    for i in range(MAX_DEFINITIONS - 30))
+    path = tmp_path / "01_matmul.ipynb"
+    path.write_text(json.dumps(_released_with(lambda nb: _code_cell(nb)["source"].append(chain))))
     proc = run(path, "--only", "outer", "--json")
     assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert json.loads(proc.stdout)["exercises"][0]["name"] == "outer", proc.stdout
