@@ -349,8 +349,20 @@ class GradingSession:
         problem = _cell_problem(entry, self.submission, self.reports, self._defined)
         if problem is None:
             self._note_raised_after(entry.name)
-        return problem or evaluate(self._her_passing_dependencies_kept(entry, hidden_seed), self.sandbox, options,
-                                   self.program)
+        result = problem or evaluate(self._her_passing_dependencies_kept(entry, hidden_seed), self.sandbox, options,
+                                     self.program)
+        if result.status != PASSED:
+            self._note_defined_twice(entry.name)
+        return result
+
+    def _note_defined_twice(self, name: str) -> None:
+        """An exercise that did not pass, defined in more than one cell (a scratch cell after the answer, say):
+        which one was checked, the last, as her kernel running them in order would keep."""
+        cells = [c for c in self.submission.cells if name in c.defines()]
+        if len(cells) > 1:
+            note = msg.DEFINED_IN_CELLS.format(name=name, count=len(cells), cell=f"cell {cells[-1].index}")
+            if note not in self.notes:
+                self.notes.append(note)
 
     def _defined(self, name: str) -> bool:
         """Whether the student's namespace holds ``name`` (what her kernel held is what she tested)."""

@@ -36,6 +36,8 @@ STILL_WAITING = "check: still {activity} after {seconds:.0f} s (the checker stop
 TEST_CELL_FAILED = "{name}: {status} ({points} points)"  # then the first feedback line, wrapped
 CHECKER_DID_NOT_RUN = "{name}: the checker could not run"
 DEFINING_CELL_FAILED = mistake("its cell raised an error", "the cell that defines {name} failed ({where}): {error}")
+DEFINED_IN_CELLS = ("{name} is defined in {count} cells: the checker checked the last one, {cell}, as a kernel that "
+                    "runs the cells in order keeps it; if an earlier one is your answer, delete or rename the later one")
 DEFINED_THEN_RAISED = ("the cell that defines {name} raised after the definition ran ({where}): {error}; {name} "
                        "was checked as defined")
 DEMO_CELLS_NOT_RUN = (" (the checker runs your cells without the lesson's demonstration cells, those tagged 'demo': a "

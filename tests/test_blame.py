@@ -393,3 +393,18 @@ def test_the_same_layer_with_a_right_mse_grad_passes_and_a_wrong_mse_fails_model
     result = grade(submission(tmp_path, "03_backprop", replace={"Mse": wrong}), only=["Mse", "Model"])
     assert [(e.name, e.status) for e in result.exercises] == [("Mse", FAILED), ("Model", PASSED)], \
         [(e.name, e.feedback) for e in result.exercises]
+
+
+def test_a_later_scratch_definition_that_fails_is_named_as_the_one_checked(tmp_path):
+    """A right lin, then a cell of experiments that redefines it wrongly: lin fails on the later one, and a note
+    names that cell as the one checked. The other way: the same two cells, both right, pass with no such note."""
+    from checker import messages as msg
+    from tests.helpers import matches
+
+    scratch = "# playing around\ndef lin(x, w, b):\n    return x @ w"
+    result = grade(submission(tmp_path, "02_forward", extra_cells=[scratch]), only=["lin"])
+    assert result.exercises[0].status == FAILED, result.exercises[0].feedback
+    assert matches(msg.DEFINED_IN_CELLS, result.notes) and "`# playing around`" in " ".join(result.notes), result.notes
+    fine = "# playing around\ndef lin(x, w, b):\n    return x @ w + b"
+    result = grade(submission(tmp_path, "02_forward", extra_cells=[fine]), only=["lin"])
+    assert result.exercises[0].status == PASSED and not matches(msg.DEFINED_IN_CELLS, result.notes), result.notes
