@@ -71,11 +71,12 @@ REDUCTION_PAIR_MINMAX = ("the (values, indices) pair torch.{name}(x, dim) return
 SHAPE_MISMATCH = mistake("wrong shape", "on {input}: expected shape {expected}, got {got}")
 DTYPE_MISMATCH = mistake("wrong dtype", "on {input}: expected dtype {expected}, got {got}")
 DTYPE_NARROWED = ("note: on {input} your result is {got} where the inputs are {expected}; its values are right at "
-                  "{got} precision, so it counts. Create it with the inputs' dtype to keep their precision "
-                  "(`torch.zeros(n, m, dtype=a.dtype)`)")
+                  "{got} precision, so it counts. Make it in the inputs' dtype to keep their precision (a tensor you "
+                  "create: `torch.zeros(..., dtype=x.dtype)`; a number you compute: `torch.tensor(v, dtype=x.dtype)`)")
 DTYPE_WIDENED = ("note: on {input} your result is {got} where the inputs are {expected}; its values are right, so "
                  "it counts. Something in your code made it {got} (a {got} tensor or constant, a cast, "
-                 "torch.set_default_dtype): keep the inputs' dtype (`torch.zeros(n, m, dtype=a.dtype)`)")
+                 "torch.set_default_dtype): keep the inputs' dtype (a tensor you create: `torch.zeros(..., "
+                 "dtype=x.dtype)`; a result in another dtype: `.to(x.dtype)`)")
 VALUE_MISMATCH = mistake("wrong values",
                          "on {input}: values differ; largest difference at index {index}: expected {want}, got "
                          "{got} (tolerance {tol:.2g})")

@@ -69,6 +69,7 @@ class Layers:
     namespaces: bool = False
     process_cap: str = ""  # "pids cgroup", "RLIMIT_NPROC" or ""
     why_not: tuple[str, ...] = ()
+    per_jail: tuple[str, ...] = ()  # the cgroups a jail gets besides its process cap: "memory cap", "CPU group"
 
     @property
     def full(self) -> bool:
@@ -97,6 +98,8 @@ class Layers:
             have.append("namespaces (user, net, pid, mount, ipc)")
         if self.process_cap:
             have.append(self.process_cap)
+        if self.per_jail:
+            have.append(" and ".join(self.per_jail) + " per jail")
         if self.full:
             return CONFINED.format(layers=" + ".join(have))
         text = NOT_CONFINED.format(missing="; ".join(self.missing()))
@@ -162,7 +165,11 @@ def available() -> Layers:
         cap = "pids cgroup"
     elif os.getuid() != 0:
         cap = "RLIMIT_NPROC"
-    return Layers(version, ns_problem is None, cap, tuple(why))
+    made = cgroups.for_jail(None, MAX_MEMORY)  # what a jail gets beside its cap: said, so that a reader knows
+    per_jail = tuple(what for what, path in (("memory cap", made.memory), ("CPU group", made.share)) if path)
+    for path in made.distinct():
+        cgroups.remove(path, wait=0)
+    return Layers(version, ns_problem is None, cap, tuple(why), per_jail)
 
 
 def require_full() -> bool:
