@@ -111,6 +111,10 @@ TAMPERING_QUALIFIED = (
     "fcntl", "termios", "tty", "pty", "select.epoll", "select.poll", "select.devpoll", "select.kqueue", "selectors",
     "signal.set_wakeup_fd", "signal.signal", "signal.setitimer", "signal.alarm", "signal.pthread_kill",
     "multiprocessing.connection", "torch._C._push_on_torch_function_stack",
+    # which process this is: the loop and memory rules call the function in a copy of the process made for the call
+    # (its pid, its parent, its CPU counters are its own), and code that asks can tell a rule's call from the others
+    "os.getpid", "os.getppid", "os.getpgid", "os.getpgrp", "os.getsid", "os.times", "os.pidfd_open",
+    "resource.getrusage", "threading.get_native_id", "_thread.get_native_id",
     "torch._C._pop_torch_function_stack", "torch._C._get_function_stack_at", "torch._C.DisableTorchFunction",
     "torch._C.DisableTorchFunctionSubclass", "torch._C._DisableTorchDispatch", "torch.overrides._pop_mode",
     "torch.overrides._push_mode", "torch.utils._python_dispatch", "torch._C._set_torch_function_mode",
@@ -722,12 +726,16 @@ def _looked_up_by_name(program: Program, node: ast.Call, cell: int, line: int, t
         what = program.qualified(func)
     else:
         return
+    owner = program.qualified(node.args[0]) if what in ("getattr", "hasattr") and node.args and \
+        isinstance(node.args[0], (ast.Name, ast.Attribute)) else None
     for arg in names:
         name = folded_string(arg)
         if name is None and what.startswith("operator."):
             yield Finding(TAMPERING, f"{what} of a name built at run time", cell, line, text)
         elif name is not None and any(part in TAMPERING_ATTRIBUTES for part in name.split(".")):
             yield Finding(TAMPERING, f"{what}({name!r})", cell, line, text)
+        elif name is not None and owner and _matches(f"{owner}.{name}", TAMPERING_QUALIFIED):
+            yield Finding(TAMPERING, f"{owner}.{name}", cell, line, text)  # getattr(os, "get" + "pid")
 
 
 def _unsafe_load(program: Program, node: ast.Call) -> bool:

@@ -339,6 +339,10 @@ TAMPERING = [
     ("torch-load-pickle", "import torch, io\n_obj = torch.load(io.BytesIO(), weights_only=False)\n"),
     ("main-module", "import __main__\n_m = vars(__main__)\n"),
     ("subclasses", "_classes = object.__subclasses__()\n"),
+    # which process this is (a rule's call runs in a copy made for it): asked outright or by a name built of constants
+    ("pid", "import os\n_first = os.getpid()\n"),
+    ("pid-by-name", "import os\n_first = getattr(os, 'get' + 'pid')()\n"),
+    ("rusage", "import resource\n_used = resource.getrusage(resource.RUSAGE_SELF)\n"),
     ("sys-modules-item", "import sys\n_m = sys.modules['checker.compare']\n"),
     ("sys-modules-in-a-name", "import sys\n_name = 'checker.compare'\n_in = _name in sys.modules and sys.modules\n"),
     ("exc-info-frame", "import sys\ntry:\n    1 / 0\nexcept ZeroDivisionError:\n    _f = sys.exc_info()[2].tb_frame\n"),
@@ -402,10 +406,10 @@ RUNTIME_TAMPERING = [
     # code handed to a library that compiles it: read as it is compiled
     ("timeit-hidden-string", f"import timeit\n    timeit.timeit(bytes.fromhex({HIDDEN_HEX!r}).decode(), number=1)"),
     # the process's own memory and maps, by its number, with the path built at run time
-    ("proc-pid-built", "import os\n    p = chr(47) + 'p' + 'roc' + chr(47) + str(os.getpid()) + chr(47) + 'maps'\n"
+    ("proc-pid-built", "import os\n    p = chr(47) + 'p' + 'roc' + chr(47) + str(getattr(os, chr(103) + 'etpid')()) + chr(47) + 'maps'\n"
                        "    open(p).read(10)"),
     ("proc-relative", "import os\n    here = os.getcwd()\n    os.chdir(chr(47) + 'p' + 'roc')\n    try:\n"
-                      "        open(str(os.getpid()) + chr(47) + 'mem', 'rb')\n    finally:\n        os.chdir(here)"),
+                      "        open(str(getattr(os, chr(103) + 'etpid')()) + chr(47) + 'mem', 'rb')\n    finally:\n        os.chdir(here)"),
     # a switch that turns the trace off, fetched by a lookup built at run time, then torch.mm under it
     ("trace-switched-off", "import string\n    get = string.Formatter().get_field\n"
                            "    off = get('0.' + chr(95) + 'C.Disable' + 'TorchFunction', [torch], {})[0]\n"
@@ -414,11 +418,11 @@ RUNTIME_TAMPERING = [
                              "    pop = get('0.utils.' + chr(95) + 'python_dispatch.' + chr(95) + 'disable_current_modes',"
                              " [torch], {})[0]\n    with pop():\n        pass"),
     ("type-hint-evaluated", "import typing\n    def g(y: \"__import__('sys')\"): pass\n    typing.get_type_hints(g)"),
-    ("getattr-frame", "import sys\n    f = getattr(sys, '_get' + 'frame')(1)"),
-    ("inspect-frame", "import inspect\n    f = getattr(inspect, 'current' + 'frame')()"),
+    ("getattr-frame", "import sys\n    f = getattr(sys, '_get' + chr(102) + 'rame')(1)"),
+    ("inspect-frame", "import inspect\n    f = getattr(inspect, 'current' + chr(102) + 'rame')()"),
     ("traceback-frame", "try:\n        raise ValueError\n    except ValueError as e:\n"
                         "        f = getattr(e.__traceback__, 'tb_' + chr(102) + 'rame')"),
-    ("gc-objects", "import gc\n    objs = getattr(gc, 'get_' + 'objects')()"),
+    ("gc-objects", "import gc\n    objs = getattr(gc, 'get_' + chr(111) + 'bjects')()"),
     ("proc-fds", "import os\n    fds = os.listdir('/proc/' + 'self/fd')"),
     ("raw-fd-open", "f = open(int('5'), 'wb', closefd=False)"),
     ("logging-frame", "import logging\n    f = getattr(logging, 'current' + 'frame')()"),
