@@ -30,6 +30,7 @@ _compile, _exec, _eval = compile, exec, eval
 
 _pipe, _close, _os_read, _os_write, _exit, _waitpid, _kill, _getpid = (os.pipe, os.close, os.read, os.write, os._exit,
                                                                       os.waitpid, os.kill, os.getpid)
+_signalled, _signal_of, _exited, _exit_code = os.WIFSIGNALED, os.WTERMSIG, os.WIFEXITED, os.WEXITSTATUS
 _set_threads = torch.set_num_threads
 _encode, _decode = wire.encode, wire.decode
 
@@ -129,9 +130,9 @@ def in_a_copy(run, fork, drain, where: str) -> dict:
     _, status = _waitpid(pid, 0)
     if chunks:
         return _decode(b"".join(chunks))
-    if os.WIFSIGNALED(status):
-        _kill(_getpid(), os.WTERMSIG(status))
-    _exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+    if _signalled(status):
+        _kill(_getpid(), _signal_of(status))
+    _exit(_exit_code(status) if _exited(status) else 1)
 
 
 def main(in_fd: int, out_fd: int) -> None:
