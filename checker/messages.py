@@ -90,7 +90,7 @@ GRAD_OUTPUT_MODIFIED = mistake("grad_output changed in place",
 CODE_NOT_READ = mistake("code the checker did not read",
                         "{name} is not the code the checker read: {detail}. Something the checker cannot read "
                         "(globals(), a loop or an import that rebinds the name, a wrapper) put it there; define "
-                        "{name} with def in its own cell")
+                        "{name} with def (or class) in its own cell")
 UNREADABLE_MESSAGE = "(a {type} whose message cannot be shown as text)"
 INPUT_MODIFIED = mistake("input changed in place",
                          "on {input}: your function changed its argument {arg} in place; leave inputs unchanged")

@@ -1182,7 +1182,12 @@ def test_a_name_rebound_by_code_the_checker_did_not_read_earns_nothing(tmp_path,
     ("made-by-a-factory", "def _make(power):\n    def norm(m):\n        return (m ** power).sum().sqrt()\n"
      "    return norm\nfrobenius_norm = _make(2)\n"),
     ("defined-again-later", "def frobenius_norm(m):\n    return m.abs().max()\n" + HONEST_NORM),
-], ids=["decorated", "made-by-a-factory", "defined-again-later"])
+    # honest round 24: a helper behind functools' cache had failed the exercise as code the checker could not read
+    ("cached-helper", "import functools\n@functools.lru_cache(maxsize=8)\ndef _power(ndim):\n    return 2\n"
+                      "def frobenius_norm(m):\n    return (m ** _power(m.ndim)).sum().sqrt()\n"),
+    ("cache-decorated", "from functools import cache\n@cache\ndef _two():\n    return 2.0\n"
+                        "def frobenius_norm(m):\n    return (m * m).sum().sqrt() * (_two() / 2)\n"),
+], ids=["decorated", "made-by-a-factory", "defined-again-later", "cached-helper", "cache-decorated"])
 def test_code_the_checker_read_runs_however_it_was_bound(tmp_path, id, cell):
     ex = grade(submission(tmp_path, "01_matmul", replace={"frobenius_norm": cell}), only=["frobenius_norm"]).exercises[0]
     assert ex.status == PASSED, ex.feedback

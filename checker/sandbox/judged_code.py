@@ -58,8 +58,11 @@ def _alias_parts(alias) -> list:
 
 def _heap(klass) -> bool:
     return bool(_flags_of(klass) & HEAP_TYPE)
-# callables of C that hold a Python function out of sight (a cache, a weak proxy): what they run cannot be read
-OPAQUE = (type(functools.lru_cache(lambda: None)), weakref.CallableProxyType, weakref.ProxyType)
+# functools' cache (lru_cache, cache): C, holding the function it was given; update_wrapper names it __wrapped__, which
+# is what is read (the source reading followed what was given to it: a name, a def it decorates)
+_LRU_CACHE = type(functools.lru_cache(lambda: None))
+# callables of C that hold a Python function out of sight (a weak proxy): what they run cannot be read
+OPAQUE = (weakref.CallableProxyType, weakref.ProxyType)
 _instructions = dis.get_instructions
 CELL_PREFIX = "<cell "
 MAX_DEPTH = 8
@@ -131,6 +134,11 @@ def _student_code(obj, found: list, seen: set, depth: int = 0) -> None:
     elif kind is dict:
         for value in dict.values(obj):
             _student_code(value, found, seen, depth + 1)
+    elif kind is _LRU_CACHE:
+        try:
+            _student_code(_object_attribute(obj, "__wrapped__"), found, seen, depth + 1)
+        except AttributeError:  # its __wrapped__ deleted: what it runs is out of sight
+            raise _Opaque(kind.__name__) from None
     elif kind in OPAQUE:
         raise _Opaque(kind.__name__)
     elif _heap(kind):  # an object of a class defined in Python: what calling it runs (read without running it)
@@ -177,7 +185,7 @@ def check(ns: dict, name: str, ranges) -> None:
             _student_code(ns[current], found, set())
         except _Opaque as exc:
             raise NotJudged(name, f"`{current}` is a {exc} around code the checker cannot read; define it with "
-                                  f"def") from None
+                                  f"def (or class)") from None
         for code in found:
             if not _within(code, ranges):
                 raise NotJudged(name, f"`{current}` runs `{code.co_name}`, compiled from cell {_cell_of(code)}, line "
