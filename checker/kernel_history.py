@@ -8,7 +8,7 @@ for what each cell is. The cells replayed are, in the order of their last run:
 - not the calls of the checker itself, nor the test cells and demonstrations (tagged ``demo``):
   a file is graded without them too, and a demonstration can be slow;
 - of a cell whose last run was interrupted (it hung, and the student pressed stop), only its
-  definitions (``def``, ``class``, ``import``): replaying the rest would hang again until the
+  definitions (``def``, ``class``, ``import``, a name given a literal such as ``losses = []``): replaying the rest would hang again until the
   time limit, on every check.
 """
 from __future__ import annotations
@@ -23,7 +23,8 @@ CHECK_CALL = re.compile(r"^\s*(#|from checker[\w.]* import|import checker|(check
 INTERRUPTED, FAILED, FINISHED = "interrupted", "failed", "finished"
 KEPT_WHEN_INTERRUPTED = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 TRIMMED_NOTE = ("cell [{count}] was interrupted in this kernel ({first_line}): the check ran only its "
-                "definitions (def, class, import), if any; run it again to have all of it checked")
+                "definitions (def, class, import, a name given a literal), if any; run it again to have all of it "
+                "checked")
 
 _INSTALLED = "_foundations_checker_record"
 
@@ -73,8 +74,25 @@ def install_here() -> None:
     install(get_ipython())
 
 
+def _literal_assignment(node: ast.AST) -> bool:
+    """``losses = []``, ``SCALE: float = 1.0``: a name given a literal, which a definition beside it may use and
+    which costs nothing to run again."""
+    value = node.value if isinstance(node, (ast.Assign, ast.AnnAssign)) else None
+    if value is None:
+        return False
+    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+    if not all(isinstance(t, ast.Name) for t in targets):
+        return False
+    try:
+        ast.literal_eval(value)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return False
+    return True
+
+
 def definitions(source: str, in_place: bool = False) -> str:
-    """Only the top-level imports, functions and classes of ``source`` (empty if it does not parse); ``in_place``:
+    """Only the top-level imports, functions, classes and names given a literal of ``source`` (empty if it does not
+    parse); ``in_place``:
     each where it was, the other lines left empty (an error in them names the line the student sees)."""
     try:
         tree = ast.parse(source)
@@ -83,7 +101,7 @@ def definitions(source: str, in_place: bool = False) -> str:
     lines = source.splitlines(keepends=True)
     kept = []
     for node in tree.body:
-        if isinstance(node, KEPT_WHEN_INTERRUPTED):
+        if isinstance(node, KEPT_WHEN_INTERRUPTED) or _literal_assignment(node):
             start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])]) - 1
             kept.append((start, node.end_lineno))
     if not in_place:

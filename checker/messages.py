@@ -43,8 +43,9 @@ DEFINED_THEN_RAISED = ("the cell that defines {name} raised after the definition
 DEMO_CELLS_NOT_RUN = (" (the checker runs your cells without the lesson's demonstration cells, those tagged 'demo': a "
                       "name made only there is not defined when it runs yours)")
 DEFINING_CELL_STOPPED = "the cell that defines {name} could not run: {reason}"
-CELL_DEFINITIONS_ONLY = ("{reason}. The checker then ran only the definitions of that cell (def, class, import) and "
-                         "checked those: move the experiment after them to a cell of its own")
+CELL_DEFINITIONS_ONLY = ("{reason}. The checker then ran only the definitions of that cell (def, class, import, a "
+                         "name given a literal such as `losses = []`) and checked those: move what follows them (an "
+                         "experiment, an exit) to a cell of its own")
 MANUAL_QUESTION = "written answer: to be graded by hand"
 EXERCISE_STOPPED = "{reason}"
 OUT_OF_MEMORY = mistake("out of memory", "your code ran out of memory (the limit is {limit}) while {what}")
