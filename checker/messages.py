@@ -61,7 +61,7 @@ CONTROL_SHOWN = "\\x{code:02x}"  # a control character of student output, shown 
 
 # -- values --------------------------------------------------------------------------------
 RAISED_ON_VALID_INPUT = mistake("raised an error", "on {input}: raised {type}: {message}{where}")
-SAME_ERROR_AGAIN = "the same error, from the same line, on {count} more inputs"
+SAME_ERROR_AGAIN = "the same error, from the same line, on {count} more of the inputs"
 TENSOR_OF_ITS_OWN_CLASS = ("a tensor of a class of your own, whose code would run when the checker reads it: "
                            "return a plain torch.Tensor")
 NOT_A_TENSOR = mistake("not a tensor", "on {input}: expected a tensor, got {type} ({repr})")
@@ -256,6 +256,10 @@ HINT_MSE_BROADCAST = mistake("(n,1)-(n,) broadcast",
                              "squeeze only the last axis: output.squeeze(-1)")
 HINT_MSE_SQUEEZE_ALL = mistake("squeeze() drops the batch axis",
                                "hint: output.squeeze() also drops the batch axis when n = 1; use output.squeeze(-1)")
+HINT_REDUCED = mistake("reduced along a dimension",
+                       "hint: your result lost a dimension of x: torch.max(x, 0) (or x.max(dim)) takes the largest "
+                       "entry along that dimension; an element-wise maximum with 0 is x.clamp(min=0), or "
+                       "torch.maximum(x, torch.zeros_like(x))")
 HINT_XAVIER_FAN_OUT = mistake("fan_out instead of fan_in",
                               "hint: your standard deviation matches 1/sqrt(n_out); scale by the number of inputs, "
                               "n_in")
@@ -346,9 +350,9 @@ HINT_CE_ONE_HOT = mistake("one-hot not subtracted",
 HINT_ACCURACY_FRACTION = mistake("count instead of fraction",
                                  "hint: the accuracy is the fraction of rows right (a mean), not their count")
 HINT_ACCURACY_INTEGER = mistake("integer division",
-                                "hint: your accuracy is an integer ({dtype}): a count divided with // rounds the "
-                                "fraction down (to 0 unless every row is right); divide with / or take the mean of "
-                                "floats: (preds == target).float().mean()")
+                                "hint: your accuracy ({dtype}) is the fraction rounded down: a count divided with // "
+                                "gives 0 unless every row is right; divide with / or take the mean of floats: "
+                                "(preds == target).float().mean()")
 HINT_CONV_SIZE = mistake("wrong output size",
                          "hint: each output side is (size + 2 * padding - kernel) // stride + 1; unfold's patches "
                          "come out as (n, c_in * kh * kw, L), L = out_h * out_w")

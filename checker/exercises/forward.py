@@ -123,6 +123,15 @@ def broadcast_loss_hint(args, got):
     return None
 
 
+def reduced_hint(case, expected, got):
+    """A result with one dimension of x fewer: torch.max(x, 0).values, a reduction along a dimension."""
+    x = case.args[0]
+    if got is None or x.dim() < 1 or got.dim() != x.dim() - 1:
+        return None
+    lost = {tuple(x.shape[:d] + x.shape[d + 1:]) for d in range(x.dim())}
+    return msg.HINT_REDUCED if tuple(got.shape) in lost else None
+
+
 VECTORISED = OpGrowth(activation_of_size, {"n": 6, "m": 5}, {"n": "rows", "m": "columns"},
                       "a vectorised activation needs a fixed handful of ops whatever the size",
                       lambda s: f"x of shape ({s['n']}, {s['m']})")
@@ -134,7 +143,8 @@ ENTRIES = [
              checks=(Values(lin_cases, lambda x, w, b: (x.double() @ w.double() + b.double()).to(x.dtype),
                             names=("x", "w", "b")),)),
     Exercise("relu", NOTEBOOK, 2.0, "max(x, 0), vectorised, input left unchanged",
-             checks=(Values(activation_cases, lambda x: x.clamp_min(0), names=("x",)), VECTORISED)),
+             checks=(Values(activation_cases, lambda x: x.clamp_min(0), names=("x",), hints=(reduced_hint,)),
+                     VECTORISED)),
     Exercise("shifted_relu", NOTEBOOK, 1.0, "relu(x) - 0.5",
              checks=(Values(activation_cases, lambda x: x.clamp_min(0) - 0.5, names=("x",)), VECTORISED),
              uses=("relu",)),

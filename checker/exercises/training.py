@@ -163,10 +163,14 @@ def accuracy_fraction_hint(case, expected, got):
 
 
 def accuracy_integer_hint(case, expected, got):
-    """An integer accuracy that is not the count (which the fraction hint names): // rounded the fraction down."""
-    if got is None or got.dtype.is_floating_point or got.dtype.is_complex or got.numel() != 1 or \
-            accuracy_fraction_hint(case, expected, got):
+    """An accuracy rounded down by // (an integer tensor, or a float one floor-divided): not the count, which the
+    fraction hint names."""
+    if got is None or got.dtype.is_complex or got.numel() != 1 or accuracy_fraction_hint(case, expected, got):
         return None
+    if got.dtype.is_floating_point:  # a float that is the fraction rounded down (0.375 -> 0.0)
+        fraction = float(expected)
+        return msg.HINT_ACCURACY_INTEGER.format(dtype=str(got.dtype).removeprefix("torch.")) \
+            if fraction != int(fraction) and float(got) == int(fraction) else None
     return msg.HINT_ACCURACY_INTEGER.format(dtype=str(got.dtype).removeprefix("torch."))
 
 

@@ -155,6 +155,8 @@ WRONG = [
     W(F, "lin", "transposed-w", "def lin(x, w, b):\n    return x @ w.t() + b", msg.RAISED_ON_VALID_INPUT),
     W(F, "relu", "max-reduces", "def relu(x):\n    return torch.max(x, 0)", msg.NOT_A_TENSOR,
       msg.REDUCTION_PAIR_MINMAX),
+    W(F, "relu", "max-values", "def relu(x):\n    return torch.max(x, 0).values", msg.SHAPE_MISMATCH,
+      msg.HINT_REDUCED),
     W(F, "relu", "in-place", "def relu(x):\n    x[x < 0] = 0\n    return x", msg.INPUT_MODIFIED),
     W(F, "relu", "python-floats", "def relu(x):\n    values = [max(v, 0.0) for v in x.flatten().tolist()]\n"
       "    return torch.tensor(values, dtype=x.dtype).reshape(x.shape)", msg.SOURCE_LEAVES_TORCH, score=1.0),
@@ -325,6 +327,9 @@ WRONG = [
       msg.VALUE_MISMATCH, msg.HINT_ACCURACY_FRACTION),
     W(T, "accuracy", "integer-division", "def accuracy(out, target):\n"
       "    return (out.argmax(-1) == target).sum() // target.shape[0]", msg.DTYPE_MISMATCH, msg.HINT_ACCURACY_INTEGER),
+    W(T, "accuracy", "float-floor-division", "def accuracy(out, target):\n"
+      "    return (out.argmax(-1) == target).float().sum() // target.shape[0]", msg.VALUE_MISMATCH,
+      msg.HINT_ACCURACY_INTEGER),
     W(T, "sgd_step", "wrong-sign", "def sgd_step(params, lr):\n    with torch.no_grad():\n        for p in params:\n"
       "            p += lr * p.grad\n            p.grad.zero_()", msg.STEP_WRONG, msg.HINT_STEP_SIGN),
     W(T, "sgd_step", "no-zero-grad", "def sgd_step(params, lr):\n    with torch.no_grad():\n        for p in params:\n"
