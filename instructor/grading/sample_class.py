@@ -74,10 +74,11 @@ def build_roster(seed: int = 0, complete: int = 10, partial: int = 10, size: int
     """Every hostile case once, ``complete`` and ``partial`` students, and typical mistakes up to ``size``."""
     rng = random.Random(seed)
     roster: list[Student] = []
+    taken: set = set()  # the lesson variants some student already wrote
 
     def new(kind: str, **kw) -> Student:
         """A student of this kind, in her own hand wherever her kind does not say otherwise."""
-        student = own_answers(Student(f"s{len(roster) + 1:02d}-{kind}", kind, **kw), rng)
+        student = own_answers(Student(f"s{len(roster) + 1:02d}-{kind}", kind, **kw), rng, taken)
         roster.append(student)
         return student
 
@@ -179,14 +180,20 @@ def honest_answers(notebook: str, exercise: str) -> tuple[str, ...]:
                            and not v.conflict and not v.replace)
 
 
-def own_answers(student: Student, rng: random.Random) -> Student:
+def own_answers(student: Student, rng: random.Random, taken: set | None = None) -> Student:
     """An honest student's own way through the notebooks: one right answer per exercise, chosen at random, in
-    her own hand (:func:`in_her_own_hand`)."""
+    her own hand (:func:`in_her_own_hand`). A lesson variant another student of the class already wrote (``taken``)
+    gives way to the reference: two independent students rarely write the same long, rare answer, and the
+    similarity report would rightly list the pair (the reference, which many write, is no rare stretch)."""
     for notebook in NOTEBOOKS:
         for e in exercises(notebook):
             answers = honest_answers(notebook, e.name)
-            choice = answers[rng.randrange(len(answers))]
-            student.replace[(notebook, e.name)] = in_her_own_hand(choice, rng)
+            at = rng.randrange(len(answers))
+            if taken is not None and at and (notebook, e.name, at) in taken:
+                at = 0
+            elif taken is not None and at:
+                taken.add((notebook, e.name, at))
+            student.replace[(notebook, e.name)] = in_her_own_hand(answers[at], rng)
     return student
 
 
