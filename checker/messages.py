@@ -167,6 +167,10 @@ REQUIRED_OP_PARTIAL = mistake("required op does part of the work",
                               "on {input}: {ops} does {done} multiply-adds on the inputs (moved, reshaped or retyped "
                               "only), and the answer needs {needed}; this exercise is about {why}, so {ops} must do "
                               "the products and their sums, not a part of them or a computation of its own")
+OPS_VARY = mistake("loop left in",
+                   "your {name} ran {count} tensor ops on {input}, where the loop rule measured {base} on {base_input} "
+                   "(in a copy of your process made for it): {expected}; a function is judged by what it does on "
+                   "every call, not only where it is measured")
 LOOPS_MISSING = mistake("loops asked for, none written",
                         "your {name} does not loop over {dim}: {count} tensor ops for {base} and {bigger} for "
                         "{grown} (loops over every scalar entry would add at least {steps} more), and no loop over Python "

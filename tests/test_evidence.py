@@ -1577,3 +1577,25 @@ def test_a_copy_that_dies_in_a_rule_s_call_is_the_process_dying(tmp_path):
     ex = grade(submission(tmp_path, "02_forward", replace={"relu": source}), only=["relu"]).exercises[0]
     assert ex.status in (FAILED, "error") and ex.score < ex.max_score, ex.feedback
     assert any("exit" in line or "died" in line or "ended" in line for line in ex.feedback), ex.feedback
+
+
+# -- a function that tells the rule's copy from its own process (attack round 24) -------------------------------------
+TELLS_THE_COPY = ("import time\n_LOADED = time.process_time()\n\ndef outer(u, v):\n"
+                  "    if time.process_time() < _LOADED:  # a fresh copy's CPU clock starts again at zero\n"
+                  "        return u[:, None] * v[None, :]\n    rows = [u[i] * v for i in range(u.shape[0])]\n"
+                  "    return torch.stack(rows) if rows else u[:, None] * v[None, :]\n")
+
+
+@pytest.mark.parametrize("source, passes", [(TELLS_THE_COPY, False), (HONEST_OUTER, True),
+                                            ("import time\n\ndef outer(u, v):\n    time.process_time()\n"
+                                             "    return u[:, None] * v[None, :]\n", True)],
+                         ids=["loops-outside-the-copy", "honest", "honest-reading-the-clock"])
+def test_a_function_that_loops_only_outside_the_rule_s_copy_fails_the_rule(tmp_path, source, passes):
+    """The loop rule measures in a copy of her process, whose CPU clock starts at zero: outer vectorised there and
+    looped everywhere else (the values checks' calls) had passed. Every traced call of an exercise where no size may
+    grow the count must run about what the rule measured."""
+    ex = grade(submission(tmp_path, "01_matmul", replace={"outer": source}), only=["outer"]).exercises[0]
+    if passes:
+        assert ex.status == PASSED, ex.feedback
+    else:
+        assert ex.status == FAILED and ex.score == ex.max_score / 2 and matches(msg.OPS_VARY, ex.feedback), ex.feedback

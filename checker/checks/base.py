@@ -67,7 +67,9 @@ class Context:
         # every call of the exercise is traced when one of its checks forbids ops (``every_call``): a function that
         # knows which input the operations check traces must not get away with it on the others
         self.traces: list[tuple[str, dict]] = []  # (the input, what the trace saw)
-        self.trace_every_call = any(hasattr(c, "every_call") for c in getattr(exercise, "checks", ()))
+        self.trace_every_call = any(getattr(c, "judges_every_call", hasattr(c, "every_call"))
+                                    for c in getattr(exercise, "checks", ()))
+        self.loop_baseline: tuple[int, str] | None = None  # a loop rule's op count in its copy, and on what
 
     def child_seed(self, offset: int) -> int:
         """A seed for torch's generator in the student's process (which can read it back with

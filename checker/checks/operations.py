@@ -556,6 +556,7 @@ class OpGrowth(TracedRule):
     def judge(self, ctx: Context) -> list[str]:
         base = self.sizes(ctx)
         base_count = _traced(ctx, self.make(ctx.seed, base), scenario=self.scenario, fresh=True)["total"]
+        ctx.loop_baseline = (base_count, self.describe(base))
         grew = []
         for dim, label in self.flat_in.items():
             grown = dict(base, **{dim: base[dim] * 2})
@@ -569,6 +570,30 @@ class OpGrowth(TracedRule):
             return [msg.SOURCE_LEAVES_TORCH.format(name=ctx.exercise.name, what=left.what, where=left.where(),
                                                    expected=self.expected.format(**base))]
         return grew[:1]
+
+    @property
+    def judges_every_call(self) -> bool:
+        """Whether :meth:`every_call` judges anything (it needs every call of the exercise traced)."""
+        return set(self.flat_in) == set(self.base)
+
+    def every_call(self, ctx: Context) -> list[str]:
+        """Where no dimension may grow the count (every size of the rule's case is in ``flat_in``): every traced call
+        of the exercise, the values checks' included, runs about as many ops as the rule's call measured in its
+        copy. A function that tells the copy from its own process (a clock that starts again at zero there) and
+        loops only in its own process is judged by what it does there."""
+        if ctx.loop_baseline is None or not self.judges_every_call:
+            return []
+        base_count, where = ctx.loop_baseline
+        limit = base_count * self.slack + 2 + EVERY_CALL_MARGIN
+        for about, trace in ctx.traces:
+            count = trace.get("total", 0) if isinstance(trace, dict) else 0
+            if count > limit:
+                return [msg.OPS_VARY.format(name=ctx.exercise.name, count=count, input=about, base=base_count,
+                                            base_input=where, expected=self.expected.format(**self.base))]
+        return []
+
+
+EVERY_CALL_MARGIN = 4  # ops another call may run beyond the measured count's slack (a cast for float64, a branch)
 
 
 def unpublished_seed() -> int:

@@ -23,7 +23,15 @@ _untyped_storage = torch._C.TensorBase.untyped_storage
 _needs_grad = torch._C.TensorBase.__dict__["requires_grad"].__get__
 _is_complex = torch._C.TensorBase.is_complex
 COMPLEX = "complex"  # the name a call is recorded under when it makes a complex tensor (its abs is a 2-norm)
-_shape = torch._C.TensorBase.__dict__["shape"].__get__
+_shape_getter = torch._C.TensorBase.__dict__["shape"].__get__
+
+
+def _shape(t) -> tuple:
+    """A tensor's shape, or () for one that has none to give (a nested tensor: torch raises on its sizes)."""
+    try:
+        return _shape_getter(t)
+    except (RuntimeError, NotImplementedError):
+        return ()
 _address, _nbytes = torch._C.StorageBase.data_ptr, torch._C.StorageBase.nbytes
 # the modes' own entry and exit, as torch defined them (a patch of the classes would switch the trace off)
 _function_mode_enter, _function_mode_exit = TorchFunctionMode.__enter__, TorchFunctionMode.__exit__
