@@ -222,8 +222,10 @@ class Sandbox:
         path = getattr(jail, "memory_cgroup", None)
         if not path:
             return False
-        used = cgroups.memory_usage_bytes(path)
-        return used is not None and used >= MEMORY_FULL * jail.limits.memory_bytes
+        # its peak too: thrashing at the cap, the kernel evicts the jail's own code pages, and what it holds now
+        # can dip under the cap it keeps hitting
+        used = max(cgroups.memory_usage_bytes(path) or 0, cgroups.memory_peak_bytes(path) or 0)
+        return used >= MEMORY_FULL * jail.limits.memory_bytes
 
     # -- probing ------------------------------------------------------------------------------
     def probe(self, scenario: str, params: dict, seconds: float, what: str, fresh: bool = False) -> dict:
