@@ -75,3 +75,19 @@ def test_no_code_of_hers_runs_while_the_timed_inputs_are_built(tmp_path):
         "matmul_broadcast": SLOW_BROADCAST + WORK_WHILE_INPUTS_ARE_BUILT}), "matmul_broadcast")
     assert speed is not None and not speed.passed, result.feedback
     assert matches(msg.SPEED_FAILED, result.feedback) and result.score == result.max_score / 2, result.feedback
+
+
+# a gradient 5% off, only on the timed batch: within float32's rounding of a 10,000-row sum it is not
+FIVE_PERCENT_OFF_WHEN_TIMED = FORWARD_ONLY_WHEN_TIMED.replace(
+    "    if inp.shape[0] == 10000:\n        return loss\n", "").replace(
+    "    lin_grad(inp, l1, w1, b1)\n    return loss\n",
+    "    lin_grad(inp, l1, w1, b1)\n    if inp.shape[0] == 10000:\n        w1.g = w1.g * 1.05\n    return loss\n")
+
+
+def test_a_gradient_a_few_percent_off_while_timed_is_a_wrong_answer(tmp_path):
+    """The timed answers' gradients are compared within a hundredth of their largest entry (float32's sums over the
+    timed batch, in another order, need more than a thousandth): a w1.g 5% off on the timed batch still fails."""
+    result, _ = _speed(submission(tmp_path, "03_backprop", replace={"forward_and_backward": FIVE_PERCENT_OFF_WHEN_TIMED}),
+                       "forward_and_backward")
+    assert result.status == FAILED and matches(msg.SPEED_WRONG_ANSWERS, result.feedback), result.feedback
+    assert any("w1.g" in line for line in result.feedback), result.feedback
