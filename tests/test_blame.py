@@ -369,9 +369,7 @@ def test_a_definition_that_itself_runs_out_of_time_is_still_the_cell_s_failure(t
 
 # -- a passing layer that calls a failing function exercise ------------------------------------------------------------
 MSE_GRAD_WITHOUT_MEAN = "def mse_grad(inp, targ):\n    inp.g = 2. * (inp.squeeze(-1) - targ).unsqueeze(-1)"
-MSE_CALLING_MSE_GRAD = ("class Mse:\n    def __call__(self, inp, targ):\n        self.inp, self.targ = inp, targ\n"
-                        "        self.out = (inp.squeeze(-1) - targ).pow(2).mean()\n        return self.out\n"
-                        "    def backward(self):\n        mse_grad(self.inp, self.targ)")
+MSE_CALLING_MSE_GRAD = CALLING[("03_backprop", "Mse")]  # her Mse, backward by her mse_grad
 
 
 def test_a_mistake_in_a_function_a_passing_layer_calls_is_charged_once(tmp_path):

@@ -27,6 +27,12 @@ def W(notebook, exercise, id, source, *expected, status="failed", score=0.0, nam
 
 M, F, B, D, T = "01_matmul", "02_forward", "03_backprop", "04_modules", "05_training"
 
+# 03's Model with a backward of its own (``body``): the layers and the forward as the lesson writes them
+MODEL_BACKWARD = ("class Model:\n    def __init__(self, w1, b1, w2, b2):\n"
+                  "        self.layers = [Lin(w1, b1), Relu(), Lin(w2, b2)]\n        self.loss = Mse()\n\n"
+                  "    def __call__(self, x, targ):\n        for layer in self.layers:\n            x = layer(x)\n"
+                  "        return self.loss(x, targ)\n\n    def backward(self):\n{body}")
+
 LOOPS3 = '''
 def {name}(a, b):
     n, k = a.shape
@@ -245,11 +251,12 @@ WRONG = [
       "    def backward(self):\n        self.inp.g = self.out.g @ self.w.t()\n"
       "        self.w.g = getattr(self.w, 'g', 0) + self.inp.t() @ self.out.g\n"
       "        self.b.g = getattr(self.b, 'g', 0) + self.out.g.sum(0)", msg.GRAD_NOT_FRESH),
-    W(B, "Model", "forward-order-backward", "class Model:\n    def __init__(self, w1, b1, w2, b2):\n"
-      "        self.layers = [Lin(w1, b1), Relu(), Lin(w2, b2)]\n        self.loss = Mse()\n\n"
-      "    def __call__(self, x, targ):\n        for layer in self.layers:\n            x = layer(x)\n"
-      "        return self.loss(x, targ)\n\n    def backward(self):\n        self.loss.backward()\n"
-      "        for layer in self.layers:\n            layer.backward()", msg.RAISED_ON_VALID_INPUT),
+    W(B, "Model", "forward-order-backward", MODEL_BACKWARD.format(
+        body="        self.loss.backward()\n        for layer in self.layers:\n            layer.backward()"),
+      msg.RAISED_ON_VALID_INPUT),
+    W(B, "Model", "loss-backward-skipped", MODEL_BACKWARD.format(
+        body="        for layer in reversed(self.layers):\n            layer.backward()"),
+      msg.RAISED_ON_VALID_INPUT, msg.HINT_BACKWARD_ORDER),
     # -- 04_modules --------------------------------------------------------------------------
     W(D, "Module", "forward-returns-none", "class Module:\n    def __call__(self, *args):\n        self.args = args\n"
       "        self.out = self.forward(*args)\n        return self.out\n\n    def forward(self, *args):\n        pass\n\n"
@@ -257,11 +264,6 @@ WRONG = [
     W(D, "Module", "bwd-without-out", "class Module:\n    def __call__(self, *args):\n        self.args = args\n"
       "        self.out = self.forward(*args)\n        return self.out\n\n    def forward(self, *args):\n"
       "        raise NotImplementedError\n\n    def backward(self):\n        self.bwd(*self.args)", msg.SUBCLASS_BROKEN),
-    W(B, "Model", "loss-backward-skipped", "class Model:\n    def __init__(self, w1, b1, w2, b2):\n"
-      "        self.layers = [Lin(w1, b1), Relu(), Lin(w2, b2)]\n        self.loss = Mse()\n\n"
-      "    def __call__(self, x, targ):\n        for layer in self.layers:\n            x = layer(x)\n"
-      "        return self.loss(x, targ)\n\n    def backward(self):\n        for layer in reversed(self.layers):\n"
-      "            layer.backward()", msg.RAISED_ON_VALID_INPUT, msg.HINT_BACKWARD_ORDER),
     W(D, "Module", "call-without-return", "class Module:\n    def __call__(self, *args):\n        self.args = args\n"
       "        self.out = self.forward(*args)\n\n    def forward(self, *args):\n        raise NotImplementedError\n\n"
       "    def backward(self):\n        self.bwd(self.out, *self.args)", msg.CALL_RETURNED_NONE),
